@@ -1,0 +1,61 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "swift-multiprocessing",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Multiprocessing", targets: ["Multiprocessing"]),
+        .executable(name: "multiprocessing-demo", targets: ["multiprocessing-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        // Syscalls Swift cannot call directly (variadic `prctl`/`syscall`) live here.
+        .target(name: "CMultiprocessing"),
+        .target(
+            name: "Multiprocessing",
+            dependencies: [
+                "CMultiprocessing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "multiprocessing-demo",
+            dependencies: ["Multiprocessing"],
+            swiftSettings: swiftSettings
+        ),
+        // The pool functions the test suite runs, shared by the tests (parent side) and the
+        // test worker executable (worker side).
+        .target(
+            name: "MultiprocessingTestSupport",
+            dependencies: ["Multiprocessing"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "multiprocessing-test-worker",
+            dependencies: ["Multiprocessing", "MultiprocessingTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MultiprocessingTests",
+            dependencies: [
+                "Multiprocessing",
+                "MultiprocessingTestSupport",
+                "multiprocessing-test-worker",
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,51 @@
+// C shims for the few Linux calls Swift cannot express directly: `prctl` and `syscall` are
+// variadic, and `posix_spawn`'s file actions are clearer to assemble in C.
+#ifndef C_MULTIPROCESSING_H
+#define C_MULTIPROCESSING_H
+
+#include <sys/types.h>
+// Re-exported for Swift: Glibc's module map leaves these headers out.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <signal.h>
+
+/// Opens a pidfd for `pid` (Linux 5.3+). Returns the fd, or -1 with errno set.
+int cmp_pidfd_open(pid_t pid);
+
+/// Asks the kernel to send `signal` to the calling process when its parent thread exits.
+/// Returns 0, or -1 with errno set.
+int cmp_set_parent_death_signal(int signal);
+
+/// Spawns `path` as a pool worker.
+///
+/// The child gets: fd 0 = /dev/null, fd 1 = the caller's stdout, fd 2 = `stderr_fd` (or the
+/// caller's stderr when negative), fd 3 = `task_fd` (read end), fd 4 = `result_fd` (write end),
+/// and no other descriptor. Its signal mask is empty and every signal handler is reset to the
+/// default. `envp` is the complete environment of the child.
+///
+/// Ownership: the caller keeps ownership of every descriptor passed in, on success and failure.
+/// Returns 0 and stores the child's pid in `pid_out`, or an errno value.
+int cmp_spawn_worker(const char *path, char *const argv[], char *const envp[],
+                     int task_fd, int result_fd, int stderr_fd, pid_t *pid_out);
+
+/// Closes every descriptor >= `first` in the calling process (close_range, Linux 5.9+).
+/// Returns 0, or -1 with errno set.
+int cmp_close_from(int first);
+
+/// The process's environment block (`environ`), which Swift cannot name portably.
+char **cmp_environ(void);
+
+/// pipe2(O_CLOEXEC): a pipe whose both ends are close-on-exec. Returns 0, or -1 with errno set.
+int cmp_pipe_cloexec(int fds[2]);
+
+/// Sets a pipe's buffer size (F_SETPIPE_SZ). Returns the new size, or -1 with errno set.
+int cmp_set_pipe_size(int fd, int size);
+
+/// Names the calling thread (shown by `top -H`, debuggers). Best effort.
+void cmp_set_thread_name(const char *name);
+
+/// The number of CPUs this process may run on (its affinity mask), at least 1.
+int cmp_available_cpus(void);
+
+#endif

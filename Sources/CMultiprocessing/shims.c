@@ -1,0 +1,104 @@
+#define _GNU_SOURCE
+#include "CMultiprocessing.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sched.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <pthread.h>
+
+extern char **environ;
+
+char **cmp_environ(void) { return environ; }
+
+int cmp_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int cmp_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
+
+int cmp_close_from(int first) {
+#ifdef SYS_close_range
+    return (int)syscall(SYS_close_range, (unsigned)first, ~0U, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+// Moves `fd` to a number >= 10 (close-on-exec) so that dup2 onto 0...4 in the child never sees
+// source == target, where dup2 would be a no-op that leaves close-on-exec set.
+static int high_dup(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 10); }
+
+int cmp_spawn_worker(const char *path, char *const argv[], char *const envp[],
+                     int task_fd, int result_fd, int stderr_fd, pid_t *pid_out) {
+    int err = 0;
+    int t = -1, r = -1, e = -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int have_actions = 0, have_attr = 0;
+
+    if ((t = high_dup(task_fd)) < 0 || (r = high_dup(result_fd)) < 0 ||
+        (stderr_fd >= 0 && (e = high_dup(stderr_fd)) < 0)) {
+        err = errno;
+        goto done;
+    }
+    if ((err = posix_spawn_file_actions_init(&actions)) != 0) goto done;
+    have_actions = 1;
+    if ((err = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)) != 0) goto done;
+    if (e >= 0 && (err = posix_spawn_file_actions_adddup2(&actions, e, 2)) != 0) goto done;
+    if ((err = posix_spawn_file_actions_adddup2(&actions, t, 3)) != 0) goto done;
+    if ((err = posix_spawn_file_actions_adddup2(&actions, r, 4)) != 0) goto done;
+    if ((err = posix_spawn_file_actions_addclosefrom_np(&actions, 5)) != 0) goto done;
+
+    if ((err = posix_spawnattr_init(&attr)) != 0) goto done;
+    have_attr = 1;
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    if ((err = posix_spawnattr_setsigmask(&attr, &empty)) != 0) goto done;
+    if ((err = posix_spawnattr_setsigdefault(&attr, &all)) != 0) goto done;
+    if ((err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0) goto done;
+
+    err = posix_spawn(pid_out, path, &actions, &attr, argv, envp);
+
+done:
+    if (have_actions) posix_spawn_file_actions_destroy(&actions);
+    if (have_attr) posix_spawnattr_destroy(&attr);
+    if (t >= 0) close(t);
+    if (r >= 0) close(r);
+    if (e >= 0) close(e);
+    return err;
+}
+
+int cmp_available_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int cmp_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int cmp_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+void cmp_set_thread_name(const char *name) {
+    char short_name[16];
+    strncpy(short_name, name, sizeof(short_name) - 1);
+    short_name[sizeof(short_name) - 1] = 0;
+    pthread_setname_np(pthread_self(), short_name);
+}

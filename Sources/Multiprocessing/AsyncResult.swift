@@ -1,0 +1,93 @@
+// The handle of work submitted with `applyAsync`, `mapAsync` and `starmapAsync`.
+
+/// The result of a call submitted with ``Pool/applyAsync(_:_:timeout:callback:errorCallback:)``,
+/// ``Pool/mapAsync(_:_:chunksize:timeout:callback:errorCallback:)`` or
+/// ``Pool/starmapAsync(_:_:chunksize:timeout:callback:errorCallback:)``: Python's `AsyncResult`.
+///
+/// Wait for it from a thread with ``get(timeout:)`` or from async code with ``value``.
+///
+/// ```swift
+/// let result = try pool.starmapAsync(mul, [(1, 2), (3, 4)], callback: { print($0) })
+/// print(try result.get(timeout: .seconds(1)))    // [2, 12]
+/// print(result.ready(), try result.successful())  // true true
+/// ```
+public final class AsyncResult<Value: Sendable>: Sendable {
+    let completion: Completion<Value>
+    private let cancelWork: @Sendable () -> Void
+    private let cancelResult: @Sendable (any Error) -> Void
+    private let counter: ProgressCounter
+
+    init(
+        completion: Completion<Value>, progress: ProgressCounter, cancelWork: @escaping @Sendable () -> Void,
+        cancelResult: @escaping @Sendable (any Error) -> Void
+    ) {
+        self.completion = completion
+        self.counter = progress
+        self.cancelWork = cancelWork
+        self.cancelResult = cancelResult
+    }
+
+    /// Waits for the result and returns it, or throws the call's error.
+    ///
+    /// - Parameter timeout: How long to wait; nil waits as long as it takes.
+    /// - Throws: ``PoolError/Code/timeout`` when `timeout` passes first (the work goes on);
+    ///   the error the function threw (a ``RemoteError`` or a registered error type);
+    ///   ``PoolError`` with `.workerLost`, `.taskTimedOut`, `.terminated`, `.encodingFailed`,
+    ///   `.functionNotRegistered` or `.cancelled`.
+    public func get(timeout: Duration? = nil) throws -> Value {
+        guard let result = completion.wait(timeout: timeout) else {
+            throw PoolError(.timeout, "the result was not ready within \(timeout!)")
+        }
+        return try result.get()
+    }
+
+    /// Waits until the result is ready or `timeout` passes.
+    /// - Returns: whether the result is ready.
+    @discardableResult
+    public func wait(timeout: Duration? = nil) -> Bool {
+        completion.wait(timeout: timeout) != nil
+    }
+
+    /// Whether the call has completed (successfully or not). Callbacks have run by then.
+    public func ready() -> Bool {
+        completion.isComplete
+    }
+
+    /// Whether the call completed without an error.
+    /// - Throws: ``PoolError/Code/notReady`` if it has not completed yet.
+    public func successful() throws -> Bool {
+        guard let result = completion.result else {
+            throw PoolError(.notReady, "successful() was called before the result was ready")
+        }
+        if case .success = result { return true }
+        return false
+    }
+
+    /// The result, awaited. Cancelling the awaiting task stops the work: chunks not started are
+    /// dropped, running ones are killed (their workers replaced), and this throws
+    /// `CancellationError` at once.
+    ///
+    /// - Throws: the same errors as ``get(timeout:)`` (except `.timeout`), or `CancellationError`.
+    public var value: Value {
+        get async throws {
+            try await completion.value(onCancel: { [cancelWork, cancelResult] in
+                cancelResult(CancellationError())
+                cancelWork()
+            })
+        }
+    }
+
+    /// Gives up on the call: its result becomes ``PoolError/Code/cancelled``, chunks not started
+    /// are dropped and running ones are killed (their workers replaced). No effect once ready.
+    public func cancel() {
+        guard !completion.isComplete else { return }
+        cancelResult(PoolError(.cancelled, "the result was cancelled"))
+        cancelWork()
+    }
+
+    /// How many items have finished, out of how many.
+    public var progress: PoolProgress { counter.snapshot }
+
+    /// Progress snapshots as they change, ending when the call ends.
+    public var progressUpdates: AsyncStream<PoolProgress> { counter.updates() }
+}

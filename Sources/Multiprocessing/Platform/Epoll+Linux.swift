@@ -1,0 +1,90 @@
+// The readiness poller of a pool's I/O thread: epoll plus an eventfd to wake it.
+
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// An epoll instance and an eventfd that other threads use to wake the poller.
+///
+/// Ownership: owns both descriptors and closes them when it is released.
+final class Poller: Sendable {
+    let epollFD: Int32
+    let wakeFD: Int32
+    /// The token reported for the wake-up eventfd.
+    static let wakeToken: UInt64 = .max
+
+    init() throws {
+        let epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        let wakeFD: Int32
+        do {
+            wakeFD = try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
+        } catch {
+            closeDescriptor(epollFD)
+            throw error
+        }
+        self.epollFD = epollFD
+        self.wakeFD = wakeFD
+        try register(wakeFD, token: Poller.wakeToken, readable: true, writable: false)
+    }
+
+    /// Starts watching `fd`, reporting `token` when it is ready.
+    func register(_ fd: Int32, token: UInt64, readable: Bool, writable: Bool) throws {
+        var event = Poller.event(token: token, readable: readable, writable: writable)
+        _ = try retryingEINTR("epoll_ctl(ADD)") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
+    }
+
+    /// Changes what `fd` is watched for.
+    func modify(_ fd: Int32, token: UInt64, readable: Bool, writable: Bool) throws {
+        var event = Poller.event(token: token, readable: readable, writable: writable)
+        _ = try retryingEINTR("epoll_ctl(MOD)") { epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
+    }
+
+    /// Stops watching `fd` (before closing it).
+    func unregister(_ fd: Int32) {
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+    }
+
+    private static func event(token: UInt64, readable: Bool, writable: Bool) -> epoll_event {
+        var mask: UInt32 = 0
+        if readable { mask |= EPOLLIN.rawValue }
+        if writable { mask |= EPOLLOUT.rawValue }
+        var event = epoll_event()
+        event.events = mask
+        event.data.u64 = token
+        return event
+    }
+
+    /// Waits for readiness; `timeoutMilliseconds` of -1 waits without limit.
+    /// Returns (token, readable-or-hangup, writable) for each ready descriptor.
+    func wait(into events: UnsafeMutableBufferPointer<epoll_event>, timeoutMilliseconds: Int32)
+        throws -> Int
+    {
+        let n = epoll_wait(epollFD, events.baseAddress, Int32(events.count), timeoutMilliseconds)
+        if n < 0 {
+            if errno == EINTR { return 0 }
+            throw SystemError(call: "epoll_wait", errno: errno)
+        }
+        return Int(n)
+    }
+
+    /// Wakes a thread blocked in ``wait(into:timeoutMilliseconds:)``. Safe from any thread.
+    func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    /// Consumes pending wake-ups.
+    func drainWakeups() {
+        var value: UInt64 = 0
+        _ = read(wakeFD, &value, 8)
+    }
+
+    deinit {
+        closeDescriptor(wakeFD)
+        closeDescriptor(epollFD)
+    }
+}

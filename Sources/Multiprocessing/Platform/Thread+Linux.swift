@@ -1,0 +1,37 @@
+// The pool's I/O thread. A plain pthread rather than a Swift task: it blocks in epoll_wait,
+// which must never happen on Swift's cooperative thread pool (2 threads on this machine), and it
+// must outlive the caller's thread because workers' parent-death signal follows the thread that
+// spawned them.
+
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+private final class ThreadBody {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// Starts a detached thread running `body`.
+/// - Throws: ``SystemError`` from `pthread_create`.
+func startDetachedThread(name: String, _ body: @escaping @Sendable () -> Void) throws {
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let status = pthread_create(
+        &thread, nil,
+        { raw in
+            let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            cmp_set_thread_name("multiprocessing")
+            box.body()
+            return nil
+        }, context)
+    if status != 0 {
+        Unmanaged<ThreadBody>.fromOpaque(context).release()
+        throw SystemError(call: "pthread_create", errno: status)
+    }
+    pthread_detach(thread)
+}

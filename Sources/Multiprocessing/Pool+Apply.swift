@@ -1,0 +1,62 @@
+// `apply` and `applyAsync`: one call of a function in a worker.
+
+extension Pool {
+    /// Runs `function(arguments…)` in a worker and returns at once with a handle on its result.
+    ///
+    /// ```swift
+    /// let r = try pool.applyAsync(mul, 6, 7, callback: { print("got", $0) })
+    /// print(try r.get())   // 42
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - function: A function the workers serve.
+    ///   - arguments: Its arguments.
+    ///   - timeout: Kill the worker if this call runs longer (overrides the pool's `taskTimeout`).
+    ///   - callback: Runs with the value when the call succeeds, before the result is ready, on
+    ///     the pool's I/O thread: keep it short and do not block in it.
+    ///   - errorCallback: Runs with the error when the call fails, likewise.
+    /// - Throws: ``PoolError`` `.notRunning` after `close`/`terminate`, `.encodingFailed` when an
+    ///   argument cannot be encoded, `.invalidArgument` for a timeout not above zero.
+    public func applyAsync<each A, R>(
+        _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil,
+        callback: (@Sendable (R) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
+    ) throws -> AsyncResult<R> {
+        var encoded = ByteWriter()
+        do {
+            try function.encodeArguments(repeat each arguments, into: &encoded)
+        } catch {
+            throw PoolError(
+                .encodingFailed, "the arguments for '\(function.name)' could not be encoded: \(error)",
+                functionName: function.name)
+        }
+        let bytes = encoded.bytes
+        return try submitCollecting(
+            functionName: function.name, signature: function.signatureFingerprint, items: [bytes], chunksize: 1,
+            timeout: timeout, encode: { item, writer in writer.writeBytes(item) },
+            makeValue: { (values: [R]) in values[0] }, callback: callback, errorCallback: errorCallback)
+    }
+
+    /// Runs `function(arguments…)` in a worker and waits for its result (blocking this thread).
+    ///
+    /// ```swift
+    /// let product = try pool.apply(mul, 6, 7)   // 42
+    /// ```
+    ///
+    /// - Throws: what ``applyAsync(_:_:timeout:callback:errorCallback:)`` and
+    ///   ``AsyncResult/get(timeout:)`` throw: the function's own error, or a ``PoolError``.
+    public func apply<each A, R>(_ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A) throws -> R {
+        try applyAsync(function, repeat each arguments).get()
+    }
+
+    /// Runs `function(arguments…)` in a worker and awaits its result.
+    ///
+    /// Cancelling the awaiting task kills the worker running the call (it is replaced) and
+    /// throws `CancellationError` at once.
+    ///
+    /// - Throws: the function's own error, a ``PoolError``, or `CancellationError`.
+    public func apply<each A, R>(_ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A) async throws
+        -> R
+    {
+        try await applyAsync(function, repeat each arguments).value
+    }
+}

@@ -1,0 +1,78 @@
+// `Pool.bootstrap`: the first line of `main`, which turns a re-executed copy of the program into
+// a worker.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension Pool {
+    /// Hands the functions that workers run to the library. Call it first thing in `main`.
+    ///
+    /// Workers are started by executing the program again (or the executable given to
+    /// ``Pool/init(processes:maxTasksPerChild:taskTimeout:executable:logger:)``). In such a
+    /// worker process this call serves tasks and never returns; in the parent it registers
+    /// `errorTypes` and returns at once.
+    ///
+    /// ```swift
+    /// let square = PoolFunction("square") { (x: Int) in x * x }
+    ///
+    /// @main struct App {
+    ///     static func main() async throws {
+    ///         Pool.bootstrap(serving: [square])
+    ///         let pool = try Pool()
+    ///         print(try await pool.map(square, 1...10))
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Everything `main` does before this call also runs in every worker, so make it the first
+    /// line. Workers run pool functions on Swift's concurrency thread pool while the main thread
+    /// waits, so pool functions must not need the main actor.
+    ///
+    /// - Parameters:
+    ///   - functions: Every function the workers may be asked to run. Names must be unique.
+    ///   - errorTypes: `Codable` error types that should cross back to the caller as themselves
+    ///     (see ``registerErrorType(_:)``).
+    public static func bootstrap(
+        serving functions: [any AnyPoolFunction], errorTypes: [any (Error & Codable & Sendable).Type] = []
+    ) {
+        for type in errorTypes { registerErrorType(type) }
+        guard let raw = getenv(workerEnvironmentKey) else { return }
+        let parentPID = Int32(String(cString: raw)) ?? 0
+        unsetenv(workerEnvironmentKey)
+
+        var table: [String: any ChunkRunner] = [:]
+        for function in functions {
+            guard let runner = function as? any ChunkRunner else {
+                fatalError("Pool.bootstrap(serving:): \(type(of: function)) is not a PoolFunction")
+            }
+            if let existing = table[function.name], existing.signature != function.signature {
+                fatalError(
+                    "Pool.bootstrap(serving:): two functions are named '\(function.name)' "
+                        + "(\(existing.signature) and \(function.signature))")
+            }
+            table[function.name] = runner
+        }
+        let served = table
+        Task.detached {
+            await WorkerLoop.serve(functions: served, parentPID: parentPID)
+        }
+        // The worker runs on the concurrency pool; this thread has nothing more to do.
+        while true { pause() }
+    }
+
+    /// Lets errors of type `E` thrown in workers reach callers as `E` instead of ``RemoteError``.
+    ///
+    /// Register the type in both processes: list it in ``bootstrap(serving:errorTypes:)`` (which
+    /// every process runs) or call this in the parent and in the worker executable.
+    ///
+    /// ```swift
+    /// struct ParseError: Error, Codable { var line: Int }
+    /// Pool.registerErrorType(ParseError.self)
+    /// ```
+    public static func registerErrorType<E: Error & Codable & Sendable>(_ type: E.Type) {
+        ErrorTypeRegistry.shared.register(type)
+    }
+}

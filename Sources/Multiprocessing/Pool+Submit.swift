@@ -1,0 +1,63 @@
+// The one path every call takes into the pool: encode the items into chunk frames, register a
+// sink, hand the chunks to the scheduler.
+
+extension Pool {
+    /// Encodes `items` into task frames of `chunksize` items.
+    /// - Throws: `PoolError.encodingFailed` naming the item that could not be encoded.
+    static func encodeChunks<Element>(
+        _ items: [Element], chunksize: Int, job: JobID, functionName: String, signature: UInt64, stopOnError: Bool,
+        timeout: Duration?, encode: (Element, inout ByteWriter) throws -> Void
+    ) throws(PoolError) -> (chunks: [PoolCore.Scheduler.Chunk], sizes: [Int]) {
+        var chunks: [PoolCore.Scheduler.Chunk] = []
+        var sizes: [Int] = []
+        chunks.reserveCapacity((items.count + chunksize - 1) / chunksize)
+        var start = 0
+        while start < items.count {
+            let end = min(start + chunksize, items.count)
+            var builder = TaskFrameBuilder(
+                job: job, chunkIndex: chunks.count, functionName: functionName, signature: signature,
+                stopOnError: stopOnError, capacity: 64 + (end - start) * 16)
+            for index in start..<end {
+                do {
+                    try builder.appendItem { writer in try encode(items[index], &writer) }
+                } catch {
+                    throw PoolError(
+                        .encodingFailed, "item \(index) for '\(functionName)' could not be encoded: \(error)",
+                        functionName: functionName)
+                }
+            }
+            chunks.append(.init(job: job, index: chunks.count, payload: builder.finish(), timeout: timeout))
+            sizes.append(end - start)
+            start = end
+        }
+        return (chunks, sizes)
+    }
+
+    /// Submits a job whose result is one value built from all item results (apply, map,
+    /// starmap). It stops at its first failed item.
+    func submitCollecting<Element, R: Decodable & Sendable, Value: Sendable>(
+        functionName: String, signature: UInt64, items: [Element], chunksize: Int?, timeout: Duration?,
+        encode: (Element, inout ByteWriter) throws -> Void, makeValue: @escaping @Sendable ([R]) -> Value,
+        callback: (@Sendable (Value) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?
+    ) throws(PoolError) -> AsyncResult<Value> {
+        guard core.lifecycle == .running else { throw core.notRunningError(functionName: functionName) }
+        if let timeout, timeout <= .zero {
+            throw PoolError(.invalidArgument, "timeout must be above zero, not \(timeout)", functionName: functionName)
+        }
+        let size = chunksize ?? Chunking.defaultChunksize(itemCount: items.count, processes: processes)
+        try Chunking.validate(size, functionName: functionName)
+        let job = core.makeJobID()
+        let (chunks, sizes) = try Pool.encodeChunks(
+            items, chunksize: size, job: job, functionName: functionName, signature: signature, stopOnError: true,
+            timeout: timeout, encode: encode)
+        let sink = ListSink<R, Value>(
+            functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
+            errorCallback: errorCallback)
+        try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
+        let core = self.core
+        return AsyncResult(
+            completion: sink.completion, progress: sink.progress,
+            cancelWork: { core.cancel(job: job, stopRunning: true) },
+            cancelResult: { sink.cancel(with: $0) })
+    }
+}

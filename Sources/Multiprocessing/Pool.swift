@@ -1,0 +1,210 @@
+// The public face of the pool: creating it, its lifecycle (close, terminate, join) and what it
+// tells about itself. The calls that submit work are in Pool+Apply/Map/Imap.swift.
+
+import CMultiprocessing
+public import Logging
+import Synchronization
+
+/// A pool of worker processes that runs ``PoolFunction``s in parallel: Python's
+/// `multiprocessing.Pool` for Swift.
+///
+/// Each worker is a separate OS process running this program again (see
+/// ``bootstrap(serving:errorTypes:)``), so a crash, a leak or a runaway task in one cannot take
+/// the caller down: a worker that dies fails only the tasks it was running, and is replaced.
+///
+/// ```swift
+/// let square = PoolFunction("square") { (x: Int) in x * x }
+///
+/// @main struct App {
+///     static func main() async throws {
+///         Pool.bootstrap(serving: [square])
+///         let pool = try Pool(processes: 4)
+///         let squares = try await pool.map(square, 0..<100)
+///         pool.close()
+///         try pool.join()
+///     }
+/// }
+/// ```
+///
+/// A pool is safe to use from many threads and tasks at once. Stop it with ``close()`` then
+/// ``join()`` (finish the submitted work) or ``terminate()`` (kill the workers now); a pool
+/// released while running terminates its workers. ``withPool(processes:maxTasksPerChild:taskTimeout:executable:logger:_:)``
+/// does that for you, like Python's `with Pool() as p:`.
+public final class Pool: Sendable {
+    let core: PoolCore
+
+    /// The number of worker processes the pool keeps.
+    public let processes: Int
+
+    /// The pids of the workers that take tasks now. Replacements (after `maxTasksPerChild`, a
+    /// crash or a timeout) show up here with new pids.
+    public var workerPIDs: [Int32] { core.workerPIDs }
+
+    /// Creates a pool and starts its workers.
+    ///
+    /// - Parameters:
+    ///   - processes: How many workers; default: the CPUs this process may run on.
+    ///   - maxTasksPerChild: Replace a worker after it has run this many tasks (a chunk of a
+    ///     `map` is one task); nil keeps workers for the pool's life.
+    ///   - taskTimeout: Kill a worker whose task (chunk) runs longer and fail that task with
+    ///     ``PoolError/Code/taskTimedOut``; nil for no limit.
+    ///   - executable: The program workers run; nil runs this program again (its `main` must
+    ///     call ``bootstrap(serving:errorTypes:)`` first). See also ``setExecutable(_:)``.
+    ///   - logger: Where the pool logs worker starts, exits and faults; default: nowhere.
+    /// - Throws: ``PoolError`` `.invalidArgument` for a count below 1 or a timeout not above
+    ///   zero; `.spawnFailed` when the workers cannot be started.
+    public convenience init(
+        processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil,
+        executable: String? = nil, logger: Logger? = nil
+    ) throws {
+        try self.init(
+            processes: processes, startFrame: Pool.startFrame(initializer: nil),
+            maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, executable: executable, logger: logger)
+    }
+
+    /// Creates a pool whose every worker runs `initializer(initArgs…)` once when it starts,
+    /// replacements included.
+    ///
+    /// ```swift
+    /// let connect = PoolFunction("connect") { (url: String) -> Void in Database.shared.open(url) }
+    /// let pool = try Pool(processes: 4, initializer: connect, initArgs: ("db://local"))
+    /// ```
+    ///
+    /// If the initializer throws in every worker the pool starts (three in a row), the pool
+    /// gives up and fails all work with ``PoolError/Code/initializerFailed``.
+    ///
+    /// - Parameters:
+    ///   - processes: How many workers; default: the CPUs this process may run on.
+    ///   - initializer: A pool function the workers serve, run once per worker.
+    ///   - initArgs: Its arguments.
+    ///   - maxTasksPerChild: Replace a worker after it has run this many tasks.
+    ///   - taskTimeout: Kill a worker whose task runs longer.
+    ///   - executable: The program workers run; nil runs this program again.
+    ///   - logger: Where the pool logs; default: nowhere.
+    /// - Throws: ``PoolError`` `.invalidArgument`, `.encodingFailed` (initArgs), `.spawnFailed`.
+    public convenience init<each A, R>(
+        processes: Int? = nil, initializer: PoolFunction<repeat each A, R>, initArgs: (repeat each A),
+        maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, executable: String? = nil,
+        logger: Logger? = nil
+    ) throws {
+        var arguments = ByteWriter()
+        do {
+            try initializer.encodeArguments(repeat each initArgs, into: &arguments)
+        } catch {
+            throw PoolError(
+                .encodingFailed, "the arguments of the initializer '\(initializer.name)' could not be encoded: \(error)",
+                functionName: initializer.name)
+        }
+        let frame = Pool.startFrame(
+            initializer: (initializer.name, initializer.signatureFingerprint, arguments.bytes))
+        try self.init(
+            processes: processes, startFrame: frame, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+            executable: executable, logger: logger)
+    }
+
+    private init(
+        processes: Int?, startFrame: [UInt8], maxTasksPerChild: Int?, taskTimeout: Duration?, executable: String?,
+        logger: Logger?
+    ) throws {
+        let count = processes ?? Int(cmp_available_cpus())
+        guard count >= 1 else {
+            throw PoolError(.invalidArgument, "processes must be at least 1, not \(count)")
+        }
+        if let maxTasksPerChild, maxTasksPerChild < 1 {
+            throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1, not \(maxTasksPerChild)")
+        }
+        if let taskTimeout, taskTimeout <= .zero {
+            throw PoolError(.invalidArgument, "taskTimeout must be above zero, not \(taskTimeout)")
+        }
+        let options = PoolCore.Options(
+            executable: executable ?? Pool.defaultExecutable.withLock { $0 } ?? currentExecutablePath(),
+            arguments: [], startFrame: startFrame,
+            logger: logger ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
+            processes: count, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout)
+        do {
+            core = try PoolCore(options: options)
+        } catch {
+            throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)")
+        }
+        self.processes = count
+        try core.start()
+        options.logger.debug(
+            "pool started", metadata: ["processes": "\(count)", "executable": "\(options.executable)"])
+    }
+
+    deinit {
+        if core.lifecycle == .running {
+            core.logger.warning(
+                "a Pool was released without close() or terminate(): terminating its workers",
+                metadata: ["processes": "\(processes)"])
+            core.terminate()
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    /// Stops taking new work. Work already submitted still runs; then the workers exit.
+    /// Calling it again, or after ``terminate()``, does nothing.
+    public func close() {
+        core.close()
+    }
+
+    /// Kills the workers now. Every result not yet complete fails with
+    /// ``PoolError/Code/terminated``; nothing waits forever. Calling it again does nothing.
+    public func terminate() {
+        core.terminate()
+    }
+
+    /// Waits until every worker has exited: after ``close()``, once all submitted work is done;
+    /// after ``terminate()``, once the killed workers are reaped. Calling it again is fine.
+    ///
+    /// - Throws: ``PoolError/Code/stillRunning`` if neither ``close()`` nor ``terminate()`` was
+    ///   called first.
+    public func join() throws {
+        guard core.lifecycle != .running else {
+            throw PoolError(.stillRunning, "join() needs close() or terminate() first")
+        }
+        _ = core.stopped.wait(timeout: nil)
+    }
+
+    /// Waits, without blocking a thread, until every worker has exited (see ``join()``).
+    /// - Throws: ``PoolError/Code/stillRunning`` if neither ``close()`` nor ``terminate()`` was
+    ///   called first; `CancellationError` if the waiting task is cancelled.
+    public func joined() async throws {
+        guard core.lifecycle != .running else {
+            throw PoolError(.stillRunning, "joined() needs close() or terminate() first")
+        }
+        try await core.stopped.value(onCancel: {})
+    }
+
+    // MARK: - Worker executable
+
+    static let defaultExecutable = Mutex<String?>(nil)
+
+    /// Sets the program that pools created afterwards start as workers, when their `executable`
+    /// argument is nil (Python's `set_executable`). nil goes back to this program itself.
+    ///
+    /// Use it when the caller's `main` cannot call ``bootstrap(serving:errorTypes:)`` (a test
+    /// runner, a plugin): build a small executable whose `main` calls `bootstrap` with the same
+    /// functions, and point the pool at it.
+    public static func setExecutable(_ path: String?) {
+        defaultExecutable.withLock { $0 = path }
+    }
+
+    /// The first frame a worker gets: the initializer call, if any.
+    static func startFrame(initializer: (name: String, signature: UInt64, arguments: [UInt8])?) -> [UInt8] {
+        var writer = ByteWriter()
+        let frame = writer.beginFrame(.start)
+        if let initializer {
+            writer.writeUInt8(1)
+            writer.writeString(initializer.name)
+            writer.writeUInt64(initializer.signature)
+            writer.writeUInt32(UInt32(initializer.arguments.count))
+            writer.writeBytes(initializer.arguments)
+        } else {
+            writer.writeUInt8(0)
+        }
+        writer.finishFrame(startingAt: frame)
+        return writer.bytes
+    }
+}

@@ -1,0 +1,95 @@
+// The error the pool itself throws.
+
+/// An error from the pool: a call it refused, a worker that died, a task that ran too long.
+///
+/// Match on ``code``; read ``description`` for what happened, in which function and worker, and
+/// what to do about it.
+///
+/// ```swift
+/// do {
+///     let values = try pool.map(parse, lines)
+/// } catch let error as PoolError where error.code == .workerLost {
+///     print("a worker crashed:", error)
+/// }
+/// ```
+public struct PoolError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure this is.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Storage: UInt8, Sendable, CaseIterable {
+            case notRunning = 1
+            case stillRunning
+            case invalidArgument
+            case timeout
+            case notReady
+            case terminated
+            case workerLost
+            case taskTimedOut
+            case cancelled
+            case functionNotRegistered
+            case encodingFailed
+            case spawnFailed
+            case initializerFailed
+        }
+        let storage: Storage
+
+        /// The pool was closed or terminated and takes no new work.
+        public static let notRunning = Code(storage: .notRunning)
+        /// `join` was called before `close` or `terminate`.
+        public static let stillRunning = Code(storage: .stillRunning)
+        /// An argument was out of range (`processes`, `chunksize`, `maxTasksPerChild` below 1, …).
+        public static let invalidArgument = Code(storage: .invalidArgument)
+        /// A wait with a timeout (``AsyncResult/get(timeout:)``, a stream's `next(timeout:)`)
+        /// ran out of time. The work goes on; wait again to get it.
+        public static let timeout = Code(storage: .timeout)
+        /// ``AsyncResult/successful()`` was asked before the result was ready.
+        public static let notReady = Code(storage: .notReady)
+        /// The pool was terminated before the work finished.
+        public static let terminated = Code(storage: .terminated)
+        /// The worker running the task died (a signal, a trap, `exit`); the pool replaced it.
+        public static let workerLost = Code(storage: .workerLost)
+        /// The task ran longer than its timeout; its worker was killed and replaced.
+        public static let taskTimedOut = Code(storage: .taskTimedOut)
+        /// The result was cancelled with ``AsyncResult/cancel()``.
+        public static let cancelled = Code(storage: .cancelled)
+        /// The workers do not serve the function: it is missing from `Pool.bootstrap(serving:)`
+        /// of the worker executable, or is registered there with other argument or result types.
+        public static let functionNotRegistered = Code(storage: .functionNotRegistered)
+        /// An argument or result could not be encoded or decoded.
+        public static let encodingFailed = Code(storage: .encodingFailed)
+        /// A worker process could not be started.
+        public static let spawnFailed = Code(storage: .spawnFailed)
+        /// The pool's initializer threw in the workers, so no worker could become ready.
+        public static let initializerFailed = Code(storage: .initializerFailed)
+
+        public var description: String { "\(storage)" }
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// What happened, in words.
+    public var message: String
+    /// The pool function involved, if any.
+    public var functionName: String?
+    /// The worker process involved, if any.
+    public var workerPID: Int32?
+    /// The error behind this one (e.g. the initializer's error), if any.
+    public var underlying: (any Error & Sendable)?
+
+    /// Creates an error.
+    public init(
+        _ code: Code, _ message: String, functionName: String? = nil, workerPID: Int32? = nil,
+        underlying: (any Error & Sendable)? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.functionName = functionName
+        self.workerPID = workerPID
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        var text = "PoolError.\(code): \(message)"
+        if let underlying { text += " (underlying error: \(underlying))" }
+        return text
+    }
+}

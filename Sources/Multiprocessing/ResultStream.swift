@@ -1,0 +1,83 @@
+// The results of `imap` and `imapUnordered`, as a blocking iterator and an AsyncSequence.
+
+/// The results of ``Pool/imap(_:_:chunksize:)`` or ``Pool/imapUnordered(_:_:chunksize:)``, one
+/// per input item: Python's `IMapIterator`.
+///
+/// Read it from a thread with ``next(timeout:)`` or from async code with `for try await`. A
+/// failed item throws its error at its position; the next call goes on with the following items.
+/// The input is read lazily, a bounded window of chunks ahead of the consumer, so memory stays
+/// flat however long the input is.
+///
+/// ```swift
+/// for try await square in try pool.imap(square, 0..<1_000, chunksize: 100) {
+///     print(square)
+/// }
+///
+/// let stream = try pool.imap(square, 0..<10)
+/// while let value = try stream.next(timeout: .seconds(5)) { print(value) }
+/// ```
+///
+/// Releasing a stream before its end stops feeding it: chunks not started are dropped, running
+/// ones finish. Cancelling a task iterating it also kills the running ones.
+public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, Sendable {
+    /// The errors the stream throws: an item's error, a ``PoolError``, or `CancellationError`.
+    public typealias Failure = any Error
+
+    let storage: StreamStorage<Element>
+
+    init(storage: StreamStorage<Element>) {
+        self.storage = storage
+    }
+
+    deinit {
+        if !storage.isComplete {
+            storage.cancel(stopRunning: false, error: PoolError(.cancelled, "the stream was released"))
+        }
+    }
+
+    /// The next result in the stream's order, waiting for it (blocking this thread).
+    ///
+    /// - Parameter timeout: How long to wait; nil waits as long as it takes.
+    /// - Returns: the next result, or nil after the last one.
+    /// - Throws: the item's own error (then the next call goes on with the following item);
+    ///   ``PoolError/Code/timeout`` when `timeout` passes first (call again to keep waiting);
+    ///   ``PoolError`` `.workerLost`, `.taskTimedOut`, `.encodingFailed` for that item;
+    ///   `.terminated` for every call after the pool was terminated.
+    public func next(timeout: Duration? = nil) throws -> Element? {
+        try storage.next(timeout: timeout)
+    }
+
+    /// How many items have finished; the total is known once the input has been read to its end.
+    public var progress: PoolProgress { storage.progress.snapshot }
+
+    /// Progress snapshots as they change, ending with the stream.
+    public var progressUpdates: AsyncStream<PoolProgress> { storage.progress.updates() }
+
+    /// Stops the stream: no more input is read, queued chunks are dropped and running ones are
+    /// killed. Later calls of ``next(timeout:)`` throw ``PoolError/Code/cancelled``.
+    public func cancel() {
+        storage.cancel(stopRunning: true, error: PoolError(.cancelled, "the stream was cancelled"))
+    }
+
+    /// Creates the async iterator.
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(stream: self)
+    }
+
+    /// Iterates the results asynchronously.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let stream: ResultStream<Element>
+
+        /// The next result, awaited; nil after the last one.
+        /// - Throws: the item's error (the next call goes on with the following item), a
+        ///   ``PoolError``, or `CancellationError` (which also stops the stream's work).
+        public mutating func next() async throws -> Element? {
+            try await stream.storage.next()
+        }
+
+        /// The next result, awaited (typed-throws form).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Element? {
+            try await stream.storage.next()
+        }
+    }
+}

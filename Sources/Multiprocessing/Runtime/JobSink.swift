@@ -1,0 +1,71 @@
+// Where the results of a job go: the receiving end of `apply`/`map`/`starmap` (an AsyncResult)
+// or of `imap` (a ResultStream).
+
+/// Receives the events of one job. The pool calls these outside its lock, from its I/O thread
+/// (results, worker faults) or from the thread that caused the event (terminate, cancel).
+protocol JobSink: AnyObject, Sendable {
+    /// The results of chunk `index` arrived; `reader` is positioned at its first item.
+    func deliver(index: Int, header: ResultHeader, items reader: ByteReader, workerPID: Int32)
+    /// Chunk `index` will never produce results.
+    func fail(index: Int, with error: PoolError)
+    /// The whole job failed (terminate, a broken pool): complete now with `error`.
+    func failJob(with error: PoolError)
+    /// No more events will come.
+    func finish()
+}
+
+extension ChunkFailure {
+    /// The error a caller sees for this failure of a chunk of `functionName`.
+    /// - Parameter lastWords: the end of what the worker wrote to stderr before it died.
+    func poolError(functionName: String, lastWords: String?) -> PoolError {
+        switch self {
+        case .workerLost(let pid, let termination, let detail):
+            var message = "the worker process \(pid) running '\(functionName)' \(termination)"
+            if let detail { message += ": \(detail)" }
+            message += "; the pool replaced it"
+            if let lastWords, !lastWords.isEmpty { message += ". Its last words on stderr:\n\(lastWords)" }
+            return PoolError(.workerLost, message, functionName: functionName, workerPID: pid)
+        case .timedOut(let pid, let limit):
+            return PoolError(
+                .taskTimedOut,
+                "'\(functionName)' ran longer than its timeout of \(limit); its worker process \(pid) was killed "
+                    + "and replaced",
+                functionName: functionName, workerPID: pid)
+        case .terminated:
+            return PoolError(
+                .terminated, "the pool was terminated before '\(functionName)' finished", functionName: functionName)
+        case .startupFailed(let detail, let initializer):
+            if initializer {
+                return PoolError(
+                    .initializerFailed,
+                    "the pool's initializer failed in every worker it started, so '\(functionName)' cannot run: "
+                        + detail, functionName: functionName)
+            }
+            return PoolError(
+                .spawnFailed,
+                "worker processes could not be started, so '\(functionName)' cannot run: \(detail). A worker "
+                    + "executable must call Pool.bootstrap(serving:) first thing in main.",
+                functionName: functionName)
+        }
+    }
+}
+
+/// The end of a worker's stderr, kept to explain its death.
+struct StderrTail {
+    private(set) var bytes: [UInt8] = []
+    let capacity: Int
+
+    init(capacity: Int = 4096) { self.capacity = capacity }
+
+    mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: chunk)
+        if bytes.count > capacity { bytes.removeFirst(bytes.count - capacity) }
+    }
+
+    /// The last few non-empty lines.
+    func lastLines(_ count: Int = 12) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        return lines.suffix(count).joined(separator: "\n")
+    }
+}

@@ -1,0 +1,363 @@
+// The pool's I/O thread: spawns workers, reads their results and stderr, notices their exit
+// through a pidfd, writes what the task pipes would not take at once, and fires timeouts.
+
+import CMultiprocessing
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What only the I/O thread touches: the read side of every worker.
+final class EventLoopState: @unchecked Sendable {
+    struct Reader {
+        var pid: Int32
+        var pidFD: Int32
+        var resultFD: Int32
+        var stderrFD: Int32
+        var accumulator = FrameAccumulator()
+        var stderrTail = StderrTail()
+        var initializerError: String?
+        /// Set when the result pipe reached end of file: if the process has not exited by then,
+        /// it is killed (it closed its channel but lives on).
+        var exitDeadline: ContinuousClock.Instant?
+    }
+
+    var readers: [WorkerID: Reader] = [:]
+}
+
+extension PoolCore {
+    /// How long a worker may live after closing its result pipe before it is killed.
+    static let exitGrace: Duration = .seconds(1)
+
+    func runEventLoop(reportingFirstSpawns firstSpawns: Completion<Void>) {
+        let capacity = 64
+        let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        var reportedFirstSpawns = false
+
+        while true {
+            let spawnError = performSpawns()
+            if !reportedFirstSpawns {
+                reportedFirstSpawns = true
+                if let spawnError {
+                    firstSpawns.complete(.failure(spawnError))
+                } else {
+                    firstSpawns.complete(.success(()))
+                }
+            }
+            let (isStopped, deadline, spawnsPending) = state.withLock {
+                ($0.stopped, $0.scheduler.nextDeadline, !$0.spawnQueue.isEmpty)
+            }
+            if isStopped && loop.readers.isEmpty { break }
+            if spawnsPending { continue }
+
+            var wakeAt = deadline
+            var pollWithoutPidFD = false
+            for reader in loop.readers.values {
+                if let exitDeadline = reader.exitDeadline {
+                    wakeAt = wakeAt.map { min($0, exitDeadline) } ?? exitDeadline
+                    if reader.pidFD < 0 { pollWithoutPidFD = true }
+                }
+            }
+            var timeout: Int32 = -1
+            if let wakeAt {
+                let remaining = ContinuousClock.now.duration(to: wakeAt)
+                let ms = remaining <= .zero ? 0 : Int32(clamping: remaining.milliseconds + 1)
+                timeout = ms
+            }
+            if pollWithoutPidFD { timeout = timeout < 0 ? 20 : min(timeout, 20) }
+
+            let count: Int
+            do {
+                count = try poller.wait(into: events, timeoutMilliseconds: timeout)
+            } catch {
+                logger.critical("the pool's event loop failed", metadata: ["error": "\(error)"])
+                terminate()
+                count = 0
+            }
+            for i in 0..<count {
+                let token = events[i].data.u64
+                if token == Poller.wakeToken {
+                    poller.drainWakeups()
+                    continue
+                }
+                let (id, kind) = EventToken.decode(token)
+                switch kind {
+                case 0: readResults(of: id)
+                case 1: readStderr(of: id)
+                case 2: workerExited(id)
+                default:
+                    let events = state.withLock { state -> [SinkEvent] in
+                        flush(id, &state)
+                        return []
+                    }
+                    for event in events { event.run() }
+                }
+            }
+            fireTimers()
+        }
+        // Every worker is gone: release what is left.
+        state.withLock { state in
+            for id in state.channels.keys { closeTaskChannel(id, &state) }
+            state.channels.removeAll()
+        }
+        logger.debug("pool stopped")
+        stopped.complete(.success(()))
+    }
+
+    // MARK: - Spawning
+
+    /// Starts the workers the scheduler asked for. Returns the first failure, if any.
+    private func performSpawns() -> PoolError? {
+        var firstError: PoolError?
+        while true {
+            let ids = state.withLock { state -> [WorkerID] in
+                defer { state.spawnQueue.removeAll() }
+                return state.spawnQueue
+            }
+            if ids.isEmpty { return firstError }
+            for id in ids {
+                let events: [SinkEvent]
+                do {
+                    let worker = try spawnWorker(executable: options.executable, arguments: options.arguments)
+                    do {
+                        try poller.register(worker.resultFD, token: EventToken.results(id), readable: true, writable: false)
+                        try poller.register(worker.stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
+                        if worker.pidFD >= 0 {
+                            try poller.register(worker.pidFD, token: EventToken.exit(id), readable: true, writable: false)
+                        }
+                    } catch {
+                        Glibc.kill(worker.pid, SIGKILL)
+                        _ = reap(worker.pid)
+                        worker.closeAll()
+                        throw error
+                    }
+                    loop.readers[id] = EventLoopState.Reader(
+                        pid: worker.pid, pidFD: worker.pidFD, resultFD: worker.resultFD, stderrFD: worker.stderrFD)
+                    events = state.withLock { state in
+                        var channel = TaskChannel(pid: worker.pid, fd: worker.taskFD)
+                        channel.outbox.append(options.startFrame)
+                        state.channels[id] = channel
+                        flush(id, &state)
+                        let actions = state.scheduler.workerSpawned(id, pid: worker.pid, now: .now)
+                        var events: [SinkEvent] = []
+                        perform(actions, &state, &events, ActionContext())
+                        return events
+                    }
+                    logger.debug("worker started", metadata: ["pid": "\(worker.pid)", "worker": "\(id)"])
+                } catch {
+                    let detail = "cannot start '\(options.executable)': \(error)"
+                    logger.error("worker could not be started", metadata: ["error": "\(detail)"])
+                    if firstError == nil { firstError = PoolError(.spawnFailed, detail) }
+                    events = state.withLock { state in
+                        let actions = state.scheduler.workerSpawnFailed(id, detail: detail, now: .now)
+                        var events: [SinkEvent] = []
+                        perform(actions, &state, &events, ActionContext())
+                        return events
+                    }
+                }
+                for event in events { event.run() }
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    private func readResults(of id: WorkerID) {
+        guard var reader = loop.readers[id], reader.resultFD >= 0 else { return }
+        var frames: [FrameAccumulator.Frame] = []
+        var open = true
+        var failure: String?
+        do {
+            open = try reader.accumulator.read(from: reader.resultFD, into: &frames)
+        } catch {
+            failure = "sent a corrupt frame: \(error)"
+        }
+        loop.readers[id] = reader
+        for frame in frames where failure == nil {
+            failure = handle(frame, from: id)
+        }
+        guard var reader = loop.readers[id] else { return }
+        if let failure {
+            stopReadingResults(&reader)
+            loop.readers[id] = reader
+            let events = state.withLock { state in
+                let actions = state.scheduler.workerMisbehaved(id, detail: failure, now: .now)
+                var events: [SinkEvent] = []
+                perform(actions, &state, &events, ActionContext())
+                return events
+            }
+            logger.warning("worker broke the protocol", metadata: ["pid": "\(reader.pid)", "detail": "\(failure)"])
+            for event in events { event.run() }
+        } else if !open {
+            stopReadingResults(&reader)
+            reader.exitDeadline = .now + PoolCore.exitGrace
+            loop.readers[id] = reader
+        }
+    }
+
+    private func stopReadingResults(_ reader: inout EventLoopState.Reader) {
+        guard reader.resultFD >= 0 else { return }
+        poller.unregister(reader.resultFD)
+        closeDescriptor(reader.resultFD)
+        reader.resultFD = -1
+    }
+
+    /// Handles one frame from a worker; returns a description of a protocol violation.
+    private func handle(_ frame: FrameAccumulator.Frame, from id: WorkerID) -> String? {
+        guard let pid = loop.readers[id]?.pid else { return nil }
+        var body = frame.bodyReader
+        switch FrameKind(rawValue: frame.kind) {
+        case .ready:
+            state.withLock { $0.scheduler.workerReady(id, now: .now) }
+            logger.trace("worker ready", metadata: ["pid": "\(pid)"])
+            return nil
+        case .initializerFailed:
+            do {
+                let error = try ErrorRecord.read(from: &body, functionName: "initializer", workerPID: pid)
+                loop.readers[id]?.initializerError = "\(error)"
+                logger.error("pool initializer failed", metadata: ["pid": "\(pid)", "error": "\(error)"])
+                return nil
+            } catch {
+                return "sent an unreadable initializer error: \(error)"
+            }
+        case .result:
+            let header: ResultHeader
+            do {
+                header = try ResultHeader.read(from: &body)
+            } catch {
+                return "sent an unreadable result header: \(error)"
+            }
+            let events = state.withLock { state in
+                let actions = state.scheduler.chunkCompleted(
+                    worker: id, job: JobID(rawValue: header.job), index: Int(header.chunkIndex),
+                    failed: header.anyFailed, now: .now)
+                var events: [SinkEvent] = []
+                perform(actions, &state, &events, ActionContext(result: (header, body, pid)))
+                return events
+            }
+            for event in events { event.run() }
+            return nil
+        default:
+            return "sent a frame of unknown kind \(frame.kind)"
+        }
+    }
+
+    private func readStderr(of id: WorkerID) {
+        guard var reader = loop.readers[id], reader.stderrFD >= 0 else { return }
+        defer { loop.readers[id] = reader }
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let outcome = buffer.withUnsafeMutableBytes { raw in
+                (try? readNonBlocking(reader.stderrFD, into: raw.baseAddress!, count: raw.count)) ?? .endOfFile
+            }
+            switch outcome {
+            case .wouldBlock:
+                return
+            case .endOfFile:
+                poller.unregister(reader.stderrFD)
+                closeDescriptor(reader.stderrFD)
+                reader.stderrFD = -1
+                return
+            case .bytes(let n):
+                buffer.withUnsafeBytes { raw in
+                    let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                    reader.stderrTail.append(chunk)
+                    // A worker's stderr is the user's: pass it on unchanged.
+                    try? writeFully(STDERR_FILENO, chunk)
+                }
+            }
+        }
+    }
+
+    // MARK: - Exit
+
+    /// The worker process exited (its pidfd is readable, or it was killed after closing its pipe).
+    private func workerExited(_ id: WorkerID) {
+        guard loop.readers[id] != nil else { return }
+        // Whatever it wrote before dying still counts.
+        readResults(of: id)
+        readStderr(of: id)
+        guard var reader = loop.readers.removeValue(forKey: id) else { return }
+        let termination = reap(reader.pid)
+        stopReadingResults(&reader)
+        if reader.stderrFD >= 0 {
+            poller.unregister(reader.stderrFD)
+            closeDescriptor(reader.stderrFD)
+        }
+        if reader.pidFD >= 0 {
+            poller.unregister(reader.pidFD)
+            closeDescriptor(reader.pidFD)
+        }
+        let lastWords = reader.stderrTail.lastLines()
+        let (events, phase) = state.withLock { state in
+            let phase = state.scheduler.worker(id)?.phase
+            closeTaskChannel(id, &state)
+            state.channels[id] = nil
+            let actions = state.scheduler.workerExited(
+                id, termination: termination, initializerError: reader.initializerError, now: .now)
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, ActionContext(lastWords: [id: lastWords]))
+            return (events, phase)
+        }
+        let metadata: Logger.Metadata = ["pid": "\(reader.pid)", "worker": "\(id)", "exit": "\(termination)"]
+        switch phase {
+        case .inputClosed?:
+            logger.debug("worker exited", metadata: metadata)
+        case .killed(.timedOut)?:
+            logger.warning("worker killed: task timed out", metadata: metadata)
+        case .killed(.cancelled)?:
+            logger.info("worker killed: its task was cancelled", metadata: metadata)
+        case .killed(.terminated)?:
+            logger.debug("worker killed: pool terminated", metadata: metadata)
+        default:
+            logger.warning("worker lost", metadata: metadata.merging(["lastWords": "\(lastWords)"]) { a, _ in a })
+        }
+        for event in events { event.run() }
+    }
+
+    // MARK: - Timers
+
+    private func fireTimers() {
+        let now = ContinuousClock.now
+        let due = state.withLock { state in state.scheduler.nextDeadline.map { $0 <= now } ?? false }
+        if due {
+            let events = state.withLock { state in
+                let actions = state.scheduler.timeoutsExpired(now: now)
+                var events: [SinkEvent] = []
+                perform(actions, &state, &events, ActionContext())
+                return events
+            }
+            for event in events { event.run() }
+        }
+        for (id, reader) in loop.readers {
+            guard let deadline = reader.exitDeadline else { continue }
+            if reader.pidFD < 0, reapIfExitedWithoutReaping(reader.pid) {
+                workerExited(id)
+            } else if deadline <= now {
+                Glibc.kill(reader.pid, SIGKILL)
+                if reader.pidFD < 0 { workerExited(id) }
+                loop.readers[id]?.exitDeadline = nil
+            }
+        }
+    }
+
+    /// Whether `pid` has exited, leaving it to be reaped by ``reap(_:)``.
+    private func reapIfExitedWithoutReaping(_ pid: Int32) -> Bool {
+        var info = siginfo_t()
+        let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+        return r == 0 && info._sifields._sigchld.si_pid == pid
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

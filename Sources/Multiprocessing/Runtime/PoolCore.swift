@@ -1,0 +1,314 @@
+// The pool's storage: the scheduling state machine under a lock, the write ends of the task
+// pipes, and the sinks of the jobs in flight. It performs the state machine's actions; sinks are
+// called only after the lock is released.
+
+import DequeModule
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+final class PoolCore: Sendable {
+    typealias Scheduler = SchedulerStateMachine<[UInt8]>
+
+    struct Options: Sendable {
+        var executable: String
+        var arguments: [String]
+        /// The first frame every worker gets (with the initializer's call, if any).
+        var startFrame: [UInt8]
+        var logger: Logger
+        var processes: Int
+        var maxTasksPerChild: Int?
+        var taskTimeout: Duration?
+    }
+
+    /// The parent's end of one worker's task pipe, with what could not be written yet.
+    struct TaskChannel {
+        var pid: Int32
+        var fd: Int32
+        var outbox: Deque<[UInt8]> = []
+        /// Bytes of `outbox.first` already written.
+        var written = 0
+        var watchingWritable = false
+        var closeWhenFlushed = false
+    }
+
+    struct State {
+        var scheduler: Scheduler
+        var channels: [WorkerID: TaskChannel] = [:]
+        var sinks: [JobID: any JobSink] = [:]
+        /// Spawns the I/O thread must perform.
+        var spawnQueue: [WorkerID] = []
+        var stopped = false
+    }
+
+    /// A sink call to make once the lock is released.
+    enum SinkEvent {
+        case deliver(any JobSink, index: Int, header: ResultHeader, items: ByteReader, pid: Int32)
+        case fail(any JobSink, index: Int, PoolError)
+        case failJob(any JobSink, PoolError)
+        case finish(any JobSink)
+
+        func run() {
+            switch self {
+            case .deliver(let sink, let index, let header, let items, let pid):
+                sink.deliver(index: index, header: header, items: items, workerPID: pid)
+            case .fail(let sink, let index, let error): sink.fail(index: index, with: error)
+            case .failJob(let sink, let error): sink.failJob(with: error)
+            case .finish(let sink): sink.finish()
+            }
+        }
+    }
+
+    /// Context for performing actions: the result frame being delivered, the last words of a
+    /// worker that just died.
+    struct ActionContext {
+        var result: (header: ResultHeader, items: ByteReader, pid: Int32)?
+        var lastWords: [WorkerID: String] = [:]
+    }
+
+    let options: Options
+    let state: Mutex<State>
+    let poller: Poller
+    let stopped = Completion<Void>()
+    private let nextJob = Atomic<UInt64>(1)
+    /// State only the I/O thread touches.
+    let loop: EventLoopState
+
+    var logger: Logger { options.logger }
+
+    init(options: Options) throws {
+        self.options = options
+        let configuration = Scheduler.Configuration(
+            processes: options.processes, maxTasksPerChild: options.maxTasksPerChild,
+            taskTimeout: options.taskTimeout)
+        self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
+        self.poller = try Poller()
+        self.loop = EventLoopState()
+    }
+
+    func makeJobID() -> JobID {
+        JobID(rawValue: nextJob.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
+
+    // MARK: - Calls from users' threads
+
+    /// Starts the I/O thread and the workers; returns once the first workers were spawned.
+    /// - Throws: `PoolError.spawnFailed` when a worker cannot be started.
+    func start() throws(PoolError) {
+        state.withLock { state in
+            let actions = state.scheduler.start(now: .now)
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, ActionContext())
+        }
+        let firstSpawns = Completion<Void>()
+        do {
+            try startDetachedThread(name: "multiprocessing") { [self] in
+                runEventLoop(reportingFirstSpawns: firstSpawns)
+            }
+        } catch {
+            throw PoolError(.spawnFailed, "the pool's I/O thread could not start: \(error)")
+        }
+        if case .failure(let error) = firstSpawns.wait(timeout: nil) {
+            terminate()
+            throw error as? PoolError ?? PoolError(.spawnFailed, "\(error)")
+        }
+    }
+
+    /// Adds a job. The sink is registered before any result can arrive.
+    /// - Throws: `PoolError.notRunning` after close/terminate.
+    func submit(
+        job: JobID, chunks: [Scheduler.Chunk], failFast: Bool, open: Bool = false, sink: any JobSink,
+        functionName: String
+    ) throws(PoolError) {
+        let events: [SinkEvent]? = state.withLock { state in
+            guard state.scheduler.lifecycle == .running else { return nil }
+            state.sinks[job] = sink
+            let actions = state.scheduler.submit(job: job, chunks: chunks, failFast: failFast, open: open, now: .now)
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, ActionContext())
+            return events
+        }
+        guard let events else { throw notRunningError(functionName: functionName) }
+        for event in events { event.run() }
+    }
+
+    /// Adds chunks to an open job (a stream being fed).
+    func append(job: JobID, chunks: [Scheduler.Chunk], open: Bool) {
+        let events = state.withLock { state in
+            let actions = state.scheduler.appendChunks(job: job, chunks, open: open, now: .now)
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, ActionContext())
+            return events
+        }
+        for event in events { event.run() }
+    }
+
+    /// The job's caller gave up: drop what has not started, stop what runs (if `stopRunning`).
+    func cancel(job: JobID, stopRunning: Bool) {
+        let events = state.withLock { state in
+            let actions = state.scheduler.cancel(job: job, stopRunning: stopRunning, now: .now)
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, ActionContext())
+            return events
+        }
+        for event in events { event.run() }
+    }
+
+    func close() {
+        let events = state.withLock { state in
+            let actions = state.scheduler.close()
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, ActionContext())
+            return events
+        }
+        for event in events { event.run() }
+    }
+
+    func terminate() {
+        let events = state.withLock { state in
+            let actions = state.scheduler.terminate()
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, ActionContext())
+            return events
+        }
+        for event in events { event.run() }
+    }
+
+    var lifecycle: Scheduler.Lifecycle { state.withLock { $0.scheduler.lifecycle } }
+
+    var workerPIDs: [Int32] { state.withLock { $0.scheduler.activeWorkerPIDs } }
+
+    func notRunningError(functionName: String?) -> PoolError {
+        switch lifecycle {
+        case .broken(let failure):
+            return failure.poolError(functionName: functionName ?? "?", lastWords: nil)
+        case .terminated:
+            return PoolError(.notRunning, "the pool was terminated; create a new pool", functionName: functionName)
+        default:
+            return PoolError(.notRunning, "the pool was closed; create a new pool", functionName: functionName)
+        }
+    }
+
+    // MARK: - Performing actions (under the lock)
+
+    func perform(
+        _ actions: [Scheduler.Action], _ state: inout State, _ events: inout [SinkEvent], _ context: ActionContext
+    ) {
+        var wake = false
+        for action in actions {
+            switch action {
+            case .spawn(let id):
+                state.spawnQueue.append(id)
+                wake = true
+            case .send(let chunk, let id):
+                guard state.channels[id] != nil else { continue }
+                state.channels[id]!.outbox.append(chunk.payload)
+                flush(id, &state)
+            case .closeInput(let id):
+                guard state.channels[id] != nil else { continue }
+                if state.channels[id]!.outbox.isEmpty {
+                    closeTaskChannel(id, &state)
+                } else {
+                    state.channels[id]!.closeWhenFlushed = true
+                }
+            case .kill(let id, let pid):
+                if pid > 0 {
+                    Glibc.kill(pid, SIGKILL)
+                    logger.debug("killed worker", metadata: ["pid": "\(pid)", "worker": "\(id)"])
+                }
+            case .deliver(let job, let index):
+                guard let sink = state.sinks[job], let result = context.result else { continue }
+                events.append(.deliver(sink, index: index, header: result.header, items: result.items, pid: result.pid))
+            case .failChunk(let job, let index, let failure, let worker):
+                guard let sink = state.sinks[job] else { continue }
+                let name = (sink as? any NamedSink)?.functionName ?? "?"
+                let lastWords = worker.flatMap { context.lastWords[$0] }
+                events.append(.fail(sink, index: index, failure.poolError(functionName: name, lastWords: lastWords)))
+            case .failJob(let job, let failure):
+                guard let sink = state.sinks[job] else { continue }
+                let name = (sink as? any NamedSink)?.functionName ?? "?"
+                events.append(.failJob(sink, failure.poolError(functionName: name, lastWords: nil)))
+            case .finishJob(let job):
+                if let sink = state.sinks.removeValue(forKey: job) { events.append(.finish(sink)) }
+            case .stopped:
+                state.stopped = true
+                wake = true
+            }
+        }
+        if wake { poller.wake() }
+    }
+
+    /// Writes what the worker's pipe takes now; watches for writability if something is left.
+    func flush(_ id: WorkerID, _ state: inout State) {
+        guard var channel = state.channels[id], channel.fd >= 0 else { return }
+        defer { state.channels[id] = channel }
+        while let frame = channel.outbox.first {
+            let n: Int
+            do {
+                n = try frame.withUnsafeBytes { raw in
+                    try writeNonBlocking(channel.fd, UnsafeRawBufferPointer(rebasing: raw[channel.written...]))
+                }
+            } catch {
+                // EPIPE: the worker is gone; its exit is handled through its pidfd.
+                channel.outbox.removeAll()
+                channel.written = 0
+                break
+            }
+            channel.written += n
+            if channel.written < frame.count { break }
+            channel.outbox.removeFirst()
+            channel.written = 0
+        }
+        let wantsWritable = !channel.outbox.isEmpty
+        if wantsWritable != channel.watchingWritable {
+            do {
+                if wantsWritable {
+                    try poller.register(channel.fd, token: EventToken.taskWritable(id), readable: false, writable: true)
+                } else {
+                    poller.unregister(channel.fd)
+                }
+                channel.watchingWritable = wantsWritable
+            } catch {
+                logger.error("cannot watch a worker's task pipe", metadata: ["error": "\(error)"])
+            }
+        }
+        if channel.outbox.isEmpty && channel.closeWhenFlushed {
+            state.channels[id] = channel
+            closeTaskChannel(id, &state)
+            channel = state.channels[id] ?? channel
+        }
+    }
+
+    func closeTaskChannel(_ id: WorkerID, _ state: inout State) {
+        guard var channel = state.channels[id], channel.fd >= 0 else { return }
+        if channel.watchingWritable { poller.unregister(channel.fd) }
+        closeDescriptor(channel.fd)
+        channel.fd = -1
+        channel.watchingWritable = false
+        channel.outbox.removeAll()
+        state.channels[id] = channel
+    }
+}
+
+/// A sink that knows the function its job runs (for error messages).
+protocol NamedSink {
+    var functionName: String { get }
+}
+
+/// What an epoll event is about.
+enum EventToken {
+    static func make(_ id: WorkerID, _ kind: UInt64) -> UInt64 { UInt64(id.rawValue) << 3 | kind }
+    static func results(_ id: WorkerID) -> UInt64 { make(id, 0) }
+    static func stderr(_ id: WorkerID) -> UInt64 { make(id, 1) }
+    static func exit(_ id: WorkerID) -> UInt64 { make(id, 2) }
+    static func taskWritable(_ id: WorkerID) -> UInt64 { make(id, 3) }
+
+    static func decode(_ token: UInt64) -> (WorkerID, kind: UInt64) {
+        (WorkerID(rawValue: Int(token >> 3)), token & 7)
+    }
+}

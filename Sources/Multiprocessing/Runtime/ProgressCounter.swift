@@ -1,0 +1,106 @@
+// Counts the items of a job as their results arrive, for `AsyncResult.progress` and
+// `ResultStream.progress`.
+
+import Synchronization
+
+final class ProgressCounter: Sendable {
+    private struct State {
+        var completed = 0
+        var total: Int?
+        var finished = false
+        var observers: [UInt64: AsyncStream<PoolProgress>.Continuation] = [:]
+        var nextObserver: UInt64 = 0
+    }
+    private let state: Mutex<State>
+
+    init(total: Int?) {
+        state = Mutex(State(total: total))
+    }
+
+    var snapshot: PoolProgress {
+        state.withLock { PoolProgress(completed: $0.completed, total: $0.total, isFinished: $0.finished) }
+    }
+
+    func add(completed count: Int) {
+        update { $0.completed += count }
+    }
+
+    func setTotal(_ total: Int) {
+        update { $0.total = total }
+    }
+
+    func finish() {
+        update { $0.finished = true }
+    }
+
+    private func update(_ change: (inout State) -> Void) {
+        let (snapshot, observers, finished) = state.withLock { state in
+            change(&state)
+            let snapshot = PoolProgress(completed: state.completed, total: state.total, isFinished: state.finished)
+            let observers = Array(state.observers.values)
+            if state.finished { state.observers = [:] }
+            return (snapshot, observers, state.finished)
+        }
+        for observer in observers {
+            observer.yield(snapshot)
+            if finished { observer.finish() }
+        }
+    }
+
+    /// A stream of snapshots: the current one at once, then one per change, ending when the
+    /// job ends.
+    func updates() -> AsyncStream<PoolProgress> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: PoolProgress.self, bufferingPolicy: .bufferingNewest(1))
+        let (snapshot, finished, id) = state.withLock { state in
+            let snapshot = PoolProgress(completed: state.completed, total: state.total, isFinished: state.finished)
+            state.nextObserver += 1
+            if !state.finished { state.observers[state.nextObserver] = continuation }
+            return (snapshot, state.finished, state.nextObserver)
+        }
+        continuation.yield(snapshot)
+        if finished {
+            continuation.finish()
+        } else {
+            continuation.onTermination = { [weak self] _ in
+                _ = self?.state.withLock { $0.observers.removeValue(forKey: id) }
+            }
+        }
+        return stream
+    }
+}
+
+/// How far a job has come: items whose results (or errors) arrived, out of how many.
+///
+/// ```swift
+/// let result = try pool.mapAsync(render, frames)
+/// for await progress in result.progressUpdates {
+///     print("\(progress.completed)/\(progress.total ?? 0)")
+/// }
+/// ```
+public struct PoolProgress: Sendable, Hashable, CustomStringConvertible {
+    /// Items finished (successfully or not).
+    public var completed: Int
+    /// Items in the job, when known (an `imap` over a lazy sequence learns it at the end).
+    public var total: Int?
+    /// The job has ended: every result arrived, or it failed or was cancelled.
+    public var isFinished: Bool
+
+    /// Creates a progress value.
+    public init(completed: Int, total: Int?, isFinished: Bool) {
+        self.completed = completed
+        self.total = total
+        self.isFinished = isFinished
+    }
+
+    /// `completed / total`, when the total is known (1 for an empty job).
+    public var fractionCompleted: Double? {
+        guard let total else { return nil }
+        return total == 0 ? 1 : Double(completed) / Double(total)
+    }
+
+    public var description: String {
+        if let total { return "\(completed)/\(total)\(isFinished ? " (finished)" : "")" }
+        return "\(completed)/?\(isFinished ? " (finished)" : "")"
+    }
+}

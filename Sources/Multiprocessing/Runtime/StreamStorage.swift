@@ -1,0 +1,324 @@
+// The storage behind an `imap`/`imapUnordered` stream: results in arrival or input order, and
+// the lazy feeding of the input, a bounded window of chunks at a time.
+
+import DequeModule
+import Dispatch
+import Synchronization
+
+/// Produces the next chunk of a stream's input, encoded. Only ever called under the feed lock,
+/// so the (possibly non-Sendable) input iterator it holds is never touched by two threads at
+/// once; that is what makes the `@unchecked Sendable` sound.
+final class StreamFeeder: @unchecked Sendable {
+    enum Slot {
+        /// A chunk for the workers, of `count` items.
+        case chunk(PoolCore.Scheduler.Chunk, count: Int)
+        /// One item that failed before it could be sent (its arguments did not encode).
+        case local(index: Int, any Error)
+    }
+
+    private let produce: (_ chunkIndex: Int) -> [Slot]
+
+    /// `produce` returns the slots of the next input items (one chunk, possibly split around an
+    /// item that failed to encode), or nothing at the end of the input.
+    init(_ produce: @escaping (_ chunkIndex: Int) -> [Slot]) {
+        self.produce = produce
+    }
+
+    func next(chunkIndex: Int) -> [Slot] { produce(chunkIndex) }
+}
+
+final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
+    let functionName: String
+    let job: JobID
+    let ordered: Bool
+    private let core: PoolCore
+    private let window: Int
+    let progress = ProgressCounter(total: nil)
+
+    private enum Waiter {
+        case blocking(DispatchSemaphore)
+        case suspended(CheckedContinuation<Void, Never>)
+    }
+
+    private struct State {
+        /// Results ready to hand out, each marked with whether it ends its chunk.
+        var ready: Deque<(Result<Element, any Error>, endsChunk: Bool)> = []
+        /// Ordered streams: chunks that arrived ahead of their turn.
+        var early: [Int: [Result<Element, any Error>]] = [:]
+        var nextToRelease = 0
+        /// Item count of every chunk submitted and not yet released.
+        var sizes: [Int: Int] = [:]
+        var submitted = 0
+        var consumed = 0
+        var inputExhausted = false
+        var finished = false
+        /// Sticky failure of the whole stream (terminated, cancelled): thrown by every `next`.
+        var terminal: (any Error)?
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+    private let state = Mutex(State())
+    private let feeder: Mutex<StreamFeeder?>
+
+    init(functionName: String, job: JobID, ordered: Bool, core: PoolCore, window: Int, feeder: StreamFeeder) {
+        self.functionName = functionName
+        self.job = job
+        self.ordered = ordered
+        self.core = core
+        self.window = window
+        self.feeder = Mutex(feeder)
+    }
+
+    // MARK: - Feeding
+
+    /// Submits the first window of chunks.
+    func start() throws(PoolError) {
+        let (chunks, exhausted) = produceChunks()
+        try core.submit(job: job, chunks: chunks, failFast: false, open: !exhausted, sink: self, functionName: functionName)
+    }
+
+    /// Submits chunks until the window is full again or the input ends.
+    private func topUp() {
+        // The pool hears of new chunks under the feed lock, so that the last `append` (which
+        // closes the job) cannot overtake an earlier one from another consumer.
+        feeder.withLock { feeder in
+            guard let current = feeder else { return }
+            let (chunks, exhausted) = produceChunks(using: current)
+            if exhausted { feeder = nil }
+            guard exhausted || !chunks.isEmpty else { return }
+            core.append(job: job, chunks: chunks, open: !exhausted)
+        }
+    }
+
+    private func produceChunks() -> ([PoolCore.Scheduler.Chunk], Bool) {
+        feeder.withLock { feeder in
+            guard let current = feeder else { return ([], true) }
+            let result = produceChunks(using: current)
+            if result.1 { feeder = nil }
+            return result
+        }
+    }
+
+    /// Pulls input until `window` chunks are outstanding. Called under the feed lock.
+    private func produceChunks(using feeder: StreamFeeder) -> ([PoolCore.Scheduler.Chunk], Bool) {
+        var chunks: [PoolCore.Scheduler.Chunk] = []
+        while true {
+            let (outstanding, index) = state.withLock { ($0.submitted - $0.consumed, $0.submitted) }
+            if outstanding >= window { return (chunks, false) }
+            let slots = feeder.next(chunkIndex: index)
+            if slots.isEmpty {
+                state.withLock { $0.inputExhausted = true }
+                progress.setTotal(itemsSubmitted)
+                return (chunks, true)
+            }
+            var wake = false
+            state.withLock { state in
+                for slot in slots {
+                    switch slot {
+                    case .chunk(let chunk, let count):
+                        state.sizes[chunk.index] = count
+                        state.submitted += 1
+                        chunks.append(chunk)
+                    case .local(let index, let error):
+                        state.sizes[index] = 1
+                        state.submitted += 1
+                        state.early[index] = [.failure(error)]
+                        wake = release(&state) || wake
+                    }
+                }
+            }
+            itemsSubmitted += slots.reduce(0) {
+                switch $1 {
+                case .chunk(_, let count): return $0 + count
+                case .local: return $0 + 1
+                }
+            }
+            if wake { wakeAll() }
+        }
+    }
+
+    /// Items pulled from the input so far. Touched under the feed lock only.
+    private nonisolated(unsafe) var itemsSubmitted = 0
+
+    // MARK: - JobSink
+
+    func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
+        let expected = state.withLock { $0.sizes[index] ?? 0 }
+        let outcomes = ResultItems.decode(
+            items, header: header, expected: expected, as: Element.self, functionName: functionName,
+            workerPID: workerPID)
+        accept(index: index, outcomes)
+    }
+
+    func fail(index: Int, with error: PoolError) {
+        let expected = state.withLock { $0.sizes[index] ?? 1 }
+        accept(index: index, Array(repeating: .failure(error), count: expected))
+    }
+
+    private func accept(index: Int, _ outcomes: [Result<Element, any Error>]) {
+        progress.add(completed: outcomes.count)
+        let wake = state.withLock { state -> Bool in
+            state.early[index] = outcomes
+            return release(&state)
+        }
+        if wake { wakeAll() }
+    }
+
+    /// Moves arrived chunks to `ready`: in order for `imap`, as they come for `imapUnordered`.
+    private func release(_ state: inout State) -> Bool {
+        var released = false
+        if ordered {
+            while let outcomes = state.early.removeValue(forKey: state.nextToRelease) {
+                append(outcomes, chunk: state.nextToRelease, &state)
+                state.nextToRelease += 1
+                released = true
+            }
+        } else {
+            for (index, outcomes) in state.early {
+                append(outcomes, chunk: index, &state)
+                released = true
+            }
+            state.early.removeAll()
+        }
+        return released
+    }
+
+    private func append(_ outcomes: [Result<Element, any Error>], chunk: Int, _ state: inout State) {
+        state.sizes[chunk] = nil
+        guard !outcomes.isEmpty else {
+            state.consumed += 1
+            return
+        }
+        for (i, outcome) in outcomes.enumerated() {
+            state.ready.append((outcome, endsChunk: i == outcomes.count - 1))
+        }
+    }
+
+    func failJob(with error: PoolError) {
+        state.withLock { state in
+            if state.terminal == nil { state.terminal = error }
+        }
+        progress.finish()
+        wakeAll()
+    }
+
+    func finish() {
+        state.withLock { $0.finished = true }
+        progress.finish()
+        wakeAll()
+    }
+
+    // MARK: - Consuming
+
+    private enum Poll {
+        case item(Result<Element, any Error>, endsChunk: Bool)
+        case end
+        case failure(any Error)
+        case wait(UInt64)
+    }
+
+    private func poll(registering waiter: ((UInt64) -> Waiter)?, unlessCancelled: Bool = false) -> Poll {
+        state.withLock { state in
+            if let (outcome, endsChunk) = state.ready.popFirst() {
+                if endsChunk { state.consumed += 1 }
+                return .item(outcome, endsChunk: endsChunk)
+            }
+            if let terminal = state.terminal { return .failure(terminal) }
+            if state.finished && state.inputExhausted && state.early.isEmpty { return .end }
+            guard let waiter, !(unlessCancelled && Task.isCancelled) else { return .wait(0) }
+            state.nextWaiter += 1
+            state.waiters[state.nextWaiter] = waiter(state.nextWaiter)
+            return .wait(state.nextWaiter)
+        }
+    }
+
+    private func deliverPolled(_ outcome: Result<Element, any Error>, endsChunk: Bool) throws -> Element {
+        if endsChunk { topUp() }
+        return try outcome.get()
+    }
+
+    /// The next result, blocking; nil at the end.
+    func next(timeout: Duration?) throws -> Element? {
+        let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
+        while true {
+            let semaphore = DispatchSemaphore(value: 0)
+            switch poll(registering: { _ in .blocking(semaphore) }) {
+            case .item(let outcome, let endsChunk): return try deliverPolled(outcome, endsChunk: endsChunk)
+            case .end: return nil
+            case .failure(let error): throw error
+            case .wait(let id):
+                if let deadline {
+                    let remaining = ContinuousClock.now.duration(to: deadline)
+                    let nanoseconds = max(0, remaining.components.seconds * 1_000_000_000
+                        + remaining.components.attoseconds / 1_000_000_000)
+                    let result = semaphore.wait(timeout: .now() + .nanoseconds(Int(clamping: nanoseconds)))
+                    if result == .timedOut {
+                        let removed = state.withLock { $0.waiters.removeValue(forKey: id) != nil }
+                        if removed {
+                            throw PoolError(
+                                .timeout, "no result of '\(functionName)' arrived within \(timeout!)",
+                                functionName: functionName)
+                        }
+                        semaphore.wait()
+                    }
+                } else {
+                    semaphore.wait()
+                }
+            }
+        }
+    }
+
+    /// The next result, awaited; nil at the end. Cancelling the task stops the stream's work.
+    func next() async throws -> Element? {
+        while true {
+            if Task.isCancelled {
+                cancel(stopRunning: true, error: CancellationError())
+                throw CancellationError()
+            }
+            var polled: Poll = .wait(0)
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    polled = poll(registering: { _ in .suspended(continuation) }, unlessCancelled: true)
+                    if case .wait(let id) = polled, id != 0 { return }
+                    continuation.resume()
+                }
+            } onCancel: {
+                wakeAll()
+            }
+            switch polled {
+            case .item(let outcome, let endsChunk): return try deliverPolled(outcome, endsChunk: endsChunk)
+            case .end: return nil
+            case .failure(let error): throw error
+            case .wait: continue
+            }
+        }
+    }
+
+    private func wakeAll() {
+        let waiters = state.withLock { state -> [Waiter] in
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters {
+            switch waiter {
+            case .blocking(let semaphore): semaphore.signal()
+            case .suspended(let continuation): continuation.resume()
+            }
+        }
+    }
+
+    /// Stops the stream: no more input is read; with `stopRunning` running chunks are killed.
+    func cancel(stopRunning: Bool, error: any Error) {
+        state.withLock { state in
+            if state.terminal == nil && !(state.finished && state.inputExhausted) { state.terminal = error }
+        }
+        feeder.withLock { $0 = nil }
+        core.cancel(job: job, stopRunning: stopRunning)
+        progress.finish()
+        wakeAll()
+    }
+
+    var isComplete: Bool {
+        state.withLock { ($0.finished && $0.inputExhausted) || $0.terminal != nil }
+    }
+}

@@ -1,0 +1,631 @@
+// The pool's scheduler as a pure state machine: the queue of chunks, the chunks in flight on
+// every worker, and the life of every worker (started, ready, retired, killed, exited).
+//
+// It performs no I/O and reads no clock: each event is a `mutating` method that takes what it
+// needs (including `now`) and returns the `Action`s the caller must perform. Every fault — a
+// worker lost, a task timed out, a caller cancelled, the pool terminated — is one transition
+// here, which is what lets the unit tests drive all of them without a process.
+
+import DequeModule
+
+/// Identifies one worker process over the pool's life (a replacement gets a new id).
+struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    let rawValue: Int
+    static func < (a: WorkerID, b: WorkerID) -> Bool { a.rawValue < b.rawValue }
+    var description: String { "worker#\(rawValue)" }
+}
+
+/// Identifies one submitted call (`apply`, `map`, an `imap` stream, …).
+struct JobID: Hashable, Sendable, CustomStringConvertible {
+    let rawValue: UInt64
+    var description: String { "job#\(rawValue)" }
+}
+
+/// Why a chunk (a batch of items of one job) did not produce results.
+enum ChunkFailure: Equatable, Sendable {
+    /// The worker running it died: `termination` says how, `detail` adds what we know.
+    case workerLost(pid: Int32, termination: ProcessTermination, detail: String?)
+    /// It ran longer than `limit` and its worker was killed.
+    case timedOut(pid: Int32, limit: Duration)
+    /// The pool was terminated before it finished.
+    case terminated
+    /// Workers could not be started (or kept dying before they were ready), so the pool broke.
+    case startupFailed(detail: String, initializer: Bool)
+}
+
+/// The scheduling state machine. `Payload` is what travels with a chunk (the encoded frame in
+/// the pool; anything in tests).
+struct SchedulerStateMachine<Payload> {
+    struct Configuration {
+        /// How many workers to keep.
+        var processes: Int
+        /// Chunks a worker runs before it is replaced; nil for no limit.
+        var maxTasksPerChild: Int?
+        /// Limit on one chunk's run time; nil for none. A chunk's own timeout wins.
+        var taskTimeout: Duration?
+        /// A worker gets a second chunk queued behind the running one only when its last chunk
+        /// took less than this: short chunks then never wait for a round trip, and long ones are
+        /// never stuck behind another while a different worker idles.
+        var prefetchBelow: Duration = .milliseconds(5)
+        /// Chunks in flight on one worker at most (1 running + queued in its pipe).
+        var maxInFlightPerWorker: Int = 2
+        /// Workers that may die before becoming ready, in a row, before the pool gives up.
+        var maxConsecutiveStartupFailures: Int = 3
+    }
+
+    /// One batch of items of one job, sent to a worker as one frame.
+    struct Chunk {
+        let job: JobID
+        let index: Int
+        let payload: Payload
+        /// Overrides the pool's task timeout for this chunk.
+        let timeout: Duration?
+    }
+
+    enum KillReason: Equatable {
+        case timedOut(limit: Duration)
+        case cancelled
+        case terminated
+        case protocolError(String)
+    }
+
+    enum WorkerPhase: Equatable {
+        /// Asked to spawn; no pid yet.
+        case spawning
+        /// Takes chunks.
+        case running
+        /// Its task pipe is closed: it finishes and exits (retired after maxTasksPerChild, or
+        /// the pool is closing).
+        case inputClosed
+        /// We sent SIGKILL.
+        case killed(KillReason)
+    }
+
+    struct Worker {
+        let id: WorkerID
+        var pid: Int32 = 0
+        var phase: WorkerPhase = .spawning
+        /// Bootstrap (and initializer) finished in the worker.
+        var ready = false
+        /// Chunks sent and not yet answered, in the order the worker runs them; the first runs.
+        var inFlight: Deque<Chunk> = []
+        /// When the first chunk of `inFlight` started running.
+        var headStartedAt: ContinuousClock.Instant?
+        /// Chunks sent over its life (for maxTasksPerChild).
+        var assigned = 0
+        var lastChunkDuration: Duration?
+
+        var isActive: Bool { phase == .spawning || phase == .running }
+    }
+
+    struct Job {
+        /// Stop the job at its first failed chunk (map/apply); streams go on.
+        let failFast: Bool
+        /// More chunks may still be submitted (a lazily fed stream).
+        var open: Bool
+        var queued = 0
+        var inFlight = 0
+        var failed = false
+        var cancelled = false
+        /// Cancelled with `stopRunning`: its running chunks are killed, not left to finish.
+        var stopRunning = false
+    }
+
+    enum Lifecycle: Equatable {
+        case running
+        case closed
+        case terminated
+        /// Workers could not be kept alive; every job failed with this.
+        case broken(ChunkFailure)
+    }
+
+    /// What the owner of the state machine must do.
+    enum Action {
+        /// Start a worker process and report ``workerSpawned`` or ``workerSpawnFailed``.
+        case spawn(WorkerID)
+        /// Write the chunk's payload to the worker.
+        case send(Chunk, to: WorkerID)
+        /// Close the worker's task pipe: it finishes and exits.
+        case closeInput(WorkerID)
+        /// SIGKILL the worker; its exit arrives later as ``workerExited``.
+        case kill(WorkerID, pid: Int32)
+        /// Deliver the result of this chunk (the owner has the bytes) to the job.
+        case deliver(job: JobID, index: Int)
+        /// The chunk failed: tell the job.
+        case failChunk(job: JobID, index: Int, ChunkFailure, worker: WorkerID?)
+        /// The whole job failed (terminate, broken pool): tell the job.
+        case failJob(JobID, ChunkFailure)
+        /// No more events will come for this job.
+        case finishJob(JobID)
+        /// Every worker is gone after close/terminate: the pool's I/O can stop.
+        case stopped
+    }
+
+    private(set) var configuration: Configuration
+    private(set) var lifecycle: Lifecycle = .running
+    private(set) var workers: [Worker] = []
+    private(set) var queue: Deque<Chunk> = []
+    private(set) var jobs: [JobID: Job] = [:]
+    private var nextWorkerID = 0
+    private var consecutiveStartupFailures = 0
+    private var stopReported = false
+    /// The time of the event being handled.
+    private var now: ContinuousClock.Instant = .now
+
+    init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    // MARK: - Queries
+
+    /// The pids of the workers that take tasks now.
+    var activeWorkerPIDs: [Int32] {
+        workers.filter { $0.phase == .running }.map(\.pid)
+    }
+
+    /// True once close/terminate has happened and every worker is gone.
+    var isStopped: Bool { lifecycle != .running && workers.isEmpty }
+
+    /// The earliest instant at which a running chunk times out.
+    var nextDeadline: ContinuousClock.Instant? {
+        var earliest: ContinuousClock.Instant?
+        for worker in workers where worker.phase == .running || worker.phase == .inputClosed {
+            guard let deadline = deadline(of: worker) else { continue }
+            if earliest == nil || deadline < earliest! { earliest = deadline }
+        }
+        return earliest
+    }
+
+    func worker(_ id: WorkerID) -> Worker? {
+        workers.first { $0.id == id }
+    }
+
+    // MARK: - Lifecycle events
+
+    /// Starts the configured number of workers.
+    mutating func start(now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        var actions: [Action] = []
+        replenish(&actions)
+        return actions
+    }
+
+    mutating func workerSpawned(_ id: WorkerID, pid: Int32, now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        guard let i = index(of: id) else { return [] }
+        workers[i].pid = pid
+        var actions: [Action] = []
+        switch workers[i].phase {
+        case .spawning:
+            workers[i].phase = .running
+            dispatch(&actions)
+            finishIfDrained(&actions)
+        case .killed:
+            // Dropped while it was being spawned (terminate, close): stop it now.
+            actions.append(.kill(id, pid: pid))
+        case .running, .inputClosed:
+            break
+        }
+        return actions
+    }
+
+    mutating func workerSpawnFailed(_ id: WorkerID, detail: String, now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        guard let i = index(of: id) else { return [] }
+        workers.remove(at: i)
+        var actions: [Action] = []
+        startupFailed(detail: detail, initializer: false, &actions)
+        replenish(&actions)
+        finishIfDrained(&actions)
+        return actions
+    }
+
+    /// The worker finished its bootstrap and initializer.
+    mutating func workerReady(_ id: WorkerID, now: ContinuousClock.Instant) {
+        self.now = now
+        guard let i = index(of: id) else { return }
+        workers[i].ready = true
+        consecutiveStartupFailures = 0
+        if !workers[i].inFlight.isEmpty && workers[i].headStartedAt == nil { workers[i].headStartedAt = now }
+    }
+
+    /// The worker process is gone (reaped). `startupDetail` is what it said before dying, if
+    /// it died before it was ready (e.g. its initializer threw).
+    mutating func workerExited(
+        _ id: WorkerID, termination: ProcessTermination, initializerError: String? = nil,
+        now: ContinuousClock.Instant
+    ) -> [Action] {
+        self.now = now
+        guard let i = index(of: id) else { return [] }
+        let worker = workers.remove(at: i)
+        var actions: [Action] = []
+        var inFlight = worker.inFlight
+        let head = inFlight.popFirst()
+
+        if case .killed(let reason) = worker.phase {
+            if let head {
+                let failure: ChunkFailure?
+                switch reason {
+                case .timedOut(let limit): failure = .timedOut(pid: worker.pid, limit: limit)
+                case .cancelled: failure = nil
+                case .terminated: failure = .terminated
+                case .protocolError(let detail):
+                    failure = .workerLost(pid: worker.pid, termination: termination, detail: detail)
+                }
+                chunkEnded(head, failure: failure, worker: id, &actions)
+            }
+        } else if !worker.ready && worker.phase != .inputClosed {
+            // Died before it could run anything: its chunks never started.
+            if let head { inFlight.prepend(head) }
+            requeue(inFlight, &actions)
+            inFlight = []
+            let detail = initializerError ?? "worker \(worker.pid) \(termination) before it was ready"
+            startupFailed(detail: detail, initializer: initializerError != nil, &actions)
+        } else if let head {
+            chunkEnded(
+                head, failure: .workerLost(pid: worker.pid, termination: termination, detail: nil), worker: id,
+                &actions)
+        }
+        // Chunks queued behind the head never started: another worker runs them.
+        requeue(inFlight, &actions)
+        replenish(&actions)
+        dispatch(&actions)
+        finishIfDrained(&actions)
+        return actions
+    }
+
+    /// A worker answered the chunk it was running. `failed` says whether any item failed.
+    /// Returns `deliver` when the result should reach the job.
+    mutating func chunkCompleted(
+        worker id: WorkerID, job: JobID, index chunkIndex: Int, failed: Bool, now: ContinuousClock.Instant
+    ) -> [Action] {
+        self.now = now
+        var actions: [Action] = []
+        guard let i = index(of: id), let head = workers[i].inFlight.first, head.job == job, head.index == chunkIndex
+        else {
+            // A worker that answers something it was not running is broken.
+            if let i = index(of: id) {
+                kill(at: i, reason: .protocolError("answered \(job) chunk \(chunkIndex), which it was not running"),
+                    &actions)
+            }
+            return actions
+        }
+        workers[i].inFlight.removeFirst()
+        if let started = workers[i].headStartedAt { workers[i].lastChunkDuration = started.duration(to: now) }
+        workers[i].headStartedAt = workers[i].inFlight.isEmpty ? nil : now
+
+        if var record = jobs[job] {
+            record.inFlight -= 1
+            if !record.cancelled && !(record.failed && record.failFast) {
+                actions.append(.deliver(job: job, index: chunkIndex))
+                if failed && record.failFast {
+                    record.failed = true
+                    dropQueued(of: job, &record)
+                }
+            }
+            jobs[job] = record
+            finishJobIfDone(job, &actions)
+        }
+        // The next chunk on this worker belongs to a cancelled job: stop it now.
+        if let next = workers[i].inFlight.first, jobs[next.job]?.stopRunning ?? false, workers[i].phase == .running {
+            kill(at: i, reason: .cancelled, &actions)
+        }
+        retireIfSpent(at: i, &actions)
+        replenish(&actions)
+        dispatch(&actions)
+        finishIfDrained(&actions)
+        return actions
+    }
+
+    /// The worker broke the protocol (a corrupt frame): kill it; its running chunk fails.
+    mutating func workerMisbehaved(_ id: WorkerID, detail: String, now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        guard let i = index(of: id) else { return [] }
+        var actions: [Action] = []
+        kill(at: i, reason: .protocolError(detail), &actions)
+        replenish(&actions)
+        return actions
+    }
+
+    // MARK: - Jobs
+
+    /// Adds a job and its first chunks. `open` means more chunks follow (``appendChunks``).
+    /// The caller checks ``lifecycle`` first.
+    mutating func submit(
+        job: JobID, chunks: [Chunk], failFast: Bool, open: Bool = false, now: ContinuousClock.Instant
+    ) -> [Action] {
+        self.now = now
+        var actions: [Action] = []
+        guard lifecycle == .running else {
+            actions.append(.failJob(job, failureForStoppedPool))
+            actions.append(.finishJob(job))
+            return actions
+        }
+        jobs[job] = Job(failFast: failFast, open: open, queued: chunks.count)
+        queue.append(contentsOf: chunks)
+        dispatch(&actions)
+        finishJobIfDone(job, &actions)
+        return actions
+    }
+
+    /// Adds chunks to an open job; `open: false` says they are the last.
+    mutating func appendChunks(job: JobID, _ chunks: [Chunk], open: Bool, now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        var actions: [Action] = []
+        guard var record = jobs[job] else { return actions }
+        record.open = open
+        if !record.cancelled && !(record.failed && record.failFast) {
+            if case .broken(let failure) = lifecycle {
+                for chunk in chunks { actions.append(.failChunk(job: job, index: chunk.index, failure, worker: nil)) }
+            } else if lifecycle == .terminated {
+                for chunk in chunks { actions.append(.failChunk(job: job, index: chunk.index, .terminated, worker: nil)) }
+            } else {
+                record.queued += chunks.count
+                queue.append(contentsOf: chunks)
+            }
+        }
+        jobs[job] = record
+        replenish(&actions)
+        dispatch(&actions)
+        finishJobIfDone(job, &actions)
+        finishIfDrained(&actions)
+        return actions
+    }
+
+    /// The caller of this job gave up: drop its queued chunks and, with `stopRunning`, kill the
+    /// workers running its chunks (a dropped stream lets them finish instead).
+    mutating func cancel(job: JobID, stopRunning: Bool, now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        var actions: [Action] = []
+        guard var record = jobs[job], !record.cancelled else { return actions }
+        record.cancelled = true
+        record.stopRunning = stopRunning
+        record.open = false
+        dropQueued(of: job, &record)
+        jobs[job] = record
+        if stopRunning {
+            for i in workers.indices where workers[i].phase == .running && workers[i].inFlight.first?.job == job {
+                kill(at: i, reason: .cancelled, &actions)
+            }
+        }
+        finishJobIfDone(job, &actions)
+        replenish(&actions)
+        dispatch(&actions)
+        finishIfDrained(&actions)
+        return actions
+    }
+
+    // MARK: - Time
+
+    /// Kills the workers whose running chunk is past its deadline.
+    mutating func timeoutsExpired(now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        var actions: [Action] = []
+        for i in workers.indices where workers[i].phase == .running || workers[i].phase == .inputClosed {
+            guard let deadline = deadline(of: workers[i]), deadline <= now, let head = workers[i].inFlight.first
+            else { continue }
+            let limit = head.timeout ?? configuration.taskTimeout!
+            kill(at: i, reason: .timedOut(limit: limit), &actions)
+        }
+        replenish(&actions)
+        return actions
+    }
+
+    // MARK: - Pool lifecycle
+
+    /// No new jobs; queued ones still run, then the workers exit.
+    mutating func close() -> [Action] {
+        var actions: [Action] = []
+        guard lifecycle == .running else { return actions }
+        lifecycle = .closed
+        finishIfDrained(&actions)
+        return actions
+    }
+
+    /// Kills every worker and fails every unfinished job with `.terminated`.
+    mutating func terminate() -> [Action] {
+        var actions: [Action] = []
+        switch lifecycle {
+        case .terminated: return actions
+        case .broken: break
+        case .running, .closed: lifecycle = .terminated
+        }
+        failAllJobs(.terminated, &actions)
+        for i in workers.indices {
+            switch workers[i].phase {
+            case .killed: continue
+            case .spawning:
+                // Not started yet: nothing to kill; its spawn is answered with a kill.
+                workers[i].phase = .killed(.terminated)
+            default: kill(at: i, reason: .terminated, &actions)
+            }
+        }
+        finishIfDrained(&actions)
+        return actions
+    }
+
+    // MARK: - Internals
+
+    private func index(of id: WorkerID) -> Int? {
+        workers.firstIndex { $0.id == id }
+    }
+
+    private func deadline(of worker: Worker) -> ContinuousClock.Instant? {
+        guard let head = worker.inFlight.first, let started = worker.headStartedAt,
+            let limit = head.timeout ?? configuration.taskTimeout
+        else { return nil }
+        return started.advanced(by: limit)
+    }
+
+    private var failureForStoppedPool: ChunkFailure {
+        if case .broken(let failure) = lifecycle { return failure }
+        return .terminated
+    }
+
+    private var needsWorkers: Bool {
+        switch lifecycle {
+        case .running: return true
+        case .closed: return !queue.isEmpty
+        case .terminated, .broken: return false
+        }
+    }
+
+    /// Starts workers until `processes` take tasks (when there is a reason to).
+    private mutating func replenish(_ actions: inout [Action]) {
+        guard needsWorkers else { return }
+        var active = workers.reduce(0) { $0 + ($1.isActive ? 1 : 0) }
+        while active < configuration.processes {
+            let id = WorkerID(rawValue: nextWorkerID)
+            nextWorkerID += 1
+            workers.append(Worker(id: id))
+            actions.append(.spawn(id))
+            active += 1
+        }
+    }
+
+    private func canTake(_ worker: Worker, prefetch: Bool) -> Bool {
+        guard worker.phase == .running else { return false }
+        if let max = configuration.maxTasksPerChild, worker.assigned >= max { return false }
+        if worker.inFlight.isEmpty { return true }
+        guard prefetch, worker.inFlight.count < configuration.maxInFlightPerWorker,
+            let last = worker.lastChunkDuration, last < configuration.prefetchBelow
+        else { return false }
+        return true
+    }
+
+    /// Hands queued chunks to workers: idle workers first, then a second chunk to workers
+    /// whose chunks are short.
+    private mutating func dispatch(_ actions: inout [Action]) {
+        guard !queue.isEmpty, lifecycle == .running || lifecycle == .closed else { return }
+        for prefetch in [false, true] {
+            var progress = true
+            while progress && !queue.isEmpty {
+                progress = false
+                for i in workers.indices where !queue.isEmpty && canTake(workers[i], prefetch: prefetch) {
+                    if !prefetch && !workers[i].inFlight.isEmpty { continue }
+                    let chunk = queue.removeFirst()
+                    jobs[chunk.job]?.queued -= 1
+                    jobs[chunk.job]?.inFlight += 1
+                    if workers[i].inFlight.isEmpty { workers[i].headStartedAt = workers[i].ready ? now : nil }
+                    workers[i].inFlight.append(chunk)
+                    workers[i].assigned += 1
+                    actions.append(.send(chunk, to: workers[i].id))
+                    progress = true
+                }
+            }
+        }
+    }
+
+    private mutating func kill(at i: Int, reason: KillReason, _ actions: inout [Action]) {
+        switch workers[i].phase {
+        case .killed: return
+        case .spawning:
+            workers[i].phase = .killed(reason)
+        case .running, .inputClosed:
+            workers[i].phase = .killed(reason)
+            actions.append(.kill(workers[i].id, pid: workers[i].pid))
+        }
+    }
+
+    private mutating func retireIfSpent(at i: Int, _ actions: inout [Action]) {
+        guard workers[i].phase == .running, workers[i].inFlight.isEmpty,
+            let max = configuration.maxTasksPerChild, workers[i].assigned >= max
+        else { return }
+        workers[i].phase = .inputClosed
+        actions.append(.closeInput(workers[i].id))
+    }
+
+    /// Ends one chunk that will not be answered: fails it (or drops it when its job was
+    /// cancelled) and updates its job.
+    private mutating func chunkEnded(
+        _ chunk: Chunk, failure: ChunkFailure?, worker: WorkerID?, _ actions: inout [Action]
+    ) {
+        guard var record = jobs[chunk.job] else { return }
+        record.inFlight -= 1
+        if let failure, !record.cancelled, !(record.failed && record.failFast) {
+            actions.append(.failChunk(job: chunk.job, index: chunk.index, failure, worker: worker))
+            if record.failFast {
+                record.failed = true
+                dropQueued(of: chunk.job, &record)
+            }
+        }
+        jobs[chunk.job] = record
+        finishJobIfDone(chunk.job, &actions)
+    }
+
+    private mutating func requeue(_ chunks: Deque<Chunk>, _ actions: inout [Action]) {
+        for chunk in chunks.reversed() {
+            guard var record = jobs[chunk.job] else { continue }
+            record.inFlight -= 1
+            if record.cancelled || (record.failed && record.failFast) {
+                jobs[chunk.job] = record
+                finishJobIfDone(chunk.job, &actions)
+                continue
+            }
+            record.queued += 1
+            jobs[chunk.job] = record
+            queue.prepend(chunk)
+        }
+    }
+
+    private mutating func dropQueued(of job: JobID, _ record: inout Job) {
+        guard record.queued > 0 else { return }
+        queue.removeAll { $0.job == job }
+        record.queued = 0
+    }
+
+    private mutating func finishJobIfDone(_ job: JobID, _ actions: inout [Action]) {
+        guard let record = jobs[job], !record.open, record.queued == 0, record.inFlight == 0 else { return }
+        jobs[job] = nil
+        actions.append(.finishJob(job))
+    }
+
+    private mutating func failAllJobs(_ failure: ChunkFailure, _ actions: inout [Action]) {
+        queue.removeAll()
+        for (id, var record) in jobs {
+            if !record.cancelled { actions.append(.failJob(id, failure)) }
+            record.queued = 0
+            record.cancelled = true
+            record.open = false
+            jobs[id] = record
+            // Chunks still on workers are accounted for when those workers exit.
+            finishJobIfDone(id, &actions)
+        }
+    }
+
+    private mutating func startupFailed(detail: String, initializer: Bool, _ actions: inout [Action]) {
+        consecutiveStartupFailures += 1
+        guard consecutiveStartupFailures >= configuration.maxConsecutiveStartupFailures else { return }
+        switch lifecycle {
+        case .terminated, .broken: return
+        case .running, .closed: break
+        }
+        let failure = ChunkFailure.startupFailed(detail: detail, initializer: initializer)
+        lifecycle = .broken(failure)
+        failAllJobs(failure, &actions)
+        for i in workers.indices {
+            kill(at: i, reason: .terminated, &actions)
+        }
+    }
+
+    /// After close (queue drained) or terminate: close the inputs of idle workers, and report
+    /// `.stopped` once no worker is left.
+    private mutating func finishIfDrained(_ actions: inout [Action]) {
+        if lifecycle == .closed && queue.isEmpty {
+            for i in workers.indices where workers[i].phase == .running && workers[i].inFlight.isEmpty {
+                workers[i].phase = .inputClosed
+                actions.append(.closeInput(workers[i].id))
+            }
+            // Workers not yet spawned are no longer needed.
+            for i in workers.indices where workers[i].phase == .spawning {
+                workers[i].phase = .killed(.terminated)
+            }
+        }
+        if isStopped && !stopReported {
+            stopReported = true
+            actions.append(.stopped)
+        }
+    }
+}
+
+extension SchedulerStateMachine.Chunk: Sendable where Payload: Sendable {}

@@ -1,0 +1,178 @@
+// Frames: how messages are delimited on the pipes between the parent and a worker.
+//
+// A frame is `u32 length (little endian) | u8 kind | body`, where `length` counts the kind byte
+// and the body. A chunk of tasks travels as one frame and its results come back as one frame,
+// so a chunk costs one write and (usually) one read each way.
+
+/// The kinds of frame.
+enum FrameKind: UInt8, Sendable {
+    // Parent → worker
+    /// The first frame a worker gets: whether to run an initializer, and its call.
+    case start = 1
+    /// A chunk of calls of one function.
+    case task = 2
+
+    // Worker → parent
+    /// Bootstrap and initializer are done; tasks may run.
+    case ready = 10
+    /// The results of one chunk.
+    case result = 11
+    /// The initializer threw; the worker exits after this frame.
+    case initializerFailed = 12
+}
+
+/// Limits that protect the parent from a corrupt or hostile frame.
+enum FrameLimits {
+    /// The largest frame either side accepts (1 GiB): a larger length is a corrupt stream.
+    static let maxLength = 1 << 30
+    /// Bytes of the length prefix.
+    static let headerSize = 4
+}
+
+extension ByteWriter {
+    /// Starts a frame of `kind`; finish it with ``finishFrame(startingAt:)``.
+    /// - Returns: the offset of the length field.
+    mutating func beginFrame(_ kind: FrameKind) -> Int {
+        let offset = reserveUInt32()
+        writeUInt8(kind.rawValue)
+        return offset
+    }
+
+    /// Writes the length of the frame that ``beginFrame(_:)`` started.
+    mutating func finishFrame(startingAt offset: Int) {
+        patchUInt32(UInt32(count - offset - FrameLimits.headerSize), at: offset)
+    }
+}
+
+/// A protocol violation found while reading frames: the peer is broken.
+struct FrameError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Splits the bytes read from a non-blocking pipe into frames.
+///
+/// Small frames are cut out of a staging buffer, so many results cost one `read`; a frame larger
+/// than what is staged gets a buffer of its exact size that the pipe is then read into directly,
+/// so a large payload is copied once from the kernel.
+struct FrameAccumulator {
+    /// A complete frame: the kind byte followed by the body.
+    struct Frame {
+        var bytes: [UInt8]
+        var kind: UInt8 { bytes[0] }
+        /// A reader over the body (after the kind byte).
+        var bodyReader: ByteReader { ByteReader(bytes, offset: 1) }
+    }
+
+    private var staging: [UInt8]
+    private var stagedStart = 0
+    private var stagedEnd = 0
+    /// A large frame being filled directly: its buffer and how much of it is filled.
+    private var large: (buffer: [UInt8], filled: Int)?
+
+    init(stagingSize: Int = 64 * 1024) {
+        staging = [UInt8](repeating: 0, count: stagingSize)
+    }
+
+    /// Reads what `fd` has now and appends the complete frames to `frames`.
+    /// - Returns: false at end of file.
+    /// - Throws: ``FrameError`` for a malformed stream, ``SystemError`` for a failed read.
+    mutating func read(from fd: Int32, into frames: inout [Frame]) throws -> Bool {
+        while true {
+            if var pending = large {
+                large = nil
+                let outcome = try pending.buffer.withUnsafeMutableBytes { (raw) -> ReadOutcome in
+                    try readNonBlocking(fd, into: raw.baseAddress! + pending.filled, count: raw.count - pending.filled)
+                }
+                switch outcome {
+                case .wouldBlock:
+                    large = pending
+                    return true
+                case .endOfFile:
+                    return false
+                case .bytes(let n):
+                    pending.filled += n
+                    if pending.filled == pending.buffer.count {
+                        frames.append(Frame(bytes: pending.buffer))
+                    } else {
+                        large = pending
+                    }
+                    continue
+                }
+            }
+            // Make room at the end of the staging buffer.
+            if stagedStart > 0 {
+                let live = stagedEnd - stagedStart
+                if live > 0 {
+                    staging.withUnsafeMutableBytes { raw in
+                        raw.baseAddress!.copyMemory(from: raw.baseAddress! + stagedStart, byteCount: live)
+                    }
+                }
+                stagedStart = 0
+                stagedEnd = live
+            }
+            let outcome = try staging.withUnsafeMutableBytes { (raw) -> ReadOutcome in
+                try readNonBlocking(fd, into: raw.baseAddress! + stagedEnd, count: raw.count - stagedEnd)
+            }
+            switch outcome {
+            case .wouldBlock: return true
+            case .endOfFile: return false
+            case .bytes(let n): stagedEnd += n
+            }
+            try cutFrames(into: &frames)
+        }
+    }
+
+    private mutating func cutFrames(into frames: inout [Frame]) throws {
+        while stagedEnd - stagedStart >= FrameLimits.headerSize {
+            let length = Int(
+                UInt32(staging[stagedStart]) | UInt32(staging[stagedStart + 1]) << 8
+                    | UInt32(staging[stagedStart + 2]) << 16 | UInt32(staging[stagedStart + 3]) << 24)
+            guard length >= 1, length <= FrameLimits.maxLength else {
+                throw FrameError(description: "frame length \(length) is out of range")
+            }
+            let available = stagedEnd - stagedStart - FrameLimits.headerSize
+            let bodyStart = stagedStart + FrameLimits.headerSize
+            if available >= length {
+                frames.append(Frame(bytes: Array(staging[bodyStart..<(bodyStart + length)])))
+                stagedStart = bodyStart + length
+            } else if length > staging.count - FrameLimits.headerSize {
+                // Too big for the staging buffer: move it to a buffer of its own.
+                var buffer = [UInt8](repeating: 0, count: length)
+                buffer.withUnsafeMutableBytes { raw in
+                    staging.withUnsafeBytes { src in
+                        raw.baseAddress!.copyMemory(from: src.baseAddress! + bodyStart, byteCount: available)
+                    }
+                }
+                large = (buffer, available)
+                stagedStart = 0
+                stagedEnd = 0
+                return
+            } else {
+                return
+            }
+        }
+    }
+
+    /// True when a frame has started but not finished (the peer died mid-frame).
+    var hasPartialFrame: Bool { large != nil || stagedEnd > stagedStart }
+}
+
+/// Reads one whole frame from a blocking descriptor (the worker's side).
+/// - Returns: nil at a clean end of file.
+func readFrameBlocking(_ fd: Int32) throws -> FrameAccumulator.Frame? {
+    var header: (UInt32, UInt8) = (0, 0)
+    let gotHeader = try withUnsafeMutableBytes(of: &header.0) { raw in
+        try readFully(fd, into: raw.baseAddress!, count: 4)
+    }
+    guard gotHeader else { return nil }
+    let length = Int(UInt32(littleEndian: header.0))
+    guard length >= 1, length <= FrameLimits.maxLength else {
+        throw FrameError(description: "frame length \(length) is out of range")
+    }
+    var body = [UInt8](repeating: 0, count: length)
+    let complete = try body.withUnsafeMutableBytes { raw in
+        try readFully(fd, into: raw.baseAddress!, count: length)
+    }
+    guard complete else { throw FrameError(description: "end of file inside a frame") }
+    return FrameAccumulator.Frame(bytes: body)
+}

@@ -1,0 +1,107 @@
+// The results of one chunk, as one frame (worker → parent).
+//
+// Body layout: u64 job | u32 chunk index | u32 item count | u8 any-failed | items,
+// where each item is `u8 outcome (0 value, 1 error) | u32 byte length | value or error record`.
+// With stop-on-error the worker stops after the first failed item, so the count may be smaller
+// than the chunk's.
+
+/// The fields before the items of a result frame.
+struct ResultHeader: Equatable {
+    var job: UInt64
+    var chunkIndex: UInt32
+    var itemCount: Int
+    var anyFailed: Bool
+
+    static func read(from reader: inout ByteReader) throws -> ResultHeader {
+        let job = try reader.readUInt64()
+        let chunkIndex = try reader.readUInt32()
+        let count = Int(try reader.readUInt32())
+        let failed = try reader.readUInt8()
+        guard failed <= 1 else { throw FrameError(description: "bad any-failed flag \(failed)") }
+        return ResultHeader(job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: failed == 1)
+    }
+}
+
+/// Builds a result frame item by item (in the worker).
+struct ResultFrameBuilder {
+    private(set) var writer: ByteWriter
+    private let frameStart: Int
+    private let countOffset: Int
+    private let failedOffset: Int
+    private(set) var itemCount = 0
+    private(set) var anyFailed = false
+
+    init(job: UInt64, chunkIndex: UInt32, capacity: Int = 256) {
+        writer = ByteWriter(reservingCapacity: capacity)
+        frameStart = writer.beginFrame(.result)
+        writer.writeUInt64(job)
+        writer.writeUInt32(chunkIndex)
+        countOffset = writer.reserveUInt32()
+        failedOffset = writer.count
+        writer.writeUInt8(0)
+    }
+
+    /// Appends a value; if it cannot be encoded, appends an `.encodingFailed` error instead.
+    mutating func appendValue<T: Encodable>(_ value: T, functionName: String) {
+        let mark = writer.count
+        writer.writeUInt8(0)
+        let lengthOffset = writer.reserveUInt32()
+        do {
+            try WireCoding.encode(value, into: &writer)
+            writer.patchUInt32(UInt32(writer.count - lengthOffset - 4), at: lengthOffset)
+            itemCount += 1
+        } catch {
+            writer.bytes.removeSubrange(mark...)
+            appendError(
+                PoolError(
+                    .encodingFailed,
+                    "the result of '\(functionName)' (\(T.self)) could not be encoded: \(error)"))
+        }
+    }
+
+    /// Appends an error.
+    mutating func appendError(_ error: any Error) {
+        writer.writeUInt8(1)
+        let lengthOffset = writer.reserveUInt32()
+        ErrorRecord.write(error, into: &writer)
+        writer.patchUInt32(UInt32(writer.count - lengthOffset - 4), at: lengthOffset)
+        itemCount += 1
+        anyFailed = true
+    }
+
+    /// The finished frame.
+    consuming func finish() -> [UInt8] {
+        writer.patchUInt32(UInt32(itemCount), at: countOffset)
+        if anyFailed { writer.bytes[failedOffset] = 1 }
+        writer.finishFrame(startingAt: frameStart)
+        return writer.bytes
+    }
+}
+
+/// Reads the items of a result frame (in the parent).
+struct ResultItems {
+    /// One item: the bytes of its value or of its error record.
+    enum Item {
+        case value(ByteReader)
+        case error(ByteReader)
+    }
+
+    /// Splits the items of a result body (reader positioned after the header).
+    static func split(_ reader: inout ByteReader, count: Int) throws -> [Item] {
+        var items: [Item] = []
+        items.reserveCapacity(min(count, reader.remaining / 5))
+        for _ in 0..<count {
+            let outcome = try reader.readUInt8()
+            let length = Int(try reader.readUInt32())
+            guard length <= reader.remaining else { throw FrameError(description: "result item overruns its frame") }
+            let item = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
+            try reader.skip(length)
+            switch outcome {
+            case 0: items.append(.value(item))
+            case 1: items.append(.error(item))
+            default: throw FrameError(description: "bad result outcome \(outcome)")
+            }
+        }
+        return items
+    }
+}

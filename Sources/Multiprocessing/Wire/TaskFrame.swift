@@ -1,0 +1,84 @@
+// A chunk of calls of one function, as one frame (parent → worker).
+//
+// Body layout: u64 job | u32 chunk index | u64 signature fingerprint | u8 flags |
+//              string function name | u32 item count | items,
+// where each item is `u32 byte length | the arguments, encoded one after another`. The length
+// lets a worker skip an item whose arguments it cannot decode and go on with the next.
+
+/// The fields before the items of a task frame.
+struct TaskHeader: Equatable {
+    var job: UInt64
+    var chunkIndex: UInt32
+    var signature: UInt64
+    /// Stop at the first failed item (map, apply); streams want every item's outcome.
+    var stopOnError: Bool
+    var functionName: String
+    var itemCount: Int
+
+    static func read(from reader: inout ByteReader) throws -> TaskHeader {
+        let job = try reader.readUInt64()
+        let chunkIndex = try reader.readUInt32()
+        let signature = try reader.readUInt64()
+        let flags = try reader.readUInt8()
+        let name = try reader.readString()
+        let count = Int(try reader.readUInt32())
+        return TaskHeader(
+            job: job, chunkIndex: chunkIndex, signature: signature, stopOnError: flags & 1 != 0,
+            functionName: name, itemCount: count)
+    }
+}
+
+/// Builds a task frame item by item.
+struct TaskFrameBuilder {
+    private(set) var writer: ByteWriter
+    private let frameStart: Int
+    private let countOffset: Int
+    private(set) var itemCount = 0
+
+    init(job: JobID, chunkIndex: Int, functionName: String, signature: UInt64, stopOnError: Bool, capacity: Int = 256) {
+        writer = ByteWriter(reservingCapacity: capacity)
+        frameStart = writer.beginFrame(.task)
+        writer.writeUInt64(job.rawValue)
+        writer.writeUInt32(UInt32(chunkIndex))
+        writer.writeUInt64(signature)
+        writer.writeUInt8(stopOnError ? 1 : 0)
+        writer.writeString(functionName)
+        countOffset = writer.reserveUInt32()
+    }
+
+    /// Appends one item; `encode` writes its arguments. On failure the frame is left as it was.
+    mutating func appendItem(_ encode: (inout ByteWriter) throws -> Void) throws {
+        let mark = writer.count
+        let lengthOffset = writer.reserveUInt32()
+        do {
+            try encode(&writer)
+        } catch {
+            writer.bytes.removeSubrange(mark...)
+            throw error
+        }
+        writer.patchUInt32(UInt32(writer.count - lengthOffset - 4), at: lengthOffset)
+        itemCount += 1
+    }
+
+    /// The finished frame.
+    consuming func finish() -> [UInt8] {
+        writer.patchUInt32(UInt32(itemCount), at: countOffset)
+        writer.finishFrame(startingAt: frameStart)
+        return writer.bytes
+    }
+}
+
+extension PoolFunction {
+    /// Encodes one call's arguments, one after another.
+    func encodeArguments(_ arguments: repeat each Argument, into writer: inout ByteWriter) throws {
+        repeat try WireCoding.encode(each arguments, into: &writer)
+    }
+
+    /// Decodes one call's arguments.
+    func decodeArguments(from reader: inout ByteReader) throws -> (repeat each Argument) {
+        (repeat try WireCoding.decode((each Argument).self, from: &reader))
+    }
+
+    /// The fingerprint of ``signature``.
+    var signatureFingerprint: UInt64 { fingerprint(signature) }
+}

@@ -1,0 +1,867 @@
+// WireDecoder.swift
+//
+// The `Decoder` of the binary wire format (see WireFormat.swift), plus `WireCoding.decode`
+// and `WireCoding.skipValue`.
+//
+// Hand-written because no package in reach provides a fast binary Codable coder without
+// Foundation. It decodes straight from the bytes, without building a tree, and it must be
+// safe on arbitrary input: every read is bounds-checked, lengths and counts are checked
+// against the remaining bytes before anything is allocated, skipping never recurses, and
+// container nesting is limited to `WireLimits.maxDepth`. Failures throw `DecodingError`
+// (structural damage as `.dataCorrupted` with a `WireFormatError` underneath).
+
+extension WireCoding {
+    /// Reads one value written by ``encode(_:into:)``, advancing `reader` past it.
+    ///
+    /// - Throws: `DecodingError` (`.typeMismatch`, `.valueNotFound`, `.keyNotFound`, or
+    ///   `.dataCorrupted` whose underlying error is a ``WireFormatError``), or whatever
+    ///   `T.init(from:)` throws. After an error the reader's position is unspecified.
+    static func decode<T: Decodable>(_ type: T.Type, from reader: inout ByteReader) throws -> T {
+        do {
+            if let value = try reader.readLeaf(T.self) { return value }
+        } catch {
+            throw _wireDecodingError(error, codingPath: [])
+        }
+        let start = reader.offset
+        do {
+            try skipValue(in: &reader)
+        } catch {
+            throw _wireDecodingError(error, codingPath: [])
+        }
+        let decoder = _WireDecoder(
+            bytes: reader.bytes, start: start, end: reader.offset, depth: 1, parent: nil, component: .none
+        )
+        return try T(from: decoder)
+    }
+
+    /// Advances past one encoded value without decoding it.
+    ///
+    /// O(1) for every value (containers carry their byte length) and never recursive; it
+    /// checks only the value's outer framing, not the contents of containers.
+    /// - Throws: ``WireFormatError`` if the value is truncated or has an unknown tag.
+    static func skipValue(in reader: inout ByteReader) throws {
+        let at = reader.offset
+        let tag = try reader.readUInt8()
+        if tag >= WireTag.smallIntBase { return }
+        switch tag {
+        case WireTag.null, WireTag.false, WireTag.true:
+            return
+        case WireTag.int, WireTag.uint, WireTag.double:
+            try reader.skip(8)
+        case WireTag.float:
+            try reader.skip(4)
+        case WireTag.string, WireTag.bytes:
+            try reader.skip(try reader.readLength())
+        case WireTag.array, WireTag.map:
+            let length = try reader.readUInt32()
+            guard UInt64(length) <= UInt64(reader.remaining) else {
+                throw WireFormatError(.invalidLength, at: at, "container of \(length) byte(s) but \(reader.remaining) remain")
+            }
+            try reader.skip(Int(length))
+        case WireTag.typedArray:
+            let kindByte = try reader.readUInt8()
+            guard let kind = WireElementKind(rawValue: kindByte) else {
+                throw WireFormatError(.unknownTag, at: at + 1, "unknown typed-array element kind \(kindByte)")
+            }
+            let count = try reader.readLength(unit: kind.width)
+            try reader.skip(count * kind.width)
+        default:
+            throw WireFormatError(.unknownTag, at: at, "unknown tag 0x\(String(tag, radix: 16))")
+        }
+    }
+}
+
+// MARK: - Errors
+
+/// A leaf value that does not fit the requested type; turned into a `DecodingError` with
+/// the coding path by the container that read it.
+struct _WireMismatch: Error {
+    enum Reason {
+        /// The value has the wrong tag.
+        case tag(UInt8)
+        /// The value has the right kind but does not fit (e.g. 300 as `Int8`).
+        case doesNotFit(String)
+    }
+
+    var expected: any Any.Type
+    var reason: Reason
+}
+
+/// Converts the internal errors of leaf reads into `DecodingError`s at `codingPath`;
+/// other errors pass through unchanged.
+func _wireDecodingError(_ error: any Error, codingPath: [any CodingKey]) -> any Error {
+    if let mismatch = error as? _WireMismatch {
+        switch mismatch.reason {
+        case .tag(let tag) where tag == WireTag.null:
+            return DecodingError.valueNotFound(
+                mismatch.expected,
+                DecodingError.Context(codingPath: codingPath, debugDescription: "Expected \(mismatch.expected) value but found nil instead.")
+            )
+        case .tag(let tag):
+            return DecodingError.typeMismatch(
+                mismatch.expected,
+                DecodingError.Context(codingPath: codingPath, debugDescription: "Expected to decode \(mismatch.expected) but found \(WireTag.name(tag)) instead.")
+            )
+        case .doesNotFit(let message):
+            return DecodingError.dataCorrupted(DecodingError.Context(codingPath: codingPath, debugDescription: message))
+        }
+    }
+    if let wireError = error as? WireFormatError {
+        return DecodingError.dataCorrupted(
+            DecodingError.Context(codingPath: codingPath, debugDescription: wireError.description, underlyingError: wireError)
+        )
+    }
+    return error
+}
+
+// MARK: - Scalars
+
+/// A numeric value as stored on the wire (tagged or as a typed-array element).
+enum _WireScalar {
+    case int(Int64)
+    case uint(UInt64)
+    case double(Double)
+    case float(Float)
+
+    var tag: UInt8 {
+        switch self {
+        case .int: return WireTag.int
+        case .uint: return WireTag.uint
+        case .double: return WireTag.double
+        case .float: return WireTag.float
+        }
+    }
+
+    @inline(never)
+    static func doesNotFit(_ value: some CustomStringConvertible, _ type: any Any.Type) -> _WireMismatch {
+        _WireMismatch(expected: type, reason: .doesNotFit("Number \(value) does not fit in \(type)."))
+    }
+
+    /// The value as an integer of type `I`, if it is an integer within `I`'s range.
+    @inline(__always)
+    func integer<I: FixedWidthInteger>(_: I.Type) throws -> I {
+        switch self {
+        case .int(let v):
+            guard let x = I(exactly: v) else { throw Self.doesNotFit(v, I.self) }
+            return x
+        case .uint(let v):
+            guard let x = I(exactly: v) else { throw Self.doesNotFit(v, I.self) }
+            return x
+        case .double, .float:
+            throw _WireMismatch(expected: I.self, reason: .tag(tag))
+        }
+    }
+
+    /// The value as a `Double`: exact for floats and for integers that `Double` represents.
+    func double() throws -> Double {
+        switch self {
+        case .double(let v): return v
+        case .float(let v): return Double(v)
+        case .int(let v):
+            guard let x = Double(exactly: v) else { throw Self.doesNotFit(v, Double.self) }
+            return x
+        case .uint(let v):
+            guard let x = Double(exactly: v) else { throw Self.doesNotFit(v, Double.self) }
+            return x
+        }
+    }
+
+    /// The value as a `Float`: doubles are rounded if within range (like `JSONDecoder`),
+    /// integers must be exactly representable.
+    func float() throws -> Float {
+        switch self {
+        case .float(let v): return v
+        case .double(let v):
+            guard !v.isFinite || abs(v) <= Double(Float.greatestFiniteMagnitude) else {
+                throw Self.doesNotFit(v, Float.self)
+            }
+            return Float(v)
+        case .int(let v):
+            guard let x = Float(exactly: v) else { throw Self.doesNotFit(v, Float.self) }
+            return x
+        case .uint(let v):
+            guard let x = Float(exactly: v) else { throw Self.doesNotFit(v, Float.self) }
+            return x
+        }
+    }
+
+    /// The value converted to `T` if `T` is a numeric leaf type; `nil` for other types.
+    func converted<T>(to _: T.Type) throws -> T? {
+        if T.self == Int.self { return unsafeBitCast(try integer(Int.self), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(try double(), to: T.self) }
+        if T.self == UInt8.self { return unsafeBitCast(try integer(UInt8.self), to: T.self) }
+        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self), to: T.self) }
+        if T.self == UInt64.self { return unsafeBitCast(try integer(UInt64.self), to: T.self) }
+        if T.self == UInt.self { return unsafeBitCast(try integer(UInt.self), to: T.self) }
+        if T.self == Int32.self { return unsafeBitCast(try integer(Int32.self), to: T.self) }
+        if T.self == UInt32.self { return unsafeBitCast(try integer(UInt32.self), to: T.self) }
+        if T.self == Float.self { return unsafeBitCast(try float(), to: T.self) }
+        if T.self == Int16.self { return unsafeBitCast(try integer(Int16.self), to: T.self) }
+        if T.self == UInt16.self { return unsafeBitCast(try integer(UInt16.self), to: T.self) }
+        if T.self == Int8.self { return unsafeBitCast(try integer(Int8.self), to: T.self) }
+        return nil
+    }
+}
+
+extension ByteWriter {
+    /// Writes `scalar` as a tagged value (exactly as the encoder writes that number).
+    mutating func writeScalarValue(_ scalar: _WireScalar) {
+        switch scalar {
+        case .int(let v): writeIntValue(v)
+        case .uint(let v): writeUIntValue(v)
+        case .double(let v): writeDoubleValue(v)
+        case .float(let v): writeFloatValue(v)
+        }
+    }
+}
+
+// MARK: - Leaf readers
+
+extension ByteReader {
+    /// Reads a tagged numeric value; any other tag throws a mismatch for `expected`.
+    mutating func readScalarValue(expected: any Any.Type) throws -> _WireScalar {
+        let tag = try readUInt8()
+        if tag >= WireTag.smallIntBase { return .int(Int64(tag & WireTag.smallIntMax)) }
+        switch tag {
+        case WireTag.int: return .int(try readInt64())
+        case WireTag.uint: return .uint(try readUInt64())
+        case WireTag.double: return .double(Double(bitPattern: try readUInt64()))
+        case WireTag.float: return .float(Float(bitPattern: try readUInt32()))
+        default: throw _WireMismatch(expected: expected, reason: .tag(tag))
+        }
+    }
+
+    /// Reads one element of a typed array of `kind`.
+    mutating func readRawScalar(_ kind: WireElementKind) throws -> _WireScalar {
+        switch kind {
+        case .int8: return .int(Int64(Int8(bitPattern: try readUInt8())))
+        case .int16: return .int(Int64(try readLittleEndian(Int16.self)))
+        case .int32: return .int(Int64(try readLittleEndian(Int32.self)))
+        case .int64: return .int(try readLittleEndian(Int64.self))
+        case .uint8: return .uint(UInt64(try readUInt8()))
+        case .uint16: return .uint(UInt64(try readLittleEndian(UInt16.self)))
+        case .uint32: return .uint(UInt64(try readLittleEndian(UInt32.self)))
+        case .uint64: return .uint(try readLittleEndian(UInt64.self))
+        case .float32: return .float(Float(bitPattern: try readLittleEndian(UInt32.self)))
+        case .float64: return .double(Double(bitPattern: try readLittleEndian(UInt64.self)))
+        }
+    }
+
+    /// Reads an integer value (small, int or uint tag) into `I`, checking its range.
+    @inline(__always)
+    mutating func readIntegerValue<I: FixedWidthInteger>(_: I.Type) throws -> I {
+        let tag = try readUInt8()
+        if tag >= WireTag.smallIntBase { return I(truncatingIfNeeded: tag & WireTag.smallIntMax) }
+        return try readIntegerSlow(I.self, tag: tag)
+    }
+
+    private mutating func readIntegerSlow<I: FixedWidthInteger>(_: I.Type, tag: UInt8) throws -> I {
+        switch tag {
+        case WireTag.int: return try _WireScalar.int(try readInt64()).integer(I.self)
+        case WireTag.uint: return try _WireScalar.uint(try readUInt64()).integer(I.self)
+        default: throw _WireMismatch(expected: I.self, reason: .tag(tag))
+        }
+    }
+
+    mutating func readDoubleValue() throws -> Double {
+        if try peekUInt8() == WireTag.double {
+            try skip(1)
+            return Double(bitPattern: try readUInt64())
+        }
+        return try readScalarValue(expected: Double.self).double()
+    }
+
+    mutating func readFloatValue() throws -> Float {
+        if try peekUInt8() == WireTag.float {
+            try skip(1)
+            return Float(bitPattern: try readUInt32())
+        }
+        return try readScalarValue(expected: Float.self).float()
+    }
+
+    mutating func readBoolValue() throws -> Bool {
+        let tag = try readUInt8()
+        switch tag {
+        case WireTag.true: return true
+        case WireTag.false: return false
+        default: throw _WireMismatch(expected: Bool.self, reason: .tag(tag))
+        }
+    }
+
+    mutating func readStringValue() throws -> String {
+        let tag = try readUInt8()
+        guard tag == WireTag.string else { throw _WireMismatch(expected: String.self, reason: .tag(tag)) }
+        return try readString()
+    }
+
+    /// Reads a `bytes` value (or a typed array of `uint8`) as `[UInt8]`; returns `nil`
+    /// without consuming anything for any other tag.
+    mutating func readByteArrayIfPresent() throws -> [UInt8]? {
+        guard offset < end else { return nil }
+        let tag = bytes[offset]
+        if tag == WireTag.bytes {
+            try skip(1)
+        } else if tag == WireTag.typedArray, end - offset >= 2, bytes[offset + 1] == WireElementKind.uint8.rawValue {
+            try skip(2)
+        } else {
+            return nil
+        }
+        let count = try readLength()
+        return Array(try readBytes(count))
+    }
+
+    /// Reads a typed array whose element kind is `kind` as `[E]` (one bulk copy); returns
+    /// `nil` without consuming anything for any other tag or kind.
+    mutating func readTypedArrayIfPresent<E>(_: E.Type, kind: WireElementKind) throws -> [E]? {
+        guard end - offset >= 2, bytes[offset] == WireTag.typedArray, bytes[offset + 1] == kind.rawValue else {
+            return nil
+        }
+        try skip(2)
+        let count = try readLength(unit: kind.width)
+        let raw = try readBytes(count * kind.width)
+        return [E](unsafeUninitializedCapacity: count) { buffer, initialized in
+            raw.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
+            }
+            initialized = count
+        }
+    }
+
+    /// Reads `T` directly if it is one of the fast-path leaf types; returns `nil` for other
+    /// types (and for arrays stored in another layout), consuming nothing.
+    ///
+    /// Mirrors `ByteWriter.writeLeaf`. Metatype comparisons fold away when specialized.
+    @inline(__always)
+    mutating func readLeaf<T>(_: T.Type) throws -> T? {
+        if T.self == Int.self { return unsafeBitCast(try readIntegerValue(Int.self), to: T.self) }
+        if T.self == String.self { return unsafeBitCast(try readStringValue(), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(try readDoubleValue(), to: T.self) }
+        if T.self == Bool.self { return unsafeBitCast(try readBoolValue(), to: T.self) }
+        if T.self == [UInt8].self {
+            guard let v = try readByteArrayIfPresent() else { return nil }
+            return unsafeBitCast(v, to: T.self)
+        }
+        if T.self == Int64.self { return unsafeBitCast(try readIntegerValue(Int64.self), to: T.self) }
+        if T.self == UInt64.self { return unsafeBitCast(try readIntegerValue(UInt64.self), to: T.self) }
+        if T.self == UInt.self { return unsafeBitCast(try readIntegerValue(UInt.self), to: T.self) }
+        if T.self == Int32.self { return unsafeBitCast(try readIntegerValue(Int32.self), to: T.self) }
+        if T.self == UInt32.self { return unsafeBitCast(try readIntegerValue(UInt32.self), to: T.self) }
+        if T.self == Float.self { return unsafeBitCast(try readFloatValue(), to: T.self) }
+        if T.self == Int16.self { return unsafeBitCast(try readIntegerValue(Int16.self), to: T.self) }
+        if T.self == UInt16.self { return unsafeBitCast(try readIntegerValue(UInt16.self), to: T.self) }
+        if T.self == Int8.self { return unsafeBitCast(try readIntegerValue(Int8.self), to: T.self) }
+        if T.self == UInt8.self { return unsafeBitCast(try readIntegerValue(UInt8.self), to: T.self) }
+        if T.self == [Int].self { return try typedArray(Int.self, .int64) }
+        if T.self == [Double].self { return try typedArray(Double.self, .float64) }
+        if T.self == [Int64].self { return try typedArray(Int64.self, .int64) }
+        if T.self == [Int32].self { return try typedArray(Int32.self, .int32) }
+        if T.self == [Int16].self { return try typedArray(Int16.self, .int16) }
+        if T.self == [Int8].self { return try typedArray(Int8.self, .int8) }
+        if T.self == [UInt].self { return try typedArray(UInt.self, .uint64) }
+        if T.self == [UInt64].self { return try typedArray(UInt64.self, .uint64) }
+        if T.self == [UInt32].self { return try typedArray(UInt32.self, .uint32) }
+        if T.self == [UInt16].self { return try typedArray(UInt16.self, .uint16) }
+        if T.self == [Float].self { return try typedArray(Float.self, .float32) }
+        return nil
+    }
+
+    @inline(__always)
+    private mutating func typedArray<E, T>(_: E.Type, _ kind: WireElementKind) throws -> T? {
+        guard let v = try readTypedArrayIfPresent(E.self, kind: kind) else { return nil }
+        return unsafeBitCast(v, to: T.self)
+    }
+}
+
+/// Calls `body` with the UTF-8 bytes of `key.stringValue` (no copy for native strings).
+@inline(__always)
+private func withUTF8<R>(of key: some CodingKey, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    let string = key.stringValue
+    if let result = try string.utf8.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
+        return result
+    }
+    var copy = string
+    return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+}
+
+// MARK: - Decoder
+
+/// The `Decoder` (and single-value container) for the value at `bytes[start..<end]`.
+///
+/// `end` is the exact end of the value (found by ``WireCoding/skipValue(in:)``), so nothing
+/// inside can read past it. A decoder for a map also keeps the lookup state of its keyed
+/// containers: the position of the entry after the last match (`nextEntry`, so in-order
+/// access costs one key comparison) and of the last match itself (`lastEntry`, so
+/// `contains` + `decodeNil` + `decode` of one key do not rescan).
+final class _WireDecoder: Decoder, SingleValueDecodingContainer {
+    let bytes: [UInt8]
+    let start: Int
+    let end: Int
+    let depth: Int
+    let parent: _WireDecoder?
+    let component: _WirePathComponent
+
+    // Keyed-container state, set up by `openKeyed()`.
+    private var keyedBody = -1
+    private var keyedCount = 0
+    private var nextEntry = 0
+    private var nextIndex = 0
+    private var lastEntry = -1
+
+    /// A lone nil value, for `superDecoder` of an absent key.
+    private static let nilValue: [UInt8] = [WireTag.null]
+
+    init(bytes: [UInt8], start: Int, end: Int, depth: Int, parent: _WireDecoder?, component: _WirePathComponent) {
+        self.bytes = bytes
+        self.start = start
+        self.end = end
+        self.depth = depth
+        self.parent = parent
+        self.component = component
+    }
+
+    var codingPath: [any CodingKey] {
+        var path: [any CodingKey] = []
+        var node: _WireDecoder? = self
+        while let current = node {
+            if let key = current.component.codingKey { path.append(key) }
+            node = current.parent
+        }
+        return path.reversed()
+    }
+
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    /// The coding path of this decoder plus `component`, for errors.
+    func path(_ component: _WirePathComponent) -> [any CodingKey] {
+        var path = codingPath
+        if let key = component.codingKey { path.append(key) }
+        return path
+    }
+
+    /// The tag of this value (the region is never empty).
+    var tag: UInt8 { bytes[start] }
+
+    /// A decoder for the value at `range` of `bytes` (or of `other`), one level deeper.
+    func child(_ range: Range<Int>, in other: [UInt8]? = nil, component: _WirePathComponent) throws -> _WireDecoder {
+        guard depth < WireLimits.maxDepth else {
+            let error = WireFormatError(.nestingTooDeep, at: range.lowerBound, "containers nested deeper than \(WireLimits.maxDepth) levels")
+            throw _wireDecodingError(error, codingPath: path(component))
+        }
+        return _WireDecoder(
+            bytes: other ?? bytes, start: range.lowerBound, end: range.upperBound, depth: depth + 1, parent: self, component: component
+        )
+    }
+
+    // MARK: Decoder
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        if keyedBody < 0 { try openKeyed() }
+        return KeyedDecodingContainer(_WireKeyedDecodingContainer<Key>(decoder: self))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try _WireUnkeyedDecodingContainer(decoder: self)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer {
+        self
+    }
+
+    // MARK: Keyed lookup
+
+    private func openKeyed() throws {
+        guard tag == WireTag.map else {
+            throw _wireDecodingError(_WireMismatch(expected: [String: Any].self, reason: .tag(tag)), codingPath: codingPath)
+        }
+        var reader = ByteReader(bytes, offset: start + 5, end: end)
+        do {
+            // Every entry takes at least 2 bytes (key length + value tag).
+            keyedCount = try reader.readLength(unit: 2)
+        } catch {
+            throw _wireDecodingError(error, codingPath: codingPath)
+        }
+        keyedBody = reader.offset
+        nextEntry = keyedBody
+        nextIndex = 0
+    }
+
+    @inline(__always)
+    private func keyEquals(at offset: Int, _ key: UnsafeRawBufferPointer) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            for i in 0..<key.count where raw[offset + i] != key[i] { return false }
+            return true
+        }
+    }
+
+    /// The value range of the entry at `entry` if its key is `key`.
+    private func entry(at entry: Int, matching key: UnsafeRawBufferPointer) throws -> Range<Int>? {
+        var reader = ByteReader(unchecked: bytes, offset: entry, end: end)
+        let length = try reader.readLength()
+        guard length == key.count, keyEquals(at: reader.offset, key) else { return nil }
+        try reader.skip(length)
+        let valueStart = reader.offset
+        try WireCoding.skipValue(in: &reader)
+        return valueStart..<reader.offset
+    }
+
+    /// Finds the value of the key whose UTF-8 is `key`: first the entry after the last
+    /// match, then the last match, then a linear scan. Returns the value's byte range.
+    func find(_ key: UnsafeRawBufferPointer) throws -> Range<Int>? {
+        if nextIndex < keyedCount, let range = try entry(at: nextEntry, matching: key) {
+            lastEntry = nextEntry
+            nextEntry = range.upperBound
+            nextIndex += 1
+            return range
+        }
+        if lastEntry >= 0, let range = try entry(at: lastEntry, matching: key) {
+            return range
+        }
+        var entryStart = keyedBody
+        for index in 0..<keyedCount {
+            var reader = ByteReader(unchecked: bytes, offset: entryStart, end: end)
+            let length = try reader.readLength()
+            let keyStart = reader.offset
+            try reader.skip(length)
+            let valueStart = reader.offset
+            try WireCoding.skipValue(in: &reader)
+            if length == key.count && keyEquals(at: keyStart, key) {
+                lastEntry = entryStart
+                nextEntry = reader.offset
+                nextIndex = index + 1
+                return valueStart..<reader.offset
+            }
+            entryStart = reader.offset
+        }
+        return nil
+    }
+
+    /// The value range for `key`, or `nil` if absent; damage throws `dataCorrupted`.
+    func lookup(_ key: some CodingKey) throws -> Range<Int>? {
+        do {
+            return try withUTF8(of: key) { try find($0) }
+        } catch {
+            throw _wireDecodingError(error, codingPath: path(.key(key)))
+        }
+    }
+
+    /// The keys of the map, in order (stops quietly at damaged data).
+    func allKeyStrings() -> [String] {
+        var keys: [String] = []
+        var reader = ByteReader(unchecked: bytes, offset: keyedBody, end: end)
+        for _ in 0..<keyedCount {
+            guard let key = try? reader.readString(), (try? WireCoding.skipValue(in: &reader)) != nil else { break }
+            keys.append(key)
+        }
+        return keys
+    }
+
+    /// A decoder over `nil`, for `superDecoder` of an absent key.
+    func nilDecoder(component: _WirePathComponent) throws -> _WireDecoder {
+        try child(0..<1, in: Self.nilValue, component: component)
+    }
+
+    // MARK: SingleValueDecodingContainer
+
+    @inline(__always)
+    private func single<T>(_ read: (inout ByteReader) throws -> T) throws -> T {
+        var reader = ByteReader(unchecked: bytes, offset: start, end: end)
+        do {
+            return try read(&reader)
+        } catch {
+            throw _wireDecodingError(error, codingPath: codingPath)
+        }
+    }
+
+    func decodeNil() -> Bool { tag == WireTag.null }
+    func decode(_: Bool.Type) throws -> Bool { try single { try $0.readBoolValue() } }
+    func decode(_: String.Type) throws -> String { try single { try $0.readStringValue() } }
+    func decode(_: Double.Type) throws -> Double { try single { try $0.readDoubleValue() } }
+    func decode(_: Float.Type) throws -> Float { try single { try $0.readFloatValue() } }
+    func decode(_: Int.Type) throws -> Int { try single { try $0.readIntegerValue(Int.self) } }
+    func decode(_: Int8.Type) throws -> Int8 { try single { try $0.readIntegerValue(Int8.self) } }
+    func decode(_: Int16.Type) throws -> Int16 { try single { try $0.readIntegerValue(Int16.self) } }
+    func decode(_: Int32.Type) throws -> Int32 { try single { try $0.readIntegerValue(Int32.self) } }
+    func decode(_: Int64.Type) throws -> Int64 { try single { try $0.readIntegerValue(Int64.self) } }
+    func decode(_: UInt.Type) throws -> UInt { try single { try $0.readIntegerValue(UInt.self) } }
+    func decode(_: UInt8.Type) throws -> UInt8 { try single { try $0.readIntegerValue(UInt8.self) } }
+    func decode(_: UInt16.Type) throws -> UInt16 { try single { try $0.readIntegerValue(UInt16.self) } }
+    func decode(_: UInt32.Type) throws -> UInt32 { try single { try $0.readIntegerValue(UInt32.self) } }
+    func decode(_: UInt64.Type) throws -> UInt64 { try single { try $0.readIntegerValue(UInt64.self) } }
+
+    func decode<T: Decodable>(_: T.Type) throws -> T {
+        if let value = try single({ try $0.readLeaf(T.self) }) { return value }
+        // A composite value decodes itself from this same decoder (same coding path).
+        return try T(from: self)
+    }
+}
+
+// MARK: - Keyed container
+
+struct _WireKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let decoder: _WireDecoder
+
+    var codingPath: [any CodingKey] { decoder.codingPath }
+
+    var allKeys: [Key] {
+        decoder.allKeyStrings().compactMap { Key(stringValue: $0) }
+    }
+
+    func contains(_ key: Key) -> Bool {
+        (try? decoder.lookup(key)) != nil
+    }
+
+    private func require(_ key: Key) throws -> Range<Int> {
+        guard let range = try decoder.lookup(key) else {
+            throw DecodingError.keyNotFound(
+                key,
+                DecodingError.Context(codingPath: codingPath, debugDescription: "No value associated with key \"\(key.stringValue)\".")
+            )
+        }
+        return range
+    }
+
+    @inline(__always)
+    private func read<T>(_ range: Range<Int>, _ key: Key, _ body: (inout ByteReader) throws -> T) throws -> T {
+        var reader = ByteReader(unchecked: decoder.bytes, offset: range.lowerBound, end: range.upperBound)
+        do {
+            return try body(&reader)
+        } catch {
+            throw _wireDecodingError(error, codingPath: decoder.path(.key(key)))
+        }
+    }
+
+    @inline(__always)
+    private func leaf<T>(_ key: Key, _ body: (inout ByteReader) throws -> T) throws -> T {
+        try read(try require(key), key, body)
+    }
+
+    @inline(__always)
+    private func leafIfPresent<T>(_ key: Key, _ body: (inout ByteReader) throws -> T) throws -> T? {
+        guard let range = try decoder.lookup(key), decoder.bytes[range.lowerBound] != WireTag.null else { return nil }
+        return try read(range, key, body)
+    }
+
+    private func value<T: Decodable>(_: T.Type, at range: Range<Int>, _ key: Key) throws -> T {
+        if let value = try read(range, key, { try $0.readLeaf(T.self) }) { return value }
+        return try T(from: try decoder.child(range, component: .key(key)))
+    }
+
+    func decodeNil(forKey key: Key) throws -> Bool {
+        decoder.bytes[try require(key).lowerBound] == WireTag.null
+    }
+
+    func decode(_: Bool.Type, forKey key: Key) throws -> Bool { try leaf(key) { try $0.readBoolValue() } }
+    func decode(_: String.Type, forKey key: Key) throws -> String { try leaf(key) { try $0.readStringValue() } }
+    func decode(_: Double.Type, forKey key: Key) throws -> Double { try leaf(key) { try $0.readDoubleValue() } }
+    func decode(_: Float.Type, forKey key: Key) throws -> Float { try leaf(key) { try $0.readFloatValue() } }
+    func decode(_: Int.Type, forKey key: Key) throws -> Int { try leaf(key) { try $0.readIntegerValue(Int.self) } }
+    func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try leaf(key) { try $0.readIntegerValue(Int8.self) } }
+    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 { try leaf(key) { try $0.readIntegerValue(Int16.self) } }
+    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 { try leaf(key) { try $0.readIntegerValue(Int32.self) } }
+    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 { try leaf(key) { try $0.readIntegerValue(Int64.self) } }
+    func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try leaf(key) { try $0.readIntegerValue(UInt.self) } }
+    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 { try leaf(key) { try $0.readIntegerValue(UInt8.self) } }
+    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 { try leaf(key) { try $0.readIntegerValue(UInt16.self) } }
+    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try leaf(key) { try $0.readIntegerValue(UInt32.self) } }
+    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try leaf(key) { try $0.readIntegerValue(UInt64.self) } }
+
+    func decode<T: Decodable>(_: T.Type, forKey key: Key) throws -> T {
+        try value(T.self, at: try require(key), key)
+    }
+
+    // One lookup each, instead of the default's contains + decodeNil + decode.
+    func decodeIfPresent(_: Bool.Type, forKey key: Key) throws -> Bool? { try leafIfPresent(key) { try $0.readBoolValue() } }
+    func decodeIfPresent(_: String.Type, forKey key: Key) throws -> String? { try leafIfPresent(key) { try $0.readStringValue() } }
+    func decodeIfPresent(_: Double.Type, forKey key: Key) throws -> Double? { try leafIfPresent(key) { try $0.readDoubleValue() } }
+    func decodeIfPresent(_: Float.Type, forKey key: Key) throws -> Float? { try leafIfPresent(key) { try $0.readFloatValue() } }
+    func decodeIfPresent(_: Int.Type, forKey key: Key) throws -> Int? { try leafIfPresent(key) { try $0.readIntegerValue(Int.self) } }
+    func decodeIfPresent(_: Int8.Type, forKey key: Key) throws -> Int8? { try leafIfPresent(key) { try $0.readIntegerValue(Int8.self) } }
+    func decodeIfPresent(_: Int16.Type, forKey key: Key) throws -> Int16? { try leafIfPresent(key) { try $0.readIntegerValue(Int16.self) } }
+    func decodeIfPresent(_: Int32.Type, forKey key: Key) throws -> Int32? { try leafIfPresent(key) { try $0.readIntegerValue(Int32.self) } }
+    func decodeIfPresent(_: Int64.Type, forKey key: Key) throws -> Int64? { try leafIfPresent(key) { try $0.readIntegerValue(Int64.self) } }
+    func decodeIfPresent(_: UInt.Type, forKey key: Key) throws -> UInt? { try leafIfPresent(key) { try $0.readIntegerValue(UInt.self) } }
+    func decodeIfPresent(_: UInt8.Type, forKey key: Key) throws -> UInt8? { try leafIfPresent(key) { try $0.readIntegerValue(UInt8.self) } }
+    func decodeIfPresent(_: UInt16.Type, forKey key: Key) throws -> UInt16? { try leafIfPresent(key) { try $0.readIntegerValue(UInt16.self) } }
+    func decodeIfPresent(_: UInt32.Type, forKey key: Key) throws -> UInt32? { try leafIfPresent(key) { try $0.readIntegerValue(UInt32.self) } }
+    func decodeIfPresent(_: UInt64.Type, forKey key: Key) throws -> UInt64? { try leafIfPresent(key) { try $0.readIntegerValue(UInt64.self) } }
+
+    func decodeIfPresent<T: Decodable>(_: T.Type, forKey key: Key) throws -> T? {
+        guard let range = try decoder.lookup(key), decoder.bytes[range.lowerBound] != WireTag.null else { return nil }
+        return try value(T.self, at: range, key)
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type,
+        forKey key: Key
+    ) throws -> KeyedDecodingContainer<NestedKey> {
+        try decoder.child(try require(key), component: .key(key)).container(keyedBy: NestedKey.self)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try decoder.child(try require(key), component: .key(key)).unkeyedContainer()
+    }
+
+    func superDecoder() throws -> any Decoder {
+        try superDecoder(for: _WireKey.super)
+    }
+
+    func superDecoder(forKey key: Key) throws -> any Decoder {
+        try superDecoder(for: key)
+    }
+
+    private func superDecoder(for key: some CodingKey) throws -> any Decoder {
+        guard let range = try decoder.lookup(key) else {
+            return try decoder.nilDecoder(component: .key(key))
+        }
+        return try decoder.child(range, component: .key(key))
+    }
+}
+
+// MARK: - Unkeyed container
+
+/// Reads an `array` sequentially, or the elements of a typed array / `bytes` value.
+struct _WireUnkeyedDecodingContainer: UnkeyedDecodingContainer {
+    let decoder: _WireDecoder
+    /// `nil` for tagged elements; the raw element kind for typed arrays and bytes.
+    let elementKind: WireElementKind?
+    let elementCount: Int
+    private var position: Int
+    private(set) var currentIndex = 0
+
+    var codingPath: [any CodingKey] { decoder.codingPath }
+    var count: Int? { elementCount }
+    var isAtEnd: Bool { currentIndex >= elementCount }
+
+    init(decoder: _WireDecoder) throws {
+        self.decoder = decoder
+        var reader = ByteReader(unchecked: decoder.bytes, offset: decoder.start, end: decoder.end)
+        do {
+            let tag = try reader.readUInt8()
+            switch tag {
+            case WireTag.array:
+                try reader.skip(4)
+                elementKind = nil
+                elementCount = try reader.readLength()
+            case WireTag.typedArray:
+                let kindByte = try reader.readUInt8()
+                guard let kind = WireElementKind(rawValue: kindByte) else {
+                    throw WireFormatError(.unknownTag, at: decoder.start + 1, "unknown typed-array element kind \(kindByte)")
+                }
+                elementKind = kind
+                elementCount = try reader.readLength(unit: kind.width)
+            case WireTag.bytes:
+                elementKind = .uint8
+                elementCount = try reader.readLength()
+            default:
+                throw _WireMismatch(expected: [Any].self, reason: .tag(tag))
+            }
+        } catch {
+            throw _wireDecodingError(error, codingPath: decoder.codingPath)
+        }
+        position = reader.offset
+    }
+
+    private func atEnd(_ type: any Any.Type) -> DecodingError {
+        DecodingError.valueNotFound(
+            type,
+            DecodingError.Context(codingPath: decoder.path(.index(currentIndex)), debugDescription: "Unkeyed container is at end.")
+        )
+    }
+
+    private func mapped(_ error: any Error) -> any Error {
+        _wireDecodingError(error, codingPath: decoder.path(.index(currentIndex)))
+    }
+
+    /// A decoder for the next element (advancing past it).
+    private mutating func nextDecoder() throws -> _WireDecoder {
+        guard !isAtEnd else { throw atEnd((any Decoder).self) }
+        var reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
+        if let kind = elementKind {
+            // Give the raw element a tag of its own so it can be decoded like any value.
+            var writer = ByteWriter(reservingCapacity: 9)
+            do {
+                writer.writeScalarValue(try reader.readRawScalar(kind))
+            } catch {
+                throw mapped(error)
+            }
+            let child = try decoder.child(0..<writer.count, in: writer.bytes, component: .index(currentIndex))
+            position = reader.offset
+            currentIndex += 1
+            return child
+        }
+        do {
+            try WireCoding.skipValue(in: &reader)
+        } catch {
+            throw mapped(error)
+        }
+        let child = try decoder.child(position..<reader.offset, component: .index(currentIndex))
+        position = reader.offset
+        currentIndex += 1
+        return child
+    }
+
+    private mutating func next<T: Decodable>(_: T.Type) throws -> T {
+        guard !isAtEnd else { throw atEnd(T.self) }
+        var reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
+        do {
+            let value: T?
+            if let kind = elementKind {
+                value = try reader.readRawScalar(kind).converted(to: T.self)
+            } else {
+                value = try reader.readLeaf(T.self)
+            }
+            if let value {
+                position = reader.offset
+                currentIndex += 1
+                return value
+            }
+        } catch {
+            throw mapped(error)
+        }
+        return try T(from: try nextDecoder())
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd else { throw atEnd(Any?.self) }
+        guard elementKind == nil else { return false }
+        let reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
+        let tag: UInt8
+        do {
+            tag = try reader.peekUInt8()
+        } catch {
+            throw mapped(error)
+        }
+        guard tag == WireTag.null else { return false }
+        position += 1
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode(_ type: Bool.Type) throws -> Bool { try next(type) }
+    mutating func decode(_ type: String.Type) throws -> String { try next(type) }
+    mutating func decode(_ type: Double.Type) throws -> Double { try next(type) }
+    mutating func decode(_ type: Float.Type) throws -> Float { try next(type) }
+    mutating func decode(_ type: Int.Type) throws -> Int { try next(type) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { try next(type) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { try next(type) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { try next(type) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { try next(type) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { try next(type) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try next(type) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try next(type) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try next(type) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try next(type) }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next(type) }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        try nextDecoder().container(keyedBy: NestedKey.self)
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try nextDecoder().unkeyedContainer()
+    }
+
+    mutating func superDecoder() throws -> any Decoder {
+        try nextDecoder()
+    }
+}

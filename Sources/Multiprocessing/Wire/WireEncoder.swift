@@ -1,0 +1,485 @@
+// WireEncoder.swift
+//
+// The `Encoder` of the binary wire format (see WireFormat.swift), plus `WireCoding.encode`.
+//
+// Hand-written because no package in reach provides a fast binary Codable coder without
+// Foundation. Common leaf types (integers, floating point, Bool, String, [UInt8] and numeric
+// arrays) are written straight into the output by metatype checks, never through an
+// `Encoder` instance; everything else builds a small tree of encoder nodes that is
+// serialized once the container byte lengths are known.
+
+/// Entry points of the wire format; see ``WireTag`` for the format itself.
+enum WireCoding {
+    /// Appends the encoding of `value` to `writer`.
+    ///
+    /// The encoding is self-delimiting, so values can be written back to back.
+    /// - Throws: `EncodingError.invalidValue` for what cannot be encoded (a container body
+    ///   larger than 4 GiB, conflicting containers requested from one encoder, or a type that
+    ///   the wire format does not support such as `Int128`), or any error thrown by
+    ///   `value.encode(to:)`.
+    static func encode<T: Encodable>(_ value: T, into writer: inout ByteWriter) throws {
+        if writer.writeLeaf(value) { return }
+        let root = _WireEncoder(parent: nil, component: .none)
+        try value.encode(to: root)
+        try root.serialize(into: &writer)
+    }
+}
+
+// MARK: - Leaf writers (shared by the fast paths and the encoder, so both are byte-identical)
+
+extension ByteWriter {
+    /// Writes a signed integer value: a small-int tag for `0...127`, else `int` + Int64.
+    @inline(__always)
+    mutating func writeIntValue(_ v: Int64) {
+        if v >= 0 && v <= Int64(WireTag.smallIntMax) {
+            writeUInt8(WireTag.smallIntBase | UInt8(truncatingIfNeeded: v))
+        } else {
+            writeUInt8(WireTag.int)
+            writeInt64(v)
+        }
+    }
+
+    /// Writes an unsigned integer value: a small-int tag for `0...127`, else `uint` + UInt64.
+    @inline(__always)
+    mutating func writeUIntValue(_ v: UInt64) {
+        if v <= UInt64(WireTag.smallIntMax) {
+            writeUInt8(WireTag.smallIntBase | UInt8(truncatingIfNeeded: v))
+        } else {
+            writeUInt8(WireTag.uint)
+            writeUInt64(v)
+        }
+    }
+
+    @inline(__always)
+    mutating func writeBoolValue(_ v: Bool) {
+        writeUInt8(v ? WireTag.true : WireTag.false)
+    }
+
+    @inline(__always)
+    mutating func writeDoubleValue(_ v: Double) {
+        writeUInt8(WireTag.double)
+        writeUInt64(v.bitPattern)
+    }
+
+    @inline(__always)
+    mutating func writeFloatValue(_ v: Float) {
+        writeUInt8(WireTag.float)
+        writeUInt32(v.bitPattern)
+    }
+
+    @inline(__always)
+    mutating func writeStringValue(_ v: String) {
+        writeUInt8(WireTag.string)
+        writeString(v)
+    }
+
+    /// Writes `[UInt8]` as the `bytes` tag, a varint count and the raw bytes (one `memcpy`).
+    mutating func writeBytesValue(_ v: [UInt8]) {
+        writeUInt8(WireTag.bytes)
+        writeVarint(UInt64(v.count))
+        writeBytes(v)
+    }
+
+    /// Writes a numeric array as a typed array: tag, kind, varint count, raw LE elements.
+    mutating func writeTypedArrayValue<E>(_ v: [E], kind: WireElementKind) {
+        writeUInt8(WireTag.typedArray)
+        writeUInt8(kind.rawValue)
+        writeVarint(UInt64(v.count))
+        v.withUnsafeBytes { writeRaw($0) }
+    }
+
+    /// Writes `value` directly if its type is one of the fast-path leaf types and returns
+    /// `true`; returns `false` (writing nothing) otherwise.
+    ///
+    /// Metatype comparisons are cheap and fold away when `T` is specialized.
+    @inline(__always)
+    mutating func writeLeaf<T>(_ value: T) -> Bool {
+        if T.self == Int.self { writeIntValue(Int64(unsafeBitCast(value, to: Int.self))); return true }
+        if T.self == String.self { writeStringValue(unsafeBitCast(value, to: String.self)); return true }
+        if T.self == Double.self { writeDoubleValue(unsafeBitCast(value, to: Double.self)); return true }
+        if T.self == Bool.self { writeBoolValue(unsafeBitCast(value, to: Bool.self)); return true }
+        if T.self == [UInt8].self { writeBytesValue(unsafeBitCast(value, to: [UInt8].self)); return true }
+        if T.self == Int64.self { writeIntValue(unsafeBitCast(value, to: Int64.self)); return true }
+        if T.self == UInt64.self { writeUIntValue(unsafeBitCast(value, to: UInt64.self)); return true }
+        if T.self == UInt.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt.self))); return true }
+        if T.self == Int32.self { writeIntValue(Int64(unsafeBitCast(value, to: Int32.self))); return true }
+        if T.self == UInt32.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt32.self))); return true }
+        if T.self == Float.self { writeFloatValue(unsafeBitCast(value, to: Float.self)); return true }
+        if T.self == Int16.self { writeIntValue(Int64(unsafeBitCast(value, to: Int16.self))); return true }
+        if T.self == UInt16.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt16.self))); return true }
+        if T.self == Int8.self { writeIntValue(Int64(unsafeBitCast(value, to: Int8.self))); return true }
+        if T.self == UInt8.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt8.self))); return true }
+        if T.self == [Int].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int].self), kind: .int64); return true }
+        if T.self == [Double].self { writeTypedArrayValue(unsafeBitCast(value, to: [Double].self), kind: .float64); return true }
+        if T.self == [Int64].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int64].self), kind: .int64); return true }
+        if T.self == [Int32].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int32].self), kind: .int32); return true }
+        if T.self == [Int16].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int16].self), kind: .int16); return true }
+        if T.self == [Int8].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int8].self), kind: .int8); return true }
+        if T.self == [UInt].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt].self), kind: .uint64); return true }
+        if T.self == [UInt64].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt64].self), kind: .uint64); return true }
+        if T.self == [UInt32].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt32].self), kind: .uint32); return true }
+        if T.self == [UInt16].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt16].self), kind: .uint16); return true }
+        if T.self == [Float].self { writeTypedArrayValue(unsafeBitCast(value, to: [Float].self), kind: .float32); return true }
+        return false
+    }
+}
+
+#if !_pointerBitWidth(_64)
+#error("The wire format maps Int/UInt to 64-bit elements; only 64-bit hosts are supported.")
+#endif
+
+// MARK: - Coding keys and paths
+
+/// The coding key the wire coder makes up: array indices and `super`.
+struct _WireKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+
+    init(stringValue: String) {
+        self.stringValue = stringValue
+        self.intValue = nil
+    }
+
+    init(intValue: Int) {
+        self.stringValue = "\(intValue)"
+        self.intValue = intValue
+    }
+
+    init(index: Int) {
+        self.stringValue = "Index \(index)"
+        self.intValue = index
+    }
+
+    static let `super` = _WireKey(stringValue: "super")
+}
+
+/// How an encoder or decoder node is reached from its parent; turned into a `CodingKey`
+/// only when `codingPath` is asked for (rarely: errors and custom code).
+enum _WirePathComponent {
+    case none
+    case key(any CodingKey)
+    case index(Int)
+
+    var codingKey: (any CodingKey)? {
+        switch self {
+        case .none: return nil
+        case .key(let key): return key
+        case .index(let index): return _WireKey(index: index)
+        }
+    }
+}
+
+// MARK: - Encoder
+
+/// One node of the encoding tree, and the `Encoder` (and single-value container) for it.
+///
+/// A keyed or unkeyed node keeps its body (keys and leaf values, already in wire format) in
+/// `body`. Values encoded through `encode(_:forKey:)` are complete when that call returns, so
+/// they are serialized into `body` at once. Only `nestedContainer`, `nestedUnkeyedContainer`
+/// and `superEncoder`, which the caller may fill later, become `deferred` children that are
+/// spliced in at their recorded body offset by ``serialize(into:)``.
+final class _WireEncoder: Encoder, SingleValueEncodingContainer {
+    enum State: UInt8 {
+        case empty, single, keyed, unkeyed
+    }
+
+    var state: State = .empty
+    /// Keyed/unkeyed: the body after the count. Single: the complete encoded value.
+    var body = ByteWriter(reservingCapacity: 0)
+    /// The number of elements (unkeyed) or pairs (keyed).
+    var count = 0
+    /// Children filled later by the caller, to be inserted at `offset` in `body`.
+    var deferred: [(offset: Int, child: _WireEncoder)] = []
+    /// A misuse found while encoding (e.g. conflicting containers), thrown by `serialize`.
+    var error: EncodingError?
+
+    let parent: _WireEncoder?
+    let component: _WirePathComponent
+
+    init(parent: _WireEncoder?, component: _WirePathComponent) {
+        self.parent = parent
+        self.component = component
+    }
+
+    var codingPath: [any CodingKey] {
+        var path: [any CodingKey] = []
+        var node: _WireEncoder? = self
+        while let current = node {
+            if let key = current.component.codingKey { path.append(key) }
+            node = current.parent
+        }
+        return path.reversed()
+    }
+
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    // MARK: Encoder
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        switch state {
+        case .empty:
+            state = .keyed
+            return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
+        case .keyed:
+            return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
+        case .single, .unkeyed:
+            recordMisuse("a keyed container was requested after a \(state == .single ? "single value" : "unkeyed container") was encoded")
+            return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: detached()))
+        }
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        switch state {
+        case .empty:
+            state = .unkeyed
+            return _WireUnkeyedEncodingContainer(encoder: self)
+        case .unkeyed:
+            return _WireUnkeyedEncodingContainer(encoder: self)
+        case .single, .keyed:
+            recordMisuse("an unkeyed container was requested after a \(state == .single ? "single value" : "keyed container") was encoded")
+            return _WireUnkeyedEncodingContainer(encoder: detached())
+        }
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        self
+    }
+
+    /// An encoder whose output is thrown away (returned after a recorded misuse, so that
+    /// the caller does not trap and `serialize` reports the error).
+    private func detached() -> _WireEncoder {
+        _WireEncoder(parent: self, component: .none)
+    }
+
+    private func recordMisuse(_ message: String) {
+        if error == nil {
+            error = EncodingError.invalidValue(
+                message,
+                EncodingError.Context(codingPath: codingPath, debugDescription: "Invalid use of the wire encoder: \(message).")
+            )
+        }
+    }
+
+    // MARK: Body building (used by the containers)
+
+    /// Writes a map key: varint byte count + UTF-8 of `key.stringValue`.
+    @inline(__always)
+    func writeKey(_ key: some CodingKey) {
+        body.writeString(key.stringValue)
+    }
+
+    /// Encodes `value` (not a leaf) through a child encoder and serializes the finished
+    /// child into `body`.
+    func encodeChild<T: Encodable>(_ value: T, component: _WirePathComponent) throws {
+        let child = _WireEncoder(parent: self, component: component)
+        try value.encode(to: child)
+        try child.serialize(into: &body)
+    }
+
+    /// Adds a child that the caller fills later; it is spliced in by `serialize`.
+    func deferredChild(component: _WirePathComponent) -> _WireEncoder {
+        let child = _WireEncoder(parent: self, component: component)
+        deferred.append((offset: body.count, child: child))
+        count += 1
+        return child
+    }
+
+    /// Appends the wire encoding of this node (and its deferred children) to `w`.
+    func serialize(into w: inout ByteWriter) throws {
+        if let error { throw error }
+        switch state {
+        case .empty:
+            // Nothing was encoded (like JSONEncoder's `{}`): an empty map.
+            w.writeUInt8(WireTag.map)
+            w.writeUInt32(1)
+            w.writeVarint(0)
+        case .single:
+            w.writeBytes(body.bytes)
+        case .keyed, .unkeyed:
+            w.writeUInt8(state == .keyed ? WireTag.map : WireTag.array)
+            let lengthOffset = w.reserveUInt32()
+            w.writeVarint(UInt64(count))
+            if deferred.isEmpty {
+                w.writeBytes(body.bytes)
+            } else {
+                var cursor = 0
+                for (offset, child) in deferred {
+                    w.writeBytes(body.bytes[cursor..<offset])
+                    try child.serialize(into: &w)
+                    cursor = offset
+                }
+                w.writeBytes(body.bytes[cursor...])
+            }
+            let length = w.count - lengthOffset - 4
+            guard length <= Int(UInt32.max) else {
+                throw EncodingError.invalidValue(
+                    length,
+                    EncodingError.Context(
+                        codingPath: codingPath,
+                        debugDescription: "A container body of \(length) bytes exceeds the wire format's 4 GiB limit."
+                    )
+                )
+            }
+            w.patchUInt32(UInt32(length), at: lengthOffset)
+        }
+    }
+
+    // MARK: SingleValueEncodingContainer
+
+    @inline(__always)
+    private func beginSingle() throws {
+        guard state == .empty else {
+            throw EncodingError.invalidValue(
+                "single value",
+                EncodingError.Context(
+                    codingPath: codingPath,
+                    debugDescription: "Attempt to encode a value through a single value container that already holds a value."
+                )
+            )
+        }
+        state = .single
+    }
+
+    func encodeNil() throws { try beginSingle(); body.writeUInt8(WireTag.null) }
+    func encode(_ value: Bool) throws { try beginSingle(); body.writeBoolValue(value) }
+    func encode(_ value: String) throws { try beginSingle(); body.writeStringValue(value) }
+    func encode(_ value: Double) throws { try beginSingle(); body.writeDoubleValue(value) }
+    func encode(_ value: Float) throws { try beginSingle(); body.writeFloatValue(value) }
+    func encode(_ value: Int) throws { try beginSingle(); body.writeIntValue(Int64(value)) }
+    func encode(_ value: Int8) throws { try beginSingle(); body.writeIntValue(Int64(value)) }
+    func encode(_ value: Int16) throws { try beginSingle(); body.writeIntValue(Int64(value)) }
+    func encode(_ value: Int32) throws { try beginSingle(); body.writeIntValue(Int64(value)) }
+    func encode(_ value: Int64) throws { try beginSingle(); body.writeIntValue(value) }
+    func encode(_ value: UInt) throws { try beginSingle(); body.writeUIntValue(UInt64(value)) }
+    func encode(_ value: UInt8) throws { try beginSingle(); body.writeUIntValue(UInt64(value)) }
+    func encode(_ value: UInt16) throws { try beginSingle(); body.writeUIntValue(UInt64(value)) }
+    func encode(_ value: UInt32) throws { try beginSingle(); body.writeUIntValue(UInt64(value)) }
+    func encode(_ value: UInt64) throws { try beginSingle(); body.writeUIntValue(value) }
+
+    func encode<T: Encodable>(_ value: T) throws {
+        guard state == .empty else { try beginSingle(); return }
+        if body.writeLeaf(value) {
+            state = .single
+            return
+        }
+        // A composite value encodes itself into this same node (same coding path).
+        try value.encode(to: self)
+    }
+}
+
+// MARK: - Keyed container
+
+struct _WireKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let encoder: _WireEncoder
+
+    var codingPath: [any CodingKey] { encoder.codingPath }
+
+    @inline(__always)
+    private func leaf(_ key: Key, _ write: (inout ByteWriter) -> Void) {
+        encoder.writeKey(key)
+        write(&encoder.body)
+        encoder.count += 1
+    }
+
+    mutating func encodeNil(forKey key: Key) throws { leaf(key) { $0.writeUInt8(WireTag.null) } }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { leaf(key) { $0.writeBoolValue(value) } }
+    mutating func encode(_ value: String, forKey key: Key) throws { leaf(key) { $0.writeStringValue(value) } }
+    mutating func encode(_ value: Double, forKey key: Key) throws { leaf(key) { $0.writeDoubleValue(value) } }
+    mutating func encode(_ value: Float, forKey key: Key) throws { leaf(key) { $0.writeFloatValue(value) } }
+    mutating func encode(_ value: Int, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { leaf(key) { $0.writeIntValue(value) } }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(value) } }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        encoder.writeKey(key)
+        if !encoder.body.writeLeaf(value) {
+            try encoder.encodeChild(value, component: .key(key))
+        }
+        encoder.count += 1
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type,
+        forKey key: Key
+    ) -> KeyedEncodingContainer<NestedKey> {
+        encoder.writeKey(key)
+        let child = encoder.deferredChild(component: .key(key))
+        return child.container(keyedBy: NestedKey.self)
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        encoder.writeKey(key)
+        let child = encoder.deferredChild(component: .key(key))
+        return child.unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        encoder.writeKey(_WireKey.super)
+        return encoder.deferredChild(component: .key(_WireKey.super))
+    }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        encoder.writeKey(key)
+        return encoder.deferredChild(component: .key(key))
+    }
+}
+
+// MARK: - Unkeyed container
+
+struct _WireUnkeyedEncodingContainer: UnkeyedEncodingContainer {
+    let encoder: _WireEncoder
+
+    var codingPath: [any CodingKey] { encoder.codingPath }
+
+    var count: Int { encoder.count }
+
+    @inline(__always)
+    private func leaf(_ write: (inout ByteWriter) -> Void) {
+        write(&encoder.body)
+        encoder.count += 1
+    }
+
+    mutating func encodeNil() throws { leaf { $0.writeUInt8(WireTag.null) } }
+    mutating func encode(_ value: Bool) throws { leaf { $0.writeBoolValue(value) } }
+    mutating func encode(_ value: String) throws { leaf { $0.writeStringValue(value) } }
+    mutating func encode(_ value: Double) throws { leaf { $0.writeDoubleValue(value) } }
+    mutating func encode(_ value: Float) throws { leaf { $0.writeFloatValue(value) } }
+    mutating func encode(_ value: Int) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int8) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int16) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int32) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int64) throws { leaf { $0.writeIntValue(value) } }
+    mutating func encode(_ value: UInt) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt8) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt16) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt32) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt64) throws { leaf { $0.writeUIntValue(value) } }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        if !encoder.body.writeLeaf(value) {
+            try encoder.encodeChild(value, component: .index(encoder.count))
+        }
+        encoder.count += 1
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let child = encoder.deferredChild(component: .index(encoder.count))
+        return child.container(keyedBy: NestedKey.self)
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let child = encoder.deferredChild(component: .index(encoder.count))
+        return child.unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        encoder.deferredChild(component: .index(encoder.count))
+    }
+}

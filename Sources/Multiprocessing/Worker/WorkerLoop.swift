@@ -1,0 +1,94 @@
+// The worker process's side: after `Pool.bootstrap` finds it is a worker, this serves tasks from
+// the parent until the task pipe closes, then exits. It never returns to the program's `main`.
+
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+enum WorkerLoop {
+    /// Serves tasks on fds 3 (tasks in) and 4 (results out) and exits the process.
+    static func serve(functions: [String: any ChunkRunner], parentPID: Int32) async -> Never {
+        // Die with the parent, even if it is SIGKILLed; and if it already died before the
+        // request took effect, leave now.
+        _ = cmp_set_parent_death_signal(SIGKILL)
+        if getppid() != parentPID { exit(0) }
+        // The channels are ours alone: programs the task starts must not inherit them.
+        _ = fcntl(WorkerDescriptors.tasks, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(WorkerDescriptors.results, F_SETFD, FD_CLOEXEC)
+        let pid = getpid()
+
+        do {
+            guard let start = try readFrameBlocking(WorkerDescriptors.tasks) else { exit(0) }
+            guard start.kind == FrameKind.start.rawValue else {
+                throw FrameError(description: "expected a start frame, got kind \(start.kind)")
+            }
+            var reader = start.bodyReader
+            if try reader.readUInt8() == 1 {
+                let name = try reader.readString()
+                let signature = try reader.readUInt64()
+                let length = Int(try reader.readUInt32())
+                var arguments = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
+                do {
+                    guard let function = functions[name], fingerprint(function.signature) == signature else {
+                        throw PoolError(
+                            .functionNotRegistered,
+                            "the initializer '\(name)' is not among the functions this worker serves "
+                                + "(Pool.bootstrap(serving:)), or is registered there with other types",
+                            functionName: name)
+                    }
+                    try await function.runOnce(&arguments)
+                } catch {
+                    var writer = ByteWriter()
+                    let frame = writer.beginFrame(.initializerFailed)
+                    ErrorRecord.write(error, into: &writer)
+                    writer.finishFrame(startingAt: frame)
+                    try send(writer.bytes)
+                    exit(1)
+                }
+            }
+            var ready = ByteWriter()
+            let frame = ready.beginFrame(.ready)
+            ready.writeUInt32(UInt32(bitPattern: pid))
+            ready.finishFrame(startingAt: frame)
+            try send(ready.bytes)
+
+            while let task = try readFrameBlocking(WorkerDescriptors.tasks) {
+                guard task.kind == FrameKind.task.rawValue else {
+                    throw FrameError(description: "expected a task frame, got kind \(task.kind)")
+                }
+                var reader = task.bodyReader
+                let header = try TaskHeader.read(from: &reader)
+                var results = ResultFrameBuilder(job: header.job, chunkIndex: header.chunkIndex)
+                if let function = functions[header.functionName], fingerprint(function.signature) == header.signature {
+                    try await function.runChunk(&reader, header: header, into: &results)
+                } else {
+                    let known = functions[header.functionName]
+                    let reason =
+                        known == nil
+                        ? "the workers do not serve '\(header.functionName)': add it to Pool.bootstrap(serving:) "
+                            + "in the worker executable's main"
+                        : "the workers serve '\(header.functionName)' with other types (\(known!.signature))"
+                    let error = PoolError(.functionNotRegistered, reason, functionName: header.functionName)
+                    for _ in 0..<(header.stopOnError ? 1 : header.itemCount) { results.appendError(error) }
+                }
+                // What the task printed reaches its destination before the parent hears back.
+                fflush(nil)
+                try send(results.finish())
+            }
+            exit(0)
+        } catch {
+            // The parent is gone or sent something unreadable: nothing sensible is left to do.
+            let message = "swift-multiprocessing worker \(pid): \(error)\n"
+            _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            exit(70)
+        }
+    }
+
+    private static func send(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in try writeFully(WorkerDescriptors.results, raw) }
+    }
+}

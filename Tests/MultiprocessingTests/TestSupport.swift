@@ -1,0 +1,71 @@
+// Shared helpers of the test suite: pools that run the test worker executable.
+
+import Multiprocessing
+import MultiprocessingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+typealias F = TestFunctions
+
+enum TestPools {
+    /// `multiprocessing-test-worker`, built next to the test bundle by `swift test`.
+    static let workerExecutable: String = {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let path = String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        Pool.registerErrorType(TestFailure.self)
+        return directory + "/multiprocessing-test-worker"
+    }()
+
+    /// A pool of the test worker.
+    static func make(
+        processes: Int = 2, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil
+    ) throws -> Pool {
+        try Pool(
+            processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+            executable: workerExecutable)
+    }
+}
+
+extension Pool {
+    /// Terminates and joins (test cleanup).
+    func stop() {
+        terminate()
+        try? join()
+    }
+}
+
+/// The `PoolError` code of `error`, if it is one.
+func poolCode(_ error: any Error) -> PoolError.Code? {
+    (error as? PoolError)?.code
+}
+
+/// Whether a process exists (and is not a zombie).
+func processIsAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    // A zombie still answers kill(0): look at its state.
+    guard let file = fopen("/proc/\(pid)/stat", "r") else { return false }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 512)
+    guard fgets(&buffer, 512, file) != nil else { return false }
+    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let close = line.lastIndex(of: ")") else { return false }
+    let state = line[line.index(close, offsetBy: 2)]
+    return state != "Z" && state != "X"
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
