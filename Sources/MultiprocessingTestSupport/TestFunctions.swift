@@ -112,6 +112,13 @@ public enum TestFunctions {
         _ = line.withCString { write(2, $0, strlen($0)) }
         return x
     }
+    /// Writes bytes that are not a frame to the worker's result channel (fd 4), then waits: the
+    /// parent must notice the corrupt stream and replace the worker.
+    public static let corruptChannel = PoolFunction("corruptChannel") { (garbage: [UInt8]) -> Int in
+        _ = garbage.withUnsafeBytes { write(4, $0.baseAddress, $0.count) }
+        sleep(30)
+        return 0
+    }
     /// Returns nothing.
     public static let noResult = PoolFunction("noResult") { (_: Int) -> Void in }
     /// Counts primes in lo..<hi (CPU-bound work).
@@ -133,7 +140,7 @@ public enum TestFunctions {
     /// Every function the test worker serves.
     public static let all: [any AnyPoolFunction] = [
         square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
-        blockMs, trapAt, fatal, exitWith, makeUnencodable, takeUnencodable, chatty, noResult, countPrimes, setUp,
+        blockMs, trapAt, fatal, exitWith, corruptChannel, makeUnencodable, takeUnencodable, chatty, noResult, countPrimes, setUp,
         readInit, failingSetUp,
     ]
 }

@@ -1,8 +1,36 @@
 // The worker executable of the test suite: `swift test` runs the tests inside a test runner
 // whose `main` is not ours, so pools in tests start this program instead (Pool(executable:)).
+//
+// Run by a test directly (not as a worker), it plays a parent program:
+//   own-pool     starts a pool of itself, prints "pids <pid> <pid>", then sleeps (the orphan test
+//                kills it with SIGKILL and checks its workers go too)
+//   chatty       runs a function that prints to stdout and stderr in the workers, then prints
+//                "results …"
 
 import Multiprocessing
 import MultiprocessingTestSupport
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
-print("multiprocessing-test-worker: run by the test suite's pools; it serves tasks only as a pool worker.")
+
+switch CommandLine.arguments.dropFirst().first {
+case "own-pool":
+    let pool = try Pool(processes: 2)
+    _ = try pool.map(TestFunctions.square, 0..<4, chunksize: 1)
+    print("pids", pool.workerPIDs.map(String.init).joined(separator: " "))
+    fflush(nil)
+    while true { sleep(1) }
+case "chatty":
+    let pool = try Pool(processes: 2)
+    let results = try pool.map(TestFunctions.chatty, 0..<3, chunksize: 1)
+    print("results", results.map(String.init).joined(separator: " "))
+    pool.close()
+    try pool.join()
+default:
+    print("multiprocessing-test-worker: run by the test suite's pools; it serves tasks only as a pool worker.")
+}

@@ -55,17 +55,21 @@ struct StderrTail {
     private(set) var bytes: [UInt8] = []
     let capacity: Int
 
-    init(capacity: Int = 4096) { self.capacity = capacity }
+    init(capacity: Int = 64 * 1024) { self.capacity = capacity }
 
     mutating func append(_ chunk: UnsafeRawBufferPointer) {
         bytes.append(contentsOf: chunk)
         if bytes.count > capacity { bytes.removeFirst(bytes.count - capacity) }
     }
 
-    /// The last few non-empty lines.
-    func lastLines(_ count: Int = 12) -> String {
+    /// What explains a death: the Swift runtime's "Fatal error: …" line and the crash
+    /// reporter's "Program crashed" line when present (a backtrace that follows them can be
+    /// long), else the last few non-empty lines.
+    func lastWords(maxLines: Int = 12) -> String {
         let text = String(decoding: bytes, as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        return lines.suffix(count).joined(separator: "\n")
+        let telling = lines.filter { $0.contains("Fatal error") || $0.contains("Program crashed") }
+        if !telling.isEmpty { return telling.suffix(maxLines).joined(separator: "\n") }
+        return lines.suffix(maxLines).joined(separator: "\n")
     }
 }

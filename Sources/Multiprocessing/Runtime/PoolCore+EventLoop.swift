@@ -293,7 +293,7 @@ extension PoolCore {
             poller.unregister(reader.pidFD)
             closeDescriptor(reader.pidFD)
         }
-        let lastWords = reader.stderrTail.lastLines()
+        let lastWords = reader.stderrTail.lastWords()
         let (events, phase) = state.withLock { state in
             let phase = state.scheduler.worker(id)?.phase
             closeTaskChannel(id, &state)

@@ -247,22 +247,25 @@ final class PoolCore: Sendable {
     func flush(_ id: WorkerID, _ state: inout State) {
         guard var channel = state.channels[id], channel.fd >= 0 else { return }
         defer { state.channels[id] = channel }
-        while let frame = channel.outbox.first {
-            let n: Int
-            do {
-                n = try frame.withUnsafeBytes { raw in
-                    try writeNonBlocking(channel.fd, UnsafeRawBufferPointer(rebasing: raw[channel.written...]))
+        withSIGPIPEBlocked {
+            while let frame = channel.outbox.first {
+                let n: Int
+                do {
+                    n = try frame.withUnsafeBytes { raw in
+                        try writeNonBlocking(channel.fd, UnsafeRawBufferPointer(rebasing: raw[channel.written...]))
+                    }
+                } catch {
+                    // EPIPE: the worker is gone; its exit is handled through its pidfd.
+                    channel.outbox.removeAll()
+                    channel.written = 0
+                    return true
                 }
-            } catch {
-                // EPIPE: the worker is gone; its exit is handled through its pidfd.
-                channel.outbox.removeAll()
+                channel.written += n
+                if channel.written < frame.count { return false }
+                channel.outbox.removeFirst()
                 channel.written = 0
-                break
             }
-            channel.written += n
-            if channel.written < frame.count { break }
-            channel.outbox.removeFirst()
-            channel.written = 0
+            return false
         }
         let wantsWritable = !channel.outbox.isEmpty
         if wantsWritable != channel.watchingWritable {

@@ -400,12 +400,13 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
     let parent: _WireDecoder?
     let component: _WirePathComponent
 
-    // Keyed-container state, set up by `openKeyed()`.
-    private var keyedBody = -1
-    private var keyedCount = 0
-    private var nextEntry = 0
-    private var nextIndex = 0
-    private var lastEntry = -1
+    // Keyed-container state, set up by `openKeyed()`. `@exclusivity(unchecked)`: plain
+    // integer loads and stores on every lookup, never accessed inout.
+    @exclusivity(unchecked) private var keyedBody = -1
+    @exclusivity(unchecked) private var keyedCount = 0
+    @exclusivity(unchecked) private var nextEntry = 0
+    @exclusivity(unchecked) private var nextIndex = 0
+    @exclusivity(unchecked) private var lastEntry = -1
 
     /// A lone nil value, for `superDecoder` of an absent key.
     private static let nilValue: [UInt8] = [WireTag.null]

@@ -34,8 +34,7 @@ extension ByteWriter {
         if v >= 0 && v <= Int64(WireTag.smallIntMax) {
             writeUInt8(WireTag.smallIntBase | UInt8(truncatingIfNeeded: v))
         } else {
-            writeUInt8(WireTag.int)
-            writeInt64(v)
+            writeTagged(WireTag.int, v)
         }
     }
 
@@ -45,8 +44,7 @@ extension ByteWriter {
         if v <= UInt64(WireTag.smallIntMax) {
             writeUInt8(WireTag.smallIntBase | UInt8(truncatingIfNeeded: v))
         } else {
-            writeUInt8(WireTag.uint)
-            writeUInt64(v)
+            writeTagged(WireTag.uint, v)
         }
     }
 
@@ -57,14 +55,12 @@ extension ByteWriter {
 
     @inline(__always)
     mutating func writeDoubleValue(_ v: Double) {
-        writeUInt8(WireTag.double)
-        writeUInt64(v.bitPattern)
+        writeTagged(WireTag.double, v.bitPattern)
     }
 
     @inline(__always)
     mutating func writeFloatValue(_ v: Float) {
-        writeUInt8(WireTag.float)
-        writeUInt32(v.bitPattern)
+        writeTagged(WireTag.float, v.bitPattern)
     }
 
     @inline(__always)
@@ -183,15 +179,22 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         case empty, single, keyed, unkeyed
     }
 
-    var state: State = .empty
+    // `@exclusivity(unchecked)`: these are mutated on every encoded value, and the dynamic
+    // exclusivity checks of class properties would cost more than the writes themselves.
+    // Accesses never overlap: a node only ever writes its own body.
+    @exclusivity(unchecked) var state: State = .empty
     /// Keyed/unkeyed: the body after the count. Single: the complete encoded value.
-    var body = ByteWriter(reservingCapacity: 0)
+    @exclusivity(unchecked) var body = ByteWriter(reservingCapacity: 0)
     /// The number of elements (unkeyed) or pairs (keyed).
-    var count = 0
+    @exclusivity(unchecked) var count = 0
     /// Children filled later by the caller, to be inserted at `offset` in `body`.
     var deferred: [(offset: Int, child: _WireEncoder)] = []
     /// A misuse found while encoding (e.g. conflicting containers), thrown by `serialize`.
-    var error: EncodingError?
+    var error: (any Error)?
+
+    /// The body capacity reserved when a node becomes a container (avoids the first few
+    /// reallocations of small bodies).
+    static let initialBodyCapacity = 64
 
     let parent: _WireEncoder?
     let component: _WirePathComponent
@@ -219,6 +222,7 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         switch state {
         case .empty:
             state = .keyed
+            body.bytes.reserveCapacity(Self.initialBodyCapacity)
             return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
         case .keyed:
             return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
@@ -232,6 +236,7 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         switch state {
         case .empty:
             state = .unkeyed
+            body.bytes.reserveCapacity(Self.initialBodyCapacity)
             return _WireUnkeyedEncodingContainer(encoder: self)
         case .unkeyed:
             return _WireUnkeyedEncodingContainer(encoder: self)

@@ -1,0 +1,226 @@
+// Faults that break CPython's Pool: a dying worker, a task that runs too long, a caller that gives
+// up, a corrupt stream. Each must fail exactly the affected results, promptly, and the pool must
+// heal.
+
+import Multiprocessing
+import MultiprocessingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+@Suite("Faults") struct FaultTests {
+    @Test("A worker killed with SIGKILL fails its task with workerLost; the pool heals", .timeLimit(.minutes(1)))
+    func sigkilledWorker() throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let slow = try pool.applyAsync(F.sleepMs, 30_000)
+        // Find the worker running it: the other one answers quickly.
+        var victim: Int32 = 0
+        #expect(eventually { pool.workerPIDs.count == 2 })
+        let busyPIDs = pool.workerPIDs
+        let free = try pool.apply(F.pid)
+        victim = busyPIDs.first { $0 != free } ?? 0
+        #expect(victim != 0)
+        let start = ContinuousClock.now
+        kill(victim, SIGKILL)
+        let error = #expect(throws: PoolError.self) { try slow.get(timeout: .seconds(10)) }
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(error?.code == .workerLost)
+        #expect(error?.workerPID == victim)
+        #expect(error?.functionName == "sleepMs")
+        #expect(error?.description.contains("SIGKILL") == true)
+        // Healed: two workers, a new pid, and work goes on.
+        #expect(eventually { pool.workerPIDs.count == 2 && !pool.workerPIDs.contains(victim) })
+        #expect(try pool.map(F.square, 0..<20) == (0..<20).map { $0 * $0 })
+    }
+
+    @Test("A trap in a task reports the runtime's last words", .timeLimit(.minutes(1)))
+    func trapInTask() throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let error = #expect(throws: PoolError.self) { try pool.apply(F.trapAt, 3, 3) }
+        #expect(error?.code == .workerLost)
+        #expect(error?.functionName == "trapAt")
+        #expect(error?.description.contains("Fatal error") == true)
+        #expect(error?.description.contains("Index out of range") == true)
+        // Other work goes on, on a replacement.
+        #expect(try pool.starmap(F.trapAt, (0..<10).map { ($0, -1) }) == Array(0..<10))
+    }
+
+    @Test("fatalError's message reaches the caller", .timeLimit(.minutes(1)))
+    func fatalErrorInTask() throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        let error = #expect(throws: PoolError.self) { try pool.apply(F.fatal, "the disk is on fire") }
+        #expect(error?.code == .workerLost)
+        #expect(error?.description.contains("the disk is on fire") == true)
+        #expect(try pool.apply(F.square, 5) == 25)
+    }
+
+    @Test("exit(3) in a task is reported with its status", .timeLimit(.minutes(1)))
+    func exitInTask() throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        let before = pool.workerPIDs
+        let error = #expect(throws: PoolError.self) { try pool.apply(F.exitWith, 3) }
+        #expect(error?.code == .workerLost)
+        #expect(error?.description.contains("exited with status 3") == true)
+        #expect(try pool.apply(F.square, 4) == 16)
+        #expect(pool.workerPIDs != before)
+    }
+
+    @Test("Only the chunk on the dead worker fails; a map fails, other calls succeed", .timeLimit(.minutes(1)))
+    func onlyAffectedResultsFail() throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let crash = try pool.applyAsync(F.exitWith, 9)
+        let fine = try pool.mapAsync(F.square, 0..<200, chunksize: 10)
+        #expect(try fine.get(timeout: .seconds(20)) == (0..<200).map { $0 * $0 })
+        #expect(poolCode(#expect(throws: (any Error).self) { try crash.get() }!) == .workerLost)
+    }
+
+    @Test("A task running past taskTimeout is killed in well under 3 s", .timeLimit(.minutes(1)))
+    func taskTimeout() throws {
+        let pool = try TestPools.make(processes: 2, taskTimeout: .milliseconds(300))
+        defer { pool.stop() }
+        let start = ContinuousClock.now
+        let error = #expect(throws: PoolError.self) { try pool.apply(F.blockMs, 30_000) }
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(error?.code == .taskTimedOut)
+        #expect(error?.functionName == "blockMs")
+        #expect(error?.description.contains("0.3 seconds") == true)
+        // Short tasks are unaffected, and the pool has healed.
+        #expect(try pool.map(F.blockMs, [1, 2, 3], chunksize: 1) == [1, 2, 3])
+        #expect(eventually { pool.workerPIDs.count == 2 })
+    }
+
+    @Test("A per-call timeout overrides the pool's", .timeLimit(.minutes(1)))
+    func perCallTimeout() throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        let result = try pool.applyAsync(F.blockMs, 30_000, timeout: .milliseconds(200))
+        let error = #expect(throws: PoolError.self) { try result.get(timeout: .seconds(10)) }
+        #expect(error?.code == .taskTimedOut)
+        let mapped = try pool.mapAsync(F.blockMs, [10_000], timeout: .milliseconds(200))
+        #expect(poolCode(#expect(throws: (any Error).self) { try mapped.get(timeout: .seconds(10)) }!) == .taskTimedOut)
+        #expect(try pool.apply(F.square, 3) == 9)
+    }
+
+    @Test("Cancelling an awaiting task stops its work promptly", .timeLimit(.minutes(1)))
+    func cancellation() async throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        let before = pool.workerPIDs
+        let task = Task { try await pool.apply(F.blockMs, 30_000) }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(ContinuousClock.now - start < .seconds(1))
+        // The worker that ran it was killed and replaced.
+        #expect(eventually { !pool.workerPIDs.isEmpty && pool.workerPIDs != before })
+        #expect(try await pool.apply(F.square, 6) == 36)
+    }
+
+    @Test("Cancelling an async map drops chunks not started", .timeLimit(.minutes(1)))
+    func cancelMap() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let task = Task { try await pool.map(F.blockMs, Array(repeating: 200, count: 100), chunksize: 1) }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(ContinuousClock.now - start < .seconds(1))
+        // Nothing of it keeps the workers busy: a new call is answered at once.
+        let quick = ContinuousClock.now
+        #expect(try await pool.apply(F.square, 2) == 4)
+        #expect(ContinuousClock.now - quick < .seconds(2))
+    }
+
+    @Test("Cancelling a task iterating a stream stops it", .timeLimit(.minutes(1)))
+    func cancelStream() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let task = Task {
+            var seen = 0
+            for try await _ in try pool.imap(F.blockMs, Array(repeating: 100, count: 1000)) { seen += 1 }
+            return seen
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+
+    @Test("A corrupt frame from a worker fails its task and replaces it", .timeLimit(.minutes(1)))
+    func corruptFrame() throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let garbage: [UInt8] = [0xff, 0xff, 0xff, 0x7f, 0x42, 1, 2, 3]
+        let error = #expect(throws: PoolError.self) { try pool.apply(F.corruptChannel, garbage) }
+        #expect(error?.code == .workerLost)
+        #expect(error?.description.contains("corrupt") == true)
+        #expect(try pool.map(F.square, 0..<10) == (0..<10).map { $0 * $0 })
+    }
+
+    @Test("A truncated frame (a valid header, then death) fails cleanly", .timeLimit(.minutes(1)))
+    func truncatedFrame() throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        // A result frame header that promises 100 bytes, then the worker is killed by the test.
+        let header: [UInt8] = [100, 0, 0, 0, 11, 1, 2]
+        let pending = try pool.applyAsync(F.corruptChannel, header)
+        #expect(eventually { pool.workerPIDs.count == 1 })
+        usleep(200_000)
+        for pid in pool.workerPIDs { kill(pid, SIGKILL) }
+        let error = #expect(throws: PoolError.self) { try pending.get(timeout: .seconds(10)) }
+        #expect(error?.code == .workerLost)
+        #expect(try pool.apply(F.square, 9) == 81)
+    }
+
+    @Test("terminate fails every pending result at once", .timeLimit(.minutes(1)))
+    func terminatePending() throws {
+        let pool = try TestPools.make(processes: 2)
+        let results = try (0..<6).map { _ in try pool.applyAsync(F.blockMs, 20_000) }
+        let stream = try pool.imap(F.blockMs, [20_000, 20_000])
+        usleep(100_000)
+        pool.terminate()
+        for result in results {
+            #expect(poolCode(#expect(throws: (any Error).self) { try result.get(timeout: .seconds(5)) }!) == .terminated)
+        }
+        #expect(poolCode(#expect(throws: (any Error).self) { try stream.next(timeout: .seconds(5)) }!) == .terminated)
+        try pool.join()
+    }
+
+    @Test("An initializer that always throws breaks the pool with initializerFailed", .timeLimit(.minutes(1)))
+    func failingInitializer() throws {
+        let pool = try Pool(
+            processes: 1, initializer: F.failingSetUp, initArgs: (), executable: TestPools.workerExecutable)
+        defer { pool.stop() }
+        let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
+        #expect(error?.code == .initializerFailed)
+        #expect(error?.description.contains("setup failed") == true)
+    }
+
+    @Test("A missing worker executable fails Pool.init with spawnFailed", .timeLimit(.minutes(1)))
+    func missingExecutable() throws {
+        let error = #expect(throws: PoolError.self) {
+            _ = try Pool(processes: 1, executable: "/nonexistent/multiprocessing-worker")
+        }
+        #expect(error?.code == .spawnFailed)
+        #expect(error?.description.contains("/nonexistent/multiprocessing-worker") == true)
+    }
+
+    @Test("A worker executable that never bootstraps fails calls instead of hanging", .timeLimit(.minutes(1)))
+    func executableWithoutBootstrap() throws {
+        let pool = try Pool(processes: 1, executable: "/bin/true")
+        defer { pool.stop() }
+        let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
+        #expect(error?.code == .spawnFailed)
+        #expect(error?.description.contains("bootstrap") == true)
+    }
+}
