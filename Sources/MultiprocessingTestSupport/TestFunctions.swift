@@ -119,6 +119,15 @@ public enum TestFunctions {
         sleep(30)
         return 0
     }
+    /// What the worker's descriptors point to ("fd -> target"), without the one reading them.
+    public static let openDescriptors = PoolFunction("openDescriptors") { () -> [String] in
+        openDescriptorNumbers().map { fd in
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let n = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+            let target = String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return "\(fd) -> \(target)"
+        }
+    }
     /// Returns nothing.
     public static let noResult = PoolFunction("noResult") { (_: Int) -> Void in }
     /// Counts primes in lo..<hi (CPU-bound work).
@@ -140,7 +149,7 @@ public enum TestFunctions {
     /// Every function the test worker serves.
     public static let all: [any AnyPoolFunction] = [
         square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
-        blockMs, trapAt, fatal, exitWith, corruptChannel, makeUnencodable, takeUnencodable, chatty, noResult, countPrimes, setUp,
+        blockMs, trapAt, fatal, exitWith, corruptChannel, openDescriptors, makeUnencodable, takeUnencodable, chatty, noResult, countPrimes, setUp,
         readInit, failingSetUp,
     ]
 }
@@ -160,4 +169,52 @@ public func primeCount(_ lo: Int, _ hi: Int) -> Int {
         if prime { n += 1 }
     }
     return n
+}
+
+/// The descriptors open in this process, without the one used to list them.
+public func openDescriptorNumbers() -> [Int32] {
+    guard let directory = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(directory) }
+    let own = dirfd(directory)
+    var result: [Int32] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if let fd = Int32(name), fd != own { result.append(fd) }
+    }
+    return result.sorted()
+}
+
+/// The threads of this process.
+public func threadCount() -> Int {
+    guard let directory = opendir("/proc/self/task") else { return 0 }
+    defer { closedir(directory) }
+    var count = 0
+    while let entry = readdir(directory) {
+        if entry.pointee.d_name.0 != UInt8(ascii: ".") { count += 1 }
+    }
+    return count
+}
+
+/// Children of this process that exited and were not reaped.
+public func zombieChildren() -> [Int32] {
+    guard let directory = opendir("/proc") else { return [] }
+    defer { closedir(directory) }
+    let me = getpid()
+    var zombies: [Int32] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard let pid = Int32(name), let file = fopen("/proc/\(pid)/stat", "r") else { continue }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 512)
+        guard fgets(&buffer, 512, file) != nil else { continue }
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let close = line.lastIndex(of: ")") else { continue }
+        let fields = line[line.index(after: close)...].split(separator: " ")
+        if fields.count > 2, fields[0] == "Z", Int32(fields[1]) == me { zombies.append(pid) }
+    }
+    return zombies
 }

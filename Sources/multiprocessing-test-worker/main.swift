@@ -18,6 +18,13 @@ import Musl
 
 Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
 
+extension Pool {
+    func stop() throws {
+        terminate()
+        try join()
+    }
+}
+
 switch CommandLine.arguments.dropFirst().first {
 case "own-pool":
     let pool = try Pool(processes: 2)
@@ -31,6 +38,27 @@ case "chatty":
     print("results", results.map(String.init).joined(separator: " "))
     pool.close()
     try pool.join()
+case "hygiene":
+    // Creates and terminates (or closes) many pools, then reports what is left behind.
+    let rounds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 50
+    _ = try Pool(processes: 1).stop()
+    usleep(200_000)
+    let fdsBefore = openDescriptorNumbers()
+    let threadsBefore = threadCount()
+    for round in 0..<rounds {
+        let pool = try Pool(processes: 2)
+        _ = try pool.map(TestFunctions.square, 0..<8, chunksize: 1)
+        if round % 2 == 0 {
+            pool.terminate()
+        } else {
+            pool.close()
+        }
+        try pool.join()
+    }
+    usleep(200_000)
+    print("fds", fdsBefore.count, openDescriptorNumbers().count)
+    print("threads", threadsBefore, threadCount())
+    print("zombies", zombieChildren().count)
 default:
     print("multiprocessing-test-worker: run by the test suite's pools; it serves tasks only as a pool worker.")
 }

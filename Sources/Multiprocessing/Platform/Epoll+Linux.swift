@@ -1,6 +1,7 @@
 // The readiness poller of a pool's I/O thread: epoll plus an eventfd to wake it.
 
 import CMultiprocessing
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,7 @@ import Musl
 final class Poller: Sendable {
     let epollFD: Int32
     let wakeFD: Int32
+    private let closed = Atomic<Bool>(false)
     /// The token reported for the wake-up eventfd.
     static let wakeToken: UInt64 = .max
 
@@ -73,6 +75,7 @@ final class Poller: Sendable {
 
     /// Wakes a thread blocked in ``wait(into:timeoutMilliseconds:)``. Safe from any thread.
     func wake() {
+        guard !closed.load(ordering: .acquiring) else { return }
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
     }
@@ -83,8 +86,14 @@ final class Poller: Sendable {
         _ = read(wakeFD, &value, 8)
     }
 
-    deinit {
+    /// Closes both descriptors (once); the poller must not be used afterwards.
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         closeDescriptor(wakeFD)
         closeDescriptor(epollFD)
+    }
+
+    deinit {
+        close()
     }
 }

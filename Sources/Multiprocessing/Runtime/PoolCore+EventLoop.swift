@@ -104,6 +104,8 @@ extension PoolCore {
         state.withLock { state in
             for id in state.channels.keys { closeTaskChannel(id, &state) }
             state.channels.removeAll()
+            // Under the lock, like every `wake()`: no wake-up can write to a reused descriptor.
+            poller.close()
         }
         logger.debug("pool stopped")
         stopped.complete(.success(()))

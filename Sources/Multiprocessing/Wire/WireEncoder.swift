@@ -5,8 +5,9 @@
 // Hand-written because no package in reach provides a fast binary Codable coder without
 // Foundation. Common leaf types (integers, floating point, Bool, String, [UInt8] and numeric
 // arrays) are written straight into the output by metatype checks, never through an
-// `Encoder` instance; everything else builds a small tree of encoder nodes that is
-// serialized once the container byte lengths are known.
+// `Encoder` instance; everything else goes through a small tree of encoder nodes that write
+// in place into the output and patch container lengths when they finish (only containers
+// that the Codable API lets a caller fill later get buffers of their own).
 
 /// Entry points of the wire format; see ``WireTag`` for the format itself.
 enum WireCoding {
@@ -19,9 +20,20 @@ enum WireCoding {
     ///   `value.encode(to:)`.
     static func encode<T: Encodable>(_ value: T, into writer: inout ByteWriter) throws {
         if writer.writeLeaf(value) { return }
+        // The root node writes straight into `writer`'s buffer (borrowed by swapping).
         let root = _WireEncoder(parent: nil, component: .none)
-        try value.encode(to: root)
-        try root.serialize(into: &writer)
+        let base = writer.count
+        root.base = base
+        swap(&root.body, &writer)
+        do {
+            try value.encode(to: root)
+            try root.finish()
+        } catch {
+            swap(&root.body, &writer)
+            writer.bytes.removeSubrange(base...)
+            throw error
+        }
+        swap(&root.body, &writer)
     }
 }
 
@@ -169,11 +181,17 @@ enum _WirePathComponent {
 
 /// One node of the encoding tree, and the `Encoder` (and single-value container) for it.
 ///
-/// A keyed or unkeyed node keeps its body (keys and leaf values, already in wire format) in
-/// `body`. Values encoded through `encode(_:forKey:)` are complete when that call returns, so
-/// they are serialized into `body` at once. Only `nestedContainer`, `nestedUnkeyedContainer`
-/// and `superEncoder`, which the caller may fill later, become `deferred` children that are
-/// spliced in at their recorded body offset by ``serialize(into:)``.
+/// A node writes its own encoding, already in wire format, into `body` starting at `base`.
+/// A container node first writes its header with placeholders (tag, u32 length, a 1-byte
+/// count slot) and `finish()` patches them once the contents are known, widening the count
+/// slot only for 128+ elements.
+///
+/// Values encoded through `encode(_:forKey:)` are complete when that call returns, so their
+/// child node *borrows* the parent's buffer (swapped in, O(1)), writes in place and finishes
+/// before handing it back: no per-value buffers, no copies. The root borrows the caller's
+/// `ByteWriter` the same way. Only `nestedContainer`, `nestedUnkeyedContainer` and
+/// `superEncoder`, which the caller may fill later, get buffers of their own; they are
+/// `deferred` children spliced in at their recorded offsets by `finish()`.
 final class _WireEncoder: Encoder, SingleValueEncodingContainer {
     enum State: UInt8 {
         case empty, single, keyed, unkeyed
@@ -181,20 +199,23 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
 
     // `@exclusivity(unchecked)`: these are mutated on every encoded value, and the dynamic
     // exclusivity checks of class properties would cost more than the writes themselves.
-    // Accesses never overlap: a node only ever writes its own body.
+    // Accesses never overlap: only the node that currently holds the buffer writes to it.
     @exclusivity(unchecked) var state: State = .empty
-    /// Keyed/unkeyed: the body after the count. Single: the complete encoded value.
+    /// The buffer this node writes to (its own, or borrowed from its parent / the caller).
     @exclusivity(unchecked) var body = ByteWriter(reservingCapacity: 0)
+    /// Where this node's encoding starts in `body`.
+    @exclusivity(unchecked) var base = 0
     /// The number of elements (unkeyed) or pairs (keyed).
     @exclusivity(unchecked) var count = 0
-    /// Children filled later by the caller, to be inserted at `offset` in `body`.
+    /// Children filled later by the caller, to be inserted at absolute `offset` in `body`.
     var deferred: [(offset: Int, child: _WireEncoder)] = []
-    /// A misuse found while encoding (e.g. conflicting containers), thrown by `serialize`.
+    /// A misuse found while encoding (e.g. conflicting containers), thrown by `finish()`.
     var error: (any Error)?
 
-    /// The body capacity reserved when a node becomes a container (avoids the first few
-    /// reallocations of small bodies).
+    /// The capacity reserved when a node with an empty buffer becomes a container.
     static let initialBodyCapacity = 64
+    /// The container header: tag, u32 body length, 1-byte count slot.
+    static let headerSize = 6
 
     let parent: _WireEncoder?
     let component: _WirePathComponent
@@ -221,8 +242,7 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         switch state {
         case .empty:
-            state = .keyed
-            body.bytes.reserveCapacity(Self.initialBodyCapacity)
+            beginContainer(.keyed)
             return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
         case .keyed:
             return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
@@ -235,8 +255,7 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         switch state {
         case .empty:
-            state = .unkeyed
-            body.bytes.reserveCapacity(Self.initialBodyCapacity)
+            beginContainer(.unkeyed)
             return _WireUnkeyedEncodingContainer(encoder: self)
         case .unkeyed:
             return _WireUnkeyedEncodingContainer(encoder: self)
@@ -250,8 +269,16 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         self
     }
 
+    /// Writes the container header with placeholders for the length and count.
+    private func beginContainer(_ newState: State) {
+        state = newState
+        if body.bytes.capacity == 0 { body.bytes.reserveCapacity(Self.initialBodyCapacity) }
+        body.writeTagged(newState == .keyed ? WireTag.map : WireTag.array, UInt32(0))
+        body.writeUInt8(0)
+    }
+
     /// An encoder whose output is thrown away (returned after a recorded misuse, so that
-    /// the caller does not trap and `serialize` reports the error).
+    /// the caller does not trap and `finish()` reports the error).
     private func detached() -> _WireEncoder {
         _WireEncoder(parent: self, component: .none)
     }
@@ -273,15 +300,18 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         body.writeString(key.stringValue)
     }
 
-    /// Encodes `value` (not a leaf) through a child encoder and serializes the finished
-    /// child into `body`.
+    /// Encodes `value` (not a leaf) through a child node that borrows this node's buffer and
+    /// finishes in place.
     func encodeChild<T: Encodable>(_ value: T, component: _WirePathComponent) throws {
         let child = _WireEncoder(parent: self, component: component)
+        child.base = body.count
+        swap(&child.body, &body)
+        defer { swap(&child.body, &body) }
         try value.encode(to: child)
-        try child.serialize(into: &body)
+        try child.finish()
     }
 
-    /// Adds a child that the caller fills later; it is spliced in by `serialize`.
+    /// Adds a child that the caller fills later; it is spliced in by `finish()`.
     func deferredChild(component: _WirePathComponent) -> _WireEncoder {
         let child = _WireEncoder(parent: self, component: component)
         deferred.append((offset: body.count, child: child))
@@ -289,33 +319,38 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         return child
     }
 
-    /// Appends the wire encoding of this node (and its deferred children) to `w`.
-    func serialize(into w: inout ByteWriter) throws {
+    /// Completes this node's encoding in `body[base...]`: splices in deferred children and
+    /// patches the container header.
+    func finish() throws {
         if let error { throw error }
         switch state {
+        case .single:
+            return
         case .empty:
             // Nothing was encoded (like JSONEncoder's `{}`): an empty map.
-            w.writeUInt8(WireTag.map)
-            w.writeUInt32(1)
-            w.writeVarint(0)
-        case .single:
-            w.writeBytes(body.bytes)
+            body.writeTagged(WireTag.map, UInt32(1))
+            body.writeUInt8(0)
         case .keyed, .unkeyed:
-            w.writeUInt8(state == .keyed ? WireTag.map : WireTag.array)
-            let lengthOffset = w.reserveUInt32()
-            w.writeVarint(UInt64(count))
-            if deferred.isEmpty {
-                w.writeBytes(body.bytes)
-            } else {
+            let contentStart = base + Self.headerSize
+            if !deferred.isEmpty {
+                // Copy the contents out (so truncating does not copy the whole buffer).
+                let content = Array(body.bytes[contentStart...])
+                body.bytes.removeSubrange(contentStart...)
                 var cursor = 0
                 for (offset, child) in deferred {
-                    w.writeBytes(body.bytes[cursor..<offset])
-                    try child.serialize(into: &w)
-                    cursor = offset
+                    body.writeBytes(content[cursor..<(offset - contentStart)])
+                    try child.finish()
+                    body.writeBytes(child.body.bytes)
+                    cursor = offset - contentStart
                 }
-                w.writeBytes(body.bytes[cursor...])
+                body.writeBytes(content[cursor...])
             }
-            let length = w.count - lengthOffset - 4
+            var countSize = 1
+            while UInt64(count) >> (7 * countSize) != 0 { countSize += 1 }
+            if countSize > 1 {
+                body.bytes.insert(contentsOf: repeatElement(0, count: countSize - 1), at: contentStart)
+            }
+            let length = body.count - (base + 5)
             guard length <= Int(UInt32.max) else {
                 throw EncodingError.invalidValue(
                     length,
@@ -325,7 +360,18 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
                     )
                 )
             }
-            w.patchUInt32(UInt32(length), at: lengthOffset)
+            let base = self.base
+            var remaining = UInt64(count)
+            body.bytes.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: UInt32(length).littleEndian, toByteOffset: base + 1, as: UInt32.self)
+                var index = base + 5
+                while remaining >= 0x80 {
+                    raw[index] = UInt8(truncatingIfNeeded: remaining) | 0x80
+                    remaining >>= 7
+                    index += 1
+                }
+                raw[index] = UInt8(truncatingIfNeeded: remaining)
+            }
         }
     }
 

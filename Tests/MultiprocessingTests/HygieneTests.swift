@@ -1,0 +1,122 @@
+// Process hygiene: no leaked descriptors, threads or zombies; workers inherit nothing stray,
+// never outlive their parent, and the pool never reaps children it did not start. The checks
+// that count process-wide resources run in a separate process (the test worker executable in a
+// parent role), so that the other tests running in parallel here cannot disturb the counts.
+
+import Foundation
+import Multiprocessing
+import MultiprocessingTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Runs the test worker executable in a parent role and returns its stdout.
+private func runTestProgram(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> (String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: TestPools.workerExecutable)
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    process.waitUntilExit()
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (stdout, stderr)
+}
+
+@Suite("Hygiene") struct HygieneTests {
+    @Test("50 pools leave no descriptors, threads or zombies behind", .timeLimit(.minutes(2)))
+    func noLeaks() throws {
+        let (output, _) = try runTestProgram(["hygiene", "50"])
+        var figures: [String: [Int]] = [:]
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            figures[String(fields[0])] = fields.dropFirst().compactMap { Int($0) }
+        }
+        let fds = try #require(figures["fds"])
+        let threads = try #require(figures["threads"])
+        let zombies = try #require(figures["zombies"])
+        #expect(fds[0] == fds[1], "descriptors before and after")
+        #expect(threads[0] == threads[1], "threads before and after")
+        #expect(zombies == [0])
+    }
+
+    @Test("Workers inherit no descriptor but their channels", .timeLimit(.minutes(1)))
+    func noStrayDescriptors() throws {
+        // A descriptor without close-on-exec, as careless code might leave one.
+        let path = "/tmp/multiprocessing-stray-\(getpid())"
+        let stray = open(path, O_RDWR | O_CREAT, 0o600)
+        defer {
+            close(stray)
+            unlink(path)
+        }
+        #expect(stray > 4)
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        let inWorker = try pool.apply(F.openDescriptors)
+        #expect(!inWorker.contains { $0.contains("multiprocessing-stray") }, "\(inWorker)")
+        // Exactly the standard streams and the two channels come from the parent; anything
+        // else belongs to the worker's own runtime (eventfds, epoll).
+        let pipes = inWorker.filter { $0.contains("pipe:") }.map { $0.split(separator: " ")[0] }
+        #expect(pipes.contains("3") && pipes.contains("4"))
+        #expect(inWorker.first { $0.hasPrefix("0 ") }?.contains("/dev/null") == true)
+    }
+
+    @Test("Workers exit when their parent is killed with SIGKILL", .timeLimit(.minutes(1)))
+    func noOrphans() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestPools.workerExecutable)
+        process.arguments = ["own-pool"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        // Read the "pids …" line.
+        var line = ""
+        let handle = out.fileHandleForReading
+        while !line.contains("\n") {
+            let data = handle.availableData
+            if data.isEmpty { break }
+            line += String(decoding: data, as: UTF8.self)
+        }
+        let pids = line.split(separator: "\n").first?.split(separator: " ").dropFirst().compactMap { Int32($0) } ?? []
+        #expect(pids.count == 2)
+        #expect(pids.allSatisfy(processIsAlive))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let start = ContinuousClock.now
+        #expect(eventually(timeout: .seconds(3)) { !pids.contains(where: processIsAlive) })
+        #expect(ContinuousClock.now - start < .seconds(2))
+    }
+
+    @Test("A pool never reaps children it did not start", .timeLimit(.minutes(1)))
+    func reapsOnlyItsOwn() throws {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup("sleep 0.3; exit 7"), nil]
+        defer { for p in argv { free(p) } }
+        #expect(posix_spawn(&pid, "/bin/sh", nil, nil, argv, nil) == 0)
+        let pool = try TestPools.make(processes: 2)
+        _ = try pool.map(F.square, 0..<20, chunksize: 1)
+        _ = try? pool.apply(F.exitWith, 1)  // a worker dies and is reaped meanwhile
+        pool.terminate()
+        try pool.join()
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        #expect((status >> 8) & 0xff == 7)
+    }
+
+    @Test("Worker stdout and stderr stay the user's and never disturb results", .timeLimit(.minutes(1)))
+    func printsDoNotDisturb() throws {
+        let (stdout, stderr) = try runTestProgram(["chatty"])
+        #expect(stdout.contains("results 0 1 2"))
+        for i in 0..<3 {
+            #expect(stdout.contains("chatty stdout \(i)"))
+            #expect(stderr.contains("chatty stderr \(i)"))
+        }
+    }
+}
