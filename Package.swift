@@ -54,6 +54,7 @@ let package = Package(
                 "Multiprocessing",
                 "MultiprocessingTestSupport",
                 "multiprocessing-test-worker",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -37,6 +37,18 @@ public struct Unencodable: Codable, Sendable {
     }
 }
 
+/// A value that encodes, but whose decoding always fails (in the worker, as an argument).
+public struct DecodeBomb: Codable, Sendable {
+    public init() {}
+    public init(from decoder: any Decoder) throws {
+        throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "refuses to decode"))
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode("bomb")
+    }
+}
+
 public struct Point: Codable, Sendable, Equatable {
     public var x: Double
     public var y: Double
@@ -105,6 +117,8 @@ public enum TestFunctions {
     public static let makeUnencodable = PoolFunction("makeUnencodable") { () in Unencodable() }
     /// Takes a value that cannot be decoded in the worker.
     public static let takeUnencodable = PoolFunction("takeUnencodable") { (_: Unencodable) in 1 }
+    /// Takes a value that encodes in the parent and fails to decode in the worker.
+    public static let takeDecodeBomb = PoolFunction("takeDecodeBomb") { (_: DecodeBomb) in 1 }
     /// Prints to stdout and stderr.
     public static let chatty = PoolFunction("chatty") { (x: Int) -> Int in
         print("chatty stdout \(x)")
@@ -149,7 +163,7 @@ public enum TestFunctions {
     /// Every function the test worker serves.
     public static let all: [any AnyPoolFunction] = [
         square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
-        blockMs, trapAt, fatal, exitWith, corruptChannel, openDescriptors, makeUnencodable, takeUnencodable, chatty, noResult, countPrimes, setUp,
+        blockMs, trapAt, fatal, exitWith, corruptChannel, openDescriptors, takeDecodeBomb, makeUnencodable, takeUnencodable, chatty, noResult, countPrimes, setUp,
         readInit, failingSetUp,
     ]
 }

@@ -80,7 +80,7 @@ import Musl
         let crash = try pool.applyAsync(F.exitWith, 9)
         let fine = try pool.mapAsync(F.square, 0..<200, chunksize: 10)
         #expect(try fine.get(timeout: .seconds(20)) == (0..<200).map { $0 * $0 })
-        #expect(poolCode(#expect(throws: (any Error).self) { try crash.get() }!) == .workerLost)
+        #expect(errorCode { try crash.get() } == .workerLost)
     }
 
     @Test("A task running past taskTimeout is killed in well under 3 s", .timeLimit(.minutes(1)))
@@ -106,7 +106,7 @@ import Musl
         let error = #expect(throws: PoolError.self) { try result.get(timeout: .seconds(10)) }
         #expect(error?.code == .taskTimedOut)
         let mapped = try pool.mapAsync(F.blockMs, [10_000], timeout: .milliseconds(200))
-        #expect(poolCode(#expect(throws: (any Error).self) { try mapped.get(timeout: .seconds(10)) }!) == .taskTimedOut)
+        #expect(errorCode { try mapped.get(timeout: .seconds(10)) } == .taskTimedOut)
         #expect(try pool.apply(F.square, 3) == 9)
     }
 
@@ -190,9 +190,9 @@ import Musl
         usleep(100_000)
         pool.terminate()
         for result in results {
-            #expect(poolCode(#expect(throws: (any Error).self) { try result.get(timeout: .seconds(5)) }!) == .terminated)
+            #expect(errorCode { try result.get(timeout: .seconds(5)) } == .terminated)
         }
-        #expect(poolCode(#expect(throws: (any Error).self) { try stream.next(timeout: .seconds(5)) }!) == .terminated)
+        #expect(errorCode { try stream.next(timeout: .seconds(5)) } == .terminated)
         try pool.join()
     }
 

@@ -46,6 +46,16 @@ func poolCode(_ error: any Error) -> PoolError.Code? {
     (error as? PoolError)?.code
 }
 
+/// The `PoolError` code `body` throws; nil if it throws something else or nothing.
+func errorCode<T>(_ body: () throws -> T) -> PoolError.Code? {
+    do {
+        _ = try body()
+        return nil
+    } catch {
+        return (error as? PoolError)?.code
+    }
+}
+
 /// Whether a process exists (and is not a zombie).
 func processIsAlive(_ pid: Int32) -> Bool {
     guard kill(pid, 0) == 0 else { return false }

@@ -310,7 +310,11 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// Stops the stream: no more input is read; with `stopRunning` running chunks are killed.
     func cancel(stopRunning: Bool, error: any Error) {
         state.withLock { state in
-            if state.terminal == nil && !(state.finished && state.inputExhausted) { state.terminal = error }
+            guard state.terminal == nil else { return }
+            state.terminal = error
+            // Results not yet taken are dropped: every later `next` throws `error`.
+            state.ready.removeAll()
+            state.early.removeAll()
         }
         feeder.withLock { $0 = nil }
         core.cancel(job: job, stopRunning: stopRunning)

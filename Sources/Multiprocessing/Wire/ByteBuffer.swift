@@ -245,18 +245,22 @@ struct ByteReader {
 
     /// Reads a varint byte count followed by that many bytes of UTF-8.
     ///
-    /// Throws ``WireFormatError`` (`.invalidUTF8`) if the bytes are not valid UTF-8: the
-    /// string is decoded with `String(decoding:as:)` (fast, no generic metadata) and then
-    /// compared with the input, which differs exactly when repair replaced invalid bytes.
+    /// Throws ``WireFormatError`` (`.invalidUTF8`) if the bytes are not valid UTF-8; nothing
+    /// is repaired. ASCII (checked 8 bytes at a time) is always valid; other text is decoded
+    /// with `String(decoding:as:)` and compared with the input, which differs exactly when
+    /// decoding had to repair invalid UTF-8. (Both are much faster than
+    /// `String(validating:as:)`, which instantiates generic metadata on every call.)
     mutating func readString() throws -> String {
         let n = try readLength()
         let start = offset
         let s: String? = bytes.withUnsafeBufferPointer { buf in
             let utf8 = UnsafeBufferPointer(rebasing: buf[start..<start + n])
-            var string = String(decoding: utf8, as: UTF8.self)
-            let valid = string.withUTF8 { decoded in
-                decoded.count == utf8.count
-                    && (decoded.count == 0 || decoded.baseAddress == utf8.baseAddress || _bytesEqual(decoded, utf8))
+            guard n > 0, let base = utf8.baseAddress else { return "" }
+            let string = String(decoding: utf8, as: UTF8.self)
+            if _isASCII(UnsafeRawPointer(base), n) { return string }
+            var copy = string
+            let valid = copy.withUTF8 { decoded in
+                decoded.count == n && _bytesEqual(UnsafeRawPointer(decoded.baseAddress!), UnsafeRawPointer(base), n)
             }
             return valid ? string : nil
         }
@@ -284,24 +288,37 @@ struct ByteReader {
     }
 }
 
-/// Whether two equally long byte buffers hold the same bytes (8 at a time).
+/// Whether `count` bytes at `a` and `b` are equal (8 at a time).
 @inline(__always)
-private func _bytesEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-    let count = a.count
-    let pa = UnsafeRawPointer(a.baseAddress!)
-    let pb = UnsafeRawPointer(b.baseAddress!)
+func _bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
     var i = 0
     while i + 8 <= count {
-        if pa.loadUnaligned(fromByteOffset: i, as: UInt64.self) != pb.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
             return false
         }
         i += 8
     }
     while i < count {
-        if pa.load(fromByteOffset: i, as: UInt8.self) != pb.load(fromByteOffset: i, as: UInt8.self) { return false }
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
         i += 1
     }
     return true
+}
+
+/// Whether the `count` bytes at `p` are all ASCII (8 at a time).
+@inline(__always)
+func _isASCII(_ p: UnsafeRawPointer, _ count: Int) -> Bool {
+    var i = 0
+    var high: UInt64 = 0
+    while i + 8 <= count {
+        high |= p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        i += 8
+    }
+    while i < count {
+        high |= UInt64(p.load(fromByteOffset: i, as: UInt8.self))
+        i += 1
+    }
+    return high & 0x8080_8080_8080_8080 == 0
 }
 
 /// An optional tag byte plus a little-endian scalar, as a `Sequence` that `Array.append(contentsOf:)`

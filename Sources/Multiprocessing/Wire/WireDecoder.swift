@@ -17,10 +17,12 @@ extension WireCoding {
     ///   `.dataCorrupted` whose underlying error is a ``WireFormatError``), or whatever
     ///   `T.init(from:)` throws. After an error the reader's position is unspecified.
     static func decode<T: Decodable>(_ type: T.Type, from reader: inout ByteReader) throws -> T {
-        do {
-            if let value = try reader.readLeaf(T.self) { return value }
-        } catch {
-            throw _wireDecodingError(error, codingPath: [])
+        if let leaf = _WireLeaf(T.self), reader.canReadLeaf(leaf) {
+            do {
+                return try reader.readLeaf(leaf, as: T.self)
+            } catch {
+                throw _wireDecodingError(error, codingPath: [])
+            }
         }
         let start = reader.offset
         do {
@@ -40,34 +42,121 @@ extension WireCoding {
     /// checks only the value's outer framing, not the contents of containers.
     /// - Throws: ``WireFormatError`` if the value is truncated or has an unknown tag.
     static func skipValue(in reader: inout ByteReader) throws {
-        let at = reader.offset
-        let tag = try reader.readUInt8()
-        if tag >= WireTag.smallIntBase { return }
+        let start = reader.offset
+        let end = reader.end
+        let valueEnd = try reader.bytes.withUnsafeBytes { try _RawScan(raw: $0, end: end).skip(at: start) }
+        try reader.skip(valueEnd - start)
+    }
+}
+
+/// Bounds-checked parsing directly on the buffer's memory (no array retains), for skipping
+/// values and scanning map entries. Every read checks `end` and throws ``WireFormatError``.
+struct _RawScan {
+    let raw: UnsafeRawBufferPointer
+    /// The exclusive end of the readable range; `end <= raw.count`.
+    let end: Int
+
+    @inline(never)
+    func truncated(_ at: Int, _ needed: Int) -> WireFormatError {
+        WireFormatError(.truncated, at: at, "needed \(needed) byte(s), \(Swift.max(0, end - at)) remain")
+    }
+
+    @inline(__always)
+    func byte(at pos: Int) throws -> UInt8 {
+        guard pos < end else { throw truncated(pos, 1) }
+        return raw[pos]
+    }
+
+    /// Reads a varint length at `pos` (advancing it) and checks that `length * unit` bytes
+    /// remain.
+    @inline(__always)
+    func length(_ pos: inout Int, unit: Int = 1) throws -> Int {
+        let at = pos
+        let first = try byte(at: pos)
+        let value: UInt64
+        if first < 0x80 {
+            value = UInt64(first)
+            pos += 1
+        } else {
+            value = try varintSlow(&pos)
+        }
+        guard value <= UInt64((end - pos) / unit) else {
+            throw WireFormatError(.invalidLength, at: at, "length \(value) × \(unit) exceeds the \(end - pos) remaining byte(s)")
+        }
+        return Int(value)
+    }
+
+    private func varintSlow(_ pos: inout Int) throws -> UInt64 {
+        let start = pos
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        for index in 0..<10 {
+            let b = try byte(at: pos)
+            pos += 1
+            if index == 9 && b > 1 {
+                throw WireFormatError(.malformedVarint, at: start, "varint overflows 64 bits")
+            }
+            result |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return result }
+            shift += 7
+        }
+        throw WireFormatError(.malformedVarint, at: start, "varint longer than 10 bytes")
+    }
+
+    /// The end of the value whose tag is at `pos` (O(1), never recursive).
+    @inline(__always)
+    func skip(at pos: Int) throws -> Int {
+        let tag = try byte(at: pos)
+        var p = pos + 1
+        if tag >= WireTag.smallIntBase { return p }
         switch tag {
         case WireTag.null, WireTag.false, WireTag.true:
-            return
+            return p
         case WireTag.int, WireTag.uint, WireTag.double:
-            try reader.skip(8)
+            guard end - p >= 8 else { throw truncated(p, 8) }
+            return p + 8
         case WireTag.float:
-            try reader.skip(4)
+            guard end - p >= 4 else { throw truncated(p, 4) }
+            return p + 4
         case WireTag.string, WireTag.bytes:
-            try reader.skip(try reader.readLength())
+            let count = try length(&p)
+            return p + count
         case WireTag.array, WireTag.map:
-            let length = try reader.readUInt32()
-            guard UInt64(length) <= UInt64(reader.remaining) else {
-                throw WireFormatError(.invalidLength, at: at, "container of \(length) byte(s) but \(reader.remaining) remain")
+            guard end - p >= 4 else { throw truncated(p, 4) }
+            let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt32.self))
+            p += 4
+            guard UInt64(length) <= UInt64(end - p) else {
+                throw WireFormatError(.invalidLength, at: pos, "container of \(length) byte(s) but \(end - p) remain")
             }
-            try reader.skip(Int(length))
+            return p + Int(length)
         case WireTag.typedArray:
-            let kindByte = try reader.readUInt8()
+            let kindByte = try byte(at: p)
             guard let kind = WireElementKind(rawValue: kindByte) else {
-                throw WireFormatError(.unknownTag, at: at + 1, "unknown typed-array element kind \(kindByte)")
+                throw WireFormatError(.unknownTag, at: p, "unknown typed-array element kind \(kindByte)")
             }
-            let count = try reader.readLength(unit: kind.width)
-            try reader.skip(count * kind.width)
+            p += 1
+            let count = try length(&p, unit: kind.width)
+            return p + count * kind.width
         default:
-            throw WireFormatError(.unknownTag, at: at, "unknown tag 0x\(String(tag, radix: 16))")
+            throw WireFormatError(.unknownTag, at: pos, "unknown tag 0x\(String(tag, radix: 16))")
         }
+    }
+
+    /// If the map entry at `entry` has the key `key`, the byte range of its value.
+    @inline(__always)
+    func entry(at entry: Int, matching key: UnsafeRawBufferPointer) throws -> Range<Int>? {
+        var pos = entry
+        let length = try self.length(&pos)
+        guard length == key.count, keyEquals(at: pos, key) else { return nil }
+        pos += length
+        return pos..<(try skip(at: pos))
+    }
+
+    /// Whether the `key.count` bytes at `pos` (known to be in range) equal `key`.
+    @inline(__always)
+    func keyEquals(at pos: Int, _ key: UnsafeRawBufferPointer) -> Bool {
+        guard let a = raw.baseAddress, let b = key.baseAddress else { return key.isEmpty }
+        return _bytesEqual(a + pos, b, key.count)
     }
 }
 
@@ -185,21 +274,25 @@ enum _WireScalar {
         }
     }
 
-    /// The value converted to `T` if `T` is a numeric leaf type; `nil` for other types.
-    func converted<T>(to _: T.Type) throws -> T? {
-        if T.self == Int.self { return unsafeBitCast(try integer(Int.self), to: T.self) }
-        if T.self == Double.self { return unsafeBitCast(try double(), to: T.self) }
-        if T.self == UInt8.self { return unsafeBitCast(try integer(UInt8.self), to: T.self) }
-        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self), to: T.self) }
-        if T.self == UInt64.self { return unsafeBitCast(try integer(UInt64.self), to: T.self) }
-        if T.self == UInt.self { return unsafeBitCast(try integer(UInt.self), to: T.self) }
-        if T.self == Int32.self { return unsafeBitCast(try integer(Int32.self), to: T.self) }
-        if T.self == UInt32.self { return unsafeBitCast(try integer(UInt32.self), to: T.self) }
-        if T.self == Float.self { return unsafeBitCast(try float(), to: T.self) }
-        if T.self == Int16.self { return unsafeBitCast(try integer(Int16.self), to: T.self) }
-        if T.self == UInt16.self { return unsafeBitCast(try integer(UInt16.self), to: T.self) }
-        if T.self == Int8.self { return unsafeBitCast(try integer(Int8.self), to: T.self) }
-        return nil
+    /// The value converted to the numeric leaf type `leaf` (which must be `T`).
+    ///
+    /// - Precondition: `leaf.isNumericScalar` and `leaf` describes `T`.
+    func converted<T>(_ leaf: _WireLeaf, as _: T.Type) throws -> T {
+        switch leaf {
+        case .int: return unsafeBitCast(try integer(Int.self), to: T.self)
+        case .int8: return unsafeBitCast(try integer(Int8.self), to: T.self)
+        case .int16: return unsafeBitCast(try integer(Int16.self), to: T.self)
+        case .int32: return unsafeBitCast(try integer(Int32.self), to: T.self)
+        case .int64: return unsafeBitCast(try integer(Int64.self), to: T.self)
+        case .uint: return unsafeBitCast(try integer(UInt.self), to: T.self)
+        case .uint8: return unsafeBitCast(try integer(UInt8.self), to: T.self)
+        case .uint16: return unsafeBitCast(try integer(UInt16.self), to: T.self)
+        case .uint32: return unsafeBitCast(try integer(UInt32.self), to: T.self)
+        case .uint64: return unsafeBitCast(try integer(UInt64.self), to: T.self)
+        case .double: return unsafeBitCast(try double(), to: T.self)
+        case .float: return unsafeBitCast(try float(), to: T.self)
+        default: preconditionFailure("not a numeric scalar leaf")
+        }
     }
 }
 
@@ -294,93 +387,89 @@ extension ByteReader {
         return try readString()
     }
 
-    /// Reads a `bytes` value (or a typed array of `uint8`) as `[UInt8]`; returns `nil`
-    /// without consuming anything for any other tag.
-    mutating func readByteArrayIfPresent() throws -> [UInt8]? {
-        guard offset < end else { return nil }
-        let tag = bytes[offset]
-        if tag == WireTag.bytes {
-            try skip(1)
-        } else if tag == WireTag.typedArray, end - offset >= 2, bytes[offset + 1] == WireElementKind.uint8.rawValue {
-            try skip(2)
-        } else {
-            return nil
+    /// Whether the next value can be read as `leaf` by ``readLeaf(_:as:)``: always for
+    /// scalars (which throw on a mismatch); for arrays, only when the bytes hold that exact
+    /// layout (otherwise the caller decodes the array element by element).
+    @inline(__always)
+    func canReadLeaf(_ leaf: _WireLeaf) -> Bool {
+        switch leaf {
+        case .bytes:
+            guard offset < end else { return false }
+            let tag = bytes[offset]
+            return tag == WireTag.bytes
+                || (tag == WireTag.typedArray && end - offset >= 2 && bytes[offset + 1] == WireElementKind.uint8.rawValue)
+        default:
+            guard let kind = leaf.arrayKind else { return true }
+            return end - offset >= 2 && bytes[offset] == WireTag.typedArray && bytes[offset + 1] == kind.rawValue
         }
+    }
+
+    /// Reads `T`, the type described by `leaf`.
+    ///
+    /// - Precondition: `leaf` describes `T`, and ``canReadLeaf(_:)`` returned `true`.
+    @inline(__always)
+    mutating func readLeaf<T>(_ leaf: _WireLeaf, as _: T.Type) throws -> T {
+        switch leaf {
+        case .int: return unsafeBitCast(try readIntegerValue(Int.self), to: T.self)
+        case .int8: return unsafeBitCast(try readIntegerValue(Int8.self), to: T.self)
+        case .int16: return unsafeBitCast(try readIntegerValue(Int16.self), to: T.self)
+        case .int32: return unsafeBitCast(try readIntegerValue(Int32.self), to: T.self)
+        case .int64: return unsafeBitCast(try readIntegerValue(Int64.self), to: T.self)
+        case .uint: return unsafeBitCast(try readIntegerValue(UInt.self), to: T.self)
+        case .uint8: return unsafeBitCast(try readIntegerValue(UInt8.self), to: T.self)
+        case .uint16: return unsafeBitCast(try readIntegerValue(UInt16.self), to: T.self)
+        case .uint32: return unsafeBitCast(try readIntegerValue(UInt32.self), to: T.self)
+        case .uint64: return unsafeBitCast(try readIntegerValue(UInt64.self), to: T.self)
+        case .double: return unsafeBitCast(try readDoubleValue(), to: T.self)
+        case .float: return unsafeBitCast(try readFloatValue(), to: T.self)
+        case .bool: return unsafeBitCast(try readBoolValue(), to: T.self)
+        case .string: return unsafeBitCast(try readStringValue(), to: T.self)
+        case .bytes: return unsafeBitCast(try readByteArray(), to: T.self)
+        case .intArray: return unsafeBitCast(try readTypedArray(Int.self, .int64), to: T.self)
+        case .int8Array: return unsafeBitCast(try readTypedArray(Int8.self, .int8), to: T.self)
+        case .int16Array: return unsafeBitCast(try readTypedArray(Int16.self, .int16), to: T.self)
+        case .int32Array: return unsafeBitCast(try readTypedArray(Int32.self, .int32), to: T.self)
+        case .int64Array: return unsafeBitCast(try readTypedArray(Int64.self, .int64), to: T.self)
+        case .uintArray: return unsafeBitCast(try readTypedArray(UInt.self, .uint64), to: T.self)
+        case .uint16Array: return unsafeBitCast(try readTypedArray(UInt16.self, .uint16), to: T.self)
+        case .uint32Array: return unsafeBitCast(try readTypedArray(UInt32.self, .uint32), to: T.self)
+        case .uint64Array: return unsafeBitCast(try readTypedArray(UInt64.self, .uint64), to: T.self)
+        case .doubleArray: return unsafeBitCast(try readTypedArray(Double.self, .float64), to: T.self)
+        case .floatArray: return unsafeBitCast(try readTypedArray(Float.self, .float32), to: T.self)
+        }
+    }
+
+    /// Reads a `bytes` value (or a typed array of `uint8`) as `[UInt8]` (one `memcpy`).
+    /// - Precondition: ``canReadLeaf(_:)`` for `.bytes` returned `true`.
+    private mutating func readByteArray() throws -> [UInt8] {
+        try skip(bytes[offset] == WireTag.bytes ? 1 : 2)
         let count = try readLength()
         return Array(try readBytes(count))
     }
 
-    /// Reads a typed array whose element kind is `kind` as `[E]` (one bulk copy); returns
-    /// `nil` without consuming anything for any other tag or kind.
-    mutating func readTypedArrayIfPresent<E>(_: E.Type, kind: WireElementKind) throws -> [E]? {
-        guard end - offset >= 2, bytes[offset] == WireTag.typedArray, bytes[offset + 1] == kind.rawValue else {
-            return nil
-        }
+    /// Reads a typed array of `kind` as `[E]` (one bulk copy).
+    /// - Precondition: ``canReadLeaf(_:)`` for that array returned `true`.
+    private mutating func readTypedArray<E>(_: E.Type, _ kind: WireElementKind) throws -> [E] {
         try skip(2)
         let count = try readLength(unit: kind.width)
         let raw = try readBytes(count * kind.width)
-        return [E](unsafeUninitializedCapacity: count) { buffer, initialized in
-            raw.withUnsafeBytes { source in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
-            }
-            initialized = count
+        guard count > 0 else { return [] }
+        // `reserveCapacity` + `append` are specialized here; `init(unsafeUninitializedCapacity:)`
+        // would look up generic array metadata at run time on every call.
+        var result: [E] = []
+        result.reserveCapacity(count)
+        raw.withUnsafeBytes { source in
+            result.append(contentsOf: source.assumingMemoryBound(to: E.self))
         }
-    }
-
-    /// Reads `T` directly if it is one of the fast-path leaf types; returns `nil` for other
-    /// types (and for arrays stored in another layout), consuming nothing.
-    ///
-    /// Mirrors `ByteWriter.writeLeaf`. Metatype comparisons fold away when specialized.
-    @inline(__always)
-    mutating func readLeaf<T>(_: T.Type) throws -> T? {
-        if T.self == Int.self { return unsafeBitCast(try readIntegerValue(Int.self), to: T.self) }
-        if T.self == String.self { return unsafeBitCast(try readStringValue(), to: T.self) }
-        if T.self == Double.self { return unsafeBitCast(try readDoubleValue(), to: T.self) }
-        if T.self == Bool.self { return unsafeBitCast(try readBoolValue(), to: T.self) }
-        if T.self == [UInt8].self {
-            guard let v = try readByteArrayIfPresent() else { return nil }
-            return unsafeBitCast(v, to: T.self)
-        }
-        if T.self == Int64.self { return unsafeBitCast(try readIntegerValue(Int64.self), to: T.self) }
-        if T.self == UInt64.self { return unsafeBitCast(try readIntegerValue(UInt64.self), to: T.self) }
-        if T.self == UInt.self { return unsafeBitCast(try readIntegerValue(UInt.self), to: T.self) }
-        if T.self == Int32.self { return unsafeBitCast(try readIntegerValue(Int32.self), to: T.self) }
-        if T.self == UInt32.self { return unsafeBitCast(try readIntegerValue(UInt32.self), to: T.self) }
-        if T.self == Float.self { return unsafeBitCast(try readFloatValue(), to: T.self) }
-        if T.self == Int16.self { return unsafeBitCast(try readIntegerValue(Int16.self), to: T.self) }
-        if T.self == UInt16.self { return unsafeBitCast(try readIntegerValue(UInt16.self), to: T.self) }
-        if T.self == Int8.self { return unsafeBitCast(try readIntegerValue(Int8.self), to: T.self) }
-        if T.self == UInt8.self { return unsafeBitCast(try readIntegerValue(UInt8.self), to: T.self) }
-        if T.self == [Int].self { return try typedArray(Int.self, .int64) }
-        if T.self == [Double].self { return try typedArray(Double.self, .float64) }
-        if T.self == [Int64].self { return try typedArray(Int64.self, .int64) }
-        if T.self == [Int32].self { return try typedArray(Int32.self, .int32) }
-        if T.self == [Int16].self { return try typedArray(Int16.self, .int16) }
-        if T.self == [Int8].self { return try typedArray(Int8.self, .int8) }
-        if T.self == [UInt].self { return try typedArray(UInt.self, .uint64) }
-        if T.self == [UInt64].self { return try typedArray(UInt64.self, .uint64) }
-        if T.self == [UInt32].self { return try typedArray(UInt32.self, .uint32) }
-        if T.self == [UInt16].self { return try typedArray(UInt16.self, .uint16) }
-        if T.self == [Float].self { return try typedArray(Float.self, .float32) }
-        return nil
-    }
-
-    @inline(__always)
-    private mutating func typedArray<E, T>(_: E.Type, _ kind: WireElementKind) throws -> T? {
-        guard let v = try readTypedArrayIfPresent(E.self, kind: kind) else { return nil }
-        return unsafeBitCast(v, to: T.self)
+        return result
     }
 }
 
 /// Calls `body` with the UTF-8 bytes of `key.stringValue` (no copy for native strings).
 @inline(__always)
 private func withUTF8<R>(of key: some CodingKey, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-    let string = key.stringValue
-    if let result = try string.utf8.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) {
-        return result
-    }
-    var copy = string
-    return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+    var string = key.stringValue
+    return try string.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
 }
 
 // MARK: - Decoder
@@ -486,54 +575,37 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
         nextIndex = 0
     }
 
-    @inline(__always)
-    private func keyEquals(at offset: Int, _ key: UnsafeRawBufferPointer) -> Bool {
-        bytes.withUnsafeBytes { raw in
-            for i in 0..<key.count where raw[offset + i] != key[i] { return false }
-            return true
-        }
-    }
-
-    /// The value range of the entry at `entry` if its key is `key`.
-    private func entry(at entry: Int, matching key: UnsafeRawBufferPointer) throws -> Range<Int>? {
-        var reader = ByteReader(unchecked: bytes, offset: entry, end: end)
-        let length = try reader.readLength()
-        guard length == key.count, keyEquals(at: reader.offset, key) else { return nil }
-        try reader.skip(length)
-        let valueStart = reader.offset
-        try WireCoding.skipValue(in: &reader)
-        return valueStart..<reader.offset
-    }
-
     /// Finds the value of the key whose UTF-8 is `key`: first the entry after the last
     /// match, then the last match, then a linear scan. Returns the value's byte range.
     func find(_ key: UnsafeRawBufferPointer) throws -> Range<Int>? {
-        if nextIndex < keyedCount, let range = try entry(at: nextEntry, matching: key) {
-            lastEntry = nextEntry
-            nextEntry = range.upperBound
-            nextIndex += 1
-            return range
-        }
-        if lastEntry >= 0, let range = try entry(at: lastEntry, matching: key) {
-            return range
-        }
-        var entryStart = keyedBody
-        for index in 0..<keyedCount {
-            var reader = ByteReader(unchecked: bytes, offset: entryStart, end: end)
-            let length = try reader.readLength()
-            let keyStart = reader.offset
-            try reader.skip(length)
-            let valueStart = reader.offset
-            try WireCoding.skipValue(in: &reader)
-            if length == key.count && keyEquals(at: keyStart, key) {
-                lastEntry = entryStart
-                nextEntry = reader.offset
-                nextIndex = index + 1
-                return valueStart..<reader.offset
+        try bytes.withUnsafeBytes { raw in
+            let scan = _RawScan(raw: raw, end: end)
+            if nextIndex < keyedCount, let range = try scan.entry(at: nextEntry, matching: key) {
+                lastEntry = nextEntry
+                nextEntry = range.upperBound
+                nextIndex += 1
+                return range
             }
-            entryStart = reader.offset
+            if lastEntry >= 0, let range = try scan.entry(at: lastEntry, matching: key) {
+                return range
+            }
+            var entryStart = keyedBody
+            for index in 0..<keyedCount {
+                var pos = entryStart
+                let length = try scan.length(&pos)
+                let keyStart = pos
+                pos += length
+                let valueEnd = try scan.skip(at: pos)
+                if length == key.count && scan.keyEquals(at: keyStart, key) {
+                    lastEntry = entryStart
+                    nextEntry = valueEnd
+                    nextIndex = index + 1
+                    return pos..<valueEnd
+                }
+                entryStart = valueEnd
+            }
+            return nil
         }
-        return nil
     }
 
     /// The value range for `key`, or `nil` if absent; damage throws `dataCorrupted`.
@@ -590,7 +662,16 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
     func decode(_: UInt64.Type) throws -> UInt64 { try single { try $0.readIntegerValue(UInt64.self) } }
 
     func decode<T: Decodable>(_: T.Type) throws -> T {
-        if let value = try single({ try $0.readLeaf(T.self) }) { return value }
+        if let leaf = _WireLeaf(T.self) {
+            var reader = ByteReader(unchecked: bytes, offset: start, end: end)
+            if reader.canReadLeaf(leaf) {
+                do {
+                    return try reader.readLeaf(leaf, as: T.self)
+                } catch {
+                    throw _wireDecodingError(error, codingPath: codingPath)
+                }
+            }
+        }
         // A composite value decodes itself from this same decoder (same coding path).
         return try T(from: self)
     }
@@ -643,7 +724,16 @@ struct _WireKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
     }
 
     private func value<T: Decodable>(_: T.Type, at range: Range<Int>, _ key: Key) throws -> T {
-        if let value = try read(range, key, { try $0.readLeaf(T.self) }) { return value }
+        if let leaf = _WireLeaf(T.self) {
+            var reader = ByteReader(unchecked: decoder.bytes, offset: range.lowerBound, end: range.upperBound)
+            if reader.canReadLeaf(leaf) {
+                do {
+                    return try reader.readLeaf(leaf, as: T.self)
+                } catch {
+                    throw _wireDecodingError(error, codingPath: decoder.path(.key(key)))
+                }
+            }
+        }
         return try T(from: try decoder.child(range, component: .key(key)))
     }
 
@@ -803,21 +893,29 @@ struct _WireUnkeyedDecodingContainer: UnkeyedDecodingContainer {
 
     private mutating func next<T: Decodable>(_: T.Type) throws -> T {
         guard !isAtEnd else { throw atEnd(T.self) }
-        var reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
-        do {
-            let value: T?
+        if let leaf = _WireLeaf(T.self) {
+            var reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
             if let kind = elementKind {
-                value = try reader.readRawScalar(kind).converted(to: T.self)
-            } else {
-                value = try reader.readLeaf(T.self)
+                if leaf.isNumericScalar {
+                    do {
+                        let value = try reader.readRawScalar(kind).converted(leaf, as: T.self)
+                        position = reader.offset
+                        currentIndex += 1
+                        return value
+                    } catch {
+                        throw mapped(error)
+                    }
+                }
+            } else if reader.canReadLeaf(leaf) {
+                do {
+                    let value = try reader.readLeaf(leaf, as: T.self)
+                    position = reader.offset
+                    currentIndex += 1
+                    return value
+                } catch {
+                    throw mapped(error)
+                }
             }
-            if let value {
-                position = reader.offset
-                currentIndex += 1
-                return value
-            }
-        } catch {
-            throw mapped(error)
         }
         return try T(from: try nextDecoder())
     }

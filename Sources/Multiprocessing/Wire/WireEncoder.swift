@@ -96,39 +96,42 @@ extension ByteWriter {
         v.withUnsafeBytes { writeRaw($0) }
     }
 
-    /// Writes `value` directly if its type is one of the fast-path leaf types and returns
-    /// `true`; returns `false` (writing nothing) otherwise.
+    /// Writes `value` directly if its type is one of the fast-path leaf types (``_WireLeaf``)
+    /// and returns `true`; returns `false` (writing nothing) otherwise.
     ///
     /// Metatype comparisons are cheap and fold away when `T` is specialized.
     @inline(__always)
     mutating func writeLeaf<T>(_ value: T) -> Bool {
-        if T.self == Int.self { writeIntValue(Int64(unsafeBitCast(value, to: Int.self))); return true }
-        if T.self == String.self { writeStringValue(unsafeBitCast(value, to: String.self)); return true }
-        if T.self == Double.self { writeDoubleValue(unsafeBitCast(value, to: Double.self)); return true }
-        if T.self == Bool.self { writeBoolValue(unsafeBitCast(value, to: Bool.self)); return true }
-        if T.self == [UInt8].self { writeBytesValue(unsafeBitCast(value, to: [UInt8].self)); return true }
-        if T.self == Int64.self { writeIntValue(unsafeBitCast(value, to: Int64.self)); return true }
-        if T.self == UInt64.self { writeUIntValue(unsafeBitCast(value, to: UInt64.self)); return true }
-        if T.self == UInt.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt.self))); return true }
-        if T.self == Int32.self { writeIntValue(Int64(unsafeBitCast(value, to: Int32.self))); return true }
-        if T.self == UInt32.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt32.self))); return true }
-        if T.self == Float.self { writeFloatValue(unsafeBitCast(value, to: Float.self)); return true }
-        if T.self == Int16.self { writeIntValue(Int64(unsafeBitCast(value, to: Int16.self))); return true }
-        if T.self == UInt16.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt16.self))); return true }
-        if T.self == Int8.self { writeIntValue(Int64(unsafeBitCast(value, to: Int8.self))); return true }
-        if T.self == UInt8.self { writeUIntValue(UInt64(unsafeBitCast(value, to: UInt8.self))); return true }
-        if T.self == [Int].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int].self), kind: .int64); return true }
-        if T.self == [Double].self { writeTypedArrayValue(unsafeBitCast(value, to: [Double].self), kind: .float64); return true }
-        if T.self == [Int64].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int64].self), kind: .int64); return true }
-        if T.self == [Int32].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int32].self), kind: .int32); return true }
-        if T.self == [Int16].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int16].self), kind: .int16); return true }
-        if T.self == [Int8].self { writeTypedArrayValue(unsafeBitCast(value, to: [Int8].self), kind: .int8); return true }
-        if T.self == [UInt].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt].self), kind: .uint64); return true }
-        if T.self == [UInt64].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt64].self), kind: .uint64); return true }
-        if T.self == [UInt32].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt32].self), kind: .uint32); return true }
-        if T.self == [UInt16].self { writeTypedArrayValue(unsafeBitCast(value, to: [UInt16].self), kind: .uint16); return true }
-        if T.self == [Float].self { writeTypedArrayValue(unsafeBitCast(value, to: [Float].self), kind: .float32); return true }
-        return false
+        guard let leaf = _WireLeaf(T.self) else { return false }
+        switch leaf {
+        case .int: writeIntValue(Int64(unsafeBitCast(value, to: Int.self)))
+        case .int8: writeIntValue(Int64(unsafeBitCast(value, to: Int8.self)))
+        case .int16: writeIntValue(Int64(unsafeBitCast(value, to: Int16.self)))
+        case .int32: writeIntValue(Int64(unsafeBitCast(value, to: Int32.self)))
+        case .int64: writeIntValue(unsafeBitCast(value, to: Int64.self))
+        case .uint: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt.self)))
+        case .uint8: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt8.self)))
+        case .uint16: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt16.self)))
+        case .uint32: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt32.self)))
+        case .uint64: writeUIntValue(unsafeBitCast(value, to: UInt64.self))
+        case .double: writeDoubleValue(unsafeBitCast(value, to: Double.self))
+        case .float: writeFloatValue(unsafeBitCast(value, to: Float.self))
+        case .bool: writeBoolValue(unsafeBitCast(value, to: Bool.self))
+        case .string: writeStringValue(unsafeBitCast(value, to: String.self))
+        case .bytes: writeBytesValue(unsafeBitCast(value, to: [UInt8].self))
+        case .intArray: writeTypedArrayValue(unsafeBitCast(value, to: [Int].self), kind: .int64)
+        case .int8Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int8].self), kind: .int8)
+        case .int16Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int16].self), kind: .int16)
+        case .int32Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int32].self), kind: .int32)
+        case .int64Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int64].self), kind: .int64)
+        case .uintArray: writeTypedArrayValue(unsafeBitCast(value, to: [UInt].self), kind: .uint64)
+        case .uint16Array: writeTypedArrayValue(unsafeBitCast(value, to: [UInt16].self), kind: .uint16)
+        case .uint32Array: writeTypedArrayValue(unsafeBitCast(value, to: [UInt32].self), kind: .uint32)
+        case .uint64Array: writeTypedArrayValue(unsafeBitCast(value, to: [UInt64].self), kind: .uint64)
+        case .doubleArray: writeTypedArrayValue(unsafeBitCast(value, to: [Double].self), kind: .float64)
+        case .floatArray: writeTypedArrayValue(unsafeBitCast(value, to: [Float].self), kind: .float32)
+        }
+        return true
     }
 }
 
