@@ -23,6 +23,9 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     /// The name workers know the function by.
     public let name: String
     let body: @Sendable (repeat each Argument) async throws -> Result
+    /// The body again when it is synchronous: workers call it directly, without the cost of an
+    /// async call per item.
+    let syncBody: (@Sendable (repeat each Argument) throws -> Result)?
 
     /// Declares a pool function with a synchronous body.
     /// - Parameters:
@@ -31,6 +34,7 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Result) {
         self.name = name
         self.body = { (arguments: repeat each Argument) in try body(repeat each arguments) }
+        self.syncBody = body
     }
 
     /// Declares a pool function with an `async` body.
@@ -41,6 +45,7 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) async throws -> Result) {
         self.name = name
         self.body = body
+        self.syncBody = nil
     }
 
     /// Runs the body here, in the calling process (no worker involved): for tests, and for
@@ -69,11 +74,13 @@ extension PoolFunction where Result == PoolVoid {
     ///   - name: A name unique among the functions the workers serve, the same in every process.
     ///   - body: What the worker runs.
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Void) {
-        self.name = name
-        self.body = { (arguments: repeat each Argument) in
+        let wrapped = { @Sendable (arguments: repeat each Argument) throws -> PoolVoid in
             try body(repeat each arguments)
             return PoolVoid()
         }
+        self.name = name
+        self.body = { (arguments: repeat each Argument) in try wrapped(repeat each arguments) }
+        self.syncBody = wrapped
     }
 
     /// Declares a pool function whose `async` body returns nothing.
@@ -87,6 +94,7 @@ extension PoolFunction where Result == PoolVoid {
             try await body(repeat each arguments)
             return PoolVoid()
         }
+        self.syncBody = nil
     }
 }
 

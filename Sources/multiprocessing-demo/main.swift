@@ -1,8 +1,14 @@
+// multiprocessing-demo: a real CPU-bound job (counting primes over 64 ranges), run serially and
+// on a pool of worker processes, with the speedup.
+//
+//     swift run -c release multiprocessing-demo [processes]
+
 import Multiprocessing
 
-func primes(_ lo: Int, _ hi: Int) -> Int {
-    var n = 0
-    for k in max(lo, 2)..<hi {
+/// Counts the primes in `lo..<hi` by trial division: deliberately CPU-bound.
+func countPrimes(_ lo: Int, _ hi: Int) -> Int {
+    var count = 0
+    for k in max(lo, 2)..<max(hi, 2) {
         var d = 2
         var prime = true
         while d * d <= k {
@@ -12,21 +18,34 @@ func primes(_ lo: Int, _ hi: Int) -> Int {
             }
             d += 1
         }
-        if prime { n += 1 }
+        if prime { count += 1 }
     }
-    return n
+    return count
 }
-let countPrimes = PoolFunction("countPrimes") { (lo: Int, hi: Int) -> Int in primes(lo, hi) }
 
-Pool.bootstrap(serving: [countPrimes])
-let ranges = (0..<32).map { (200_000 + $0 * 10_000, 210_000 + $0 * 10_000) }
+/// The same function, declared for the pool's workers.
+let primesInRange = PoolFunction("primesInRange") { (lo: Int, hi: Int) -> Int in countPrimes(lo, hi) }
+
+// Workers re-execute this program: in them, this line serves tasks and never returns.
+Pool.bootstrap(serving: [primesInRange])
+
+let processes = CommandLine.arguments.dropFirst().first.flatMap { Int($0) }
+let ranges = (0..<64).map { i in (2_000_000 + i * 20_000, 2_020_000 + i * 20_000) }
 let clock = ContinuousClock()
+
+print("Counting primes in \(ranges.count) ranges of 20,000 numbers, from 2,000,000 up.")
 var serial: [Int] = []
-let serialTime = clock.measure { serial = ranges.map { primes($0.0, $0.1) } }
-let pool = try Pool()
+let serialTime = clock.measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
+print("serially:            \(serialTime)")
+
+let pool = try Pool(processes: processes)
 var parallel: [Int] = []
-let poolTime = try clock.measure { parallel = try pool.starmap(countPrimes, ranges, chunksize: 1) }
-precondition(serial == parallel)
-print("serial \(serialTime), pool(\(pool.processes)) \(poolTime)")
+let poolTime = try clock.measure { parallel = try pool.starmap(primesInRange, ranges, chunksize: 1) }
+print("on \(pool.processes) worker processes: \(poolTime)")
 pool.close()
 try pool.join()
+
+guard parallel == serial else { fatalError("the pool's results differ from the serial ones") }
+let hundredths = Int((serialTime / poolTime * 100).rounded())
+let fraction = hundredths % 100 < 10 ? "0\(hundredths % 100)" : "\(hundredths % 100)"
+print("same \(serial.reduce(0, +)) primes; speedup \(hundredths / 100).\(fraction)×")

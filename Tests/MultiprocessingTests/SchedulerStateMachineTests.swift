@@ -450,7 +450,7 @@ struct SchedulerStateMachineTests {
 
     // MARK: - Known issues
 
-    /// Bug: a worker killed for a cancelled job may answer that chunk before it dies; the chunk
+    /// Regression (found by these tests): a worker killed for a cancelled job may answer that chunk before it dies; the chunk
     /// of ANOTHER job prefetched behind it is then the head at exit and is dropped silently (kill
     /// reason `.cancelled` → no failure): the other job finishes without that chunk.
     @Test func cancelRaceMustNotLoseOtherJobsChunk() {
@@ -464,12 +464,10 @@ struct SchedulerStateMachineTests {
         let exit = h.exit(0, at: 6)
         let failed = exit.contains { if case .failChunk(3, 0, _, _) = $0 { true } else { false } }
         let requeued = h.sm.queue.contains { $0.payload == "3/0" }
-        withKnownIssue("job 3's chunk 0 is neither delivered, failed nor requeued; job 3 finishes without it") {
-            #expect(failed || requeued)
-        }
+                #expect(failed || requeued)
     }
 
-    /// Bug: same race with a timeout: the timed-out chunk is answered (and delivered) before the
+    /// Regression (found by these tests): same race with a timeout: the timed-out chunk is answered (and delivered) before the
     /// kill lands, and the next chunk, which did not time out, is failed with `.timedOut`.
     @Test func timeoutRaceMustNotBlameNextChunk() {
         var h = Harness.running(processes: 1, taskTimeout: .milliseconds(100))
@@ -479,12 +477,10 @@ struct SchedulerStateMachineTests {
         #expect(h.timeouts(at: 102) == [.kill(0, pid: 1000), .spawn(1)])
         #expect(h.complete(0, 2, 0, at: 103) == [.deliver(2, 0)])
         let exit = h.exit(0, at: 104)
-        withKnownIssue("chunk 2/1 ran ~1 ms but is reported as timed out after 100 ms") {
-            #expect(!exit.contains(.failChunk(2, 1, .timedOut(pid: 1000, limit: .milliseconds(100)), worker: 0)))
-        }
+                #expect(!exit.contains(.failChunk(2, 1, .timedOut(pid: 1000, limit: .milliseconds(100)), worker: 0)))
     }
 
-    /// Bug: close() with an open job (a lazily fed imap stream) whose queue is momentarily empty
+    /// Regression (found by these tests): close() with an open job (a lazily fed imap stream) whose queue is momentarily empty
     /// closes every worker and reports `.stopped` while the job is unfinished; the stream's next
     /// `appendChunks` then asks for a spawn after the event loop was told to stop.
     @Test func closeMustWaitForOpenJobs() {
@@ -494,12 +490,10 @@ struct SchedulerStateMachineTests {
         _ = h.close()
         let exit = h.exit(0, .exited(0), at: 2)
         #expect(h.job(1) != nil)  // the stream is still open
-        withKnownIssue("`.stopped` is reported while job 1 is still open") {
-            #expect(!exit.contains(.stopped))
-        }
+                #expect(!exit.contains(.stopped))
     }
 
-    /// Bug: appendChunks after terminate (a stream's feeder racing terminate) sets `open` back to
+    /// Regression (found by these tests): appendChunks after terminate (a stream's feeder racing terminate) sets `open` back to
     /// true on the cancelled job, so it never gets `.finishJob` when its last chunk ends.
     @Test func appendAfterTerminateMustNotReopenJob() {
         var h = Harness.running(processes: 1)
@@ -507,9 +501,7 @@ struct SchedulerStateMachineTests {
         #expect(h.terminate() == [.failJob(1, .terminated), .kill(0, pid: 1000)])
         #expect(h.append(1, 1..<2, open: true, at: 1) == [])
         let exit = h.exit(0, at: 2)
-        withKnownIssue("job 1 never finishes: its record is reopened by the late append") {
-            #expect(exit.contains(.finishJob(1)))
-        }
+                #expect(exit.contains(.finishJob(1)))
     }
 
     // MARK: - Randomized model

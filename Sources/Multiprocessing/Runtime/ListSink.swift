@@ -35,19 +35,23 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
 
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         guard chunkSizes.indices.contains(index) else { return }
-        let outcomes = ResultItems.decode(
-            items, header: header, expected: chunkSizes[index], as: R.self, functionName: functionName,
-            workerPID: workerPID)
         var values: [R] = []
-        values.reserveCapacity(outcomes.count)
+        values.reserveCapacity(chunkSizes[index])
         var firstError: (any Error)?
-        for outcome in outcomes {
+        var count = 0
+        ResultItems.decodeEach(
+            items, header: header, expected: chunkSizes[index], as: R.self, functionName: functionName,
+            workerPID: workerPID
+        ) { outcome in
+            count += 1
             switch outcome {
-            case .success(let value): values.append(value)
+            case .success(let value):
+                values.append(value)
+                return true
             case .failure(let error):
                 firstError = error
+                return false
             }
-            if firstError != nil { break }
         }
         state.withLock { state in
             if let firstError {
@@ -56,7 +60,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
                 state.chunks[index] = values
             }
         }
-        progress.add(completed: outcomes.count)
+        progress.add(completed: count)
     }
 
     func fail(index: Int, with error: PoolError) {

@@ -2,57 +2,76 @@
 
 extension ResultItems {
     /// Decodes every item of a delivered chunk as `R`, or as the error the worker sent.
-    ///
-    /// A chunk that came back with fewer items than were sent (which only a broken worker does
-    /// when it is not stopping at an error) gets `.encodingFailed` errors for the missing ones.
     static func decode<R: Decodable>(
         _ reader: ByteReader, header: ResultHeader, expected: Int, as type: R.Type, functionName: String,
         workerPID: Int32
     ) -> [Result<R, any Error>] {
-        var reader = reader
-        let items: [Item]
-        do {
-            items = try split(&reader, count: header.itemCount)
-        } catch {
-            let failure = PoolError(
-                .encodingFailed, "the results of '\(functionName)' could not be read: \(error)",
-                functionName: functionName, workerPID: workerPID)
-            return Array(repeating: .failure(failure), count: expected)
-        }
         var outcomes: [Result<R, any Error>] = []
         outcomes.reserveCapacity(expected)
-        for item in items.prefix(expected) {
-            switch item {
-            case .value(var bytes):
-                do {
-                    outcomes.append(.success(try WireCoding.decode(R.self, from: &bytes)))
-                } catch {
-                    outcomes.append(
-                        .failure(
-                            PoolError(
-                                .encodingFailed,
-                                "a result of '\(functionName)' could not be decoded as \(R.self): \(error)",
-                                functionName: functionName, workerPID: workerPID)))
-                }
-            case .error(var bytes):
-                do {
-                    outcomes.append(
-                        .failure(try ErrorRecord.read(from: &bytes, functionName: functionName, workerPID: workerPID)))
-                } catch {
-                    outcomes.append(
-                        .failure(
-                            PoolError(
-                                .encodingFailed, "an error from '\(functionName)' could not be decoded: \(error)",
-                                functionName: functionName, workerPID: workerPID)))
-                }
-            }
-        }
-        if outcomes.count < expected && !header.anyFailed {
-            let missing = PoolError(
-                .encodingFailed, "worker \(workerPID) answered \(outcomes.count) of \(expected) items",
-                functionName: functionName, workerPID: workerPID)
-            outcomes.append(contentsOf: repeatElement(.failure(missing), count: expected - outcomes.count))
+        decodeEach(
+            reader, header: header, expected: expected, as: R.self, functionName: functionName, workerPID: workerPID
+        ) { outcome in
+            outcomes.append(outcome)
+            return true
         }
         return outcomes
+    }
+
+    /// Decodes the items of a delivered chunk one by one, in order, passing each outcome to
+    /// `body` until it returns false. Always yields `expected` outcomes unless stopped: a chunk
+    /// that came back unreadable, or with fewer items than were sent (which only a broken worker
+    /// does when it is not stopping at an error), yields `.encodingFailed` errors for the rest.
+    static func decodeEach<R: Decodable>(
+        _ reader: ByteReader, header: ResultHeader, expected: Int, as type: R.Type, functionName: String,
+        workerPID: Int32, _ body: (Result<R, any Error>) -> Bool
+    ) {
+        var reader = reader
+        var produced = 0
+        func failure(_ message: String) -> PoolError {
+            PoolError(.encodingFailed, message, functionName: functionName, workerPID: workerPID)
+        }
+        do {
+            while produced < min(header.itemCount, expected) {
+                let outcome = try reader.readUInt8()
+                let length = Int(try reader.readUInt32())
+                guard length <= reader.remaining, outcome <= 1 else {
+                    throw FrameError(description: "result item \(produced) is malformed")
+                }
+                var item = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
+                try reader.skip(length)
+                produced += 1
+                let result: Result<R, any Error>
+                if outcome == 0 {
+                    do {
+                        result = .success(try WireCoding.decode(R.self, from: &item))
+                    } catch {
+                        result = .failure(
+                            failure("a result of '\(functionName)' could not be decoded as \(R.self): \(error)"))
+                    }
+                } else {
+                    do {
+                        result = .failure(
+                            try ErrorRecord.read(from: &item, functionName: functionName, workerPID: workerPID))
+                    } catch {
+                        result = .failure(failure("an error from '\(functionName)' could not be decoded: \(error)"))
+                    }
+                }
+                if !body(result) { return }
+            }
+        } catch {
+            let unreadable = failure("the results of '\(functionName)' could not be read: \(error)")
+            while produced < expected {
+                produced += 1
+                if !body(.failure(unreadable)) { return }
+            }
+            return
+        }
+        if produced < expected && !header.anyFailed {
+            let missing = failure("worker \(workerPID) answered \(produced) of \(expected) items")
+            while produced < expected {
+                produced += 1
+                if !body(.failure(missing)) { return }
+            }
+        }
     }
 }

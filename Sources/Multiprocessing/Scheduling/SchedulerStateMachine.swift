@@ -62,11 +62,20 @@ struct SchedulerStateMachine<Payload> {
         let timeout: Duration?
     }
 
-    enum KillReason: Equatable {
+    enum KillReason: Equatable, CustomStringConvertible {
         case timedOut(limit: Duration)
         case cancelled
         case terminated
         case protocolError(String)
+
+        var description: String {
+            switch self {
+            case .timedOut(let limit): return "it ran past its timeout of \(limit)"
+            case .cancelled: return "its caller cancelled it"
+            case .terminated: return "the pool was terminated"
+            case .protocolError(let detail): return "the worker \(detail)"
+            }
+        }
     }
 
     enum WorkerPhase: Equatable {
@@ -91,6 +100,10 @@ struct SchedulerStateMachine<Payload> {
         var inFlight: Deque<Chunk> = []
         /// When the first chunk of `inFlight` started running.
         var headStartedAt: ContinuousClock.Instant?
+        /// The chunk (job, index) that was running when the worker was killed: the kill's reason
+        /// applies to it only. A worker may answer that chunk before SIGKILL lands and start the
+        /// next one, which is then lost for no fault of its own.
+        var killTarget: (job: JobID, index: Int)?
         /// Chunks sent over its life (for maxTasksPerChild).
         var assigned = 0
         var lastChunkDuration: Duration?
@@ -243,7 +256,13 @@ struct SchedulerStateMachine<Payload> {
         let head = inFlight.popFirst()
 
         if case .killed(let reason) = worker.phase {
-            if let head {
+            if let head, let target = worker.killTarget, target.job != head.job || target.index != head.index {
+                // The aimed-at chunk finished before the kill landed; this one had just started.
+                let detail = "the worker was killed to stop another task (\(reason)) just as this one started"
+                chunkEnded(
+                    head, failure: .workerLost(pid: worker.pid, termination: termination, detail: detail),
+                    worker: id, &actions)
+            } else if let head {
                 let failure: ChunkFailure?
                 switch reason {
                 case .timedOut(let limit): failure = .timedOut(pid: worker.pid, limit: limit)
@@ -352,9 +371,10 @@ struct SchedulerStateMachine<Payload> {
     mutating func appendChunks(job: JobID, _ chunks: [Chunk], open: Bool, now: ContinuousClock.Instant) -> [Action] {
         self.now = now
         var actions: [Action] = []
-        guard var record = jobs[job] else { return actions }
+        // A cancelled (or terminated) job stays closed, whatever a late feeder says.
+        guard var record = jobs[job], !record.cancelled else { return actions }
         record.open = open
-        if !record.cancelled && !(record.failed && record.failFast) {
+        if !(record.failed && record.failFast) {
             if case .broken(let failure) = lifecycle {
                 for chunk in chunks { actions.append(.failChunk(job: job, index: chunk.index, failure, worker: nil)) }
             } else if lifecycle == .terminated {
@@ -457,6 +477,9 @@ struct SchedulerStateMachine<Payload> {
         return started.advanced(by: limit)
     }
 
+    /// A stream is still being fed: a closed pool keeps its workers for it.
+    private var hasOpenJobs: Bool { jobs.values.contains { $0.open } }
+
     private var failureForStoppedPool: ChunkFailure {
         if case .broken(let failure) = lifecycle { return failure }
         return .terminated
@@ -465,7 +488,7 @@ struct SchedulerStateMachine<Payload> {
     private var needsWorkers: Bool {
         switch lifecycle {
         case .running: return true
-        case .closed: return !queue.isEmpty
+        case .closed: return !queue.isEmpty || hasOpenJobs
         case .terminated, .broken: return false
         }
     }
@@ -517,6 +540,7 @@ struct SchedulerStateMachine<Payload> {
     }
 
     private mutating func kill(at i: Int, reason: KillReason, _ actions: inout [Action]) {
+        if let head = workers[i].inFlight.first { workers[i].killTarget = (head.job, head.index) }
         switch workers[i].phase {
         case .killed: return
         case .spawning:
@@ -611,7 +635,7 @@ struct SchedulerStateMachine<Payload> {
     /// After close (queue drained) or terminate: close the inputs of idle workers, and report
     /// `.stopped` once no worker is left.
     private mutating func finishIfDrained(_ actions: inout [Action]) {
-        if lifecycle == .closed && queue.isEmpty {
+        if lifecycle == .closed && queue.isEmpty && !hasOpenJobs {
             for i in workers.indices where workers[i].phase == .running && workers[i].inFlight.isEmpty {
                 workers[i].phase = .inputClosed
                 actions.append(.closeInput(workers[i].id))

@@ -78,30 +78,5 @@ struct ResultFrameBuilder {
     }
 }
 
-/// Reads the items of a result frame (in the parent).
-struct ResultItems {
-    /// One item: the bytes of its value or of its error record.
-    enum Item {
-        case value(ByteReader)
-        case error(ByteReader)
-    }
-
-    /// Splits the items of a result body (reader positioned after the header).
-    static func split(_ reader: inout ByteReader, count: Int) throws -> [Item] {
-        var items: [Item] = []
-        items.reserveCapacity(min(count, reader.remaining / 5))
-        for _ in 0..<count {
-            let outcome = try reader.readUInt8()
-            let length = Int(try reader.readUInt32())
-            guard length <= reader.remaining else { throw FrameError(description: "result item overruns its frame") }
-            let item = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
-            try reader.skip(length)
-            switch outcome {
-            case 0: items.append(.value(item))
-            case 1: items.append(.error(item))
-            default: throw FrameError(description: "bad result outcome \(outcome)")
-            }
-        }
-        return items
-    }
-}
+/// Reads the items of a result frame (in the parent); see `ResultDecoding.swift`.
+enum ResultItems {}

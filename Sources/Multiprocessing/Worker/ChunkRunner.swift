@@ -27,7 +27,12 @@ extension PoolFunction: ChunkRunner {
                 continue
             }
             do {
-                let value = try await body(repeat each arguments)
+                let value: Result
+                if let syncBody {
+                    value = try syncBody(repeat each arguments)
+                } else {
+                    value = try await body(repeat each arguments)
+                }
                 results.appendValue(value, functionName: name)
             } catch {
                 results.appendError(error)
