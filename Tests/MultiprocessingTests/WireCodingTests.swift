@@ -269,6 +269,40 @@ private struct LateNested: Codable, Equatable {
 
 private struct Empty: Codable, Equatable {}
 
+/// Decodes an optional of its own type through a single value container: a recursion that
+/// the data does not bound, which the decoder must cut off.
+private final class Chain: Codable {
+    let next: Chain?
+    init(next: Chain?) { self.next = next }
+    init(from decoder: any Decoder) throws { next = try decoder.singleValueContainer().decode(Chain?.self) }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(next)
+    }
+}
+
+/// Throws from `encode(to:)` after writing part of itself.
+private struct FailsHalfway: Encodable {
+    struct Boom: Error {}
+    enum K: CodingKey { case a, b, c }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: K.self)
+        try container.encode("written", forKey: .a)
+        var nested = container.nestedUnkeyedContainer(forKey: .b)
+        try nested.encode(1)
+        try container.encode([Shape.empty], forKey: .c)
+        throw Boom()
+    }
+}
+
+/// Nests the late-filled containers inside other containers.
+private struct Outer: Codable, Equatable {
+    var before: [LateNested]
+    var inner: LateNested
+    var shapes: [Shape]
+    var after: String
+}
+
 private struct Misuse: Encodable {
     enum K: CodingKey { case a }
     func encode(to encoder: any Encoder) throws {
@@ -514,6 +548,60 @@ struct WireCodingTests {
     func lateNested() throws {
         try roundTrip(LateNested(x: 9, list: [1, -2, 300], inner: "in", point: [1.5, -2]))
         try roundTrip(LateNested(x: 0, list: [], inner: "", point: []))
+    }
+
+    @Test("Containers with 128+ elements widen their count in place")
+    func largeCounts() throws {
+        let shapes = (0..<300).map { $0 % 2 == 0 ? Shape.rect(width: $0, height: -$0) : .labeled("s\($0)", 1) }
+        try roundTrip(shapes)
+        try roundTrip((0..<200).map { [$0, $0 + 1] })
+        let late = LateNested(x: 1, list: (0..<200).map(Int16.init), inner: "i", point: (0..<150).map(Double.init))
+        try roundTrip(late)
+        let outer = Outer(before: Array(repeating: late, count: 130), inner: late, shapes: shapes, after: "end")
+        try roundTrip(outer)
+        try roundTrip([outer, outer])
+        try roundTrip(Dictionary(uniqueKeysWithValues: (0..<20_000).map { ($0, "v\($0)") }))
+        // A count needing a 3-byte varint, inside a map.
+        try roundTrip(["big": (0..<20_000).map { Wrapper(String($0)) }])
+    }
+
+    @Test("Nested late-filled containers inside containers, after other values in the buffer")
+    func nestedLateContainers() throws {
+        let late = LateNested(x: -5, list: [1, 2], inner: "x", point: [0.5])
+        let outer = Outer(before: [late, late], inner: late, shapes: [.empty, .circle(radius: 1)], after: "z")
+        var writer = ByteWriter()
+        try WireCoding.encode("prefix", into: &writer)
+        try WireCoding.encode(outer, into: &writer)
+        try WireCoding.encode(outer, into: &writer)
+        var reader = ByteReader(writer.bytes)
+        #expect(try WireCoding.decode(String.self, from: &reader) == "prefix")
+        #expect(try WireCoding.decode(Outer.self, from: &reader) == outer)
+        #expect(try WireCoding.decode(Outer.self, from: &reader) == outer)
+        #expect(reader.isAtEnd)
+    }
+
+    @Test("A failing encode leaves the writer as it was")
+    func failedEncodeRestoresWriter() throws {
+        var writer = ByteWriter()
+        try WireCoding.encode(42, into: &writer)
+        let before = writer.bytes
+        #expect(throws: FailsHalfway.Boom.self) { try WireCoding.encode(FailsHalfway(), into: &writer) }
+        #expect(throws: FailsHalfway.Boom.self) { try WireCoding.encode(["k": [FailsHalfway()]], into: &writer) }
+        #expect(throws: EncodingError.self) { try WireCoding.encode([Misuse()], into: &writer) }
+        #expect(writer.bytes == before)
+        try WireCoding.encode("after", into: &writer)
+        var reader = ByteReader(writer.bytes)
+        #expect(try WireCoding.decode(Int.self, from: &reader) == 42)
+        #expect(try WireCoding.decode(String.self, from: &reader) == "after")
+    }
+
+    @Test("Recursion through single value containers is cut off, not a stack overflow")
+    func singleValueRecursion() throws {
+        // Like JSONEncoder, the chain collapses to a single nil (every level is a single value).
+        #expect(try encoded(Chain(next: Chain(next: nil))) == [WireTag.null])
+        #expect(try decoded(Chain.self, [WireTag.null]).next == nil)
+        #expect(throws: DecodingError.self) { try decoded(Chain.self, try encoded(5)) }
+        #expect(throws: DecodingError.self) { try decoded([Chain].self, try encoded(["x"])) }
     }
 
     @Test("Several values back to back in one buffer")
@@ -862,6 +950,7 @@ struct WireCodingTests {
         attempt(LateNested.self)
         attempt(WithOptionals.self)
         attempt(Dog.self)
+        attempt(Outer.self)
         var skipper = ByteReader(bytes)
         while (try? WireCoding.skipValue(in: &skipper)) != nil, !skipper.isAtEnd {}
     }

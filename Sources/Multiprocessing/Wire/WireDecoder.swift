@@ -496,6 +496,8 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
     @exclusivity(unchecked) private var nextEntry = 0
     @exclusivity(unchecked) private var nextIndex = 0
     @exclusivity(unchecked) private var lastEntry = -1
+    /// How many single-value decodes of composite values are running on this decoder.
+    @exclusivity(unchecked) private var passThrough = 0
 
     /// A lone nil value, for `superDecoder` of an absent key.
     private static let nilValue: [UInt8] = [WireTag.null]
@@ -533,12 +535,13 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
 
     /// A decoder for the value at `range` of `bytes` (or of `other`), one level deeper.
     func child(_ range: Range<Int>, in other: [UInt8]? = nil, component: _WirePathComponent) throws -> _WireDecoder {
-        guard depth < WireLimits.maxDepth else {
+        guard depth + passThrough < WireLimits.maxDepth else {
             let error = WireFormatError(.nestingTooDeep, at: range.lowerBound, "containers nested deeper than \(WireLimits.maxDepth) levels")
             throw _wireDecodingError(error, codingPath: path(component))
         }
         return _WireDecoder(
-            bytes: other ?? bytes, start: range.lowerBound, end: range.upperBound, depth: depth + 1, parent: self, component: component
+            bytes: other ?? bytes, start: range.lowerBound, end: range.upperBound, depth: depth + passThrough + 1, parent: self,
+            component: component
         )
     }
 
@@ -672,7 +675,16 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
                 }
             }
         }
-        // A composite value decodes itself from this same decoder (same coding path).
+        // A composite value decodes itself from this same decoder (same coding path). This
+        // recursion is not bounded by the data (think `init(from:)` decoding an optional of
+        // its own type through a single value container, fed a non-nil value), so it counts
+        // towards the nesting limit too.
+        guard depth + passThrough < WireLimits.maxDepth else {
+            let error = WireFormatError(.nestingTooDeep, at: start, "values nested deeper than \(WireLimits.maxDepth) levels")
+            throw _wireDecodingError(error, codingPath: codingPath)
+        }
+        passThrough += 1
+        defer { passThrough -= 1 }
         return try T(from: self)
     }
 }

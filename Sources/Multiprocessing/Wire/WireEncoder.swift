@@ -17,7 +17,7 @@ enum WireCoding {
     /// - Throws: `EncodingError.invalidValue` for what cannot be encoded (a container body
     ///   larger than 4 GiB, conflicting containers requested from one encoder, or a type that
     ///   the wire format does not support such as `Int128`), or any error thrown by
-    ///   `value.encode(to:)`.
+    ///   `value.encode(to:)`. On error, `writer` is left as it was.
     static func encode<T: Encodable>(_ value: T, into writer: inout ByteWriter) throws {
         if writer.writeLeaf(value) { return }
         // The root node writes straight into `writer`'s buffer (borrowed by swapping).

@@ -48,8 +48,14 @@
 ///   mismatch gives `DecodingError.typeMismatch`; structural damage gives
 ///   `DecodingError.dataCorrupted` whose underlying error is a ``WireFormatError``.
 ///
-/// When a keyed container holds the same key twice (e.g. a class and its superclass sharing
-/// one container), lookups find the first occurrence.
+/// Other rules:
+/// - a value that encodes nothing (no container requested) is written as an empty map;
+/// - like `JSONEncoder`, `Optional<Optional<T>>.some(nil)` is written as `nil` and reads back
+///   as `nil`; `Int128`/`UInt128` are not supported (`EncodingError.invalidValue`);
+/// - when a keyed container holds the same key twice (e.g. a class and its superclass sharing
+///   one container), lookups find the first occurrence;
+/// - the decoder accepts at most ``WireLimits/maxDepth`` nested containers (and single-value
+///   pass-throughs), so hostile input cannot exhaust the stack.
 enum WireTag {
     static let null: UInt8 = 0x00
     static let `false`: UInt8 = 0x01
