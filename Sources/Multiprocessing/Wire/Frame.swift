@@ -66,8 +66,10 @@ struct FrameAccumulator {
     private var staging: [UInt8]
     private var stagedStart = 0
     private var stagedEnd = 0
-    /// A large frame being filled directly: its buffer and how much of it is filled.
-    private var large: (buffer: [UInt8], filled: Int)?
+    /// A large frame being filled directly: its buffer, how much of it is filled, and the
+    /// frame's length. The buffer grows as bytes arrive (doubling), so a corrupt header that
+    /// announces a huge frame costs nothing until the bytes really come.
+    private var large: (buffer: [UInt8], filled: Int, length: Int)?
 
     init(stagingSize: Int = 64 * 1024) {
         staging = [UInt8](repeating: 0, count: stagingSize)
@@ -80,6 +82,10 @@ struct FrameAccumulator {
         while true {
             if var pending = large {
                 large = nil
+                if pending.filled == pending.buffer.count {
+                    let grown = min(pending.length, pending.buffer.count * 2)
+                    pending.buffer.append(contentsOf: repeatElement(0, count: grown - pending.buffer.count))
+                }
                 let outcome = try pending.buffer.withUnsafeMutableBytes { (raw) -> ReadOutcome in
                     try readNonBlocking(fd, into: raw.baseAddress! + pending.filled, count: raw.count - pending.filled)
                 }
@@ -91,7 +97,7 @@ struct FrameAccumulator {
                     return false
                 case .bytes(let n):
                     pending.filled += n
-                    if pending.filled == pending.buffer.count {
+                    if pending.filled == pending.length {
                         frames.append(Frame(bytes: pending.buffer))
                     } else {
                         large = pending
@@ -137,13 +143,13 @@ struct FrameAccumulator {
                 stagedStart = bodyStart + length
             } else if length > staging.count - FrameLimits.headerSize {
                 // Too big for the staging buffer: move it to a buffer of its own.
-                var buffer = [UInt8](repeating: 0, count: length)
+                var buffer = [UInt8](repeating: 0, count: min(length, max(2 * staging.count, 1 << 20)))
                 buffer.withUnsafeMutableBytes { raw in
                     staging.withUnsafeBytes { src in
                         raw.baseAddress!.copyMemory(from: src.baseAddress! + bodyStart, byteCount: available)
                     }
                 }
-                large = (buffer, available)
+                large = (buffer, available, length)
                 stagedStart = 0
                 stagedEnd = 0
                 return
