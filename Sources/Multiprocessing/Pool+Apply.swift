@@ -54,7 +54,9 @@ extension Pool {
     /// throws `CancellationError` at once.
     ///
     /// - Throws: the function's own error, a ``PoolError``, or `CancellationError`.
-    public func apply<each A, R>(_ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A) async throws
+    public func apply<each A, R>(
+        _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A
+    ) async throws
         -> R
     {
         try await applyAsync(function, repeat each arguments).value

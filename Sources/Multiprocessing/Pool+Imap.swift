@@ -18,7 +18,9 @@ extension Pool {
     ///   - items: The inputs; read as the stream is consumed.
     ///   - chunksize: Items per task (default 1); larger chunks cost fewer messages.
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument` (chunksize below 1).
-    public func imap<A, R>(_ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1) throws
+    public func imap<A, R>(
+        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1
+    ) throws
         -> ResultStream<R>
     {
         try makeStream(function, items, chunksize: chunksize, ordered: true)

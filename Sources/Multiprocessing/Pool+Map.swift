@@ -37,7 +37,9 @@ extension Pool {
     /// ```
     ///
     /// - Throws: the first error an item raised, or a ``PoolError``.
-    public func map<A, R>(_ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil) throws
+    public func map<A, R>(
+        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
+    ) throws
         -> [R]
     {
         try mapAsync(function, items, chunksize: chunksize).get()
@@ -51,7 +53,9 @@ extension Pool {
     /// ```
     ///
     /// - Throws: the first error an item raised, a ``PoolError``, or `CancellationError`.
-    public func map<A, R>(_ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil)
+    public func map<A, R>(
+        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
+    )
         async throws -> [R]
     {
         try await mapAsync(function, items, chunksize: chunksize).value

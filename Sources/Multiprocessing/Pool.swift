@@ -92,7 +92,8 @@ public final class Pool: Sendable {
             try initializer.encodeArguments(repeat each initArgs, into: &arguments)
         } catch {
             throw PoolError(
-                .encodingFailed, "the arguments of the initializer '\(initializer.name)' could not be encoded: \(error)",
+                .encodingFailed,
+                "the arguments of the initializer '\(initializer.name)' could not be encoded: \(error)",
                 functionName: initializer.name)
         }
         let frame = Pool.startFrame(

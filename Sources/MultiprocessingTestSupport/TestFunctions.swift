@@ -5,9 +5,9 @@
 public import Multiprocessing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// An error type that crosses back to the caller as itself.
@@ -163,7 +163,8 @@ public enum TestFunctions {
     /// Every function the test worker serves.
     public static let all: [any AnyPoolFunction] = [
         square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
-        blockMs, trapAt, fatal, exitWith, corruptChannel, openDescriptors, takeDecodeBomb, makeUnencodable, takeUnencodable, chatty, noResult, countPrimes, setUp,
+        blockMs, trapAt, fatal, exitWith, corruptChannel, openDescriptors, takeDecodeBomb, makeUnencodable,
+        takeUnencodable, chatty, noResult, countPrimes, setUp,
         readInit, failingSetUp,
     ]
 }

@@ -11,9 +11,9 @@ import Multiprocessing
 import MultiprocessingTestSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])

@@ -65,16 +65,16 @@ private enum KnownBug {
     static let terminateFinishRace = "KNOWN BUG terminate-finish-race"
 }
 
-private func withKnownBug(_ marker: String, _ body: () throws -> Void) {
-    withKnownIssue(Comment(rawValue: marker), isIntermittent: true) {
+private func withKnownBug(_ marker: String, _ body: () throws -> Void) throws {
+    try withKnownIssue(Comment(rawValue: marker), isIntermittent: true) {
         try body()
     } matching: { issue in
         issue.comments.contains { $0.rawValue.contains(marker) }
     }
 }
 
-private func withKnownBug(_ marker: String, _ body: () async throws -> Void) async {
-    await withKnownIssue(Comment(rawValue: marker), isIntermittent: true) {
+private func withKnownBug(_ marker: String, _ body: () async throws -> Void) async throws {
+    try await withKnownIssue(Comment(rawValue: marker), isIntermittent: true) {
         try await body()
     } matching: { issue in
         issue.comments.contains { $0.rawValue.contains(marker) }
@@ -332,7 +332,7 @@ struct CPythonPoolPortTests {
 
     // test_imap: StopIteration is `nil` from next(); `for try await` is the async form.
     @Test(.timeLimit(.minutes(1))) func test_imap() async throws {
-        await withKnownBug(KnownBug.streamEndsEarly) {
+        try await withKnownBug(KnownBug.streamEndsEarly) {
             let pool = try TestPools.make(processes: 2)
             defer { pool.stop() }
             var all: [Int] = []

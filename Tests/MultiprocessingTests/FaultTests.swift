@@ -7,9 +7,9 @@ import MultiprocessingTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 @Suite("Faults") struct FaultTests {

@@ -7,9 +7,9 @@ import Testing
 @testable import Multiprocessing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A deterministic generator (SplitMix64), so that fuzz failures reproduce.
@@ -158,8 +158,9 @@ private func frame(kind: FrameKind, body: [UInt8]) -> [UInt8] {
             var results = ResultFrameBuilder(job: 1, chunkIndex: 0)
             results.appendValue([1, 2, 3], functionName: "f")
             results.appendError(RemoteError(typeName: "E", message: "m", functionName: "f", workerPID: 1))
-            var task = TaskFrameBuilder(job: JobID(rawValue: 1), chunkIndex: 0, functionName: "f", signature: 1,
-                                        stopOnError: false)
+            var task = TaskFrameBuilder(
+                job: JobID(rawValue: 1), chunkIndex: 0, functionName: "f", signature: 1,
+                stopOnError: false)
             try? task.appendItem { try WireCoding.encode("x", into: &$0) }
             return [results.finish(), task.finish()]
         }()
@@ -173,7 +174,9 @@ private func frame(kind: FrameKind, body: [UInt8]) -> [UInt8] {
                 for _ in 0..<Int.random(in: 1...4, using: &rng) {
                     bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
                 }
-                if Bool.random(using: &rng) { bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng))) }
+                if Bool.random(using: &rng) {
+                    bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
+                }
             }
             let pipe = try FramePipe()
             pipe.write(bytes)
@@ -213,11 +216,13 @@ private final class Thread: @unchecked Sendable {
     init(_ body: @escaping () -> Void) {
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<Thread>.fromOpaque(raw!).takeRetainedValue()
-            me.body()
-            return nil
-        }, context)
+        pthread_create(
+            &thread, nil,
+            { raw in
+                let me = Unmanaged<Thread>.fromOpaque(raw!).takeRetainedValue()
+                me.body()
+                return nil
+            }, context)
     }
 
     func join() { pthread_join(thread, nil) }

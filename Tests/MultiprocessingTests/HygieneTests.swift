@@ -9,9 +9,9 @@ import MultiprocessingTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Runs the test worker executable in a parent role and returns its stdout.

@@ -3,15 +3,16 @@
 
 import Dispatch
 import Logging
-@testable import Multiprocessing
 import MultiprocessingTestSupport
 import Synchronization
 import Testing
 
+@testable import Multiprocessing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A log handler that keeps what it is given.
@@ -100,8 +101,9 @@ final class CountingSequence: Sequence, @unchecked Sendable {
         #expect(try pool.apply(F.square, 3) == 9)
     }
 
-    @Test("Values that cannot be encoded or decoded fail with encodingFailed; the worker survives",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "Values that cannot be encoded or decoded fail with encodingFailed; the worker survives",
+        .timeLimit(.minutes(1)))
     func encodingFailures() throws {
         let pool = try TestPools.make(processes: 1)
         defer { pool.stop() }
@@ -301,8 +303,9 @@ final class CountingSequence: Sequence, @unchecked Sendable {
         #expect(values.enumerated().allSatisfy { $0.element == $0.offset * $0.offset })
     }
 
-    @Test("Submitting after close or terminate fails with notRunning; join needs one of them",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "Submitting after close or terminate fails with notRunning; join needs one of them",
+        .timeLimit(.minutes(1)))
     func lifecycle() async throws {
         let pool = try TestPools.make(processes: 1)
         #expect(throws: PoolError.self) { try pool.join() }

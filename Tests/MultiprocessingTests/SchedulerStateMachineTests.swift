@@ -8,6 +8,7 @@
 
 import DequeModule
 import Testing
+
 @testable import Multiprocessing
 
 private typealias SM = SchedulerStateMachine<String>
@@ -294,8 +295,9 @@ struct SchedulerStateMachineTests {
     @Test func timeoutKillsAndFailsChunk() {
         var h = Harness.running(processes: 1, taskTimeout: .seconds(10), ready: false)
         let chunks = [chunk(1, 0), chunk(1, 1, timeout: .seconds(2))]
-        #expect(h.sm.submit(job: J(1), chunks: chunks, failFast: true, now: h.at(0)).map(Act.init)
-            == [.send(1, 0, to: 0)])
+        #expect(
+            h.sm.submit(job: J(1), chunks: chunks, failFast: true, now: h.at(0)).map(Act.init)
+                == [.send(1, 0, to: 0)])
         #expect(h.sm.nextDeadline == nil)  // not ready: not running yet
         h.ready(0, at: 1000)
         #expect(h.sm.nextDeadline == h.at(11_000))
@@ -464,7 +466,7 @@ struct SchedulerStateMachineTests {
         let exit = h.exit(0, at: 6)
         let failed = exit.contains { if case .failChunk(3, 0, _, _) = $0 { true } else { false } }
         let requeued = h.sm.queue.contains { $0.payload == "3/0" }
-                #expect(failed || requeued)
+        #expect(failed || requeued)
     }
 
     /// Regression (found by these tests): same race with a timeout: the timed-out chunk is answered (and delivered) before the
@@ -477,7 +479,7 @@ struct SchedulerStateMachineTests {
         #expect(h.timeouts(at: 102) == [.kill(0, pid: 1000), .spawn(1)])
         #expect(h.complete(0, 2, 0, at: 103) == [.deliver(2, 0)])
         let exit = h.exit(0, at: 104)
-                #expect(!exit.contains(.failChunk(2, 1, .timedOut(pid: 1000, limit: .milliseconds(100)), worker: 0)))
+        #expect(!exit.contains(.failChunk(2, 1, .timedOut(pid: 1000, limit: .milliseconds(100)), worker: 0)))
     }
 
     /// Regression (found by these tests): close() with an open job (a lazily fed imap stream) whose queue is momentarily empty
@@ -490,7 +492,7 @@ struct SchedulerStateMachineTests {
         _ = h.close()
         let exit = h.exit(0, .exited(0), at: 2)
         #expect(h.job(1) != nil)  // the stream is still open
-                #expect(!exit.contains(.stopped))
+        #expect(!exit.contains(.stopped))
     }
 
     /// Regression (found by these tests): appendChunks after terminate (a stream's feeder racing terminate) sets `open` back to
@@ -501,7 +503,7 @@ struct SchedulerStateMachineTests {
         #expect(h.terminate() == [.failJob(1, .terminated), .kill(0, pid: 1000)])
         #expect(h.append(1, 1..<2, open: true, at: 1) == [])
         let exit = h.exit(0, at: 2)
-                #expect(exit.contains(.finishJob(1)))
+        #expect(exit.contains(.finishJob(1)))
     }
 
     // MARK: - Randomized model

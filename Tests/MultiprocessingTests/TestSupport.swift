@@ -5,9 +5,9 @@ import MultiprocessingTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 typealias F = TestFunctions

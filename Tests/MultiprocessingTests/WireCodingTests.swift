@@ -6,6 +6,7 @@
 // random and mutated bytes, huge declared lengths, nesting limits and skipping.
 
 import Testing
+
 @testable import Multiprocessing
 
 // MARK: - Helpers
@@ -211,8 +212,12 @@ private struct Reversed: Codable, Equatable {
         let keys = container.allKeys.map(\.stringValue)
         let expected = ["a", "b", "c"] + (container.contains(.d) ? ["d"] : []) + ["e"]
         guard keys == expected else { throw InvariantViolated(message: "allKeys \(keys)") }
-        guard !container.contains(.missing), container.contains(.e) else { throw InvariantViolated(message: "contains") }
-        guard try container.decodeIfPresent(String.self, forKey: .missing) == nil else { throw InvariantViolated(message: "missing") }
+        guard !container.contains(.missing), container.contains(.e) else {
+            throw InvariantViolated(message: "contains")
+        }
+        guard try container.decodeIfPresent(String.self, forKey: .missing) == nil else {
+            throw InvariantViolated(message: "missing")
+        }
         e = try container.decodeNil(forKey: .e) ? nil : try container.decode(Bool.self, forKey: .e)
         d = try container.decodeIfPresent(Int.self, forKey: .d)
         c = try container.decode([Double].self, forKey: .c)
@@ -259,7 +264,8 @@ private struct LateNested: Codable, Equatable {
         while !pointElements.isAtEnd { point.append(try pointElements.decode(Double.self)) }
         self.point = point
         guard try points.decodeNil(), points.isAtEnd else { throw InvariantViolated(message: "points") }
-        inner = try container.nestedContainer(keyedBy: InnerKeys.self, forKey: .nested).decode(String.self, forKey: .inner)
+        inner = try container.nestedContainer(keyedBy: InnerKeys.self, forKey: .nested).decode(
+            String.self, forKey: .inner)
         var list = try container.nestedUnkeyedContainer(forKey: .list)
         var values: [Int16] = []
         while !list.isAtEnd { values.append(try list.decode(Int16.self)) }
@@ -378,7 +384,11 @@ struct WireCodingTests {
         #expect(try encoded(true) == [WireTag.true])
     }
 
-    @Test("Double", arguments: [0.0, -0.0, 1.5, -3.25e300, .infinity, -.infinity, .greatestFiniteMagnitude, .leastNonzeroMagnitude, .pi])
+    @Test(
+        "Double",
+        arguments: [
+            0.0, -0.0, 1.5, -3.25e300, .infinity, -.infinity, .greatestFiniteMagnitude, .leastNonzeroMagnitude, .pi,
+        ])
     func double(value: Double) throws {
         let back = try decoded(Double.self, try encoded(value))
         #expect(back.bitPattern == value.bitPattern)
@@ -392,7 +402,9 @@ struct WireCodingTests {
         #expect(try decoded(Float.self, try encoded(nanF)).bitPattern == nanF.bitPattern)
     }
 
-    @Test("Float", arguments: [Float(0), -0.0, 1.5, .infinity, -.infinity, .greatestFiniteMagnitude, .leastNonzeroMagnitude])
+    @Test(
+        "Float",
+        arguments: [Float(0), -0.0, 1.5, .infinity, -.infinity, .greatestFiniteMagnitude, .leastNonzeroMagnitude])
     func float(value: Float) throws {
         #expect(try decoded(Float.self, try encoded(value)).bitPattern == value.bitPattern)
         try roundTrip(Wrapper(value))
@@ -478,7 +490,8 @@ struct WireCodingTests {
             scores: [], nickname: nil, friends: [], flags: []
         )
         let person = Person(
-            name: "Alice", age: 33, height: 1.65, tags: ["x", "yz", "🎉"], address: Address(street: "Main St", zip: 12345),
+            name: "Alice", age: 33, height: 1.65, tags: ["x", "yz", "🎉"],
+            address: Address(street: "Main St", zip: 12345),
             scores: [1, 2.5, -3], nickname: "Al", friends: [friend, friend], flags: [true, false]
         )
         try roundTrip(person)
@@ -630,8 +643,9 @@ struct WireCodingTests {
         var writer = ByteWriter()
         let skipped: [any Encodable] = [
             1, 1000, UInt64.max, 1.5, Float(2), "skip me", [UInt8](repeating: 0, count: 100), [1, 2, 3], [Float(1)],
-            Person(name: "P", age: 1, height: 1, tags: ["t"], address: Address(street: "s", zip: 1), scores: [1],
-                   nickname: nil, friends: [], flags: [true]),
+            Person(
+                name: "P", age: 1, height: 1, tags: ["t"], address: Address(street: "s", zip: 1), scores: [1],
+                nickname: nil, friends: [], flags: [true]),
             [String: Int](), Int?.none, true, Tree.deep(10), ["a": [1: "b"]],
         ]
         for (index, value) in skipped.enumerated() {
@@ -659,8 +673,11 @@ struct WireCodingTests {
             // Inside a keyed and an unkeyed container, too.
             #expect(try encoded(["k": value]) == encoded(["k": Wrapper(value)]), sourceLocation: sourceLocation)
             let pair = try encoded(UnkeyedPair(value: value))
-            #expect(pair.count % 2 == 0 && pair[..<6] == [WireTag.array, UInt8(pair.count - 5), 0, 0, 0, 2], sourceLocation: sourceLocation)
-            #expect(pair[6..<(6 + pair.count / 2 - 3)] == pair[(6 + pair.count / 2 - 3)...], sourceLocation: sourceLocation)
+            #expect(
+                pair.count % 2 == 0 && pair[..<6] == [WireTag.array, UInt8(pair.count - 5), 0, 0, 0, 2],
+                sourceLocation: sourceLocation)
+            #expect(
+                pair[6..<(6 + pair.count / 2 - 3)] == pair[(6 + pair.count / 2 - 3)...], sourceLocation: sourceLocation)
         }
         for v in [0, 127, 128, -1, Int.min, Int.max] { try same(v) }
         try same(Int8.min)
@@ -791,9 +808,13 @@ struct WireCodingTests {
             let bytes = try encoded(value)
             for length in 0..<bytes.count {
                 var reader = ByteReader(Array(bytes.prefix(length)))
-                #expect(throws: (any Error).self, sourceLocation: sourceLocation) { try WireCoding.decode(T.self, from: &reader) }
+                #expect(throws: (any Error).self, sourceLocation: sourceLocation) {
+                    try WireCoding.decode(T.self, from: &reader)
+                }
                 var skipper = ByteReader(Array(bytes.prefix(length)))
-                #expect(throws: (any Error).self, sourceLocation: sourceLocation) { try WireCoding.skipValue(in: &skipper) }
+                #expect(throws: (any Error).self, sourceLocation: sourceLocation) {
+                    try WireCoding.skipValue(in: &skipper)
+                }
                 // Truncation inside a larger buffer is caught by the container lengths.
                 var inner = ByteReader(Array(bytes.prefix(length)) + [UInt8](repeating: 0, count: 4))
                 _ = try? WireCoding.decode(T.self, from: &inner)
@@ -901,7 +922,9 @@ struct WireCodingTests {
     func nestingLimit() throws {
         // Each Tree level is three containers (case map, payload map, array).
         try roundTrip(Tree.deep(WireLimits.maxDepth / 3 - 2))
-        #expect(throws: DecodingError.self) { try decoded(Tree.self, try encoded(Tree.deep(WireLimits.maxDepth / 3 + 2))) }
+        #expect(throws: DecodingError.self) {
+            try decoded(Tree.self, try encoded(Tree.deep(WireLimits.maxDepth / 3 + 2)))
+        }
         // Hand-built arrays nested far too deep for any limit.
         var bytes: [UInt8] = [WireTag.array, 1, 0, 0, 0, 0]
         for _ in 0..<5_000 {

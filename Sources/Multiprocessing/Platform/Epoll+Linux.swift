@@ -4,9 +4,9 @@ import CMultiprocessing
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// An epoll instance and an eventfd that other threads use to wake the poller.
@@ -62,7 +62,9 @@ final class Poller: Sendable {
 
     /// Waits for readiness; `timeoutMilliseconds` of -1 waits without limit.
     /// Returns (token, readable-or-hangup, writable) for each ready descriptor.
-    func wait(into events: UnsafeMutableBufferPointer<epoll_event>, timeoutMilliseconds: Int32)
+    func wait(
+        into events: UnsafeMutableBufferPointer<epoll_event>, timeoutMilliseconds: Int32
+    )
         throws -> Int
     {
         let n = epoll_wait(epollFD, events.baseAddress, Int32(events.count), timeoutMilliseconds)

@@ -3,9 +3,9 @@
 import CMultiprocessing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The two ends of a pipe, both close-on-exec.
@@ -54,7 +54,9 @@ enum ReadOutcome {
 }
 
 /// Reads up to `count` bytes into `buffer` from a non-blocking descriptor.
-func readNonBlocking(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int)
+func readNonBlocking(
+    _ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int
+)
     throws -> ReadOutcome
 {
     while true {

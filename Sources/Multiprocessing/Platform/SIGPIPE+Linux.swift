@@ -6,9 +6,9 @@
 import CMultiprocessing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Runs `body` (which writes to pipes) with SIGPIPE blocked in this thread. `body` returns

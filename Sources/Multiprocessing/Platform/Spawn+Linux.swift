@@ -3,9 +3,9 @@
 import CMultiprocessing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The environment variable that tells a re-executed program it is a pool worker. Its value is

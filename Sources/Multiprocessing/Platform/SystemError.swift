@@ -2,9 +2,9 @@
 // error once, and keep `errno` handling out of every other file.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A failed system call: which call, and the `errno` it set.

@@ -6,9 +6,9 @@
 import CMultiprocessing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 private final class ThreadBody {

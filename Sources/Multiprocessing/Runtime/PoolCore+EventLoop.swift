@@ -6,9 +6,9 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// What only the I/O thread touches: the read side of every worker.
@@ -127,10 +127,13 @@ extension PoolCore {
                 do {
                     let worker = try spawnWorker(executable: options.executable, arguments: options.arguments)
                     do {
-                        try poller.register(worker.resultFD, token: EventToken.results(id), readable: true, writable: false)
-                        try poller.register(worker.stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
+                        try poller.register(
+                            worker.resultFD, token: EventToken.results(id), readable: true, writable: false)
+                        try poller.register(
+                            worker.stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
                         if worker.pidFD >= 0 {
-                            try poller.register(worker.pidFD, token: EventToken.exit(id), readable: true, writable: false)
+                            try poller.register(
+                                worker.pidFD, token: EventToken.exit(id), readable: true, writable: false)
                         }
                     } catch {
                         Glibc.kill(worker.pid, SIGKILL)

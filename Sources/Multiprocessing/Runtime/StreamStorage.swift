@@ -74,7 +74,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// Submits the first window of chunks.
     func start() throws(PoolError) {
         let (chunks, exhausted) = produceChunks()
-        try core.submit(job: job, chunks: chunks, failFast: false, open: !exhausted, sink: self, functionName: functionName)
+        try core.submit(
+            job: job, chunks: chunks, failFast: false, open: !exhausted, sink: self, functionName: functionName)
     }
 
     /// Submits chunks until the window is full again or the input ends.
@@ -249,8 +250,10 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             case .wait(let id):
                 if let deadline {
                     let remaining = ContinuousClock.now.duration(to: deadline)
-                    let nanoseconds = max(0, remaining.components.seconds * 1_000_000_000
-                        + remaining.components.attoseconds / 1_000_000_000)
+                    let nanoseconds = max(
+                        0,
+                        remaining.components.seconds * 1_000_000_000
+                            + remaining.components.attoseconds / 1_000_000_000)
                     let result = semaphore.wait(timeout: .now() + .nanoseconds(Int(clamping: nanoseconds)))
                     if result == .timedOut {
                         let removed = state.withLock { $0.waiters.removeValue(forKey: id) != nil }

@@ -304,7 +304,8 @@ struct SchedulerStateMachine<Payload> {
         else {
             // A worker that answers something it was not running is broken.
             if let i = index(of: id) {
-                kill(at: i, reason: .protocolError("answered \(job) chunk \(chunkIndex), which it was not running"),
+                kill(
+                    at: i, reason: .protocolError("answered \(job) chunk \(chunkIndex), which it was not running"),
                     &actions)
             }
             return actions
@@ -378,7 +379,9 @@ struct SchedulerStateMachine<Payload> {
             if case .broken(let failure) = lifecycle {
                 for chunk in chunks { actions.append(.failChunk(job: job, index: chunk.index, failure, worker: nil)) }
             } else if lifecycle == .terminated {
-                for chunk in chunks { actions.append(.failChunk(job: job, index: chunk.index, .terminated, worker: nil)) }
+                for chunk in chunks {
+                    actions.append(.failChunk(job: job, index: chunk.index, .terminated, worker: nil))
+                }
             } else {
                 record.queued += chunks.count
                 queue.append(contentsOf: chunks)

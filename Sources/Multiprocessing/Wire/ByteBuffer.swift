@@ -238,7 +238,8 @@ struct ByteReader {
         let at = offset
         let n = try readVarint()
         guard n <= UInt64(remaining / unit) else {
-            throw WireFormatError(.invalidLength, at: at, "length \(n) × \(unit) exceeds the \(remaining) remaining byte(s)")
+            throw WireFormatError(
+                .invalidLength, at: at, "length \(n) × \(unit) exceeds the \(remaining) remaining byte(s)")
         }
         return Int(n)
     }

@@ -31,7 +31,9 @@ enum ErrorRecord {
 
     /// Reads an error written by ``write(_:into:)``: the registered error type itself when this
     /// process knows it, else a ``RemoteError`` or ``PoolError`` carrying the context.
-    static func read(from reader: inout ByteReader, functionName: String, workerPID: Int32) throws
+    static func read(
+        from reader: inout ByteReader, functionName: String, workerPID: Int32
+    ) throws
         -> any Error & Sendable
     {
         switch try reader.readUInt8() {

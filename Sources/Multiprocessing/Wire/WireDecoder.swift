@@ -81,7 +81,8 @@ struct _RawScan {
             value = try varintSlow(&pos)
         }
         guard value <= UInt64((end - pos) / unit) else {
-            throw WireFormatError(.invalidLength, at: at, "length \(value) × \(unit) exceeds the \(end - pos) remaining byte(s)")
+            throw WireFormatError(
+                .invalidLength, at: at, "length \(value) × \(unit) exceeds the \(end - pos) remaining byte(s)")
         }
         return Int(value)
     }
@@ -184,12 +185,16 @@ func _wireDecodingError(_ error: any Error, codingPath: [any CodingKey]) -> any 
         case .tag(let tag) where tag == WireTag.null:
             return DecodingError.valueNotFound(
                 mismatch.expected,
-                DecodingError.Context(codingPath: codingPath, debugDescription: "Expected \(mismatch.expected) value but found nil instead.")
+                DecodingError.Context(
+                    codingPath: codingPath,
+                    debugDescription: "Expected \(mismatch.expected) value but found nil instead.")
             )
         case .tag(let tag):
             return DecodingError.typeMismatch(
                 mismatch.expected,
-                DecodingError.Context(codingPath: codingPath, debugDescription: "Expected to decode \(mismatch.expected) but found \(WireTag.name(tag)) instead.")
+                DecodingError.Context(
+                    codingPath: codingPath,
+                    debugDescription: "Expected to decode \(mismatch.expected) but found \(WireTag.name(tag)) instead.")
             )
         case .doesNotFit(let message):
             return DecodingError.dataCorrupted(DecodingError.Context(codingPath: codingPath, debugDescription: message))
@@ -197,7 +202,8 @@ func _wireDecodingError(_ error: any Error, codingPath: [any CodingKey]) -> any 
     }
     if let wireError = error as? WireFormatError {
         return DecodingError.dataCorrupted(
-            DecodingError.Context(codingPath: codingPath, debugDescription: wireError.description, underlyingError: wireError)
+            DecodingError.Context(
+                codingPath: codingPath, debugDescription: wireError.description, underlyingError: wireError)
         )
     }
     return error
@@ -397,7 +403,8 @@ extension ByteReader {
             guard offset < end else { return false }
             let tag = bytes[offset]
             return tag == WireTag.bytes
-                || (tag == WireTag.typedArray && end - offset >= 2 && bytes[offset + 1] == WireElementKind.uint8.rawValue)
+                || (tag == WireTag.typedArray && end - offset >= 2
+                    && bytes[offset + 1] == WireElementKind.uint8.rawValue)
         default:
             guard let kind = leaf.arrayKind else { return true }
             return end - offset >= 2 && bytes[offset] == WireTag.typedArray && bytes[offset + 1] == kind.rawValue
@@ -536,11 +543,13 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
     /// A decoder for the value at `range` of `bytes` (or of `other`), one level deeper.
     func child(_ range: Range<Int>, in other: [UInt8]? = nil, component: _WirePathComponent) throws -> _WireDecoder {
         guard depth + passThrough < WireLimits.maxDepth else {
-            let error = WireFormatError(.nestingTooDeep, at: range.lowerBound, "containers nested deeper than \(WireLimits.maxDepth) levels")
+            let error = WireFormatError(
+                .nestingTooDeep, at: range.lowerBound, "containers nested deeper than \(WireLimits.maxDepth) levels")
             throw _wireDecodingError(error, codingPath: path(component))
         }
         return _WireDecoder(
-            bytes: other ?? bytes, start: range.lowerBound, end: range.upperBound, depth: depth + passThrough + 1, parent: self,
+            bytes: other ?? bytes, start: range.lowerBound, end: range.upperBound, depth: depth + passThrough + 1,
+            parent: self,
             component: component
         )
     }
@@ -564,7 +573,8 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
 
     private func openKeyed() throws {
         guard tag == WireTag.map else {
-            throw _wireDecodingError(_WireMismatch(expected: [String: Any].self, reason: .tag(tag)), codingPath: codingPath)
+            throw _wireDecodingError(
+                _WireMismatch(expected: [String: Any].self, reason: .tag(tag)), codingPath: codingPath)
         }
         var reader = ByteReader(bytes, offset: start + 5, end: end)
         do {
@@ -680,7 +690,8 @@ final class _WireDecoder: Decoder, SingleValueDecodingContainer {
         // its own type through a single value container, fed a non-nil value), so it counts
         // towards the nesting limit too.
         guard depth + passThrough < WireLimits.maxDepth else {
-            let error = WireFormatError(.nestingTooDeep, at: start, "values nested deeper than \(WireLimits.maxDepth) levels")
+            let error = WireFormatError(
+                .nestingTooDeep, at: start, "values nested deeper than \(WireLimits.maxDepth) levels")
             throw _wireDecodingError(error, codingPath: codingPath)
         }
         passThrough += 1
@@ -708,7 +719,8 @@ struct _WireKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
         guard let range = try decoder.lookup(key) else {
             throw DecodingError.keyNotFound(
                 key,
-                DecodingError.Context(codingPath: codingPath, debugDescription: "No value associated with key \"\(key.stringValue)\".")
+                DecodingError.Context(
+                    codingPath: codingPath, debugDescription: "No value associated with key \"\(key.stringValue)\".")
             )
         }
         return range
@@ -759,34 +771,76 @@ struct _WireKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
     func decode(_: Float.Type, forKey key: Key) throws -> Float { try leaf(key) { try $0.readFloatValue() } }
     func decode(_: Int.Type, forKey key: Key) throws -> Int { try leaf(key) { try $0.readIntegerValue(Int.self) } }
     func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try leaf(key) { try $0.readIntegerValue(Int8.self) } }
-    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 { try leaf(key) { try $0.readIntegerValue(Int16.self) } }
-    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 { try leaf(key) { try $0.readIntegerValue(Int32.self) } }
-    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 { try leaf(key) { try $0.readIntegerValue(Int64.self) } }
+    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 {
+        try leaf(key) { try $0.readIntegerValue(Int16.self) }
+    }
+    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 {
+        try leaf(key) { try $0.readIntegerValue(Int32.self) }
+    }
+    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 {
+        try leaf(key) { try $0.readIntegerValue(Int64.self) }
+    }
     func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try leaf(key) { try $0.readIntegerValue(UInt.self) } }
-    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 { try leaf(key) { try $0.readIntegerValue(UInt8.self) } }
-    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 { try leaf(key) { try $0.readIntegerValue(UInt16.self) } }
-    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try leaf(key) { try $0.readIntegerValue(UInt32.self) } }
-    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try leaf(key) { try $0.readIntegerValue(UInt64.self) } }
+    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 {
+        try leaf(key) { try $0.readIntegerValue(UInt8.self) }
+    }
+    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 {
+        try leaf(key) { try $0.readIntegerValue(UInt16.self) }
+    }
+    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 {
+        try leaf(key) { try $0.readIntegerValue(UInt32.self) }
+    }
+    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 {
+        try leaf(key) { try $0.readIntegerValue(UInt64.self) }
+    }
 
     func decode<T: Decodable>(_: T.Type, forKey key: Key) throws -> T {
         try value(T.self, at: try require(key), key)
     }
 
     // One lookup each, instead of the default's contains + decodeNil + decode.
-    func decodeIfPresent(_: Bool.Type, forKey key: Key) throws -> Bool? { try leafIfPresent(key) { try $0.readBoolValue() } }
-    func decodeIfPresent(_: String.Type, forKey key: Key) throws -> String? { try leafIfPresent(key) { try $0.readStringValue() } }
-    func decodeIfPresent(_: Double.Type, forKey key: Key) throws -> Double? { try leafIfPresent(key) { try $0.readDoubleValue() } }
-    func decodeIfPresent(_: Float.Type, forKey key: Key) throws -> Float? { try leafIfPresent(key) { try $0.readFloatValue() } }
-    func decodeIfPresent(_: Int.Type, forKey key: Key) throws -> Int? { try leafIfPresent(key) { try $0.readIntegerValue(Int.self) } }
-    func decodeIfPresent(_: Int8.Type, forKey key: Key) throws -> Int8? { try leafIfPresent(key) { try $0.readIntegerValue(Int8.self) } }
-    func decodeIfPresent(_: Int16.Type, forKey key: Key) throws -> Int16? { try leafIfPresent(key) { try $0.readIntegerValue(Int16.self) } }
-    func decodeIfPresent(_: Int32.Type, forKey key: Key) throws -> Int32? { try leafIfPresent(key) { try $0.readIntegerValue(Int32.self) } }
-    func decodeIfPresent(_: Int64.Type, forKey key: Key) throws -> Int64? { try leafIfPresent(key) { try $0.readIntegerValue(Int64.self) } }
-    func decodeIfPresent(_: UInt.Type, forKey key: Key) throws -> UInt? { try leafIfPresent(key) { try $0.readIntegerValue(UInt.self) } }
-    func decodeIfPresent(_: UInt8.Type, forKey key: Key) throws -> UInt8? { try leafIfPresent(key) { try $0.readIntegerValue(UInt8.self) } }
-    func decodeIfPresent(_: UInt16.Type, forKey key: Key) throws -> UInt16? { try leafIfPresent(key) { try $0.readIntegerValue(UInt16.self) } }
-    func decodeIfPresent(_: UInt32.Type, forKey key: Key) throws -> UInt32? { try leafIfPresent(key) { try $0.readIntegerValue(UInt32.self) } }
-    func decodeIfPresent(_: UInt64.Type, forKey key: Key) throws -> UInt64? { try leafIfPresent(key) { try $0.readIntegerValue(UInt64.self) } }
+    func decodeIfPresent(_: Bool.Type, forKey key: Key) throws -> Bool? {
+        try leafIfPresent(key) { try $0.readBoolValue() }
+    }
+    func decodeIfPresent(_: String.Type, forKey key: Key) throws -> String? {
+        try leafIfPresent(key) { try $0.readStringValue() }
+    }
+    func decodeIfPresent(_: Double.Type, forKey key: Key) throws -> Double? {
+        try leafIfPresent(key) { try $0.readDoubleValue() }
+    }
+    func decodeIfPresent(_: Float.Type, forKey key: Key) throws -> Float? {
+        try leafIfPresent(key) { try $0.readFloatValue() }
+    }
+    func decodeIfPresent(_: Int.Type, forKey key: Key) throws -> Int? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int.self) }
+    }
+    func decodeIfPresent(_: Int8.Type, forKey key: Key) throws -> Int8? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int8.self) }
+    }
+    func decodeIfPresent(_: Int16.Type, forKey key: Key) throws -> Int16? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int16.self) }
+    }
+    func decodeIfPresent(_: Int32.Type, forKey key: Key) throws -> Int32? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int32.self) }
+    }
+    func decodeIfPresent(_: Int64.Type, forKey key: Key) throws -> Int64? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int64.self) }
+    }
+    func decodeIfPresent(_: UInt.Type, forKey key: Key) throws -> UInt? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt.self) }
+    }
+    func decodeIfPresent(_: UInt8.Type, forKey key: Key) throws -> UInt8? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt8.self) }
+    }
+    func decodeIfPresent(_: UInt16.Type, forKey key: Key) throws -> UInt16? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt16.self) }
+    }
+    func decodeIfPresent(_: UInt32.Type, forKey key: Key) throws -> UInt32? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt32.self) }
+    }
+    func decodeIfPresent(_: UInt64.Type, forKey key: Key) throws -> UInt64? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt64.self) }
+    }
 
     func decodeIfPresent<T: Decodable>(_: T.Type, forKey key: Key) throws -> T? {
         guard let range = try decoder.lookup(key), decoder.bytes[range.lowerBound] != WireTag.null else { return nil }
@@ -848,7 +902,8 @@ struct _WireUnkeyedDecodingContainer: UnkeyedDecodingContainer {
             case WireTag.typedArray:
                 let kindByte = try reader.readUInt8()
                 guard let kind = WireElementKind(rawValue: kindByte) else {
-                    throw WireFormatError(.unknownTag, at: decoder.start + 1, "unknown typed-array element kind \(kindByte)")
+                    throw WireFormatError(
+                        .unknownTag, at: decoder.start + 1, "unknown typed-array element kind \(kindByte)")
                 }
                 elementKind = kind
                 elementCount = try reader.readLength(unit: kind.width)
@@ -867,7 +922,8 @@ struct _WireUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     private func atEnd(_ type: any Any.Type) -> DecodingError {
         DecodingError.valueNotFound(
             type,
-            DecodingError.Context(codingPath: decoder.path(.index(currentIndex)), debugDescription: "Unkeyed container is at end.")
+            DecodingError.Context(
+                codingPath: decoder.path(.index(currentIndex)), debugDescription: "Unkeyed container is at end.")
         )
     }
 
@@ -964,7 +1020,9 @@ struct _WireUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try next(type) }
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next(type) }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws -> KeyedDecodingContainer<NestedKey> {
         try nextDecoder().container(keyedBy: NestedKey.self)
     }
 

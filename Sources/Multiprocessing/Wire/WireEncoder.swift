@@ -136,7 +136,7 @@ extension ByteWriter {
 }
 
 #if !_pointerBitWidth(_64)
-#error("The wire format maps Int/UInt to 64-bit elements; only 64-bit hosts are supported.")
+    #error("The wire format maps Int/UInt to 64-bit elements; only 64-bit hosts are supported.")
 #endif
 
 // MARK: - Coding keys and paths
@@ -250,7 +250,9 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         case .keyed:
             return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
         case .single, .unkeyed:
-            recordMisuse("a keyed container was requested after a \(state == .single ? "single value" : "unkeyed container") was encoded")
+            recordMisuse(
+                "a keyed container was requested after a \(state == .single ? "single value" : "unkeyed container") was encoded"
+            )
             return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: detached()))
         }
     }
@@ -263,7 +265,9 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         case .unkeyed:
             return _WireUnkeyedEncodingContainer(encoder: self)
         case .single, .keyed:
-            recordMisuse("an unkeyed container was requested after a \(state == .single ? "single value" : "keyed container") was encoded")
+            recordMisuse(
+                "an unkeyed container was requested after a \(state == .single ? "single value" : "keyed container") was encoded"
+            )
             return _WireUnkeyedEncodingContainer(encoder: detached())
         }
     }
@@ -290,7 +294,8 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         if error == nil {
             error = EncodingError.invalidValue(
                 message,
-                EncodingError.Context(codingPath: codingPath, debugDescription: "Invalid use of the wire encoder: \(message).")
+                EncodingError.Context(
+                    codingPath: codingPath, debugDescription: "Invalid use of the wire encoder: \(message).")
             )
         }
     }
@@ -387,7 +392,8 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
                 "single value",
                 EncodingError.Context(
                     codingPath: codingPath,
-                    debugDescription: "Attempt to encode a value through a single value container that already holds a value."
+                    debugDescription:
+                        "Attempt to encode a value through a single value container that already holds a value."
                 )
             )
         }
@@ -523,7 +529,9 @@ struct _WireUnkeyedEncodingContainer: UnkeyedEncodingContainer {
         encoder.count += 1
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    ) -> KeyedEncodingContainer<NestedKey> {
         let child = encoder.deferredChild(component: .index(encoder.count))
         return child.container(keyedBy: NestedKey.self)
     }

@@ -191,7 +191,7 @@ enum WireLimits {
 }
 
 #if _endian(big)
-#error("The wire format copies numeric arrays in host byte order; big-endian hosts are not supported.")
+    #error("The wire format copies numeric arrays in host byte order; big-endian hosts are not supported.")
 #endif
 
 /// A structural error in wire-format bytes: truncation, malformed varint, invalid UTF-8,

@@ -22,7 +22,8 @@ extension PoolFunction: ChunkRunner {
                 arguments = try decodeArguments(from: &item)
             } catch {
                 results.appendError(
-                    PoolError(.encodingFailed, "the arguments of '\(name)' could not be decoded in the worker: \(error)"))
+                    PoolError(
+                        .encodingFailed, "the arguments of '\(name)' could not be decoded in the worker: \(error)"))
                 if header.stopOnError { return }
                 continue
             }

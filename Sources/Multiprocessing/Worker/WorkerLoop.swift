@@ -4,9 +4,9 @@
 import CMultiprocessing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 enum WorkerLoop {
