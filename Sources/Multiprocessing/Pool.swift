@@ -28,7 +28,7 @@ import Synchronization
 ///
 /// A pool is safe to use from many threads and tasks at once. Stop it with ``close()`` then
 /// ``join()`` (finish the submitted work) or ``terminate()`` (kill the workers now); a pool
-/// released while running terminates its workers. ``withPool(processes:maxTasksPerChild:taskTimeout:executable:logger:_:)``
+/// released while running terminates its workers. ``withPool(processes:maxTasksPerChild:taskTimeout:executable:logger:_:)-8tyxp``
 /// does that for you, like Python's `with Pool() as p:`.
 public final class Pool: Sendable {
     let core: PoolCore
