@@ -59,6 +59,24 @@ case "hygiene":
     print("fds", fdsBefore.count, openDescriptorNumbers().count)
     print("threads", threadsBefore, threadCount())
     print("zombies", zombieChildren().count)
+case "imap-memory":
+    // Streams a long lazy input through imap and reports how much the resident set grew.
+    let count = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 1_000_000
+    let pool = try Pool(processes: 2)
+    _ = try pool.apply(TestFunctions.square, 1)
+    let before = residentMegabytes()
+    var peak = before
+    var sum = 0
+    let stream = try pool.imap(TestFunctions.square, (0..<count).lazy.map { $0 % 1000 }, chunksize: 1000)
+    var i = 0
+    while let value = try stream.next() {
+        sum &+= value
+        if i % 50_000 == 0 { peak = max(peak, residentMegabytes()) }
+        i += 1
+    }
+    print("rss", Int(before), Int(peak), "sum", sum)
+    pool.close()
+    try pool.join()
 default:
     print("multiprocessing-test-worker: run by the test suite's pools; it serves tasks only as a pool worker.")
 }

@@ -47,6 +47,17 @@ private func runTestProgram(_ arguments: [String], timeout: Duration = .seconds(
         #expect(zombies == [0])
     }
 
+    @Test("imap over a long lazy input keeps the parent's memory flat", .timeLimit(.minutes(2)))
+    func imapMemoryStaysFlat() throws {
+        let (output, _) = try runTestProgram(["imap-memory", "200000"])
+        let fields = output.split(separator: "\n").first { $0.hasPrefix("rss") }?.split(separator: " ") ?? []
+        let before = try #require(fields.count > 2 ? Int(fields[1]) : nil)
+        let peak = try #require(fields.count > 2 ? Int(fields[2]) : nil)
+        #expect(peak - before < 20, "resident set grew from \(before) MiB to \(peak) MiB")
+        // Every item came back: the sum of (i % 1000)² over 200,000 items.
+        #expect(output.contains("sum \((0..<200_000).reduce(0) { $0 + ($1 % 1000) * ($1 % 1000) })"))
+    }
+
     @Test("Workers inherit no descriptor but their channels", .timeLimit(.minutes(1)))
     func noStrayDescriptors() throws {
         // A descriptor without close-on-exec, as careless code might leave one.

@@ -240,6 +240,13 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
 
     /// The next result, blocking; nil at the end.
     func next(timeout: Duration?) throws -> Element? {
+        // The common case: a result is ready; no waiter, no clock.
+        switch poll(registering: nil) {
+        case .item(let outcome, let endsChunk): return try deliverPolled(outcome, endsChunk: endsChunk)
+        case .end: return nil
+        case .failure(let error): throw error
+        case .wait: break
+        }
         let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
         while true {
             let semaphore = DispatchSemaphore(value: 0)
