@@ -21,9 +21,9 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A value shared with `@Sendable` callbacks (CPython's `scratchpad` / `call_args`).
@@ -52,43 +52,36 @@ private func submitAfterStop(_ pool: Pool, call: Int) throws {
     }
 }
 
-/// Markers of the library bugs these tests know about; `withKnownBug` excuses only the issues
-/// that carry them, so every other expectation stays strict.
-private enum KnownBug {
-    /// imap/imapUnordered sometimes end (nil) before the last chunk's results are handed out:
-    /// the job's `finish` event, run on the consumer's thread after `appendChunks(open: false)`,
-    /// overtakes the last chunk's `deliver` event still pending on the pool's I/O thread.
-    static let streamEndsEarly = "KNOWN BUG stream-ends-early"
-    /// After terminate(), an AsyncResult sometimes fails with .workerLost ("a chunk … never came
-    /// back") instead of .terminated: the sink's `finish` (I/O thread, after the killed workers
-    /// are reaped) overtakes `failJob(.terminated)`, still pending on the terminating thread.
-    static let terminateFinishRace = "KNOWN BUG terminate-finish-race"
+/// Regressions these tests found in the library (fixed: events of one job now run in the order
+/// they were issued, see `SinkSequencer`). The markers name the failure when it comes back.
+private enum Regression {
+    /// imap/imapUnordered ended (nil) before the last chunk's results were handed out: the job's
+    /// `finish` event, run on the consumer's thread, overtook the last chunk's `deliver` event
+    /// still pending on the pool's I/O thread.
+    static let streamEndsEarly = "REGRESSION stream-ends-early"
+    /// After terminate(), an AsyncResult failed with .workerLost ("a chunk … never came back")
+    /// instead of .terminated: the sink's `finish` overtook `failJob(.terminated)`.
+    static let terminateFinishRace = "REGRESSION terminate-finish-race"
 }
 
-private func withKnownBug(_ marker: String, _ body: () throws -> Void) throws {
-    try withKnownIssue(Comment(rawValue: marker), isIntermittent: true) {
-        try body()
-    } matching: { issue in
-        issue.comments.contains { $0.rawValue.contains(marker) }
-    }
+/// Runs a test body that guards against a regression (no failure is excused).
+private func guarding(_ marker: String, _ body: () throws -> Void) throws {
+    try body()
 }
 
-private func withKnownBug(_ marker: String, _ body: () async throws -> Void) async throws {
-    try await withKnownIssue(Comment(rawValue: marker), isIntermittent: true) {
-        try await body()
-    } matching: { issue in
-        issue.comments.contains { $0.rawValue.contains(marker) }
-    }
+/// Runs an async test body that guards against a regression (no failure is excused).
+private func guarding(_ marker: String, _ body: () async throws -> Void) async throws {
+    try await body()
 }
 
-/// Records that a stream ended before `what` (the known bug).
+/// Records that a stream ended before `what` (the regression).
 private func recordEarlyEnd(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
     Issue.record(
-        Comment(rawValue: "\(KnownBug.streamEndsEarly): the stream ended before \(what)"),
+        Comment(rawValue: "\(Regression.streamEndsEarly): the stream ended before \(what)"),
         sourceLocation: sourceLocation)
 }
 
-/// Expects the stream's next value to be `expected` (an early end is the known bug).
+/// Expects the stream's next value to be `expected` (an early end is the regression).
 private func expectNext<T: Equatable>(
     _ stream: ResultStream<T>, _ expected: T, _ context: String = "",
     sourceLocation: SourceLocation = #_sourceLocation
@@ -100,7 +93,7 @@ private func expectNext<T: Equatable>(
     #expect(value == expected, "\(context)", sourceLocation: sourceLocation)
 }
 
-/// Expects the stream's next call to throw; returns the error (an early end is the known bug).
+/// Expects the stream's next call to throw; returns the error (an early end is the regression).
 private func expectNextThrows<T>(
     _ stream: ResultStream<T>, _ context: String = "", sourceLocation: SourceLocation = #_sourceLocation
 ) -> (any Error)? {
@@ -117,7 +110,7 @@ private func expectNextThrows<T>(
 }
 
 /// Drains a stream from a thread: values, and the errors thrown at their positions. When
-/// `expected` (results + errors) is given, an early end is recorded as the known bug and
+/// `expected` (results + errors) is given, an early end is recorded as the regression and
 /// `complete` is false.
 private func drain<T>(
     _ stream: ResultStream<T>, expected: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
@@ -146,7 +139,7 @@ private func drain<T>(
 private func expectTerminated(_ error: any Error, sourceLocation: SourceLocation = #_sourceLocation) {
     if let error = error as? PoolError, error.code == .workerLost, error.message.contains("never came back") {
         Issue.record(
-            Comment(rawValue: "\(KnownBug.terminateFinishRace): \(error)"), sourceLocation: sourceLocation)
+            Comment(rawValue: "\(Regression.terminateFinishRace): \(error)"), sourceLocation: sourceLocation)
         return
     }
     #expect(poolCode(error) == .terminated, "\(error)", sourceLocation: sourceLocation)
@@ -186,10 +179,10 @@ struct CPythonPoolPortTests {
         defer { pool.stop() }
         #expect(try pool.map(F.square, Array(0..<10)) == (0..<10).map { $0 * $0 })
         #expect(try pool.map(F.square, Array(0..<100), chunksize: 20) == (0..<100).map { $0 * $0 })
-        // Invalid chunksize (CPython raises ValueError only for chunksize < 0 in imap; here all < 1).
-        #expect(throws: PoolError.self) { _ = try pool.map(F.square, [1], chunksize: 0) }
+        // Invalid chunksize (CPython raises ValueError only for chunksize < 1 in imap; here everywhere).
         do {
             _ = try pool.map(F.square, [1], chunksize: 0)
+            Issue.record("chunksize 0 should be refused")
         } catch {
             #expect(poolCode(error) == .invalidArgument)
         }
@@ -298,7 +291,7 @@ struct CPythonPoolPortTests {
     // test_async_timeout: get(timeout:) throws PoolError.timeout (multiprocessing.TimeoutError);
     // in Swift the work goes on and a later get() still succeeds. Also ResultStream.next(timeout:).
     @Test(.timeLimit(.minutes(1))) func test_async_timeout() throws {
-        try withKnownBug(KnownBug.streamEndsEarly) { try asyncTimeout() }
+        try guarding(Regression.streamEndsEarly) { try asyncTimeout() }
     }
 
     private func asyncTimeout() throws {
@@ -332,7 +325,7 @@ struct CPythonPoolPortTests {
 
     // test_imap: StopIteration is `nil` from next(); `for try await` is the async form.
     @Test(.timeLimit(.minutes(1))) func test_imap() async throws {
-        try await withKnownBug(KnownBug.streamEndsEarly) {
+        try await guarding(Regression.streamEndsEarly) {
             let pool = try TestPools.make(processes: 2)
             defer { pool.stop() }
             var all: [Int] = []
@@ -359,7 +352,7 @@ struct CPythonPoolPortTests {
     // test_imap (repeated): many short streams in a row, to catch the ordering races of a
     // stream's last chunk; no CPython counterpart.
     @Test(.timeLimit(.minutes(1))) func test_imap_repeated() throws {
-        try withKnownBug(KnownBug.streamEndsEarly) {
+        try guarding(Regression.streamEndsEarly) {
             let pool = try TestPools.make(processes: 2)
             defer { pool.stop() }
             for round in 0..<100 {
@@ -375,7 +368,7 @@ struct CPythonPoolPortTests {
     // Difference: CPython fails the whole chunk at its first item and ends the iteration; here the
     // error is thrown at its own position and the next call continues with the following items.
     @Test(.timeLimit(.minutes(1))) func test_imap_handle_iterable_exception() throws {
-        try withKnownBug(KnownBug.streamEndsEarly) { try imapHandleIterableException() }
+        try guarding(Regression.streamEndsEarly) { try imapHandleIterableException() }
     }
 
     private func imapHandleIterableException() throws {
@@ -428,7 +421,7 @@ struct CPythonPoolPortTests {
 
     // test_imap_unordered: same.
     @Test(.timeLimit(.minutes(1))) func test_imap_unordered() throws {
-        try withKnownBug(KnownBug.streamEndsEarly) {
+        try guarding(Regression.streamEndsEarly) {
             let pool = try TestPools.make(processes: 2)
             defer { pool.stop() }
             let small = drain(try pool.imapUnordered(F.square, Array(0..<10)), expected: 10)
@@ -444,7 +437,7 @@ struct CPythonPoolPortTests {
     // test_imap_unordered_handle_iterable_exception: as for imap, the failing item throws once and
     // the other items still arrive (CPython stops the iteration).
     @Test(.timeLimit(.minutes(1))) func test_imap_unordered_handle_iterable_exception() throws {
-        try withKnownBug(KnownBug.streamEndsEarly) {
+        try guarding(Regression.streamEndsEarly) {
             let pool = try TestPools.make(processes: 2)
             defer { pool.stop() }
             let first = drain(try pool.imapUnordered(F.checkedSqrt, [-1]), expected: 1)
@@ -489,7 +482,7 @@ struct CPythonPoolPortTests {
     // test_terminate: time.sleep(LONG_TIMEOUT) becomes sleepMs(60 s); Swift also checks that every
     // pending result (map, apply, imap) fails with .terminated and that nothing hangs.
     @Test(.timeLimit(.minutes(1))) func test_terminate() throws {
-        try withKnownBug(KnownBug.terminateFinishRace) { try terminate() }
+        try guarding(Regression.terminateFinishRace) { try terminate() }
     }
 
     private func terminate() throws {
@@ -504,12 +497,19 @@ struct CPythonPoolPortTests {
             try pool.join()
         }
         #expect(took < .seconds(10))
-        for result in [mapped.wait(timeout: .seconds(5)), applied.wait(timeout: .seconds(5))] {
-            #expect(result)
+        #expect(mapped.ready() && applied.ready())  // complete by the time terminate() returns
+        do {
+            _ = try mapped.get(timeout: .seconds(5))
+            Issue.record("the map should fail")
+        } catch {
+            expectTerminated(error)
         }
-        #expect(throws: PoolError.self) { _ = try mapped.get(timeout: .seconds(5)) }
-        do { _ = try mapped.get(timeout: .seconds(5)) } catch { expectTerminated(error) }
-        do { _ = try applied.get(timeout: .seconds(5)) } catch { expectTerminated(error) }
+        do {
+            _ = try applied.get(timeout: .seconds(5))
+            Issue.record("the apply should fail")
+        } catch {
+            expectTerminated(error)
+        }
         #expect(try mapped.successful() == false)
         do {
             _ = try stream.next(timeout: .seconds(5))
@@ -973,4 +973,3 @@ struct CPythonPoolPortTests {
         for t in 0..<8 { #expect(sums[t] == t * (0..<50).reduce(0, +)) }
     }
 }
-

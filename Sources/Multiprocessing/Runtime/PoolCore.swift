@@ -40,26 +40,55 @@ final class PoolCore: Sendable {
     struct State {
         var scheduler: Scheduler
         var channels: [WorkerID: TaskChannel] = [:]
-        var sinks: [JobID: any JobSink] = [:]
+        var sinks: [JobID: SinkEntry] = [:]
         /// Spawns the I/O thread must perform.
         var spawnQueue: [WorkerID] = []
         var stopped = false
     }
 
+    /// A job's sink, with the sequencer that keeps its events in order.
+    struct SinkEntry {
+        let sink: any JobSink
+        let sequencer = SinkSequencer()
+        /// Events issued so far (under the lock): the next event's sequence number.
+        var issued: UInt64 = 0
+
+        mutating func event(_ kind: SinkEvent.Kind) -> SinkEvent {
+            defer { issued += 1 }
+            return SinkEvent(sink: sink, sequencer: sequencer, sequence: issued, kind: kind)
+        }
+    }
+
     /// A sink call to make once the lock is released.
-    enum SinkEvent {
-        case deliver(any JobSink, index: Int, header: ResultHeader, items: ByteReader, pid: Int32)
-        case fail(any JobSink, index: Int, PoolError)
-        case failJob(any JobSink, PoolError)
-        case finish(any JobSink)
+    ///
+    /// Events are issued under the lock but run after it is released, on whichever thread caused
+    /// them (the I/O thread for results and deaths, a caller for terminate or cancel); the
+    /// sequencer runs the events of one job in the order they were issued, whatever thread gets
+    /// there first. (Without it, a job could see `finish` before the `failJob` of a terminate
+    /// that happened earlier, or a stream its end before its last chunk.)
+    struct SinkEvent {
+        enum Kind {
+            case deliver(index: Int, header: ResultHeader, items: ByteReader, pid: Int32)
+            case fail(index: Int, PoolError)
+            case failJob(PoolError)
+            case finish
+        }
+        let sink: any JobSink
+        let sequencer: SinkSequencer
+        let sequence: UInt64
+        let kind: Kind
 
         func run() {
-            switch self {
-            case .deliver(let sink, let index, let header, let items, let pid):
+            sequencer.submit(self)
+        }
+
+        func perform() {
+            switch kind {
+            case .deliver(let index, let header, let items, let pid):
                 sink.deliver(index: index, header: header, items: items, workerPID: pid)
-            case .fail(let sink, let index, let error): sink.fail(index: index, with: error)
-            case .failJob(let sink, let error): sink.failJob(with: error)
-            case .finish(let sink): sink.finish()
+            case .fail(let index, let error): sink.fail(index: index, with: error)
+            case .failJob(let error): sink.failJob(with: error)
+            case .finish: sink.finish()
             }
         }
     }
@@ -127,7 +156,7 @@ final class PoolCore: Sendable {
     ) throws(PoolError) {
         let events: [SinkEvent]? = state.withLock { state in
             guard state.scheduler.lifecycle == .running else { return nil }
-            state.sinks[job] = sink
+            state.sinks[job] = SinkEntry(sink: sink)
             let actions = state.scheduler.submit(job: job, chunks: chunks, failFast: failFast, open: open, now: .now)
             var events: [SinkEvent] = []
             perform(actions, &state, &events, ActionContext())
@@ -222,19 +251,22 @@ final class PoolCore: Sendable {
                     logger.debug("killed worker", metadata: ["pid": "\(pid)", "worker": "\(id)"])
                 }
             case .deliver(let job, let index):
-                guard let sink = state.sinks[job], let result = context.result else { continue }
-                events.append(.deliver(sink, index: index, header: result.header, items: result.items, pid: result.pid))
+                guard state.sinks[job] != nil, let result = context.result else { continue }
+                events.append(
+                    state.sinks[job]!.event(
+                        .deliver(index: index, header: result.header, items: result.items, pid: result.pid)))
             case .failChunk(let job, let index, let failure, let worker):
-                guard let sink = state.sinks[job] else { continue }
-                let name = (sink as? any NamedSink)?.functionName ?? "?"
+                guard let entry = state.sinks[job] else { continue }
+                let name = (entry.sink as? any NamedSink)?.functionName ?? "?"
                 let lastWords = worker.flatMap { context.lastWords[$0] }
-                events.append(.fail(sink, index: index, failure.poolError(functionName: name, lastWords: lastWords)))
+                let error = failure.poolError(functionName: name, lastWords: lastWords)
+                events.append(state.sinks[job]!.event(.fail(index: index, error)))
             case .failJob(let job, let failure):
-                guard let sink = state.sinks[job] else { continue }
-                let name = (sink as? any NamedSink)?.functionName ?? "?"
-                events.append(.failJob(sink, failure.poolError(functionName: name, lastWords: nil)))
+                guard let entry = state.sinks[job] else { continue }
+                let name = (entry.sink as? any NamedSink)?.functionName ?? "?"
+                events.append(state.sinks[job]!.event(.failJob(failure.poolError(functionName: name, lastWords: nil))))
             case .finishJob(let job):
-                if let sink = state.sinks.removeValue(forKey: job) { events.append(.finish(sink)) }
+                if var entry = state.sinks.removeValue(forKey: job) { events.append(entry.event(.finish)) }
             case .stopped:
                 state.stopped = true
                 wake = true

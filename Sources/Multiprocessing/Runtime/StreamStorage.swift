@@ -225,7 +225,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
                 return .item(outcome, endsChunk: endsChunk)
             }
             if let terminal = state.terminal { return .failure(terminal) }
-            if state.finished && state.inputExhausted && state.early.isEmpty { return .end }
+            // The end: no more input, the pool finished the job, and every chunk submitted was
+            // handed over.
+            if state.finished && state.inputExhausted && state.early.isEmpty && state.sizes.isEmpty { return .end }
             guard let waiter, !(unlessCancelled && Task.isCancelled) else { return .wait(0) }
             state.nextWaiter += 1
             state.waiters[state.nextWaiter] = waiter(state.nextWaiter)
