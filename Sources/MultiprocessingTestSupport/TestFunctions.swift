@@ -92,6 +92,18 @@ public enum TestFunctions {
         try await Task.sleep(for: .milliseconds(ms))
         return getpid()
     }
+    /// Writes the worker's pid to the file at `path`, then sleeps `ms` milliseconds: a test
+    /// learns which worker is running the task.
+    public static let announceThenSleep = PoolFunction("announceThenSleep") { (path: String, ms: Int) -> Int32 in
+        let pid = getpid()
+        if let file = fopen(path + ".tmp", "w") {
+            fputs("\(pid)", file)
+            fclose(file)
+            rename(path + ".tmp", path)
+        }
+        usleep(UInt32(ms) * 1000)
+        return pid
+    }
     /// Sleeps `ms` milliseconds blocking the thread, returns the argument.
     public static let blockMs = PoolFunction("blockMs") { (ms: Int) -> Int in
         usleep(UInt32(ms) * 1000)
@@ -163,7 +175,8 @@ public enum TestFunctions {
     /// Every function the test worker serves.
     public static let all: [any AnyPoolFunction] = [
         square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
-        blockMs, trapAt, fatal, exitWith, corruptChannel, openDescriptors, takeDecodeBomb, makeUnencodable,
+        blockMs, announceThenSleep, trapAt, fatal, exitWith, corruptChannel, openDescriptors, takeDecodeBomb,
+        makeUnencodable,
         takeUnencodable, chatty, noResult, countPrimes, setUp,
         readInit, failingSetUp,
     ]

@@ -17,21 +17,28 @@ import Testing
     func sigkilledWorker() throws {
         let pool = try TestPools.make(processes: 2)
         defer { pool.stop() }
-        let slow = try pool.applyAsync(F.sleepMs, 30_000)
-        // Find the worker running it: the other one answers quickly.
+        // The task tells which worker runs it.
+        let marker = "/tmp/multiprocessing-victim-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        defer { unlink(marker) }
+        let slow = try pool.applyAsync(F.announceThenSleep, marker, 30_000)
         var victim: Int32 = 0
-        #expect(eventually { pool.workerPIDs.count == 2 })
-        let busyPIDs = pool.workerPIDs
-        let free = try pool.apply(F.pid)
-        victim = busyPIDs.first { $0 != free } ?? 0
-        #expect(victim != 0)
+        #expect(
+            eventually(timeout: .seconds(20)) {
+                guard let file = fopen(marker, "r") else { return false }
+                defer { fclose(file) }
+                var buffer = [CChar](repeating: 0, count: 32)
+                guard fgets(&buffer, 32, file) != nil else { return false }
+                victim =
+                    Int32(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) ?? 0
+                return victim != 0
+            })
         let start = ContinuousClock.now
         kill(victim, SIGKILL)
         let error = #expect(throws: PoolError.self) { try slow.get(timeout: .seconds(10)) }
         #expect(ContinuousClock.now - start < .seconds(2))
         #expect(error?.code == .workerLost)
         #expect(error?.workerPID == victim)
-        #expect(error?.functionName == "sleepMs")
+        #expect(error?.functionName == "announceThenSleep")
         #expect(error?.description.contains("SIGKILL") == true)
         // Healed: two workers, a new pid, and work goes on.
         #expect(eventually { pool.workerPIDs.count == 2 && !pool.workerPIDs.contains(victim) })
@@ -173,8 +180,8 @@ import Testing
         defer { pool.stop() }
         // A result frame header that promises 100 bytes, then the worker is killed by the test.
         let header: [UInt8] = [100, 0, 0, 0, 11, 1, 2]
+        _ = try pool.apply(F.square, 1)  // the worker is ready: the task below starts at once
         let pending = try pool.applyAsync(F.corruptChannel, header)
-        #expect(eventually { pool.workerPIDs.count == 1 })
         usleep(200_000)
         for pid in pool.workerPIDs { kill(pid, SIGKILL) }
         let error = #expect(throws: PoolError.self) { try pending.get(timeout: .seconds(10)) }
