@@ -520,17 +520,6 @@ struct SchedulerStateMachineTests {
 
 // MARK: - Model
 
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The owner of the state machine and its worker processes (which never answer after a kill):
 /// performs every action and checks after every event that no chunk is reported twice, after
 /// its job ended or was cancelled, or (failFast) after its job failed; that chunks go only to
@@ -552,13 +541,13 @@ private struct Model {
     }
 
     var sm: SM
-    var rng: SplitMix64
+    var rng: SeededGenerator
     let t0 = ContinuousClock.now
     var ms = 0, stopped = 0, nextJob: UInt64 = 1
     var pendingSpawns: [Int] = [], procs: [Int: Proc] = [:], jobs: [UInt64: JobInfo] = [:]
 
     init(seed: UInt64) {
-        rng = SplitMix64(state: seed)
+        rng = SeededGenerator(state: seed)
         var configuration = SM.Configuration(
             processes: 3, maxTasksPerChild: seed % 2 == 0 ? 4 : nil, taskTimeout: .milliseconds(40))
         configuration.maxConsecutiveStartupFailures = 4

@@ -91,11 +91,7 @@ extension PoolCore {
                 case 1: readStderr(of: id)
                 case 2: workerExited(id)
                 default:
-                    let events = state.withLock { state -> [SinkEvent] in
-                        flush(id, &state)
-                        return []
-                    }
-                    for event in events { event.run() }
+                    state.withLock { flush(id, &$0) }
                 }
             }
             fireTimers()
@@ -123,7 +119,6 @@ extension PoolCore {
             }
             if ids.isEmpty { return firstError }
             for id in ids {
-                let events: [SinkEvent]
                 do {
                     let worker = try spawnWorker(executable: options.executable, arguments: options.arguments)
                     do {
@@ -143,29 +138,20 @@ extension PoolCore {
                     }
                     loop.readers[id] = EventLoopState.Reader(
                         pid: worker.pid, pidFD: worker.pidFD, resultFD: worker.resultFD, stderrFD: worker.stderrFD)
-                    events = state.withLock { state in
+                    transition { state in
                         var channel = TaskChannel(pid: worker.pid, fd: worker.taskFD)
                         channel.outbox.append(options.startFrame)
                         state.channels[id] = channel
                         flush(id, &state)
-                        let actions = state.scheduler.workerSpawned(id, pid: worker.pid, now: .now)
-                        var events: [SinkEvent] = []
-                        perform(actions, &state, &events, ActionContext())
-                        return events
+                        return state.scheduler.workerSpawned(id, pid: worker.pid, now: .now)
                     }
                     logger.debug("worker started", metadata: ["pid": "\(worker.pid)", "worker": "\(id)"])
                 } catch {
                     let detail = "cannot start '\(options.executable)': \(error)"
                     logger.error("worker could not be started", metadata: ["error": "\(detail)"])
                     if firstError == nil { firstError = PoolError(.spawnFailed, detail) }
-                    events = state.withLock { state in
-                        let actions = state.scheduler.workerSpawnFailed(id, detail: detail, now: .now)
-                        var events: [SinkEvent] = []
-                        perform(actions, &state, &events, ActionContext())
-                        return events
-                    }
+                    transition { $0.scheduler.workerSpawnFailed(id, detail: detail, now: .now) }
                 }
-                for event in events { event.run() }
             }
         }
     }
@@ -190,14 +176,8 @@ extension PoolCore {
         if let failure {
             stopReadingResults(&reader)
             loop.readers[id] = reader
-            let events = state.withLock { state in
-                let actions = state.scheduler.workerMisbehaved(id, detail: failure, now: .now)
-                var events: [SinkEvent] = []
-                perform(actions, &state, &events, ActionContext())
-                return events
-            }
             logger.warning("worker broke the protocol", metadata: ["pid": "\(reader.pid)", "detail": "\(failure)"])
-            for event in events { event.run() }
+            transition { $0.scheduler.workerMisbehaved(id, detail: failure, now: .now) }
         } else if !open {
             stopReadingResults(&reader)
             reader.exitDeadline = .now + PoolCore.exitGrace
@@ -237,15 +217,11 @@ extension PoolCore {
             } catch {
                 return "sent an unreadable result header: \(error)"
             }
-            let events = state.withLock { state in
-                let actions = state.scheduler.chunkCompleted(
+            transition(ActionContext(result: (header, body, pid))) { state in
+                state.scheduler.chunkCompleted(
                     worker: id, job: JobID(rawValue: header.job), index: Int(header.chunkIndex),
                     failed: header.anyFailed, now: .now)
-                var events: [SinkEvent] = []
-                perform(actions, &state, &events, ActionContext(result: (header, body, pid)))
-                return events
             }
-            for event in events { event.run() }
             return nil
         default:
             return "sent a frame of unknown kind \(frame.kind)"
@@ -299,15 +275,14 @@ extension PoolCore {
             closeDescriptor(reader.pidFD)
         }
         let lastWords = reader.stderrTail.lastWords()
-        let (events, phase) = state.withLock { state in
+        let initializerError = reader.initializerError
+        let phase = transition(ActionContext(lastWords: [id: lastWords])) { state in
             let phase = state.scheduler.worker(id)?.phase
             closeTaskChannel(id, &state)
             state.channels[id] = nil
             let actions = state.scheduler.workerExited(
-                id, termination: termination, initializerError: reader.initializerError, now: .now)
-            var events: [SinkEvent] = []
-            perform(actions, &state, &events, ActionContext(lastWords: [id: lastWords]))
-            return (events, phase)
+                id, termination: termination, initializerError: initializerError, now: .now)
+            return (actions, phase)
         }
         let metadata: Logger.Metadata = ["pid": "\(reader.pid)", "worker": "\(id)", "exit": "\(termination)"]
         switch phase {
@@ -322,7 +297,6 @@ extension PoolCore {
         default:
             logger.warning("worker lost", metadata: metadata.merging(["lastWords": "\(lastWords)"]) { a, _ in a })
         }
-        for event in events { event.run() }
     }
 
     // MARK: - Timers
@@ -331,13 +305,7 @@ extension PoolCore {
         let now = ContinuousClock.now
         let due = state.withLock { state in state.scheduler.nextDeadline.map { $0 <= now } ?? false }
         if due {
-            let events = state.withLock { state in
-                let actions = state.scheduler.timeoutsExpired(now: now)
-                var events: [SinkEvent] = []
-                perform(actions, &state, &events, ActionContext())
-                return events
-            }
-            for event in events { event.run() }
+            transition { $0.scheduler.timeoutsExpired(now: now) }
         }
         for (id, reader) in loop.readers {
             guard let deadline = reader.exitDeadline else { continue }

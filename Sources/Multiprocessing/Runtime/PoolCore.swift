@@ -129,11 +129,7 @@ final class PoolCore: Sendable {
     /// Starts the I/O thread and the workers; returns once the first workers were spawned.
     /// - Throws: `PoolError.spawnFailed` when a worker cannot be started.
     func start() throws(PoolError) {
-        state.withLock { state in
-            let actions = state.scheduler.start(now: .now)
-            var events: [SinkEvent] = []
-            perform(actions, &state, &events, ActionContext())
-        }
+        transition { $0.scheduler.start(now: .now) }
         let firstSpawns = Completion<Void>()
         do {
             try startDetachedThread(name: "multiprocessing") { [self] in
@@ -154,58 +150,31 @@ final class PoolCore: Sendable {
         job: JobID, chunks: [Scheduler.Chunk], failFast: Bool, open: Bool = false, sink: any JobSink,
         functionName: String
     ) throws(PoolError) {
-        let events: [SinkEvent]? = state.withLock { state in
-            guard state.scheduler.lifecycle == .running else { return nil }
+        let accepted = transition { state -> ([Scheduler.Action], Bool) in
+            guard state.scheduler.lifecycle == .running else { return ([], false) }
             state.sinks[job] = SinkEntry(sink: sink)
             let actions = state.scheduler.submit(job: job, chunks: chunks, failFast: failFast, open: open, now: .now)
-            var events: [SinkEvent] = []
-            perform(actions, &state, &events, ActionContext())
-            return events
+            return (actions, true)
         }
-        guard let events else { throw notRunningError(functionName: functionName) }
-        for event in events { event.run() }
+        guard accepted else { throw notRunningError(functionName: functionName) }
     }
 
     /// Adds chunks to an open job (a stream being fed).
     func append(job: JobID, chunks: [Scheduler.Chunk], open: Bool) {
-        let events = state.withLock { state in
-            let actions = state.scheduler.appendChunks(job: job, chunks, open: open, now: .now)
-            var events: [SinkEvent] = []
-            perform(actions, &state, &events, ActionContext())
-            return events
-        }
-        for event in events { event.run() }
+        transition { $0.scheduler.appendChunks(job: job, chunks, open: open, now: .now) }
     }
 
     /// The job's caller gave up: drop what has not started, stop what runs (if `stopRunning`).
     func cancel(job: JobID, stopRunning: Bool) {
-        let events = state.withLock { state in
-            let actions = state.scheduler.cancel(job: job, stopRunning: stopRunning, now: .now)
-            var events: [SinkEvent] = []
-            perform(actions, &state, &events, ActionContext())
-            return events
-        }
-        for event in events { event.run() }
+        transition { $0.scheduler.cancel(job: job, stopRunning: stopRunning, now: .now) }
     }
 
     func close() {
-        let events = state.withLock { state in
-            let actions = state.scheduler.close()
-            var events: [SinkEvent] = []
-            perform(actions, &state, &events, ActionContext())
-            return events
-        }
-        for event in events { event.run() }
+        transition { $0.scheduler.close() }
     }
 
     func terminate() {
-        let events = state.withLock { state in
-            let actions = state.scheduler.terminate()
-            var events: [SinkEvent] = []
-            perform(actions, &state, &events, ActionContext())
-            return events
-        }
-        for event in events { event.run() }
+        transition { $0.scheduler.terminate() }
     }
 
     var lifecycle: Scheduler.Lifecycle { state.withLock { $0.scheduler.lifecycle } }
@@ -224,6 +193,28 @@ final class PoolCore: Sendable {
     }
 
     // MARK: - Performing actions (under the lock)
+
+    /// One transition: under the lock, `body` feeds an event to the scheduler and returns its
+    /// actions, which are performed; the sink events they produce run after the lock is released.
+    /// - Returns: what `body` returned besides the actions.
+    @discardableResult
+    func transition<T: Sendable>(
+        _ context: ActionContext = ActionContext(), _ body: @Sendable (inout State) -> ([Scheduler.Action], T)
+    ) -> T {
+        let (events, value) = state.withLock { state -> ([SinkEvent], T) in
+            let (actions, value) = body(&state)
+            var events: [SinkEvent] = []
+            perform(actions, &state, &events, context)
+            return (events, value)
+        }
+        for event in events { event.run() }
+        return value
+    }
+
+    /// A transition whose body returns only actions.
+    func transition(_ context: ActionContext = ActionContext(), _ body: @Sendable (inout State) -> [Scheduler.Action]) {
+        transition(context) { state in (body(&state), ()) }
+    }
 
     func perform(
         _ actions: [Scheduler.Action], _ state: inout State, _ events: inout [SinkEvent], _ context: ActionContext
