@@ -18,6 +18,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        // The demo's command line only; the library does not depend on it.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // Documentation only: `swift package generate-documentation`.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -35,7 +37,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "multiprocessing-demo",
-            dependencies: ["Multiprocessing"],
+            dependencies: [
+                "Multiprocessing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The pool functions the test suite runs, shared by the tests (parent side) and the
