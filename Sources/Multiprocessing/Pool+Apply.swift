@@ -42,6 +42,9 @@ extension Pool {
     /// let product = try pool.apply(mul, 6, 7)   // 42
     /// ```
     ///
+    /// - Parameters:
+    ///   - function: A function the workers serve.
+    ///   - arguments: Its arguments.
     /// - Throws: what ``applyAsync(_:_:timeout:callback:errorCallback:)`` and
     ///   ``AsyncResult/get(timeout:)`` throw: the function's own error, or a ``PoolError``.
     public func apply<each A, R>(_ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A) throws -> R {
@@ -53,6 +56,9 @@ extension Pool {
     /// Cancelling the awaiting task kills the worker running the call (it is replaced) and
     /// throws `CancellationError` at once.
     ///
+    /// - Parameters:
+    ///   - function: A function the workers serve.
+    ///   - arguments: Its arguments.
     /// - Throws: the function's own error, a ``PoolError``, or `CancellationError`.
     public func apply<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A

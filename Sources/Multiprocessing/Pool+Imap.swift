@@ -28,6 +28,10 @@ extension Pool {
 
     /// Like ``imap(_:_:chunksize:)``, but results come in the order they finish.
     ///
+    /// - Parameters:
+    ///   - function: A one-argument function the workers serve.
+    ///   - items: The inputs; read as the stream is consumed.
+    ///   - chunksize: Items per task (default 1).
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument` (chunksize below 1).
     public func imapUnordered<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1

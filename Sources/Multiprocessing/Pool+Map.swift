@@ -36,6 +36,10 @@ extension Pool {
     /// let squares = try pool.map(square, 0..<100)
     /// ```
     ///
+    /// - Parameters:
+    ///   - function: A one-argument function the workers serve.
+    ///   - items: The inputs; read at once.
+    ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
     /// - Throws: the first error an item raised, or a ``PoolError``.
     public func map<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
@@ -52,6 +56,10 @@ extension Pool {
     /// let squares = try await pool.map(square, 0..<100)
     /// ```
     ///
+    /// - Parameters:
+    ///   - function: A one-argument function the workers serve.
+    ///   - items: The inputs; read at once.
+    ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
     /// - Throws: the first error an item raised, a ``PoolError``, or `CancellationError`.
     public func map<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
@@ -69,6 +77,13 @@ extension Pool {
     /// print(try r.get())   // [2, 12]
     /// ```
     ///
+    /// - Parameters:
+    ///   - function: A function the workers serve.
+    ///   - items: Tuples of arguments; read at once.
+    ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
+    ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`).
+    ///   - callback: Runs with the whole list on success, before the result is ready.
+    ///   - errorCallback: Runs with the error on failure, before the result is ready.
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument`, `.encodingFailed`.
     public func starmapAsync<each A, R, S: Sequence>(
         _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil, timeout: Duration? = nil,
@@ -88,6 +103,10 @@ extension Pool {
     /// let products = try pool.starmap(mul, zip(0..<10, (0..<10).reversed()))
     /// ```
     ///
+    /// - Parameters:
+    ///   - function: A function the workers serve.
+    ///   - items: Tuples of arguments; read at once.
+    ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
     /// - Throws: the first error an item raised, or a ``PoolError``.
     public func starmap<each A, R, S: Sequence>(
         _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil
@@ -98,6 +117,10 @@ extension Pool {
     /// Applies a function of several arguments to every tuple of arguments and awaits the
     /// results, in input order. Cancelling the awaiting task stops the work.
     ///
+    /// - Parameters:
+    ///   - function: A function the workers serve.
+    ///   - items: Tuples of arguments; read at once.
+    ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
     /// - Throws: the first error an item raised, a ``PoolError``, or `CancellationError`.
     public func starmap<each A, R, S: Sequence>(
         _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil

@@ -61,6 +61,7 @@ public struct PoolError: Error, CustomStringConvertible, Sendable {
         /// The pool's initializer threw in the workers, so no worker could become ready.
         public static let initializerFailed = Code(storage: .initializerFailed)
 
+        /// The code's name, e.g. `workerLost`.
         public var description: String { "\(storage)" }
     }
 
@@ -87,6 +88,7 @@ public struct PoolError: Error, CustomStringConvertible, Sendable {
         self.underlying = underlying
     }
 
+    /// The code, the message and the underlying error, for people.
     public var description: String {
         var text = "PoolError.\(code): \(message)"
         if let underlying { text += " (underlying error: \(underlying))" }

@@ -112,6 +112,7 @@ public protocol AnyPoolFunction: Sendable {
 public struct PoolVoid: Codable, Sendable, Hashable, CustomStringConvertible {
     /// The only value.
     public init() {}
+    /// `()`, like `Void`.
     public var description: String { "()" }
 }
 

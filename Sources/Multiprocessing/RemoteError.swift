@@ -31,6 +31,7 @@ public struct RemoteError: Error, CustomStringConvertible, Sendable, Equatable {
         self.workerPID = workerPID
     }
 
+    /// The type, the function, the worker and the message, for people.
     public var description: String {
         "\(typeName) thrown by '\(functionName)' in worker \(workerPID): \(message)"
     }

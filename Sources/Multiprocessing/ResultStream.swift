@@ -75,7 +75,8 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
             try await stream.storage.next()
         }
 
-        /// The next result, awaited (typed-throws form).
+        /// The next result, awaited (the form `for try await` uses).
+        /// - Parameter actor: The caller's isolation (unused: results arrive from any thread).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Element? {
             try await stream.storage.next()
         }

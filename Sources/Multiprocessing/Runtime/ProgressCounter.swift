@@ -99,6 +99,7 @@ public struct PoolProgress: Sendable, Hashable, CustomStringConvertible {
         return total == 0 ? 1 : Double(completed) / Double(total)
     }
 
+    /// `completed/total`, e.g. `40/100`.
     public var description: String {
         if let total { return "\(completed)/\(total)\(isFinished ? " (finished)" : "")" }
         return "\(completed)/?\(isFinished ? " (finished)" : "")"
