@@ -41,10 +41,10 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     private struct State {
-        /// Results ready to hand out, each marked with whether it ends its chunk.
-        var ready: Deque<(Result<Element, any Error>, endsChunk: Bool)> = []
+        /// Chunks ready to hand out, in the stream's order.
+        var ready: Deque<ChunkResults> = []
         /// Ordered streams: chunks that arrived ahead of their turn.
-        var early: [Int: [Result<Element, any Error>]] = [:]
+        var early: [Int: ChunkResults] = [:]
         var nextToRelease = 0
         /// Item count of every chunk submitted and not yet released.
         var sizes: [Int: Int] = [:]
@@ -58,6 +58,51 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         var nextWaiter: UInt64 = 0
     }
     private let state = Mutex(State())
+    /// The chunk being handed out, item by item. The consumer takes items from it under a lock
+    /// of its own, so that it does not contend with the I/O thread delivering results for every
+    /// item, only once per chunk. Lock order: `cursor`, then `state`.
+    private let cursor = Mutex(Cursor())
+
+    /// The results of one chunk: the values in order, and the positions that failed.
+    struct ChunkResults {
+        var values: [Element] = []
+        var failures: [Int: any Error] = [:]
+        var count: Int
+
+        init(count: Int) { self.count = count }
+
+        init(failing count: Int, with error: any Error) {
+            self.count = count
+            for position in 0..<count { failures[position] = error }
+        }
+    }
+
+    /// Where the consumer is in the chunk it is handing out.
+    struct Cursor {
+        var chunk: ChunkResults?
+        var position = 0
+        var valueIndex = 0
+
+        /// The next item, and whether it ends its chunk.
+        mutating func take() -> (Result<Element, any Error>, endsChunk: Bool)? {
+            guard let chunk, position < chunk.count else { return nil }
+            let outcome: Result<Element, any Error>
+            if !chunk.failures.isEmpty, let error = chunk.failures[position] {
+                outcome = .failure(error)
+            } else {
+                outcome = .success(chunk.values[valueIndex])
+                valueIndex += 1
+            }
+            position += 1
+            let ends = position == chunk.count
+            if ends { self = Cursor() }
+            return (outcome, ends)
+        }
+
+        mutating func load(_ chunk: ChunkResults) {
+            self = Cursor(chunk: chunk)
+        }
+    }
     private let feeder: Mutex<StreamFeeder?>
 
     init(functionName: String, job: JobID, ordered: Bool, core: PoolCore, window: Int, feeder: StreamFeeder) {
@@ -123,7 +168,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
                     case .local(let index, let error):
                         state.sizes[index] = 1
                         state.submitted += 1
-                        state.early[index] = [.failure(error)]
+                        state.early[index] = ChunkResults(failing: 1, with: error)
                         wake = release(&state) || wake
                     }
                 }
@@ -145,21 +190,33 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
 
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         let expected = state.withLock { $0.sizes[index] ?? 0 }
-        let outcomes = ResultItems.decode(
+        var results = ChunkResults(count: expected)
+        results.values.reserveCapacity(expected)
+        var position = 0
+        ResultItems.decodeEach(
             items, header: header, expected: expected, as: Element.self, functionName: functionName,
-            workerPID: workerPID)
-        accept(index: index, outcomes)
+            workerPID: workerPID
+        ) { outcome in
+            switch outcome {
+            case .success(let value): results.values.append(value)
+            case .failure(let error): results.failures[position] = error
+            }
+            position += 1
+            return true
+        }
+        results.count = position
+        accept(index: index, results)
     }
 
     func fail(index: Int, with error: PoolError) {
         let expected = state.withLock { $0.sizes[index] ?? 1 }
-        accept(index: index, Array(repeating: .failure(error), count: expected))
+        accept(index: index, ChunkResults(failing: expected, with: error))
     }
 
-    private func accept(index: Int, _ outcomes: [Result<Element, any Error>]) {
-        progress.add(completed: outcomes.count)
+    private func accept(index: Int, _ results: ChunkResults) {
+        progress.add(completed: results.count)
         let wake = state.withLock { state -> Bool in
-            state.early[index] = outcomes
+            state.early[index] = results
             return release(&state)
         }
         if wake { wakeAll() }
@@ -184,15 +241,13 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         return released
     }
 
-    private func append(_ outcomes: [Result<Element, any Error>], chunk: Int, _ state: inout State) {
+    private func append(_ results: ChunkResults, chunk: Int, _ state: inout State) {
         state.sizes[chunk] = nil
-        guard !outcomes.isEmpty else {
+        guard results.count > 0 else {
             state.consumed += 1
             return
         }
-        for (i, outcome) in outcomes.enumerated() {
-            state.ready.append((outcome, endsChunk: i == outcomes.count - 1))
-        }
+        state.ready.append(results)
     }
 
     func failJob(with error: PoolError) {
@@ -219,9 +274,20 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     private func poll(registering waiter: ((UInt64) -> Waiter)?, unlessCancelled: Bool = false) -> Poll {
+        cursor.withLock { cursor in
+            if let (outcome, endsChunk) = cursor.take() { return .item(outcome, endsChunk: endsChunk) }
+            return pollChunks(&cursor, registering: waiter, unlessCancelled: unlessCancelled)
+        }
+    }
+
+    /// The cursor is empty: load the next ready chunk, or say why there is none.
+    private func pollChunks(
+        _ cursor: inout Cursor, registering waiter: ((UInt64) -> Waiter)?, unlessCancelled: Bool
+    ) -> Poll {
         state.withLock { state in
-            if let (outcome, endsChunk) = state.ready.popFirst() {
-                if endsChunk { state.consumed += 1 }
+            if let chunk = state.ready.popFirst() {
+                cursor.load(chunk)
+                let (outcome, endsChunk) = cursor.take()!
                 return .item(outcome, endsChunk: endsChunk)
             }
             if let terminal = state.terminal { return .failure(terminal) }
@@ -236,7 +302,10 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     private func deliverPolled(_ outcome: Result<Element, any Error>, endsChunk: Bool) throws -> Element {
-        if endsChunk { topUp() }
+        if endsChunk {
+            state.withLock { $0.consumed += 1 }
+            topUp()
+        }
         return try outcome.get()
     }
 
@@ -328,6 +397,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             state.ready.removeAll()
             state.early.removeAll()
         }
+        cursor.withLock { $0 = Cursor() }
         feeder.withLock { $0 = nil }
         core.cancel(job: job, stopRunning: stopRunning)
         progress.finish()
