@@ -5,6 +5,12 @@ import CMultiprocessing
 public import Logging
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// A pool of worker processes that runs ``PoolFunction``s in parallel: Python's
 /// `multiprocessing.Pool` for Swift.
 ///
@@ -107,6 +113,13 @@ public final class Pool: Sendable {
         processes: Int?, startFrame: [UInt8], maxTasksPerChild: Int?, taskTimeout: Duration?, executable: String?,
         logger: Logger?
     ) throws {
+        if getenv(workerEnvironmentKey) != nil {
+            // A worker whose `main` creates a pool before `Pool.bootstrap` would start workers of
+            // its own, which would do the same: a process explosion. Stop at the first.
+            fatalError(
+                "A Pool was created in a worker process before Pool.bootstrap(serving:) ran: call "
+                    + "Pool.bootstrap(serving:) on the first line of main, before creating any Pool.")
+        }
         let count = processes ?? Int(cmp_available_cpus())
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, not \(count)")

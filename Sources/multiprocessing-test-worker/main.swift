@@ -16,6 +16,18 @@ import MultiprocessingTestSupport
     import Musl
 #endif
 
+if getenv("MULTIPROCESSING_TEST_POOL_BEFORE_BOOTSTRAP") != nil {
+    // The mistake the library must catch: a pool created before bootstrap. Workers inherit the
+    // variable, run this line too, and must stop instead of starting workers of their own.
+    do {
+        let pool = try Pool(processes: 1)
+        print("apply returned", try pool.apply(TestFunctions.square, 3))
+    } catch {
+        print("apply failed:", error)
+    }
+    exit(0)
+}
+
 Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
 
 extension Pool {

@@ -105,6 +105,20 @@ import Testing
         #expect(eventually { pool.workerPIDs.count == 2 })
     }
 
+    @Test("Timeouts hold on a warm, idle pool too", .timeLimit(.minutes(1)))
+    func timeoutOnIdlePool() throws {
+        let pool = try TestPools.make(processes: 1, taskTimeout: .milliseconds(300))
+        defer { pool.stop() }
+        #expect(try pool.apply(F.square, 2) == 4)
+        usleep(400_000)  // the I/O thread is asleep with no timer
+        let start = ContinuousClock.now
+        #expect(errorCode { try pool.apply(F.blockMs, 5_000) } == .taskTimedOut)
+        #expect(ContinuousClock.now - start < .seconds(3))
+        usleep(400_000)
+        let perCall = try pool.applyAsync(F.blockMs, 5_000, timeout: .milliseconds(200))
+        #expect(errorCode { try perCall.get(timeout: .seconds(4)) } == .taskTimedOut)
+    }
+
     @Test("A per-call timeout overrides the pool's", .timeLimit(.minutes(1)))
     func perCallTimeout() throws {
         let pool = try TestPools.make(processes: 1)

@@ -14,19 +14,24 @@ import Testing
     import Musl
 #endif
 
-/// Runs the test worker executable in a parent role and returns its stdout.
-private func runTestProgram(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> (String, String) {
+/// Runs the test worker executable in a parent role and returns its stdout and stderr.
+private func runTestProgram(
+    _ arguments: [String], environment: [String: String] = [:], closedStderr: Bool = false
+) throws -> (String, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: TestPools.workerExecutable)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    if closedStderr { try err.fileHandleForReading.close() }
     try process.run()
     process.waitUntilExit()
     let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stderr =
+        closedStderr ? "" : String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     return (stdout, stderr)
 }
 
@@ -119,6 +124,20 @@ private func runTestProgram(_ arguments: [String], timeout: Duration = .seconds(
         var status: Int32 = 0
         #expect(waitpid(pid, &status, 0) == pid)
         #expect((status >> 8) & 0xff == 7)
+    }
+
+    @Test("A parent whose stderr is closed survives its workers writing to theirs", .timeLimit(.minutes(1)))
+    func closedStderr() throws {
+        let (stdout, _) = try runTestProgram(["chatty"], closedStderr: true)
+        #expect(stdout.contains("results 0 1 2"))
+    }
+
+    @Test("A pool created in a worker before bootstrap stops instead of multiplying", .timeLimit(.minutes(1)))
+    func poolBeforeBootstrap() throws {
+        let (stdout, stderr) = try runTestProgram(
+            [], environment: ["MULTIPROCESSING_TEST_POOL_BEFORE_BOOTSTRAP": "1"])
+        #expect(stdout.contains("apply failed: PoolError.spawnFailed"), "\(stdout)")
+        #expect(stderr.contains("before Pool.bootstrap(serving:) ran"))
     }
 
     @Test("Worker stdout and stderr stay the user's and never disturb results", .timeLimit(.minutes(1)))

@@ -322,6 +322,17 @@ final class CountingSequence: Sequence, @unchecked Sendable {
         #expect(pool.workerPIDs.isEmpty)
     }
 
+    @Test("close + join finish with an imap stream not yet consumed", .timeLimit(.minutes(1)))
+    func closeWithOpenStream() throws {
+        let pool = try TestPools.make(processes: 2)
+        let stream = try pool.imap(F.square, 0..<1000, chunksize: 10)
+        pool.close()
+        try pool.join()
+        var values: [Int] = []
+        while let value = try stream.next() { values.append(value) }
+        #expect(values == (0..<1000).map { $0 * $0 })
+    }
+
     @Test("close + join finishes all work, also with maxTasksPerChild 1", .timeLimit(.minutes(1)))
     func closeFinishesWork() throws {
         let pool = try TestPools.make(processes: 2, maxTasksPerChild: 1)

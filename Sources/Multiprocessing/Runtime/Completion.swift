@@ -63,9 +63,7 @@ final class Completion<Value: Sendable>: Sendable {
         }
         if let early { return early }
         if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
-            let deadline = DispatchTime.now() + .nanoseconds(Int(clamping: nanoseconds))
+            let deadline = DispatchTime.now() + .nanoseconds(timeout.saturatingNanoseconds)
             if semaphore.wait(timeout: deadline) == .timedOut {
                 let stillWaiting = state.withLock { $0.blocked.removeValue(forKey: key) != nil }
                 if stillWaiting { return nil }

@@ -12,6 +12,12 @@ protocol JobSink: AnyObject, Sendable {
     func failJob(with error: PoolError)
     /// No more events will come.
     func finish()
+    /// The pool was closed: a stream reads the rest of its input now.
+    func poolClosed()
+}
+
+extension JobSink {
+    func poolClosed() {}
 }
 
 extension ChunkFailure {

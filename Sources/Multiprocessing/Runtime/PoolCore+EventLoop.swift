@@ -27,6 +27,8 @@ final class EventLoopState: @unchecked Sendable {
     }
 
     var readers: [WorkerID: Reader] = [:]
+    /// Cleared when the parent's stderr is gone (EPIPE): workers' stderr is then only kept.
+    var forwardStderr = true
 }
 
 extension PoolCore {
@@ -248,8 +250,18 @@ extension PoolCore {
                 buffer.withUnsafeBytes { raw in
                     let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                     reader.stderrTail.append(chunk)
-                    // A worker's stderr is the user's: pass it on unchanged.
-                    try? writeFully(STDERR_FILENO, chunk)
+                    // A worker's stderr is the user's: pass it on unchanged. A closed stderr must
+                    // not kill the parent with SIGPIPE.
+                    guard loop.forwardStderr else { return }
+                    withSIGPIPEBlocked {
+                        do {
+                            try writeFully(STDERR_FILENO, chunk)
+                            return false
+                        } catch {
+                            loop.forwardStderr = false
+                            return true
+                        }
+                    }
                 }
             }
         }
@@ -264,7 +276,6 @@ extension PoolCore {
         readResults(of: id)
         readStderr(of: id)
         guard var reader = loop.readers.removeValue(forKey: id) else { return }
-        let termination = reap(reader.pid)
         stopReadingResults(&reader)
         if reader.stderrFD >= 0 {
             poller.unregister(reader.stderrFD)
@@ -276,13 +287,16 @@ extension PoolCore {
         }
         let lastWords = reader.stderrTail.lastWords()
         let initializerError = reader.initializerError
-        let phase = transition(ActionContext(lastWords: [id: lastWords])) { state in
+        let pid = reader.pid
+        let (phase, termination) = transition(ActionContext(lastWords: [id: lastWords])) { state in
+            // Reaped under the lock, where every kill is sent: no kill can reach a reused pid.
+            let termination = reap(pid)
             let phase = state.scheduler.worker(id)?.phase
             closeTaskChannel(id, &state)
             state.channels[id] = nil
             let actions = state.scheduler.workerExited(
                 id, termination: termination, initializerError: initializerError, now: .now)
-            return (actions, phase)
+            return (actions, (phase, termination))
         }
         let metadata: Logger.Metadata = ["pid": "\(reader.pid)", "worker": "\(id)", "exit": "\(termination)"]
         switch phase {
@@ -331,6 +345,18 @@ extension Duration {
     /// Whole milliseconds, rounded down.
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
+    }
+
+    /// Whole nanoseconds, rounded down, saturating (a timeout of centuries is "forever").
+    var saturatingNanoseconds: Int {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        let (sum, overflowed) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowed ? .max : Int(sum)
     }
 }

@@ -171,6 +171,10 @@ final class PoolCore: Sendable {
 
     func close() {
         transition { $0.scheduler.close() }
+        // Streams still being fed read the rest of their input now, so that `join` can finish
+        // (as CPython's `imap` does after `close`); their results wait for their consumers.
+        let open = state.withLock { $0.sinks.values.map(\.sink) }
+        for sink in open { sink.poolClosed() }
     }
 
     func terminate() {
@@ -202,9 +206,17 @@ final class PoolCore: Sendable {
         _ context: ActionContext = ActionContext(), _ body: @Sendable (inout State) -> ([Scheduler.Action], T)
     ) -> T {
         let (events, value) = state.withLock { state -> ([SinkEvent], T) in
+            let deadlineBefore = state.scheduler.nextDeadline
             let (actions, value) = body(&state)
             var events: [SinkEvent] = []
             perform(actions, &state, &events, context)
+            // A task that started (or a timeout that came closer) on this thread: the I/O thread
+            // may be asleep without a timer, or with a later one; wake it to arm the new deadline.
+            if let deadline = state.scheduler.nextDeadline, deadlineBefore.map({ deadline < $0 }) ?? true,
+                !state.stopped
+            {
+                poller.wake()
+            }
             return (events, value)
         }
         for event in events { event.run() }

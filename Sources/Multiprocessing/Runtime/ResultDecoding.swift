@@ -27,6 +27,7 @@ extension ResultItems {
     ) {
         var reader = reader
         var produced = 0
+        var lastWasError = false
         func failure(_ message: String) -> PoolError {
             PoolError(.encodingFailed, message, functionName: functionName, workerPID: workerPID)
         }
@@ -40,6 +41,7 @@ extension ResultItems {
                 var item = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
                 try reader.skip(length)
                 produced += 1
+                lastWasError = outcome == 1
                 let result: Result<R, any Error>
                 if outcome == 0 {
                     do {
@@ -66,7 +68,8 @@ extension ResultItems {
             }
             return
         }
-        if produced < expected && !header.anyFailed {
+        // Fewer items than sent is only right when the worker stopped at an error.
+        if produced < expected && !lastWasError {
             let missing = failure("worker \(workerPID) answered \(produced) of \(expected) items")
             while produced < expected {
                 produced += 1

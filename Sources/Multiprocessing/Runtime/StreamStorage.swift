@@ -51,6 +51,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         var submitted = 0
         var consumed = 0
         var inputExhausted = false
+        /// The pool was closed: the window no longer applies, all input is read.
+        var unbounded = false
         var finished = false
         /// Sticky failure of the whole stream (terminated, cancelled): thrown by every `next`.
         var terminal: (any Error)?
@@ -149,8 +151,10 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     private func produceChunks(using feeder: StreamFeeder) -> ([PoolCore.Scheduler.Chunk], Bool) {
         var chunks: [PoolCore.Scheduler.Chunk] = []
         while true {
-            let (outstanding, index) = state.withLock { ($0.submitted - $0.consumed, $0.submitted) }
-            if outstanding >= window { return (chunks, false) }
+            let (outstanding, index, unbounded) = state.withLock {
+                ($0.submitted - $0.consumed, $0.submitted, $0.unbounded)
+            }
+            if outstanding >= window && !unbounded { return (chunks, false) }
             let slots = feeder.next(chunkIndex: index)
             if slots.isEmpty {
                 state.withLock { $0.inputExhausted = true }
@@ -258,6 +262,11 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         wakeAll()
     }
 
+    func poolClosed() {
+        state.withLock { $0.unbounded = true }
+        topUp()
+    }
+
     func finish() {
         state.withLock { $0.finished = true }
         progress.finish()
@@ -328,11 +337,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             case .wait(let id):
                 if let deadline {
                     let remaining = ContinuousClock.now.duration(to: deadline)
-                    let nanoseconds = max(
-                        0,
-                        remaining.components.seconds * 1_000_000_000
-                            + remaining.components.attoseconds / 1_000_000_000)
-                    let result = semaphore.wait(timeout: .now() + .nanoseconds(Int(clamping: nanoseconds)))
+                    let result = semaphore.wait(timeout: .now() + .nanoseconds(remaining.saturatingNanoseconds))
                     if result == .timedOut {
                         let removed = state.withLock { $0.waiters.removeValue(forKey: id) != nil }
                         if removed {

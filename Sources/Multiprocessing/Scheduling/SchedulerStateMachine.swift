@@ -257,11 +257,10 @@ struct SchedulerStateMachine<Payload> {
 
         if case .killed(let reason) = worker.phase {
             if let head, let target = worker.killTarget, target.job != head.job || target.index != head.index {
-                // The aimed-at chunk finished before the kill landed; this one had just started.
-                let detail = "the worker was killed to stop another task (\(reason)) just as this one started"
-                chunkEnded(
-                    head, failure: .workerLost(pid: worker.pid, termination: termination, detail: detail),
-                    worker: id, &actions)
+                // The chunk the kill was aimed at finished before SIGKILL landed, and this one
+                // (queued behind it) had just started: it is not this chunk's fault, so it runs
+                // again elsewhere rather than failing an unrelated call.
+                inFlight.prepend(head)
             } else if let head {
                 let failure: ChunkFailure?
                 switch reason {

@@ -1,6 +1,6 @@
 // The results of one chunk, as one frame (worker → parent).
 //
-// Body layout: u64 job | u32 chunk index | u32 item count | u8 any-failed | items,
+// Body layout: u64 job | u64 chunk index | u32 item count | u8 any-failed | items,
 // where each item is `u8 outcome (0 value, 1 error) | u32 byte length | value or error record`.
 // With stop-on-error the worker stops after the first failed item, so the count may be smaller
 // than the chunk's.
@@ -8,13 +8,13 @@
 /// The fields before the items of a result frame.
 struct ResultHeader: Equatable {
     var job: UInt64
-    var chunkIndex: UInt32
+    var chunkIndex: UInt64
     var itemCount: Int
     var anyFailed: Bool
 
     static func read(from reader: inout ByteReader) throws -> ResultHeader {
         let job = try reader.readUInt64()
-        let chunkIndex = try reader.readUInt32()
+        let chunkIndex = try reader.readUInt64()
         let count = Int(try reader.readUInt32())
         let failed = try reader.readUInt8()
         guard failed <= 1 else { throw FrameError(description: "bad any-failed flag \(failed)") }
@@ -31,11 +31,11 @@ struct ResultFrameBuilder {
     private(set) var itemCount = 0
     private(set) var anyFailed = false
 
-    init(job: UInt64, chunkIndex: UInt32, capacity: Int = 256) {
+    init(job: UInt64, chunkIndex: UInt64, capacity: Int = 256) {
         writer = ByteWriter(reservingCapacity: capacity)
         frameStart = writer.beginFrame(.result)
         writer.writeUInt64(job)
-        writer.writeUInt32(chunkIndex)
+        writer.writeUInt64(chunkIndex)
         countOffset = writer.reserveUInt32()
         failedOffset = writer.count
         writer.writeUInt8(0)

@@ -1,6 +1,6 @@
 // A chunk of calls of one function, as one frame (parent → worker).
 //
-// Body layout: u64 job | u32 chunk index | u64 signature fingerprint | u8 flags |
+// Body layout: u64 job | u64 chunk index | u64 signature fingerprint | u8 flags |
 //              string function name | u32 item count | items,
 // where each item is `u32 byte length | the arguments, encoded one after another`. The length
 // lets a worker skip an item whose arguments it cannot decode and go on with the next.
@@ -8,7 +8,7 @@
 /// The fields before the items of a task frame.
 struct TaskHeader: Equatable {
     var job: UInt64
-    var chunkIndex: UInt32
+    var chunkIndex: UInt64
     var signature: UInt64
     /// Stop at the first failed item (map, apply); streams want every item's outcome.
     var stopOnError: Bool
@@ -17,7 +17,7 @@ struct TaskHeader: Equatable {
 
     static func read(from reader: inout ByteReader) throws -> TaskHeader {
         let job = try reader.readUInt64()
-        let chunkIndex = try reader.readUInt32()
+        let chunkIndex = try reader.readUInt64()
         let signature = try reader.readUInt64()
         let flags = try reader.readUInt8()
         let name = try reader.readString()
@@ -39,7 +39,7 @@ struct TaskFrameBuilder {
         writer = ByteWriter(reservingCapacity: capacity)
         frameStart = writer.beginFrame(.task)
         writer.writeUInt64(job.rawValue)
-        writer.writeUInt32(UInt32(chunkIndex))
+        writer.writeUInt64(UInt64(chunkIndex))
         writer.writeUInt64(signature)
         writer.writeUInt8(stopOnError ? 1 : 0)
         writer.writeString(functionName)
