@@ -156,8 +156,6 @@ public enum TestFunctions {
     }
     /// Returns nothing.
     public static let noResult = PoolFunction("noResult") { (_: Int) -> Void in }
-    /// Counts primes in lo..<hi (CPU-bound work).
-    public static let countPrimes = PoolFunction("countPrimes") { (lo: Int, hi: Int) in primeCount(lo, hi) }
 
     // Initializer support: the initializer stores a value the task then reads.
     nonisolated(unsafe) static var initialized: String = ""
@@ -177,26 +175,9 @@ public enum TestFunctions {
         square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
         blockMs, announceThenSleep, trapAt, fatal, exitWith, corruptChannel, openDescriptors, takeDecodeBomb,
         makeUnencodable,
-        takeUnencodable, chatty, noResult, countPrimes, setUp,
+        takeUnencodable, chatty, noResult, setUp,
         readInit, failingSetUp,
     ]
-}
-
-public func primeCount(_ lo: Int, _ hi: Int) -> Int {
-    var n = 0
-    for k in max(lo, 2)..<max(hi, 2) {
-        var d = 2
-        var prime = true
-        while d * d <= k {
-            if k % d == 0 {
-                prime = false
-                break
-            }
-            d += 1
-        }
-        if prime { n += 1 }
-    }
-    return n
 }
 
 /// The descriptors open in this process, without the one used to list them.
