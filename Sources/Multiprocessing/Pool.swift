@@ -160,12 +160,16 @@ public final class Pool: Sendable {
     /// Stops taking new work. Work already submitted still runs; then the workers exit.
     /// Calling it again, or after ``terminate()``, does nothing.
     public func close() {
+        if core.lifecycle == .running { core.logger.debug("pool closed", metadata: ["processes": "\(processes)"]) }
         core.close()
     }
 
     /// Kills the workers now. Every result not yet complete fails with
     /// ``PoolError/Code/terminated``; nothing waits forever. Calling it again does nothing.
     public func terminate() {
+        if core.lifecycle != .terminated {
+            core.logger.debug("pool terminated", metadata: ["processes": "\(processes)"])
+        }
         core.terminate()
     }
 

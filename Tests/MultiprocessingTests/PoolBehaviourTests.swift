@@ -373,6 +373,8 @@ final class CountingSequence: Sequence, @unchecked Sendable {
         #expect(all.contains("worker started"))
         #expect(all.contains("worker lost"))
         #expect(all.contains("worker killed: task timed out"))
+        #expect(all.contains("pool closed"))
+        #expect(all.contains("pool stopped"))
     }
 
     @Test("withPool terminates the pool when its body ends", .timeLimit(.minutes(1)))
