@@ -93,13 +93,13 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             return .success(makeValue(all))
         }
         guard let outcome else { return }
-        // Callbacks run before the result is ready, once.
+        // Progress shows the end, and callbacks run (once), before the result is ready.
+        progress.finish()
         switch outcome {
         case .success(let value): callback?(value)
         case .failure(let error): errorCallback?(error)
         }
         completion.complete(outcome)
-        progress.finish()
     }
 
     /// Completes the result as cancelled (by the caller); the pool stops the work separately.
@@ -110,8 +110,8 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             return true
         }
         guard first else { return }
+        progress.finish()
         errorCallback?(error)
         completion.complete(.failure(error))
-        progress.finish()
     }
 }

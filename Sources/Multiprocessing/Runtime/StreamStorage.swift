@@ -255,10 +255,11 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     func failJob(with error: PoolError) {
+        // Progress shows the end before a consumer can see it.
+        progress.finish()
         state.withLock { state in
             if state.terminal == nil { state.terminal = error }
         }
-        progress.finish()
         wakeAll()
     }
 
@@ -268,8 +269,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     func finish() {
-        state.withLock { $0.finished = true }
+        // Progress shows the end before a consumer can see it.
         progress.finish()
+        state.withLock { $0.finished = true }
         wakeAll()
     }
 
