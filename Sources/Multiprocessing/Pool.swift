@@ -158,7 +158,9 @@ public final class Pool: Sendable {
     // MARK: - Lifecycle
 
     /// Stops taking new work. Work already submitted still runs; then the workers exit.
-    /// Calling it again, or after ``terminate()``, does nothing.
+    /// An `imap` stream still open reads the rest of its input now (as CPython's does), so that
+    /// ``join()`` can finish; its results wait for you. Calling it again, or after
+    /// ``terminate()``, does nothing.
     public func close() {
         if core.lifecycle == .running { core.logger.debug("pool closed", metadata: ["processes": "\(processes)"]) }
         core.close()
