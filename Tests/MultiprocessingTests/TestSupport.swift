@@ -70,6 +70,45 @@ func processIsAlive(_ pid: Int32) -> Bool {
     return state != "Z" && state != "X"
 }
 
+/// A fresh path for `F.announceThenSleep` to write its worker's pid to.
+func pidMarkerPath() -> String {
+    "/tmp/multiprocessing-marker-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+}
+
+/// The pid `F.announceThenSleep` wrote to `path`, or 0 if it has not yet.
+func pidInMarker(_ path: String) -> Int32 {
+    guard let file = fopen(path, "r") else { return 0 }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 32)
+    guard fgets(&buffer, 32, file) != nil else { return 0 }
+    return Int32(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) ?? 0
+}
+
+/// Waits (blocking) for `F.announceThenSleep` to write its pid to `path`; 0 if it never does.
+func readPIDMarker(_ path: String, timeout: Duration = .seconds(20)) -> Int32 {
+    _ = eventually(timeout: timeout) { pidInMarker(path) != 0 }
+    return pidInMarker(path)
+}
+
+/// Waits (suspending, so the thread serves other tasks) for `F.announceThenSleep` to write its
+/// pid to `path`; 0 if it never does.
+func awaitPIDMarker(_ path: String, timeout: Duration = .seconds(45)) async -> Int32 {
+    _ = await eventuallyAsync(timeout: timeout) { pidInMarker(path) != 0 }
+    return pidInMarker(path)
+}
+
+/// Polls `condition`, sleeping without holding a thread, until it holds or `timeout` passes.
+/// Async tests use it for long waits: the cooperative pool has only as many threads as cores,
+/// and a test blocking one can starve the tasks it waits for.
+func eventuallyAsync(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
 /// Polls `condition` until it holds or `timeout` passes.
 func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Bool {
     let deadline = ContinuousClock.now + timeout
