@@ -47,6 +47,8 @@ extension Pool {
         try Chunking.validate(chunksize, functionName: name)
         let job = core.makeJobID()
         let signature = function.signatureFingerprint
+        let packedStride =
+            function.packedArgumentStride == MemoryLayout<S.Element>.stride ? function.packedArgumentStride : nil
         var iterator = items.makeIterator()
         var itemIndex = 0
         let feeder = StreamFeeder { firstChunk in
@@ -71,7 +73,11 @@ extension Pool {
                 if builder == nil {
                     builder = TaskFrameBuilder(
                         job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,
-                        capacity: 64 + chunksize * 16)
+                        packedStride: packedStride, capacity: 64 + name.utf8.count + chunksize * (packedStride ?? 16))
+                }
+                if packedStride != nil {
+                    builder!.appendPacked(item)
+                    continue
                 }
                 do {
                     try builder!.appendItem { writer in try WireCoding.encode(item, into: &writer) }

@@ -24,7 +24,7 @@ extension Pool {
     ) throws -> AsyncResult<[R]> {
         try submitCollecting(
             functionName: function.name, signature: function.signatureFingerprint, items: Array(items),
-            chunksize: chunksize, timeout: timeout,
+            chunksize: chunksize, timeout: timeout, packedStride: function.packedArgumentStride,
             encode: { item, writer in try WireCoding.encode(item, into: &writer) },
             makeValue: { $0 }, callback: callback, errorCallback: errorCallback)
     }
@@ -91,7 +91,7 @@ extension Pool {
     ) throws -> AsyncResult<[R]> where S.Element == (repeat each A) {
         try submitCollecting(
             functionName: function.name, signature: function.signatureFingerprint, items: Array(items),
-            chunksize: chunksize, timeout: timeout,
+            chunksize: chunksize, timeout: timeout, packedStride: function.packedArgumentStride,
             encode: { item, writer in try function.encodeArguments(repeat each item, into: &writer) },
             makeValue: { $0 }, callback: callback, errorCallback: errorCallback)
     }

@@ -2,12 +2,14 @@
 // sink, hand the chunks to the scheduler.
 
 extension Pool {
-    /// Encodes `items` into task frames of `chunksize` items.
+    /// Encodes `items` into task frames of `chunksize` items: packed when `packedStride` is
+    /// the stride of `Element` (plain numbers, see ``PackedLayout``), else each with `encode`.
     /// - Throws: `PoolError.encodingFailed` naming the item that could not be encoded.
     static func encodeChunks<Element>(
         _ items: [Element], chunksize: Int, job: JobID, functionName: String, signature: UInt64, stopOnError: Bool,
-        timeout: Duration?, encode: (Element, inout ByteWriter) throws -> Void
+        timeout: Duration?, packedStride: Int?, encode: (Element, inout ByteWriter) throws -> Void
     ) throws(PoolError) -> (chunks: [PoolCore.Scheduler.Chunk], sizes: [Int]) {
+        let packedStride = packedStride == MemoryLayout<Element>.stride ? packedStride : nil
         var chunks: [PoolCore.Scheduler.Chunk] = []
         var sizes: [Int] = []
         chunks.reserveCapacity((items.count + chunksize - 1) / chunksize)
@@ -16,14 +18,19 @@ extension Pool {
             let end = min(start + chunksize, items.count)
             var builder = TaskFrameBuilder(
                 job: job, chunkIndex: chunks.count, functionName: functionName, signature: signature,
-                stopOnError: stopOnError, capacity: 64 + (end - start) * 16)
-            for index in start..<end {
-                do {
-                    try builder.appendItem { writer in try encode(items[index], &writer) }
-                } catch {
-                    throw PoolError(
-                        .encodingFailed, "item \(index) for '\(functionName)' could not be encoded: \(error)",
-                        functionName: functionName)
+                stopOnError: stopOnError, packedStride: packedStride,
+                capacity: 64 + functionName.utf8.count + (end - start) * (packedStride ?? 16))
+            if packedStride != nil {
+                builder.appendPacked(items[start..<end])
+            } else {
+                for index in start..<end {
+                    do {
+                        try builder.appendItem { writer in try encode(items[index], &writer) }
+                    } catch {
+                        throw PoolError(
+                            .encodingFailed, "item \(index) for '\(functionName)' could not be encoded: \(error)",
+                            functionName: functionName)
+                    }
                 }
             }
             chunks.append(.init(job: job, index: chunks.count, payload: builder.finish(), timeout: timeout))
@@ -37,7 +44,8 @@ extension Pool {
     /// starmap). It stops at its first failed item.
     func submitCollecting<Element, R: Decodable & Sendable, Value: Sendable>(
         functionName: String, signature: UInt64, items: [Element], chunksize: Int?, timeout: Duration?,
-        encode: (Element, inout ByteWriter) throws -> Void, makeValue: @escaping @Sendable ([R]) -> Value,
+        packedStride: Int? = nil, encode: (Element, inout ByteWriter) throws -> Void,
+        makeValue: @escaping @Sendable ([R]) -> Value,
         callback: (@Sendable (Value) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?
     ) throws(PoolError) -> AsyncResult<Value> {
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: functionName) }
@@ -49,7 +57,7 @@ extension Pool {
         let job = core.makeJobID()
         let (chunks, sizes) = try Pool.encodeChunks(
             items, chunksize: size, job: job, functionName: functionName, signature: signature, stopOnError: true,
-            timeout: timeout, encode: encode)
+            timeout: timeout, packedStride: packedStride, encode: encode)
         let sink = ListSink<R, Value>(
             functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
             errorCallback: errorCallback)

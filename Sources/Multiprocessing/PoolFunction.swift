@@ -22,19 +22,49 @@
 public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & Sendable>: AnyPoolFunction {
     /// The name workers know the function by.
     public let name: String
-    let body: @Sendable (repeat each Argument) async throws -> Result
+    @usableFromInline let body: @Sendable (repeat each Argument) async throws -> Result
     /// The body again when it is synchronous: workers call it directly, without the cost of an
     /// async call per item.
-    let syncBody: (@Sendable (repeat each Argument) throws -> Result)?
+    @usableFromInline let syncBody: (@Sendable (repeat each Argument) throws -> Result)?
+    /// The loop over a chunk of packed items, when the arguments and the result are plain
+    /// numbers (see ``PackedLayout``) and the body is synchronous.
+    @usableFromInline let packedRunner: PackedRunner?
 
     /// Declares a pool function with a synchronous body.
     /// - Parameters:
     ///   - name: A name unique among the functions the workers serve, the same in every process.
     ///   - body: What the worker runs. Errors it throws reach the caller (see ``RemoteError``).
+    @inlinable
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Result) {
         self.name = name
         self.body = { (arguments: repeat each Argument) in try body(repeat each arguments) }
         self.syncBody = body
+        self.packedRunner = Self.makePackedRunner(body)
+    }
+
+    /// The loop a worker runs over a chunk of packed items: built here, inlined where the
+    /// function is declared, so that it is compiled for the concrete types and loads, calls and
+    /// stores without any generic overhead per item. Nil unless every argument and the result
+    /// are plain numbers.
+    @inlinable
+    static func makePackedRunner(_ body: @escaping @Sendable (repeat each Argument) throws -> Result) -> PackedRunner? {
+        guard PackedLayout.stride(of: repeat (each Argument).self) != nil, PackedLayout.isPlain(Result.self) else {
+            return nil
+        }
+        let stride = MemoryLayout<(repeat each Argument)>.stride
+        let resultStride = MemoryLayout<Result>.stride
+        return { input, count, output in
+            for index in 0..<count {
+                let arguments = input.loadUnaligned(fromByteOffset: index &* stride, as: (repeat each Argument).self)
+                do {
+                    let value = try body(repeat each arguments)
+                    output.storeBytes(of: value, toByteOffset: index &* resultStride, as: Result.self)
+                } catch {
+                    return PackedFailure(index: index, error: error)
+                }
+            }
+            return nil
+        }
     }
 
     /// Declares a pool function with an `async` body.
@@ -46,6 +76,7 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
         self.name = name
         self.body = body
         self.syncBody = nil
+        self.packedRunner = nil
     }
 
     /// Runs the body here, in the calling process (no worker involved): for tests, and for
@@ -81,6 +112,7 @@ extension PoolFunction where Result == PoolVoid {
         self.name = name
         self.body = { (arguments: repeat each Argument) in try wrapped(repeat each arguments) }
         self.syncBody = wrapped
+        self.packedRunner = nil
     }
 
     /// Declares a pool function whose `async` body returns nothing.
@@ -95,6 +127,7 @@ extension PoolFunction where Result == PoolVoid {
             return PoolVoid()
         }
         self.syncBody = nil
+        self.packedRunner = nil
     }
 }
 
@@ -106,6 +139,26 @@ public protocol AnyPoolFunction: Sendable {
     var name: String { get }
     /// The argument and result types.
     var signature: String { get }
+}
+
+/// Runs `count` packed calls: the arguments of call `i` are at `input + i × argument stride`, its
+/// result goes to `output + i × result stride`. Stops at the first call that throws.
+@usableFromInline
+typealias PackedRunner =
+    @Sendable (_ input: UnsafeRawPointer, _ count: Int, _ output: UnsafeMutableRawPointer) ->
+    PackedFailure?
+
+/// The call of a packed chunk that threw, and its error.
+@usableFromInline
+struct PackedFailure {
+    @usableFromInline let index: Int
+    @usableFromInline let error: any Error
+
+    @inlinable
+    init(index: Int, error: any Error) {
+        self.index = index
+        self.error = error
+    }
 }
 
 /// The result of a ``PoolFunction`` whose body returns `Void` (Swift's `Void` is not `Codable`).

@@ -1,7 +1,9 @@
 // pool-workloads: the workloads of cpython_pool.py on swift-multiprocessing, printed as one JSON
 // object with the same keys, so that Scripts/compare-cpython can set them side by side.
 //
-//     swift run -c release --package-path Benchmarks pool-workloads
+//     swift run -c release --package-path Benchmarks pool-workloads [workload …]
+//
+// With workload names (cold, starmap, apply, cpu, echo, imap) only those run: for profiling one.
 
 import Multiprocessing
 
@@ -59,64 +61,79 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
 
 Pool.bootstrap(serving: [add, echo, square, countPrimesTask])
 
+let selected = Set(CommandLine.arguments.dropFirst())
+func wanted(_ name: String) -> Bool { selected.isEmpty || selected.contains(name) }
+
 var out: [(String, String)] = [("runtime", "\"swift-multiprocessing\""), ("start_method", "\"spawn\"")]
 
 // W5 cold start: pool up, one result, down.
-let cold = try measure {
-    let pool = try Pool(processes: 2)
-    _ = try pool.apply(add, 1, 2)
-    pool.terminate()
-    try pool.join()
+if wanted("cold") {
+    let cold = try measure {
+        let pool = try Pool(processes: 2)
+        _ = try pool.apply(add, 1, 2)
+        pool.terminate()
+        try pool.join()
+    }
+    out.append(("cold_start_s", "\(cold)"))
 }
-out.append(("cold_start_s", "\(cold)"))
 
 let pool = try Pool(processes: 2)
 _ = try pool.apply(add, 0, 0)
 
 // W1 tiny tasks: starmap of 1e6 (Int, Int) -> Int, default chunksize.
-let pairs = (0..<1_000_000).map { ($0, $0) }
-var sums: [Int] = []
-out.append(("starmap_1e6_s", "\(try measure { sums = try pool.starmap(add, pairs) })"))
-precondition(sums.last == 2 * 999_999)
+if wanted("starmap") {
+    let pairs = (0..<1_000_000).map { ($0, $0) }
+    var sums: [Int] = []
+    out.append(("starmap_1e6_s", "\(try measure { sums = try pool.starmap(add, pairs) })"))
+    precondition(sums.last == 2 * 999_999)
+}
 
 // W2 latency: 2000 sequential apply round trips.
-let roundTrips = 2000
-let latency = try measure { for i in 0..<roundTrips { _ = try pool.apply(add, i, i) } }
-out.append(("apply_roundtrip_us", "\(latency / Double(roundTrips) * 1e6)"))
+if wanted("apply") {
+    let roundTrips = 2000
+    let latency = try measure { for i in 0..<roundTrips { _ = try pool.apply(add, i, i) } }
+    out.append(("apply_roundtrip_us", "\(latency / Double(roundTrips) * 1e6)"))
+}
 
 // W3 CPU-bound efficiency: 32 equal tasks of prime counting, serial vs. 2 processes.
-let ranges = Array(repeating: (200_000, 210_000), count: 32)
-var serial: [Int] = []
-let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
-var parallel: [Int] = []
-let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
-precondition(serial == parallel)
-out.append(("cpu_speedup_2proc", "\(serialTime / parallelTime)"))
+if wanted("cpu") {
+    let ranges = Array(repeating: (200_000, 210_000), count: 32)
+    var serial: [Int] = []
+    let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
+    var parallel: [Int] = []
+    let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
+    precondition(serial == parallel)
+    out.append(("cpu_speedup_2proc", "\(serialTime / parallelTime)"))
+}
 
 // W4 payload throughput: 64 × 4 MiB echoed.
-var blob = [UInt8](repeating: 0, count: 4 << 20)
-for i in blob.indices { blob[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
-var echoed: [[UInt8]] = []
-let echoTime = try measure { echoed = try pool.map(echo, Array(repeating: blob, count: 64), chunksize: 1) }
-precondition(echoed[5] == blob)
-echoed = []
-out.append(("echo_GBps", "\(2.0 * 64 * Double(blob.count) / echoTime / 1e9)"))
+if wanted("echo") {
+    var blob = [UInt8](repeating: 0, count: 4 << 20)
+    for i in blob.indices { blob[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
+    var echoed: [[UInt8]] = []
+    let echoTime = try measure { echoed = try pool.map(echo, Array(repeating: blob, count: 64), chunksize: 1) }
+    precondition(echoed[5] == blob)
+    echoed = []
+    out.append(("echo_GBps", "\(2.0 * 64 * Double(blob.count) / echoTime / 1e9)"))
+}
 
 // W6 streaming: imap over a lazy sequence of 3M items, chunksize 1000.
-let before = residentMB()
-var peak = before
-var total = 0
-let imapTime = try measure {
-    let stream = try pool.imap(square, (0..<3_000_000).lazy.map { $0 }, chunksize: 1000)
-    var i = 0
-    while let value = try stream.next() {
-        total &+= value
-        if i % 50_000 == 0 { peak = max(peak, residentMB()) }
-        i += 1
+if wanted("imap") {
+    let before = residentMB()
+    var peak = before
+    var total = 0
+    let imapTime = try measure {
+        let stream = try pool.imap(square, (0..<3_000_000).lazy.map { $0 }, chunksize: 1000)
+        var i = 0
+        while let value = try stream.next() {
+            total &+= value
+            if i % 50_000 == 0 { peak = max(peak, residentMB()) }
+            i += 1
+        }
     }
+    out.append(("imap_3e6_s", "\(imapTime)"))
+    out.append(("imap_3e6_parent_rss_growth_MB", "\(peak - before)"))
 }
-out.append(("imap_3e6_s", "\(imapTime)"))
-out.append(("imap_3e6_parent_rss_growth_MB", "\(peak - before)"))
 
 pool.close()
 try pool.join()

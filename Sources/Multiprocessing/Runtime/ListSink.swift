@@ -35,6 +35,11 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
 
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         guard chunkSizes.indices.contains(index) else { return }
+        if let values = ResultItems.packedValues(items, header: header, expected: chunkSizes[index], as: R.self) {
+            state.withLock { $0.chunks[index] = values }
+            progress.add(completed: values.count)
+            return
+        }
         var values: [R] = []
         values.reserveCapacity(chunkSizes[index])
         var firstError: (any Error)?

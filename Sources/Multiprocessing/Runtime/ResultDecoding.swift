@@ -17,6 +17,18 @@ extension ResultItems {
         return outcomes
     }
 
+    /// The values of a chunk whose results came back packed, all of them, in one copy; nil when
+    /// they were not packed (then use ``decodeEach(_:header:expected:as:functionName:workerPID:_:)``,
+    /// which also reports packed results that cannot be read as `R`).
+    static func packedValues<R>(_ reader: ByteReader, header: ResultHeader, expected: Int, as type: R.Type) -> [R]? {
+        guard header.packed, header.itemCount == expected, PackedLayout.isPlain(R.self) else { return nil }
+        var reader = reader
+        guard let stride = try? reader.readUInt32(),
+            let values = try? PackedLayout.read(R.self, count: expected, stride: Int(stride), from: &reader)
+        else { return nil }
+        return values
+    }
+
     /// Decodes the items of a delivered chunk one by one, in order, passing each outcome to
     /// `body` until it returns false. Always yields `expected` outcomes unless stopped: a chunk
     /// that came back unreadable, or with fewer items than were sent (which only a broken worker
@@ -32,7 +44,18 @@ extension ResultItems {
             PoolError(.encodingFailed, message, functionName: functionName, workerPID: workerPID)
         }
         do {
-            while produced < min(header.itemCount, expected) {
+            if header.packed {
+                guard PackedLayout.isPlain(R.self) else {
+                    throw FrameError(description: "packed results, but \(R.self) is not a plain number")
+                }
+                let stride = Int(try reader.readUInt32())
+                let values = try PackedLayout.read(R.self, count: header.itemCount, stride: stride, from: &reader)
+                for value in values.prefix(expected) {
+                    produced += 1
+                    if !body(.success(value)) { return }
+                }
+            }
+            while !header.packed && produced < min(header.itemCount, expected) {
                 let outcome = try reader.readUInt8()
                 let length = Int(try reader.readUInt32())
                 guard length <= reader.remaining, outcome <= 1 else {

@@ -195,6 +195,11 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         let expected = state.withLock { $0.sizes[index] ?? 0 }
         var results = ChunkResults(count: expected)
+        if let values = ResultItems.packedValues(items, header: header, expected: expected, as: Element.self) {
+            results.values = values
+            accept(index: index, results)
+            return
+        }
         results.values.reserveCapacity(expected)
         var position = 0
         ResultItems.decodeEach(

@@ -1,9 +1,10 @@
 // The results of one chunk, as one frame (worker → parent).
 //
-// Body layout: u64 job | u64 chunk index | u32 item count | u8 any-failed | items,
+// Body layout: u64 job | u64 chunk index | u32 item count | u8 flags | items,
 // where each item is `u8 outcome (0 value, 1 error) | u32 byte length | value or error record`.
 // With stop-on-error the worker stops after the first failed item, so the count may be smaller
-// than the chunk's.
+// than the chunk's. Flags: bit 0 some item failed, bit 1 packed. Packed results (plain numbers,
+// none failed; see PackedLayout.swift) are `u32 stride | item count × stride raw bytes`.
 
 /// The fields before the items of a result frame.
 struct ResultHeader: Equatable {
@@ -11,14 +12,17 @@ struct ResultHeader: Equatable {
     var chunkIndex: UInt64
     var itemCount: Int
     var anyFailed: Bool
+    /// The items are packed values.
+    var packed = false
 
     static func read(from reader: inout ByteReader) throws -> ResultHeader {
         let job = try reader.readUInt64()
         let chunkIndex = try reader.readUInt64()
         let count = Int(try reader.readUInt32())
-        let failed = try reader.readUInt8()
-        guard failed <= 1 else { throw FrameError(description: "bad any-failed flag \(failed)") }
-        return ResultHeader(job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: failed == 1)
+        let flags = try reader.readUInt8()
+        guard flags <= 3, flags != 3 else { throw FrameError(description: "bad result flags \(flags)") }
+        return ResultHeader(
+            job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: flags & 1 != 0, packed: flags & 2 != 0)
     }
 }
 
@@ -30,6 +34,7 @@ struct ResultFrameBuilder {
     private let failedOffset: Int
     private(set) var itemCount = 0
     private(set) var anyFailed = false
+    private var packed = false
 
     init(job: UInt64, chunkIndex: UInt64, capacity: Int = 256) {
         writer = ByteWriter(reservingCapacity: capacity)
@@ -43,6 +48,7 @@ struct ResultFrameBuilder {
 
     /// Appends a value; if it cannot be encoded, appends an `.encodingFailed` error instead.
     mutating func appendValue<T: Encodable>(_ value: T, functionName: String) {
+        precondition(!packed, "a value after packed results")
         let mark = writer.count
         writer.writeUInt8(0)
         let lengthOffset = writer.reserveUInt32()
@@ -59,8 +65,24 @@ struct ResultFrameBuilder {
         }
     }
 
+    /// Sets the items to `values`, packed (plain values, none failed; nothing appended before).
+    mutating func setPacked<T>(_ values: [T]) {
+        values.withUnsafeBytes { setPacked(raw: $0, stride: MemoryLayout<T>.stride, count: values.count) }
+    }
+
+    /// Sets the items to `count` packed values of `stride` bytes, in `raw`.
+    mutating func setPacked(raw: UnsafeRawBufferPointer, stride: Int, count: Int) {
+        precondition(itemCount == 0 && !packed, "packed results after other items")
+        precondition(raw.count == stride * count, "packed results of the wrong size")
+        writer.writeUInt32(UInt32(stride))
+        writer.writeRaw(raw)
+        itemCount = count
+        packed = true
+    }
+
     /// Appends an error.
     mutating func appendError(_ error: any Error) {
+        precondition(!packed, "an error after packed results")
         writer.writeUInt8(1)
         let lengthOffset = writer.reserveUInt32()
         ErrorRecord.write(error, into: &writer)
@@ -72,7 +94,7 @@ struct ResultFrameBuilder {
     /// The finished frame.
     consuming func finish() -> [UInt8] {
         writer.patchUInt32(UInt32(itemCount), at: countOffset)
-        if anyFailed { writer.bytes[failedOffset] = 1 }
+        writer.bytes[failedOffset] = (anyFailed ? 1 : 0) | (packed ? 2 : 0)
         writer.finishFrame(startingAt: frameStart)
         return writer.bytes
     }

@@ -4,6 +4,8 @@
 //              string function name | u32 item count | items,
 // where each item is `u32 byte length | the arguments, encoded one after another`. The length
 // lets a worker skip an item whose arguments it cannot decode and go on with the next.
+// Flags: bit 0 stop on error, bit 1 packed. Packed items (see PackedLayout.swift) are instead
+// `u32 stride | item count × stride raw bytes`: the parent's array of argument tuples as it is.
 
 /// The fields before the items of a task frame.
 struct TaskHeader: Equatable {
@@ -14,6 +16,8 @@ struct TaskHeader: Equatable {
     var stopOnError: Bool
     var functionName: String
     var itemCount: Int
+    /// The stride of packed items; nil when items are encoded one by one.
+    var packedStride: Int? = nil
 
     static func read(from reader: inout ByteReader) throws -> TaskHeader {
         let job = try reader.readUInt64()
@@ -22,9 +26,10 @@ struct TaskHeader: Equatable {
         let flags = try reader.readUInt8()
         let name = try reader.readString()
         let count = Int(try reader.readUInt32())
+        let stride = flags & 2 != 0 ? Int(try reader.readUInt32()) : nil
         return TaskHeader(
             job: job, chunkIndex: chunkIndex, signature: signature, stopOnError: flags & 1 != 0,
-            functionName: name, itemCount: count)
+            functionName: name, itemCount: count, packedStride: stride)
     }
 }
 
@@ -35,19 +40,42 @@ struct TaskFrameBuilder {
     private let countOffset: Int
     private(set) var itemCount = 0
 
-    init(job: JobID, chunkIndex: Int, functionName: String, signature: UInt64, stopOnError: Bool, capacity: Int = 256) {
+    /// The stride of packed items, if the items are packed.
+    let packedStride: Int?
+
+    init(
+        job: JobID, chunkIndex: Int, functionName: String, signature: UInt64, stopOnError: Bool,
+        packedStride: Int? = nil, capacity: Int = 256
+    ) {
         writer = ByteWriter(reservingCapacity: capacity)
         frameStart = writer.beginFrame(.task)
         writer.writeUInt64(job.rawValue)
         writer.writeUInt64(UInt64(chunkIndex))
         writer.writeUInt64(signature)
-        writer.writeUInt8(stopOnError ? 1 : 0)
+        writer.writeUInt8((stopOnError ? 1 : 0) | (packedStride != nil ? 2 : 0))
         writer.writeString(functionName)
         countOffset = writer.reserveUInt32()
+        self.packedStride = packedStride
+        if let packedStride { writer.writeUInt32(UInt32(packedStride)) }
+    }
+
+    /// Appends packed items (the frame must have been made with their `packedStride`).
+    mutating func appendPacked<T>(_ items: ArraySlice<T>) {
+        precondition(packedStride == MemoryLayout<T>.stride, "packed items of the wrong stride")
+        writer.writePacked(items)
+        itemCount += items.count
+    }
+
+    /// Appends one packed item (the frame must have been made with its `packedStride`).
+    mutating func appendPacked<T>(_ item: T) {
+        precondition(packedStride == MemoryLayout<T>.stride, "packed item of the wrong stride")
+        writer.writePacked(item)
+        itemCount += 1
     }
 
     /// Appends one item; `encode` writes its arguments. On failure the frame is left as it was.
     mutating func appendItem(_ encode: (inout ByteWriter) throws -> Void) throws {
+        precondition(packedStride == nil, "an encoded item in a frame of packed items")
         let mark = writer.count
         let lengthOffset = writer.reserveUInt32()
         do {
@@ -78,6 +106,13 @@ extension PoolFunction {
     func decodeArguments(from reader: inout ByteReader) throws -> (repeat each Argument) {
         (repeat try WireCoding.decode((each Argument).self, from: &reader))
     }
+
+    /// The stride of this function's argument tuple when every argument is a plain number (see
+    /// ``PackedLayout``): its items then travel packed.
+    var packedArgumentStride: Int? { PackedLayout.stride(of: repeat (each Argument).self) }
+
+    /// The stride of the result when it is a plain number: results then come back packed.
+    var packedResultStride: Int? { PackedLayout.stride(of: Result.self) }
 
     /// The fingerprint of ``signature``.
     var signatureFingerprint: UInt64 { fingerprint(signature) }

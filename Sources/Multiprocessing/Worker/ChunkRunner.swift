@@ -12,6 +12,43 @@ protocol ChunkRunner: AnyPoolFunction {
 
 extension PoolFunction: ChunkRunner {
     func runChunk(_ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder) async throws {
+        if let stride = header.packedStride, let packedRunner, stride == packedArgumentStride {
+            try runPacked(packedRunner, &reader, header: header, stride: stride, into: &results)
+            return
+        }
+        var outcomes = Outcomes<Result>(packing: packedResultStride != nil, functionName: name)
+        try await runItems(&reader, header: header, into: &outcomes, &results)
+        outcomes.finish(into: &results)
+    }
+
+    private func runItems(
+        _ reader: inout ByteReader, header: TaskHeader, into outcomes: inout Outcomes<Result>,
+        _ results: inout ResultFrameBuilder
+    ) async throws {
+        if let stride = header.packedStride {
+            // Packed arguments: the whole chunk's tuples in one copy.
+            let all: [(repeat each Argument)]
+            do {
+                all = try readPackedArguments(count: header.itemCount, stride: stride, from: &reader)
+            } catch {
+                let failure = undecodable(error)
+                for _ in 0..<(header.stopOnError ? 1 : header.itemCount) {
+                    outcomes.append(error: failure, into: &results)
+                }
+                return
+            }
+            for index in all.indices {
+                let arguments: (repeat each Argument) = all[index]
+                // A synchronous body is called without an async call per item.
+                if let syncBody {
+                    call(syncBody, repeat each arguments, into: &outcomes, &results)
+                } else {
+                    await call(repeat each arguments, into: &outcomes, &results)
+                }
+                if header.stopOnError && outcomes.anyFailed { return }
+            }
+            return
+        }
         for _ in 0..<header.itemCount {
             let length = Int(try reader.readUInt32())
             guard length <= reader.remaining else { throw FrameError(description: "task item overruns its frame") }
@@ -21,29 +58,147 @@ extension PoolFunction: ChunkRunner {
             do {
                 arguments = try decodeArguments(from: &item)
             } catch {
-                results.appendError(
-                    PoolError(
-                        .encodingFailed, "the arguments of '\(name)' could not be decoded in the worker: \(error)"))
+                outcomes.append(error: undecodable(error), into: &results)
                 if header.stopOnError { return }
                 continue
             }
-            do {
-                let value: Result
-                if let syncBody {
-                    value = try syncBody(repeat each arguments)
-                } else {
-                    value = try await body(repeat each arguments)
+            if let syncBody {
+                call(syncBody, repeat each arguments, into: &outcomes, &results)
+            } else {
+                await call(repeat each arguments, into: &outcomes, &results)
+            }
+            if header.stopOnError && outcomes.anyFailed { return }
+        }
+    }
+
+    /// The fast path: packed arguments in, packed results out, through the loop that was compiled
+    /// for the function's concrete types (``PoolFunction/makePackedRunner(_:)``).
+    private func runPacked(
+        _ runner: PackedRunner, _ reader: inout ByteReader, header: TaskHeader, stride: Int,
+        into results: inout ResultFrameBuilder
+    ) throws {
+        let count = header.itemCount
+        let (length, overflow) = count.multipliedReportingOverflow(by: stride)
+        guard !overflow, count >= 0, length <= reader.remaining else {
+            throw FrameError(description: "\(count) packed items overrun their frame")
+        }
+        let resultStride = MemoryLayout<Result>.stride
+        var output = [UInt8](repeating: 0, count: count * resultStride)
+        var failures: [PackedFailure] = []
+        var run = count
+        if count > 0 {
+            let offset = reader.offset
+            reader.bytes.withUnsafeBytes { input in
+                output.withUnsafeMutableBytes { output in
+                    var start = 0
+                    while start < count {
+                        guard
+                            let failure = runner(
+                                input.baseAddress! + offset + start * stride, count - start,
+                                output.baseAddress! + start * resultStride)
+                        else { break }
+                        failures.append(PackedFailure(index: start + failure.index, error: failure.error))
+                        start += failure.index + 1
+                        if header.stopOnError {
+                            run = start
+                            break
+                        }
+                    }
+                }
+            }
+        }
+        try reader.skip(length)
+        if failures.isEmpty {
+            output.withUnsafeBytes { results.setPacked(raw: $0, stride: resultStride, count: count) }
+            return
+        }
+        // Some call threw: the chunk goes back item by item, values and errors in order.
+        var nextFailure = 0
+        for index in 0..<run {
+            if nextFailure < failures.count && failures[nextFailure].index == index {
+                results.appendError(failures[nextFailure].error)
+                nextFailure += 1
+            } else {
+                let value = output.withUnsafeBytes {
+                    $0.loadUnaligned(fromByteOffset: index * resultStride, as: Result.self)
                 }
                 results.appendValue(value, functionName: name)
-            } catch {
-                results.appendError(error)
             }
-            if header.stopOnError && results.anyFailed { return }
         }
+    }
+
+    /// One call of the async body, its outcome appended.
+    private func call(
+        _ arguments: repeat each Argument, into outcomes: inout Outcomes<Result>, _ results: inout ResultFrameBuilder
+    ) async {
+        do {
+            outcomes.append(try await body(repeat each arguments), into: &results)
+        } catch {
+            outcomes.append(error: error, into: &results)
+        }
+    }
+
+    /// One call of the synchronous body, its outcome appended.
+    private func call(
+        _ syncBody: @Sendable (repeat each Argument) throws -> Result, _ arguments: repeat each Argument,
+        into outcomes: inout Outcomes<Result>, _ results: inout ResultFrameBuilder
+    ) {
+        do {
+            outcomes.append(try syncBody(repeat each arguments), into: &results)
+        } catch {
+            outcomes.append(error: error, into: &results)
+        }
+    }
+
+    private func readPackedArguments(
+        count: Int, stride: Int, from reader: inout ByteReader
+    ) throws -> [(repeat each Argument)] {
+        guard stride == packedArgumentStride else {
+            throw FrameError(description: "this worker does not take packed arguments of stride \(stride)")
+        }
+        return try PackedLayout.read(count: count, stride: stride, from: &reader)
+    }
+
+    private func undecodable(_ error: any Error) -> PoolError {
+        PoolError(.encodingFailed, "the arguments of '\(name)' could not be decoded in the worker: \(error)")
     }
 
     func runOnce(_ reader: inout ByteReader) async throws {
         let arguments = try decodeArguments(from: &reader)
         _ = try await body(repeat each arguments)
+    }
+}
+
+/// A chunk's outcomes as they come: plain values are kept to be sent packed; the first error
+/// turns them into encoded items, and everything after goes straight into the frame.
+struct Outcomes<Value: Encodable> {
+    private var packed: [Value]?
+    private let functionName: String
+    private(set) var anyFailed = false
+
+    init(packing: Bool, functionName: String) {
+        packed = packing ? [] : nil
+        self.functionName = functionName
+    }
+
+    mutating func append(_ value: Value, into results: inout ResultFrameBuilder) {
+        if packed != nil {
+            packed!.append(value)
+        } else {
+            results.appendValue(value, functionName: functionName)
+        }
+    }
+
+    mutating func append(error: any Error, into results: inout ResultFrameBuilder) {
+        if let values = packed {
+            packed = nil
+            for value in values { results.appendValue(value, functionName: functionName) }
+        }
+        results.appendError(error)
+        anyFailed = true
+    }
+
+    func finish(into results: inout ResultFrameBuilder) {
+        if let packed { results.setPacked(packed) }
     }
 }

@@ -1,0 +1,68 @@
+// Packed items: the zero-parse path for values that are plain numbers.
+//
+// When every argument of a function is a fixed-width number (Int, Int8…Int64, UInt, UInt8…
+// UInt64, Float, Double), a chunk's items travel as the raw bytes of the parent's array of
+// argument tuples: one memcpy in the parent, one in the worker, no tag, no length, no Codable.
+// Results that are such a number come back the same way. Parent and workers run the same
+// module on the same machine, so the in-memory layout of such a tuple is the same on both ends;
+// the frame still carries the stride, and a reader that expects another one refuses the chunk.
+//
+// `Bool` and other enums are left out on purpose: not every byte is a valid value of them, and
+// a broken worker must not be able to make the parent read an invalid one.
+
+/// The packed layout of plain numeric values and tuples of them.
+@usableFromInline
+enum PackedLayout {
+    /// Whether `T`'s bytes are the whole of its value, and every byte pattern is a valid one.
+    @inlinable
+    static func isPlain<T>(_: T.Type) -> Bool {
+        T.self == Int.self || T.self == Double.self || T.self == Int64.self || T.self == UInt64.self
+            || T.self == UInt.self || T.self == Int32.self || T.self == UInt32.self || T.self == Float.self
+            || T.self == Int16.self || T.self == UInt16.self || T.self == Int8.self || T.self == UInt8.self
+    }
+
+    /// The stride of `(repeat each T)` when every element is plain (and there is at least one),
+    /// else nil.
+    @inlinable
+    static func stride<each T>(of types: repeat (each T).Type) -> Int? {
+        var any = false
+        for type in repeat each types {
+            guard isPlain(type) else { return nil }
+            any = true
+        }
+        return any ? MemoryLayout<(repeat each T)>.stride : nil
+    }
+
+    /// Reads `count` packed values of `T` (whose stride is `stride`) from `reader`.
+    /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
+    static func read<T>(_: T.Type = T.self, count: Int, stride: Int, from reader: inout ByteReader) throws -> [T] {
+        guard stride == MemoryLayout<T>.stride, stride > 0 else {
+            throw FrameError(description: "packed items of stride \(stride), expected \(MemoryLayout<T>.stride)")
+        }
+        let (length, overflow) = count.multipliedReportingOverflow(by: stride)
+        guard !overflow, count >= 0, length <= reader.remaining else {
+            throw FrameError(description: "\(count) packed items overrun their frame")
+        }
+        let start = reader.offset
+        try reader.skip(length)
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            reader.bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
+            }
+            initialized = count
+        }
+    }
+}
+
+extension ByteWriter {
+    /// Appends the raw bytes of `values` (plain values, see ``PackedLayout``).
+    mutating func writePacked<T>(_ values: ArraySlice<T>) {
+        values.withUnsafeBytes { writeRaw($0) }
+    }
+
+    /// Appends the raw bytes of one plain value.
+    mutating func writePacked<T>(_ value: T) {
+        withUnsafeBytes(of: value) { writeRaw($0) }
+    }
+}
