@@ -18,12 +18,13 @@ extension Pool {
     ///   - items: The inputs; read as the stream is consumed.
     ///   - chunksize: Items per task (default 1); larger chunks cost fewer messages.
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument` (chunksize below 1).
+    @inlinable
     public func imap<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1
     ) throws
         -> ResultStream<R>
     {
-        try makeStream(function, items, chunksize: chunksize, ordered: true)
+        try makeStream(function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: true)
     }
 
     /// Like ``imap(_:_:chunksize:)``, but results come in the order they finish.
@@ -33,23 +34,38 @@ extension Pool {
     ///   - items: The inputs; read as the stream is consumed.
     ///   - chunksize: Items per task (default 1).
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument` (chunksize below 1).
+    @inlinable
     public func imapUnordered<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1
     ) throws -> ResultStream<R> {
-        try makeStream(function, items, chunksize: chunksize, ordered: false)
+        try makeStream(function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: false)
     }
 
-    private func makeStream<S: Sequence, R>(
-        _ function: PoolFunction<S.Element, R>, _ items: S, chunksize: Int, ordered: Bool
+    /// Reads `items` a batch at a time: `pull(&batch, n)` appends up to `n` more items. Made in
+    /// the caller's module (inlined), so that iterating the caller's sequence is compiled for its
+    /// concrete type rather than run through generic code item by item.
+    @inlinable
+    static func batches<S: Sequence>(of items: S) -> (inout [S.Element], Int) -> Void {
+        var iterator = items.makeIterator()
+        return { batch, limit in
+            // A local copy: the captured variable is then accessed once a batch, not once an item.
+            var local = iterator
+            while batch.count < limit, let item = local.next() { batch.append(item) }
+            iterator = local
+        }
+    }
+
+    @usableFromInline
+    func makeStream<A, R>(
+        _ function: PoolFunction<A, R>, pull: @escaping (inout [A], Int) -> Void, chunksize: Int, ordered: Bool
     ) throws(PoolError) -> ResultStream<R> {
         let name = function.name
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: name) }
         try Chunking.validate(chunksize, functionName: name)
         let job = core.makeJobID()
         let signature = function.signatureFingerprint
-        let packedStride =
-            function.packedArgumentStride == MemoryLayout<S.Element>.stride ? function.packedArgumentStride : nil
-        var iterator = items.makeIterator()
+        let packedStride = function.packedArgumentStride
+        var batch: [A] = []
         var itemIndex = 0
         let feeder = StreamFeeder { firstChunk in
             var slots: [StreamFeeder.Slot] = []
@@ -64,32 +80,35 @@ extension Pool {
                     .chunk(.init(job: job, index: chunkIndex, payload: current.finish(), timeout: nil), count: count))
                 chunkIndex += 1
             }
-            var taken = 0
-            while taken < chunksize, let item = iterator.next() {
-                defer {
-                    taken += 1
-                    itemIndex += 1
-                }
-                if builder == nil {
-                    builder = TaskFrameBuilder(
-                        job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,
-                        packedStride: packedStride, capacity: 64 + name.utf8.count + chunksize * (packedStride ?? 16))
-                }
-                if packedStride != nil {
-                    builder!.appendPacked(item)
-                    continue
-                }
-                do {
-                    try builder!.appendItem { writer in try WireCoding.encode(item, into: &writer) }
-                } catch {
-                    seal()
-                    slots.append(
-                        .local(
-                            index: chunkIndex,
-                            PoolError(
-                                .encodingFailed, "item \(itemIndex) for '\(name)' could not be encoded: \(error)",
-                                functionName: name)))
-                    chunkIndex += 1
+            batch.removeAll(keepingCapacity: true)
+            pull(&batch, chunksize)
+            guard !batch.isEmpty else { return slots }
+            builder = TaskFrameBuilder(
+                job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,
+                packedStride: packedStride, capacity: 64 + name.utf8.count + batch.count * (packedStride ?? 16))
+            if packedStride != nil {
+                builder!.appendPacked(batch[...])
+                itemIndex += batch.count
+            } else {
+                for item in batch {
+                    defer { itemIndex += 1 }
+                    if builder == nil {
+                        builder = TaskFrameBuilder(
+                            job: job, chunkIndex: chunkIndex, functionName: name, signature: signature,
+                            stopOnError: false, capacity: 64 + name.utf8.count + batch.count * 16)
+                    }
+                    do {
+                        try builder!.appendItem { writer in try WireCoding.encode(item, into: &writer) }
+                    } catch {
+                        seal()
+                        slots.append(
+                            .local(
+                                index: chunkIndex,
+                                PoolError(
+                                    .encodingFailed, "item \(itemIndex) for '\(name)' could not be encoded: \(error)",
+                                    functionName: name)))
+                        chunkIndex += 1
+                    }
                 }
             }
             seal()

@@ -23,7 +23,7 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
     /// The errors the stream throws: an item's error, a ``PoolError``, or `CancellationError`.
     public typealias Failure = any Error
 
-    let storage: StreamStorage<Element>
+    @usableFromInline let storage: StreamStorage<Element>
 
     init(storage: StreamStorage<Element>) {
         self.storage = storage
@@ -43,8 +43,10 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
     ///   ``PoolError/Code/timeout`` when `timeout` passes first (call again to keep waiting);
     ///   ``PoolError`` `.workerLost`, `.taskTimedOut`, `.encodingFailed` for that item;
     ///   `.terminated` for every call after the pool was terminated.
+    @inlinable
     public func next(timeout: Duration? = nil) throws -> Element? {
-        try storage.next(timeout: timeout)
+        if let value = storage.nextBuffered() { return value }
+        return try storage.next(timeout: timeout)
     }
 
     /// How many items have finished; the total is known once the input has been read to its end.
@@ -66,19 +68,28 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
 
     /// Iterates the results asynchronously.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let stream: ResultStream<Element>
+        @usableFromInline let stream: ResultStream<Element>
+
+        @usableFromInline
+        init(stream: ResultStream<Element>) {
+            self.stream = stream
+        }
 
         /// The next result, awaited; nil after the last one.
         /// - Throws: the item's error (the next call goes on with the following item), a
         ///   ``PoolError``, or `CancellationError` (which also stops the stream's work).
+        @inlinable
         public mutating func next() async throws -> Element? {
-            try await stream.storage.next()
+            if !Task.isCancelled, let value = stream.storage.nextBuffered() { return value }
+            return try await stream.storage.next()
         }
 
         /// The next result, awaited (the form `for try await` uses).
         /// - Parameter actor: The caller's isolation (unused: results arrive from any thread).
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Element? {
-            try await stream.storage.next()
+            if !Task.isCancelled, let value = stream.storage.nextBuffered() { return value }
+            return try await stream.storage.next()
         }
     }
 }

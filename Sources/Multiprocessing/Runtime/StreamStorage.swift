@@ -3,7 +3,7 @@
 
 import DequeModule
 import Dispatch
-import Synchronization
+public import Synchronization
 
 /// Produces the next chunk of a stream's input, encoded. Only ever called under the feed lock,
 /// so the (possibly non-Sendable) input iterator it holds is never touched by two threads at
@@ -27,6 +27,7 @@ final class StreamFeeder: @unchecked Sendable {
     func next(chunkIndex: Int) -> [Slot] { produce(chunkIndex) }
 }
 
+@usableFromInline
 final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     let functionName: String
     let job: JobID
@@ -63,7 +64,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// The chunk being handed out, item by item. The consumer takes items from it under a lock
     /// of its own, so that it does not contend with the I/O thread delivering results for every
     /// item, only once per chunk. Lock order: `cursor`, then `state`.
-    private let cursor = Mutex(Cursor())
+    @usableFromInline let cursor: Mutex<Cursor> = Mutex(Cursor())
 
     /// The results of one chunk: the values in order, and the positions that failed.
     struct ChunkResults {
@@ -80,29 +81,49 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     /// Where the consumer is in the chunk it is handing out.
-    struct Cursor {
-        var chunk: ChunkResults?
-        var position = 0
-        var valueIndex = 0
+    @usableFromInline
+    struct Cursor: Sendable {
+        @usableFromInline var values: [Element] = []
+        @usableFromInline var failures: [Int: any Error] = [:]
+        @usableFromInline var count = 0
+        @usableFromInline var position = 0
+        @usableFromInline var valueIndex = 0
+
+        @inlinable
+        init() {}
+
+        /// The next item if it is a value that does not end its chunk: the common case, which
+        /// ``ResultStream`` inlines into the consumer's loop.
+        @inlinable
+        mutating func takeValue() -> Element? {
+            guard position &+ 1 < count, failures.isEmpty else { return nil }
+            let value = values[valueIndex]
+            valueIndex &+= 1
+            position &+= 1
+            return value
+        }
 
         /// The next item, and whether it ends its chunk.
         mutating func take() -> (Result<Element, any Error>, endsChunk: Bool)? {
-            guard let chunk, position < chunk.count else { return nil }
+            guard position < count else { return nil }
             let outcome: Result<Element, any Error>
-            if !chunk.failures.isEmpty, let error = chunk.failures[position] {
+            if !failures.isEmpty, let error = failures[position] {
                 outcome = .failure(error)
             } else {
-                outcome = .success(chunk.values[valueIndex])
+                outcome = .success(values[valueIndex])
                 valueIndex += 1
             }
             position += 1
-            let ends = position == chunk.count
+            let ends = position == count
             if ends { self = Cursor() }
             return (outcome, ends)
         }
 
         mutating func load(_ chunk: ChunkResults) {
-            self = Cursor(chunk: chunk)
+            self = Cursor()
+            values = chunk.values
+            failures = chunk.failures
+            count = chunk.count
         }
     }
     private let feeder: Mutex<StreamFeeder?>
@@ -325,7 +346,15 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         return try outcome.get()
     }
 
+    /// The next result if it is a value waiting in the chunk being handed out (and not its
+    /// last): inlined into the consumer, so that most items cost one uncontended lock.
+    @inlinable
+    func nextBuffered() -> Element? {
+        cursor.withLock { $0.takeValue() }
+    }
+
     /// The next result, blocking; nil at the end.
+    @usableFromInline
     func next(timeout: Duration?) throws -> Element? {
         // The common case: a result is ready; no waiter, no clock.
         switch poll(registering: nil) {
@@ -362,6 +391,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     /// The next result, awaited; nil at the end. Cancelling the task stops the stream's work.
+    @usableFromInline
     func next() async throws -> Element? {
         while true {
             if Task.isCancelled {
