@@ -177,6 +177,8 @@ public enum TestFunctions {
         makeUnencodable,
         takeUnencodable, chatty, noResult, setUp,
         readInit, failingSetUp,
+        packedMulAdd, packedScale, packedShift, packedMix, packedNarrow, packedWidths, packedFailNegative,
+        packedMarkOrFail, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
     ]
 }
 
@@ -241,4 +243,69 @@ public func residentMegabytes() -> Double {
         }
     }
     return 0
+}
+
+// Packed chunks: when every argument is a plain number (Int, Int8…Int64, UInt…UInt64, Float,
+// Double), chunks travel as raw bytes. These functions cover every plain type, tuples with
+// padding, throwing bodies, and the paths beside the packed one (non-plain results, async
+// bodies, Bool). All wrap instead of trapping, so extremes are valid input. The test worker
+// serves them: they are listed in `all`.
+extension TestFunctions {
+    /// (Int, Int) -> Int, wrapping.
+    public static let packedMulAdd = PoolFunction("packedMulAdd") { (a: Int, b: Int) -> Int in a &* 31 &+ b }
+    /// (Int8, Double) -> Double: padding between the elements of the argument tuple.
+    public static let packedScale = PoolFunction("packedScale") { (k: Int8, x: Double) -> Double in Double(k) * x }
+    /// (Double, Int8) -> Double: padding after the last element (size 9, stride 16).
+    public static let packedShift = PoolFunction("packedShift") { (x: Double, k: Int8) -> Double in x + Double(k) }
+    /// (UInt16, Int32, Float) -> Int64.
+    public static let packedMix = PoolFunction("packedMix") { (a: UInt16, b: Int32, f: Float) -> Int64 in
+        Int64(a) &* 100_000 &+ Int64(b) &+ Int64(f.bitPattern)
+    }
+    /// Double -> Float.
+    public static let packedNarrow = PoolFunction("packedNarrow") { (x: Double) -> Float in Float(x) }
+    /// The other widths: (UInt8, Int16, UInt32, Int64, UInt64, UInt) -> UInt64, wrapping.
+    public static let packedWidths = PoolFunction("packedWidths") {
+        (a: UInt8, b: Int16, c: UInt32, d: Int64, e: UInt64, f: UInt) -> UInt64 in
+        UInt64(a) &+ UInt64(bitPattern: Int64(b)) &* 3 &+ UInt64(c) &* 5 &+ UInt64(bitPattern: d) &* 7 &+ e &* 11
+            &+ UInt64(f) &* 13
+    }
+    /// Int -> Int, synchronous: throws the registered `TestFailure` (value: x) for negative x,
+    /// else returns x × 3 (wrapping).
+    public static let packedFailNegative = PoolFunction("packedFailNegative") { (x: Int) throws -> Int in
+        if x < 0 { throw TestFailure(reason: "negative", value: x) }
+        return x &* 3
+    }
+    /// Int -> Int, synchronous: throws `TestFailure` for negative x; for x > 0 creates the file
+    /// `packedMarkerPath(x)` (a test learns whether the call ran), then returns x.
+    public static let packedMarkOrFail = PoolFunction("packedMarkOrFail") { (x: Int) throws -> Int in
+        if x < 0 { throw TestFailure(reason: "negative", value: x) }
+        if x > 0, let file = fopen(packedMarkerPath(x), "w") { fclose(file) }
+        return x
+    }
+    /// Int -> String (packed arguments, encoded results): throws `TestFailure` for negative x.
+    public static let packedLabel = PoolFunction("packedLabel") { (x: Int) throws -> String in
+        if x < 0 { throw TestFailure(reason: "negative", value: x) }
+        return "#\(x)"
+    }
+    /// Int -> Int with an async body (packed arguments, the generic loop): throws `TestFailure`
+    /// for negative x, else returns x × 5 (wrapping).
+    public static let packedAsyncFailNegative = PoolFunction("packedAsyncFailNegative") {
+        (x: Int) async throws -> Int in
+        await Task.yield()
+        if x < 0 { throw TestFailure(reason: "negative", value: x) }
+        return x &* 5
+    }
+    /// Int -> Bool (packed arguments, a result that is not plain).
+    public static let packedIsEven = PoolFunction("packedIsEven") { (x: Int) -> Bool in x % 2 == 0 }
+    /// Bool -> Bool: Bool is not plain, nothing travels packed.
+    public static let packedNot = PoolFunction("packedNot") { (b: Bool) -> Bool in !b }
+    /// (Int, Bool) -> Int: one argument is not plain, nothing travels packed.
+    public static let packedSelect = PoolFunction("packedSelect") { (x: Int, negate: Bool) -> Int in
+        negate ? 0 &- x : x
+    }
+}
+
+/// The file `TestFunctions.packedMarkOrFail` creates for `x`.
+public func packedMarkerPath(_ x: Int) -> String {
+    "/tmp/multiprocessing-packed-marker-\(x)"
 }

@@ -54,6 +54,17 @@ private func frame(kind: FrameKind, body: [UInt8]) -> [UInt8] {
     return writer.bytes
 }
 
+/// Runs `body` on a thread of its own after `delay`.
+private enum Rescue {
+    static func detach(after delay: Duration, _ body: @escaping @Sendable () -> Void) {
+        _ = try? startDetachedThread(name: "test-rescue") {
+            var request = timespec(tv_sec: Int(delay.components.seconds), tv_nsec: 0)
+            nanosleep(&request, nil)
+            body()
+        }
+    }
+}
+
 @Suite("Frames") struct FrameTests {
     @Test("Small, many and large frames come out whole", arguments: [0, 1, 100, 70_000, 5 << 20])
     func roundTrip(size: Int) throws {
@@ -105,9 +116,42 @@ private func frame(kind: FrameKind, body: [UInt8]) -> [UInt8] {
         pipe.closeWriter()
         var accumulator = FrameAccumulator()
         var frames: [FrameAccumulator.Frame] = []
+        // A short read returns at once (the pipe was emptied); the next read finds the end.
+        #expect(try accumulator.read(from: pipe.readFD, into: &frames) == true)
         #expect(try accumulator.read(from: pipe.readFD, into: &frames) == false)
         #expect(frames.isEmpty)
         #expect(accumulator.hasPartialFrame)
+    }
+
+    @Test("A blocking reader hands out frames that arrived together without waiting for more")
+    func blockingReaderDoesNotWaitWithFramesInHand() throws {
+        // Both ends belong to the rescue thread below, which closes them when it is done: the
+        // test never closes a descriptor another thread might still use.
+        let pair = try PipePair.make()
+        growPipeBuffer(pair.writeEnd, to: 1 << 20)
+        // Three frames that fill the reader's 64 KiB staging buffer exactly: its read is not
+        // short, and a reader that went on reading would block here with the frames in hand.
+        let sizes = [10_000, 30_000, 65_536 - 40_000 - 3 * 5]
+        let frames = sizes.map { frame(kind: .task, body: Array(repeating: 9, count: $0)) }
+        let all = frames.flatMap { $0 }
+        #expect(all.count == 65_536)
+        all.withUnsafeBytes { raw in try? writeFully(pair.writeEnd, raw) }
+        // Unblocks a reader that waits wrongly, so that the test fails instead of hanging.
+        let (readEnd, writeEnd) = (pair.readEnd, pair.writeEnd)
+        Rescue.detach(after: .seconds(5)) {
+            let rescue = frame(kind: .ready, body: [])
+            rescue.withUnsafeBytes { raw in try? writeFully(writeEnd, raw) }
+            closeDescriptor(writeEnd)
+            closeDescriptor(readEnd)
+        }
+        var reader = BlockingFrameReader(fd: pair.readEnd)
+        let start = ContinuousClock.now
+        for size in sizes {
+            let next = try reader.next()
+            #expect(next?.kind == FrameKind.task.rawValue)
+            #expect(next?.bytes.count == size + 1)
+        }
+        #expect(ContinuousClock.now - start < .seconds(4))
     }
 
     @Test("Task and result frames parse back", .timeLimit(.minutes(1)))

@@ -42,20 +42,25 @@ extension PoolCore {
         var reportedFirstSpawns = false
 
         while true {
-            let spawnError = performSpawns()
-            if !reportedFirstSpawns {
-                reportedFirstSpawns = true
-                if let spawnError {
-                    firstSpawns.complete(.failure(spawnError))
-                } else {
-                    firstSpawns.complete(.success(()))
-                }
+            // One look at the shared state an iteration: a caller submitting work right after
+            // its result was delivered should rarely find the lock taken.
+            let (spawns, isStopped, deadline) = state.withLock { state in
+                defer { state.spawnQueue.removeAll() }
+                return (state.spawnQueue, state.stopped, state.scheduler.nextDeadline)
             }
-            let (isStopped, deadline, spawnsPending) = state.withLock {
-                ($0.stopped, $0.scheduler.nextDeadline, !$0.spawnQueue.isEmpty)
+            if !spawns.isEmpty || !reportedFirstSpawns {
+                let spawnError = performSpawns(spawns)
+                if !reportedFirstSpawns {
+                    reportedFirstSpawns = true
+                    if let spawnError {
+                        firstSpawns.complete(.failure(spawnError))
+                    } else {
+                        firstSpawns.complete(.success(()))
+                    }
+                }
+                continue
             }
             if isStopped && loop.readers.isEmpty { break }
-            if spawnsPending { continue }
 
             var wakeAt = deadline
             var pollWithoutPidFD = false
@@ -96,7 +101,7 @@ extension PoolCore {
                     state.withLock { flush(id, &$0) }
                 }
             }
-            fireTimers()
+            fireTimers(deadline: deadline)
         }
         // Every worker is gone: release what is left.
         state.withLock { state in
@@ -111,14 +116,12 @@ extension PoolCore {
 
     // MARK: - Spawning
 
-    /// Starts the workers the scheduler asked for. Returns the first failure, if any.
-    private func performSpawns() -> PoolError? {
+    /// Starts the workers the scheduler asked for (`ids`, and any it asks for meanwhile).
+    /// Returns the first failure, if any.
+    private func performSpawns(_ first: [WorkerID]) -> PoolError? {
         var firstError: PoolError?
+        var ids = first
         while true {
-            let ids = state.withLock { state -> [WorkerID] in
-                defer { state.spawnQueue.removeAll() }
-                return state.spawnQueue
-            }
             if ids.isEmpty { return firstError }
             for id in ids {
                 do {
@@ -155,22 +158,26 @@ extension PoolCore {
                     transition { $0.scheduler.workerSpawnFailed(id, detail: detail, now: .now) }
                 }
             }
+            ids = state.withLock { state -> [WorkerID] in
+                defer { state.spawnQueue.removeAll() }
+                return state.spawnQueue
+            }
         }
     }
 
     // MARK: - Reading
 
     private func readResults(of id: WorkerID) {
-        guard var reader = loop.readers[id], reader.resultFD >= 0 else { return }
+        guard let fd = loop.readers[id]?.resultFD, fd >= 0 else { return }
         var frames: [FrameAccumulator.Frame] = []
         var open = true
         var failure: String?
         do {
-            open = try reader.accumulator.read(from: reader.resultFD, into: &frames)
+            // In place: a copy of the reader would make its staging buffer copy on write.
+            open = try loop.readers[id]!.accumulator.read(from: fd, into: &frames)
         } catch {
             failure = "sent a corrupt frame: \(error)"
         }
-        loop.readers[id] = reader
         for frame in frames where failure == nil {
             failure = handle(frame, from: id)
         }
@@ -315,10 +322,12 @@ extension PoolCore {
 
     // MARK: - Timers
 
-    private func fireTimers() {
+    /// Fires the task timeouts due by now (`deadline` is the earliest, as read at the top of this
+    /// iteration: one that came closer since then woke the poller, and is seen in the next) and
+    /// kills workers that outlived their exit grace.
+    private func fireTimers(deadline: ContinuousClock.Instant?) {
         let now = ContinuousClock.now
-        let due = state.withLock { state in state.scheduler.nextDeadline.map { $0 <= now } ?? false }
-        if due {
+        if let deadline, deadline <= now {
             transition { $0.scheduler.timeoutsExpired(now: now) }
         }
         for (id, reader) in loop.readers {

@@ -75,19 +75,26 @@ struct FrameAccumulator {
         staging = [UInt8](repeating: 0, count: stagingSize)
     }
 
-    /// Reads what `fd` has now and appends the complete frames to `frames`.
+    /// Reads what `fd` has now and appends the complete frames to `frames`. Returns after a
+    /// read that got fewer bytes than asked for, so on a blocking descriptor it waits for the
+    /// first bytes only.
     /// - Returns: false at end of file.
     /// - Throws: ``FrameError`` for a malformed stream, ``SystemError`` for a failed read.
-    mutating func read(from fd: Int32, into frames: inout [Frame]) throws -> Bool {
+    ///
+    /// With `returningOnFrame`, also returns as soon as a frame is complete: a blocking reader
+    /// must not wait for more bytes while it holds a frame to act on.
+    mutating func read(from fd: Int32, into frames: inout [Frame], returningOnFrame: Bool = false) throws -> Bool {
         while true {
+            if returningOnFrame && !frames.isEmpty { return true }
             if var pending = large {
                 large = nil
                 if pending.filled == pending.buffer.count {
                     let grown = min(pending.length, pending.buffer.count * 2)
                     pending.buffer.append(contentsOf: repeatElement(0, count: grown - pending.buffer.count))
                 }
+                let requested = pending.buffer.count - pending.filled
                 let outcome = try pending.buffer.withUnsafeMutableBytes { (raw) -> ReadOutcome in
-                    try readNonBlocking(fd, into: raw.baseAddress! + pending.filled, count: raw.count - pending.filled)
+                    try readNonBlocking(fd, into: raw.baseAddress! + pending.filled, count: requested)
                 }
                 switch outcome {
                 case .wouldBlock:
@@ -102,6 +109,8 @@ struct FrameAccumulator {
                     } else {
                         large = pending
                     }
+                    // A short read emptied the pipe: asking again would only say EAGAIN.
+                    if n < requested { return true }
                     continue
                 }
             }
@@ -116,15 +125,20 @@ struct FrameAccumulator {
                 stagedStart = 0
                 stagedEnd = live
             }
+            let requested = staging.count - stagedEnd
             let outcome = try staging.withUnsafeMutableBytes { (raw) -> ReadOutcome in
-                try readNonBlocking(fd, into: raw.baseAddress! + stagedEnd, count: raw.count - stagedEnd)
+                try readNonBlocking(fd, into: raw.baseAddress! + stagedEnd, count: requested)
             }
             switch outcome {
             case .wouldBlock: return true
             case .endOfFile: return false
-            case .bytes(let n): stagedEnd += n
+            case .bytes(let n):
+                stagedEnd += n
+                try cutFrames(into: &frames)
+                // A short read emptied the pipe (or, on a blocking descriptor, took what was
+                // there): return instead of asking again.
+                if n < requested { return true }
             }
-            try cutFrames(into: &frames)
         }
     }
 
@@ -163,22 +177,31 @@ struct FrameAccumulator {
     var hasPartialFrame: Bool { large != nil || stagedEnd > stagedStart }
 }
 
-/// Reads one whole frame from a blocking descriptor (the worker's side).
-/// - Returns: nil at a clean end of file.
-func readFrameBlocking(_ fd: Int32) throws -> FrameAccumulator.Frame? {
-    var header: (UInt32, UInt8) = (0, 0)
-    let gotHeader = try withUnsafeMutableBytes(of: &header.0) { raw in
-        try readFully(fd, into: raw.baseAddress!, count: 4)
+/// Reads frames from a blocking descriptor (the worker's side): as many bytes as are there at
+/// each read, so a frame usually costs one `read`, and frames sent together cost one in all.
+struct BlockingFrameReader {
+    let fd: Int32
+    private var accumulator = FrameAccumulator()
+    private var frames: [FrameAccumulator.Frame] = []
+    private var nextFrame = 0
+
+    init(fd: Int32) {
+        self.fd = fd
     }
-    guard gotHeader else { return nil }
-    let length = Int(UInt32(littleEndian: header.0))
-    guard length >= 1, length <= FrameLimits.maxLength else {
-        throw FrameError(description: "frame length \(length) is out of range")
+
+    /// The next frame, waiting for it; nil at a clean end of file.
+    /// - Throws: ``FrameError`` for a malformed stream or one that ends inside a frame.
+    mutating func next() throws -> FrameAccumulator.Frame? {
+        while nextFrame == frames.count {
+            frames.removeAll(keepingCapacity: true)
+            nextFrame = 0
+            let open = try accumulator.read(from: fd, into: &frames, returningOnFrame: true)
+            if !open && frames.isEmpty {
+                if accumulator.hasPartialFrame { throw FrameError(description: "end of file inside a frame") }
+                return nil
+            }
+        }
+        defer { nextFrame += 1 }
+        return frames[nextFrame]
     }
-    var body = [UInt8](repeating: 0, count: length)
-    let complete = try body.withUnsafeMutableBytes { raw in
-        try readFully(fd, into: raw.baseAddress!, count: length)
-    }
-    guard complete else { throw FrameError(description: "end of file inside a frame") }
-    return FrameAccumulator.Frame(bytes: body)
 }

@@ -33,16 +33,22 @@ enum PackedLayout {
         return any ? MemoryLayout<(repeat each T)>.stride : nil
     }
 
+    /// Whether `count` items of `stride` bytes fit in `available` bytes.
+    static func fits(_ count: Int, of stride: Int, in available: Int) -> Bool {
+        let (length, overflow) = count.multipliedReportingOverflow(by: stride)
+        return !overflow && count >= 0 && length <= available
+    }
+
     /// Reads `count` packed values of `T` (whose stride is `stride`) from `reader`.
     /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
     static func read<T>(_: T.Type = T.self, count: Int, stride: Int, from reader: inout ByteReader) throws -> [T] {
         guard stride == MemoryLayout<T>.stride, stride > 0 else {
             throw FrameError(description: "packed items of stride \(stride), expected \(MemoryLayout<T>.stride)")
         }
-        let (length, overflow) = count.multipliedReportingOverflow(by: stride)
-        guard !overflow, count >= 0, length <= reader.remaining else {
+        guard fits(count, of: stride, in: reader.remaining) else {
             throw FrameError(description: "\(count) packed items overrun their frame")
         }
+        let length = count * stride
         let start = reader.offset
         try reader.skip(length)
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -61,8 +67,9 @@ extension ByteWriter {
         values.withUnsafeBytes { writeRaw($0) }
     }
 
-    /// Appends the raw bytes of one plain value.
+    /// Appends the raw bytes of one plain value, padded to its stride (as in an array).
     mutating func writePacked<T>(_ value: T) {
         withUnsafeBytes(of: value) { writeRaw($0) }
+        for _ in MemoryLayout<T>.size..<MemoryLayout<T>.stride { writeUInt8(0) }
     }
 }

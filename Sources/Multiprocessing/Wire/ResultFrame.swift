@@ -20,7 +20,7 @@ struct ResultHeader: Equatable {
         let chunkIndex = try reader.readUInt64()
         let count = Int(try reader.readUInt32())
         let flags = try reader.readUInt8()
-        guard flags <= 3, flags != 3 else { throw FrameError(description: "bad result flags \(flags)") }
+        guard flags <= 2 else { throw FrameError(description: "bad result flags \(flags)") }
         return ResultHeader(
             job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: flags & 1 != 0, packed: flags & 2 != 0)
     }

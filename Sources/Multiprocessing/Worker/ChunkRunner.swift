@@ -12,7 +12,11 @@ protocol ChunkRunner: AnyPoolFunction {
 
 extension PoolFunction: ChunkRunner {
     func runChunk(_ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder) async throws {
-        if let stride = header.packedStride, let packedRunner, stride == packedArgumentStride {
+        // The loop compiled for the concrete types, when the chunk is what it expects (anything
+        // else goes the generic way, which answers an error per item).
+        if let stride = header.packedStride, let packedRunner, stride == packedArgumentStride,
+            PackedLayout.fits(header.itemCount, of: stride, in: reader.remaining)
+        {
             try runPacked(packedRunner, &reader, header: header, stride: stride, into: &results)
             return
         }
@@ -78,10 +82,7 @@ extension PoolFunction: ChunkRunner {
         into results: inout ResultFrameBuilder
     ) throws {
         let count = header.itemCount
-        let (length, overflow) = count.multipliedReportingOverflow(by: stride)
-        guard !overflow, count >= 0, length <= reader.remaining else {
-            throw FrameError(description: "\(count) packed items overrun their frame")
-        }
+        let length = count * stride
         let resultStride = MemoryLayout<Result>.stride
         var output = [UInt8](repeating: 0, count: count * resultStride)
         var failures: [PackedFailure] = []

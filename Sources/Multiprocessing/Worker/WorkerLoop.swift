@@ -22,7 +22,8 @@ enum WorkerLoop {
         let pid = getpid()
 
         do {
-            guard let start = try readFrameBlocking(WorkerDescriptors.tasks) else { exit(0) }
+            var tasks = BlockingFrameReader(fd: WorkerDescriptors.tasks)
+            guard let start = try tasks.next() else { exit(0) }
             guard start.kind == FrameKind.start.rawValue else {
                 throw FrameError(description: "expected a start frame, got kind \(start.kind)")
             }
@@ -56,7 +57,7 @@ enum WorkerLoop {
             ready.finishFrame(startingAt: frame)
             try send(ready.bytes)
 
-            while let task = try readFrameBlocking(WorkerDescriptors.tasks) {
+            while let task = try tasks.next() {
                 guard task.kind == FrameKind.task.rawValue else {
                     throw FrameError(description: "expected a task frame, got kind \(task.kind)")
                 }
