@@ -11,6 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <pthread.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 extern char **environ;
 
@@ -101,4 +104,12 @@ void cmp_set_thread_name(const char *name) {
     strncpy(short_name, name, sizeof(short_name) - 1);
     short_name[sizeof(short_name) - 1] = 0;
     pthread_setname_np(pthread_self(), short_name);
+}
+
+void cmp_keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    // Blocks up to 256 MiB from the heap; trim only when 1 GiB is free at its top.
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }

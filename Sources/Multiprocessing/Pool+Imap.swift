@@ -72,7 +72,7 @@ extension Pool {
             var chunkIndex = firstChunk
             var builder: TaskFrameBuilder?
             func seal() {
-                guard let current = builder else { return }
+                guard var current = builder else { return }
                 builder = nil
                 let count = current.itemCount
                 guard count > 0 else { return }

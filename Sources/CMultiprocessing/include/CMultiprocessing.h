@@ -45,6 +45,12 @@ int cmp_set_pipe_size(int fd, int size);
 /// Names the calling thread (shown by `top -H`, debuggers). Best effort.
 void cmp_set_thread_name(const char *name);
 
+/// Makes glibc's malloc keep freed memory for reuse instead of returning it to the kernel at
+/// once: large blocks come from the heap rather than fresh mmaps, and freeing does not trim.
+/// For worker processes, which allocate and free payload buffers of the same sizes chunk after
+/// chunk (every fresh page costs a page fault). No-op where malloc is not glibc's.
+void cmp_keep_freed_memory(void);
+
 /// The number of CPUs this process may run on (its affinity mask), at least 1.
 int cmp_available_cpus(void);
 

@@ -63,6 +63,10 @@ struct FrameAccumulator {
         var bodyReader: ByteReader { ByteReader(bytes, offset: 1) }
     }
 
+    /// The first buffer of a large frame: frames up to this size are read into a buffer of
+    /// their exact size; larger ones grow 4× at a time, as their bytes arrive.
+    static let firstLargeBuffer = 16 << 20
+
     private var staging: [UInt8]
     private var stagedStart = 0
     private var stagedEnd = 0
@@ -89,8 +93,13 @@ struct FrameAccumulator {
             if var pending = large {
                 large = nil
                 if pending.filled == pending.buffer.count {
-                    let grown = min(pending.length, pending.buffer.count * 2)
-                    pending.buffer.append(contentsOf: repeatElement(0, count: grown - pending.buffer.count))
+                    let grown = min(pending.length, pending.buffer.count * 4)
+                    let filled = pending.filled
+                    let old = pending.buffer
+                    pending.buffer = uninitializedBytes(grown)
+                    pending.buffer.withUnsafeMutableBytes { raw in
+                        old.withUnsafeBytes { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: filled) }
+                    }
                 }
                 let requested = pending.buffer.count - pending.filled
                 let outcome = try pending.buffer.withUnsafeMutableBytes { (raw) -> ReadOutcome in
@@ -157,7 +166,7 @@ struct FrameAccumulator {
                 stagedStart = bodyStart + length
             } else if length > staging.count - FrameLimits.headerSize {
                 // Too big for the staging buffer: move it to a buffer of its own.
-                var buffer = [UInt8](repeating: 0, count: min(length, max(2 * staging.count, 1 << 20)))
+                var buffer = uninitializedBytes(min(length, FrameAccumulator.firstLargeBuffer))
                 buffer.withUnsafeMutableBytes { raw in
                     staging.withUnsafeBytes { src in
                         raw.baseAddress!.copyMemory(from: src.baseAddress! + bodyStart, byteCount: available)
@@ -175,6 +184,12 @@ struct FrameAccumulator {
 
     /// True when a frame has started but not finished (the peer died mid-frame).
     var hasPartialFrame: Bool { large != nil || stagedEnd > stagedStart }
+}
+
+/// A byte array of `count` bytes whose contents are left as they are (every byte pattern is a
+/// `UInt8`; the caller overwrites them): no zeroing of memory about to be filled by `read`.
+func uninitializedBytes(_ count: Int) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }
 
 /// Reads frames from a blocking descriptor (the worker's side): as many bytes as are there at

@@ -91,11 +91,13 @@ struct ResultFrameBuilder {
         anyFailed = true
     }
 
-    /// The finished frame.
-    consuming func finish() -> [UInt8] {
+    /// The finished frame, moved out of the builder (mutating in place, so that patching the
+    /// header never copies the buffer on write).
+    mutating func finish() -> [UInt8] {
         writer.patchUInt32(UInt32(itemCount), at: countOffset)
         writer.bytes[failedOffset] = (anyFailed ? 1 : 0) | (packed ? 2 : 0)
         writer.finishFrame(startingAt: frameStart)
+        defer { writer.bytes = [] }
         return writer.bytes
     }
 }

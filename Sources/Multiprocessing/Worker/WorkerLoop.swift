@@ -20,6 +20,9 @@ enum WorkerLoop {
         _ = fcntl(WorkerDescriptors.tasks, F_SETFD, FD_CLOEXEC)
         _ = fcntl(WorkerDescriptors.results, F_SETFD, FD_CLOEXEC)
         let pid = getpid()
+        // Payload buffers of the same sizes come and go chunk after chunk: reuse their memory
+        // rather than fault in fresh pages for each (measured: echo of 4 MiB items +40%).
+        cmp_keep_freed_memory()
 
         do {
             var tasks = BlockingFrameReader(fd: WorkerDescriptors.tasks)
