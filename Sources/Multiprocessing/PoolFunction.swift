@@ -29,6 +29,8 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     /// The loop over a chunk of packed items, when the arguments and the result are plain
     /// numbers (see ``PackedLayout``) and the body is synchronous.
     @usableFromInline let packedRunner: PackedRunner?
+    /// The fingerprint of ``signature``, computed once: it travels with every chunk.
+    @usableFromInline let signatureFingerprint: UInt64
 
     /// Declares a pool function with a synchronous body.
     /// - Parameters:
@@ -37,6 +39,7 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     @inlinable
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Result) {
         self.name = name
+        self.signatureFingerprint = Self.makeSignatureFingerprint()
         self.body = { (arguments: repeat each Argument) in try body(repeat each arguments) }
         self.syncBody = body
         self.packedRunner = Self.makePackedRunner(body)
@@ -74,6 +77,7 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     @_disfavoredOverload
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) async throws -> Result) {
         self.name = name
+        self.signatureFingerprint = Self.makeSignatureFingerprint()
         self.body = body
         self.syncBody = nil
         self.packedRunner = nil
@@ -92,11 +96,16 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     /// The argument and result types, e.g. `"(Swift.Int, Swift.Int) -> Swift.Int"`. Workers check
     /// it, so that a function registered under the same name with other types is not called with
     /// bytes it cannot read.
-    public var signature: String {
+    public var signature: String { Self.signature }
+
+    static var signature: String {
         var arguments: [String] = []
         for type in repeat (each Argument).self { arguments.append(String(reflecting: type)) }
         return "(\(arguments.joined(separator: ", "))) -> \(String(reflecting: Result.self))"
     }
+
+    @usableFromInline
+    static func makeSignatureFingerprint() -> UInt64 { fingerprint(signature) }
 }
 
 extension PoolFunction where Result == PoolVoid {
@@ -110,6 +119,7 @@ extension PoolFunction where Result == PoolVoid {
             return PoolVoid()
         }
         self.name = name
+        self.signatureFingerprint = Self.makeSignatureFingerprint()
         self.body = { (arguments: repeat each Argument) in try wrapped(repeat each arguments) }
         self.syncBody = wrapped
         self.packedRunner = nil
@@ -122,6 +132,7 @@ extension PoolFunction where Result == PoolVoid {
     @_disfavoredOverload
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) async throws -> Void) {
         self.name = name
+        self.signatureFingerprint = Self.makeSignatureFingerprint()
         self.body = { (arguments: repeat each Argument) in
             try await body(repeat each arguments)
             return PoolVoid()

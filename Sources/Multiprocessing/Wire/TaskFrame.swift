@@ -116,6 +116,4 @@ extension PoolFunction {
     /// The stride of the result when it is a plain number: results then come back packed.
     var packedResultStride: Int? { PackedLayout.stride(of: Result.self) }
 
-    /// The fingerprint of ``signature``.
-    var signatureFingerprint: UInt64 { fingerprint(signature) }
 }

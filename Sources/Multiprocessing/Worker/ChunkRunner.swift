@@ -4,6 +4,8 @@
 
 /// The worker-side face of a ``PoolFunction``: runs calls from their encoded form.
 protocol ChunkRunner: AnyPoolFunction {
+    /// The fingerprint of the signature, which task frames carry.
+    var signatureFingerprint: UInt64 { get }
     /// Runs the chunk's items, appending one outcome per item to `results`.
     func runChunk(_ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder) async throws
     /// Runs one call whose arguments are in `reader` (the pool's initializer).

@@ -37,7 +37,7 @@ enum WorkerLoop {
                 let length = Int(try reader.readUInt32())
                 var arguments = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
                 do {
-                    guard let function = functions[name], fingerprint(function.signature) == signature else {
+                    guard let function = functions[name], function.signatureFingerprint == signature else {
                         throw PoolError(
                             .functionNotRegistered,
                             "the initializer '\(name)' is not among the functions this worker serves "
@@ -67,7 +67,7 @@ enum WorkerLoop {
                 var reader = task.bodyReader
                 let header = try TaskHeader.read(from: &reader)
                 var results = ResultFrameBuilder(job: header.job, chunkIndex: header.chunkIndex)
-                if let function = functions[header.functionName], fingerprint(function.signature) == header.signature {
+                if let function = functions[header.functionName], function.signatureFingerprint == header.signature {
                     try await function.runChunk(&reader, header: header, into: &results)
                 } else {
                     let known = functions[header.functionName]
