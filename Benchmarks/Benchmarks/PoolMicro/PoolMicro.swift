@@ -1,0 +1,208 @@
+// PoolMicro: package-benchmark micro-benchmarks of what one task costs in swift-multiprocessing.
+//
+// - "Wire …": the wire coder that carries arguments and results between processes, on its own (no
+//   process involved): encode and decode of an Int, of a small Codable struct (an Int, a String
+//   and 8 Doubles), of 1000 Ints and of 64 KiB of bytes; pack and unpack of 1000 (Int, Int)
+//   pairs, as chunks of plain numbers travel. Scaled benchmarks (`K` in the output) run 1000
+//   operations per iteration and report per operation.
+// - "Pool apply round trip": one `pool.apply(add, 1, 2)` per iteration on a warm one-worker pool:
+//   encode, write to the worker's pipe, run, read the result back, decode.
+// - "Pool starmap …" and "Pool map echo …": chunk throughput on a warm one-worker pool, one call
+//   per iteration; the custom metrics report items per second and mebibytes per second.
+//
+// Run from Benchmarks/: `swift package --disable-sandbox benchmark --target PoolMicro`. The pools
+// start bench-worker (built with this target, found beside its executable) as their workers.
+
+import Benchmark
+import Foundation
+@_spi(Benchmarks) import Multiprocessing
+import PoolMicroFunctions
+import Synchronization
+
+/// The benchmarks of this target: package-benchmark's generated `main` calls this closure to
+/// register them.
+let benchmarks: @Sendable () -> Void = {
+    registerWireBenchmarks()
+    registerPoolBenchmarks()
+}
+
+// MARK: - Wire coder
+
+/// A small value of the kind a pool function takes: a number, a name and a few measurements.
+struct Sample: Codable {
+    /// A number.
+    var id: Int
+    /// A short name.
+    var name: String
+    /// Eight measurements.
+    var values: [Double]
+}
+
+/// The configuration of the wire coder benchmarks: `scalingFactor` operations per iteration.
+/// - Parameter scalingFactor: `.kilo` for values that take nanoseconds, `.one` for larger ones.
+/// - Returns: A configuration measuring time, throughput and allocations, for at most a second.
+func wireConfiguration(_ scalingFactor: BenchmarkScalingFactor) -> Benchmark.Configuration {
+    .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        warmupIterations: 10, scalingFactor: scalingFactor, maxDuration: .seconds(1), maxIterations: 10_000)
+}
+
+/// Registers "Wire encode `name`" and "Wire decode `name`": `value` through
+/// `WireBenchmarks.encode(_:)` and back through `WireBenchmarks.decode(_:from:)`.
+/// - Parameters:
+///   - name: What the value is, for the benchmarks' names.
+///   - value: The value to encode (and whose encoding to decode).
+///   - scalingFactor: Operations per iteration.
+func registerCodecBenchmarks<T: Codable>(_ name: String, _ value: T, scalingFactor: BenchmarkScalingFactor) {
+    // Encoding these values cannot fail; a failure here is a bug in the coder.
+    let bytes = try! WireBenchmarks.encode(value)
+    Benchmark("Wire encode \(name)", configuration: wireConfiguration(scalingFactor)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try WireBenchmarks.encode(value))
+        }
+    }
+    Benchmark("Wire decode \(name)", configuration: wireConfiguration(scalingFactor)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try WireBenchmarks.decode(T.self, from: bytes))
+        }
+    }
+}
+
+/// Registers the wire coder benchmarks.
+func registerWireBenchmarks() {
+    registerCodecBenchmarks("Int", 1_234_567, scalingFactor: .kilo)
+    let sample = Sample(id: 42, name: "sensor-7", values: (0..<8).map { Double($0) * 0.5 })
+    registerCodecBenchmarks("Sample struct", sample, scalingFactor: .kilo)
+    registerCodecBenchmarks("[Int] x1000", Array(0..<1000), scalingFactor: .one)
+    registerCodecBenchmarks(
+        "[UInt8] 64 KiB", (0..<65_536).map { UInt8(truncatingIfNeeded: $0) }, scalingFactor: .one)
+
+    let pairs = (0..<1000).map { ($0, 2 * $0) }
+    let packed = WireBenchmarks.pack(pairs)
+    Benchmark("Wire pack (Int, Int) x1000", configuration: wireConfiguration(.one)) { _ in
+        blackHole(WireBenchmarks.pack(pairs))
+    }
+    Benchmark("Wire unpack (Int, Int) x1000", configuration: wireConfiguration(.one)) { _ in
+        blackHole(try WireBenchmarks.unpack((Int, Int).self, from: packed))
+    }
+}
+
+// MARK: - Pool
+
+/// The pool that the pool benchmarks use: started (and warmed) by a benchmark's setup, stopped by
+/// its teardown, so that no worker outlives the benchmark.
+final class BenchmarkPool: Sendable {
+    /// The running pool, between `start()` and `stop()`.
+    private let running = Mutex<Pool?>(nil)
+
+    /// The running pool.
+    /// - Precondition: `start()` ran and `stop()` did not since.
+    var pool: Pool {
+        guard let pool = running.withLock({ $0 }) else { preconditionFailure("the benchmark pool is not running") }
+        return pool
+    }
+
+    /// Starts a one-worker pool of bench-worker and runs one call, so that the worker is up and
+    /// has served a task before anything is measured.
+    /// - Throws: ``MissingWorkerError`` when bench-worker is not beside this executable, or what
+    ///   creating the pool or the call throws.
+    func start() throws {
+        let pool = try Pool(processes: 1, executable: try workerExecutablePath())
+        _ = try pool.apply(MicroFunctions.add, 0, 0)
+        running.withLock { $0 = pool }
+    }
+
+    /// Kills the worker and waits until it has exited; does nothing when no pool runs.
+    /// - Throws: what `Pool.join()` throws.
+    func stop() throws {
+        guard let pool = running.withLock({ $0.take() }) else { return }
+        pool.terminate()
+        try pool.join()
+    }
+}
+
+/// The pool of the pool benchmarks.
+let benchmarkPool = BenchmarkPool()
+
+/// bench-worker was not found beside the benchmark's executable.
+struct MissingWorkerError: Error, CustomStringConvertible {
+    /// Where it was looked for.
+    var path: String
+
+    /// What went wrong and how to fix it.
+    var description: String {
+        "bench-worker not found at \(path): build it in the benchmark's configuration "
+            + "(swift build -c release --product bench-worker)"
+    }
+}
+
+/// The path of bench-worker: SwiftPM builds it (a dependency of this target) into the folder that
+/// holds this benchmark's executable.
+/// - Throws: ``MissingWorkerError`` when there is no executable file at that path.
+func workerExecutablePath() throws -> String {
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? CommandLine.arguments[0]
+    let path = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("bench-worker").path
+    guard FileManager.default.isExecutableFile(atPath: path) else { throw MissingWorkerError(path: path) }
+    return path
+}
+
+/// Custom metrics of the throughput benchmarks: values per second, measured per iteration.
+enum ThroughputMetric {
+    /// Items (calls of the pool function) per second.
+    static let items = BenchmarkMetric.custom("items/s", polarity: .prefersLarger, useScalingFactor: false)
+    /// Mebibytes sent to the workers per second (as many come back).
+    static let mebibytes = BenchmarkMetric.custom("MiB/s", polarity: .prefersLarger, useScalingFactor: false)
+}
+
+/// The configuration of the pool benchmarks: a warm pool from `benchmarkPool`, at most 2 seconds.
+///
+/// The common metrics are time, throughput, allocations and the `read`/`write` calls of this
+/// process (Linux). CPU time is left out: Linux counts it in 10 ms ticks, too coarse for one
+/// iteration; package-benchmark does not count syscalls or context switches on Linux.
+/// - Parameter extra: Metrics beyond the common ones.
+/// - Returns: A configuration whose setup starts the pool and whose teardown stops it.
+func poolConfiguration(_ extra: [BenchmarkMetric] = []) -> Benchmark.Configuration {
+    .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .readSyscalls, .writeSyscalls] + extra,
+        warmupIterations: 3, scalingFactor: .one, maxDuration: .seconds(2), maxIterations: 10_000,
+        setup: { try benchmarkPool.start() }, teardown: { try benchmarkPool.stop() })
+}
+
+/// Seconds in `duration`, as a `Double`.
+/// - Parameter duration: A measured time.
+/// - Returns: The same time in seconds.
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
+
+/// Registers the benchmarks that run tasks in a worker.
+func registerPoolBenchmarks() {
+    Benchmark("Pool apply round trip", configuration: poolConfiguration()) { _ in
+        blackHole(try benchmarkPool.pool.apply(MicroFunctions.add, 1, 2))
+    }
+
+    let pairs = (0..<100_000).map { ($0, $0) }
+    let starmapConfiguration = poolConfiguration([ThroughputMetric.items])
+    Benchmark("Pool starmap add 100K pairs, chunksize 1000", configuration: starmapConfiguration) { benchmark in
+        let pool = benchmarkPool.pool
+        let start = ContinuousClock.now
+        let sums = try pool.starmap(MicroFunctions.add, pairs, chunksize: 1000)
+        let elapsed = seconds(ContinuousClock.now - start)
+        benchmark.measurement(ThroughputMetric.items, Int(Double(pairs.count) / elapsed))
+        blackHole(sums)
+    }
+
+    let blobs = (0..<8).map { index in [UInt8](repeating: UInt8(index), count: 1 << 20) }
+    let mebibytes = Double(blobs.reduce(0) { $0 + $1.count }) / Double(1 << 20)
+    let echoConfiguration = poolConfiguration([ThroughputMetric.mebibytes])
+    Benchmark("Pool map echo 8 x 1 MiB, chunksize 1", configuration: echoConfiguration) { benchmark in
+        let pool = benchmarkPool.pool
+        let start = ContinuousClock.now
+        let echoed = try pool.map(MicroFunctions.echo, blobs, chunksize: 1)
+        let elapsed = seconds(ContinuousClock.now - start)
+        benchmark.measurement(ThroughputMetric.mebibytes, Int(mebibytes / elapsed))
+        blackHole(echoed)
+    }
+}

@@ -1,0 +1,19 @@
+// The pool functions that the PoolMicro micro-benchmarks run in their workers. They live in a
+// module of their own because two programs must declare them the same way: the benchmark (which
+// sends tasks) and bench-worker (which serves them). Their bodies do next to nothing, so that what
+// a benchmark measures is the pool's own cost per task: encoding, pipes, scheduling, decoding.
+
+import Multiprocessing
+
+/// The functions that the micro-benchmarks' workers serve.
+public enum MicroFunctions {
+    /// Adds two numbers. Its arguments and result are plain numbers, so chunks of it travel packed
+    /// as raw bytes (the path `starmap` over pairs of `Int` takes).
+    public static let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
+
+    /// Returns its bytes unchanged: what is measured is moving them to a worker and back.
+    public static let echo = PoolFunction("echo") { (bytes: [UInt8]) in bytes }
+
+    /// Every function above: what `bench-worker` passes to `Pool.bootstrap(serving:)`.
+    public static let all: [any AnyPoolFunction] = [add, echo]
+}
