@@ -108,8 +108,10 @@ void cmp_set_thread_name(const char *name) {
 
 void cmp_keep_freed_memory(void) {
 #if defined(__GLIBC__)
-    // Blocks up to 256 MiB from the heap; trim only when 1 GiB is free at its top.
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // Blocks up to 32 MiB come from the heap (larger ones are still mapped and unmapped);
+    // the heap is trimmed once more than 32 MiB is free at its top. So a worker keeps at most
+    // about 32 MiB of freed memory per heap for reuse.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
 #endif
 }

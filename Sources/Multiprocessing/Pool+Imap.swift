@@ -46,10 +46,12 @@ extension Pool {
     /// concrete type rather than run through generic code item by item.
     @inlinable
     static func batches<S: Sequence>(of items: S) -> (inout [S.Element], Int) -> Void {
-        var iterator = items.makeIterator()
+        var iterator: S.Iterator? = items.makeIterator()
         return { batch, limit in
-            // A local copy: the captured variable is then accessed once a batch, not once an item.
-            var local = iterator
+            // Moved out and back: the captured variable is accessed once a batch, not once an
+            // item, and an iterator with copy-on-write storage is never copied (taking it leaves
+            // the closure's copy empty, so the storage stays uniquely referenced).
+            var local = iterator.take()!
             while batch.count < limit, let item = local.next() { batch.append(item) }
             iterator = local
         }
@@ -80,8 +82,9 @@ extension Pool {
                     .chunk(.init(job: job, index: chunkIndex, payload: current.finish(), timeout: nil), count: count))
                 chunkIndex += 1
             }
-            batch.removeAll(keepingCapacity: true)
             pull(&batch, chunksize)
+            // The items are encoded below; they need not live until the next chunk.
+            defer { batch.removeAll(keepingCapacity: true) }
             guard !batch.isEmpty else { return slots }
             builder = TaskFrameBuilder(
                 job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,

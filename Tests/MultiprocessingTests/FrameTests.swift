@@ -154,6 +154,24 @@ private enum Rescue {
         #expect(ContinuousClock.now - start < .seconds(4))
     }
 
+    @Test("A blocking reader throws for a stream cut inside a frame, small or large", arguments: [100, 200_000])
+    func blockingReaderCutFrame(size: Int) throws {
+        let pipe = try FramePipe()
+        defer { pipe.close() }
+        let whole = frame(kind: .task, body: Array(repeating: 3, count: size))
+        pipe.write(Array(whole.prefix(whole.count * 3 / 4)))
+        pipe.closeWriter()
+        // Non-blocking here, so that a wrong wait fails instead of hanging; the reader's logic
+        // is the same.
+        var reader = BlockingFrameReader(fd: pipe.readFD)
+        var outcome: Result<FrameAccumulator.Frame?, any Error> = .success(nil)
+        for _ in 0..<100 {
+            outcome = Result { try reader.next() }
+            if case .failure = outcome { break }
+        }
+        #expect(throws: FrameError.self) { try outcome.get() }
+    }
+
     @Test("Task and result frames parse back", .timeLimit(.minutes(1)))
     func taskAndResultFrames() throws {
         let square = PoolFunction("square") { (x: Int) in x * x }

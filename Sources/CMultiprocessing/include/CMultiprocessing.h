@@ -46,7 +46,8 @@ int cmp_set_pipe_size(int fd, int size);
 void cmp_set_thread_name(const char *name);
 
 /// Makes glibc's malloc keep freed memory for reuse instead of returning it to the kernel at
-/// once: large blocks come from the heap rather than fresh mmaps, and freeing does not trim.
+/// once: blocks up to 32 MiB come from the heap rather than fresh mmaps, and up to 32 MiB of free
+/// heap is kept.
 /// For worker processes, which allocate and free payload buffers of the same sizes chunk after
 /// chunk (every fresh page costs a page fault). No-op where malloc is not glibc's.
 void cmp_keep_freed_memory(void);

@@ -110,6 +110,8 @@ struct FrameAccumulator {
                     large = pending
                     return true
                 case .endOfFile:
+                    // Kept, so that the frame cut short shows as partial.
+                    large = pending
                     return false
                 case .bytes(let n):
                     pending.filled += n

@@ -42,6 +42,7 @@ enum PackedLayout {
     /// Reads `count` packed values of `T` (whose stride is `stride`) from `reader`.
     /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
     static func read<T>(_: T.Type = T.self, count: Int, stride: Int, from reader: inout ByteReader) throws -> [T] {
+        precondition(_isPOD(T.self), "packed values must be trivial")
         guard stride == MemoryLayout<T>.stride, stride > 0 else {
             throw FrameError(description: "packed items of stride \(stride), expected \(MemoryLayout<T>.stride)")
         }

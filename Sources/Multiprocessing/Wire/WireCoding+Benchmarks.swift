@@ -30,6 +30,7 @@ public enum WireBenchmarks {
     /// Reads back what ``pack(_:)`` wrote.
     /// - Throws: when the bytes are not a whole number of `T`s.
     public static func unpack<T>(_ type: T.Type, from bytes: [UInt8]) throws -> [T] {
+        precondition(_isPOD(T.self), "only trivial values can be unpacked")
         var reader = ByteReader(bytes)
         return try PackedLayout.read(
             type, count: bytes.count / MemoryLayout<T>.stride,
