@@ -95,15 +95,24 @@ if wanted("apply") {
     out.append(("apply_roundtrip_us", "\(latency / Double(roundTrips) * 1e6)"))
 }
 
-// W3 CPU-bound efficiency: 32 equal tasks of prime counting, serial vs. 2 processes.
+// W3 CPU-bound efficiency: 32 equal tasks of 20–40 ms, serial vs. 2 processes. cpython_pool.py's
+// range (200_000..<210_000) takes CPython 20–40 ms but Swift about 1 ms, so the workload as the
+// issue states it (tasks of 20–40 ms) uses a wider range here; CPython's own range is measured too
+// (`cpu_speedup_2proc_same_range`), where the pool's per-task cost weighs 20–40 times more.
 if wanted("cpu") {
-    let ranges = Array(repeating: (200_000, 210_000), count: 32)
-    var serial: [Int] = []
-    let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
-    var parallel: [Int] = []
-    let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
-    precondition(serial == parallel)
-    out.append(("cpu_speedup_2proc", "\(serialTime / parallelTime)"))
+    func speedup(_ range: (Int, Int)) throws -> (speedup: Double, serial: Double, parallel: Double) {
+        let ranges = Array(repeating: range, count: 32)
+        var serial: [Int] = []
+        let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
+        var parallel: [Int] = []
+        let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
+        precondition(serial == parallel)
+        return (serialTime / parallelTime, serialTime, parallelTime)
+    }
+    let wide = try speedup((200_000, 400_000))
+    out.append(("cpu_speedup_2proc", "\(wide.speedup)"))
+    out.append(("cpu_task_ms", "\(wide.serial / 32 * 1000)"))
+    out.append(("cpu_speedup_2proc_same_range", "\(try speedup((200_000, 210_000)).speedup)"))
 }
 
 // W4 payload throughput: 64 × 4 MiB echoed.
