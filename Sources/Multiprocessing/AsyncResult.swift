@@ -16,15 +16,31 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     private let cancelWork: @Sendable () -> Void
     private let cancelResult: @Sendable (any Error) -> Void
     private let counter: ProgressCounter
+    /// For a one-chunk call that went to a worker at once: waits (until a deadline) by reading
+    /// that worker's result pipe on the waiting thread, which saves the hand-off from the I/O
+    /// thread. Returns early when it cannot; the usual wait covers what is left.
+    private let waitDirect: (@Sendable (ContinuousClock.Instant?) -> Void)?
 
     init(
         completion: Completion<Value>, progress: ProgressCounter, cancelWork: @escaping @Sendable () -> Void,
-        cancelResult: @escaping @Sendable (any Error) -> Void
+        cancelResult: @escaping @Sendable (any Error) -> Void,
+        waitDirect: (@Sendable (ContinuousClock.Instant?) -> Void)? = nil
     ) {
         self.completion = completion
         self.counter = progress
         self.cancelWork = cancelWork
         self.cancelResult = cancelResult
+        self.waitDirect = waitDirect
+    }
+
+    /// Waits the blocking way: directly on the worker's pipe when that is possible, then for
+    /// the completion.
+    private func waitBlocking(timeout: Duration?) -> Result<Value, any Error>? {
+        if let waitDirect, !completion.isComplete {
+            waitDirect(timeout.map { ContinuousClock.now.advanced(by: $0) })
+            if completion.isComplete { return completion.result }
+        }
+        return completion.wait(timeout: timeout)
     }
 
     /// Waits for the result and returns it, or throws the call's error.
@@ -35,7 +51,7 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     ///   ``PoolError`` with `.workerLost`, `.taskTimedOut`, `.terminated`, `.encodingFailed`,
     ///   `.functionNotRegistered` or `.cancelled`.
     public func get(timeout: Duration? = nil) throws -> Value {
-        guard let result = completion.wait(timeout: timeout) else {
+        guard let result = waitBlocking(timeout: timeout) else {
             throw PoolError(.timeout, "the result was not ready within \(timeout!)")
         }
         return try result.get()
@@ -45,7 +61,7 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     /// - Returns: whether the result is ready.
     @discardableResult
     public func wait(timeout: Duration? = nil) -> Bool {
-        completion.wait(timeout: timeout) != nil
+        waitBlocking(timeout: timeout) != nil
     }
 
     /// Whether the call has completed (successfully or not). Callbacks have run by then.

@@ -13,7 +13,8 @@ extension Pool {
     ///   - arguments: Its arguments.
     ///   - timeout: Kill the worker if this call runs longer (overrides the pool's `taskTimeout`).
     ///   - callback: Runs with the value when the call succeeds, before the result is ready, on
-    ///     the pool's I/O thread: keep it short and do not block in it.
+    ///     the pool's I/O thread (or on a thread blocked in ``AsyncResult/get(timeout:)`` for
+    ///     this or another call, which reads results itself): keep it short and do not block in it.
     ///   - errorCallback: Runs with the error when the call fails, likewise.
     /// - Throws: ``PoolError`` `.notRunning` after `close`/`terminate`, `.encodingFailed` when an
     ///   argument cannot be encoded, `.invalidArgument` for a timeout not above zero.

@@ -61,11 +61,18 @@ extension Pool {
         let sink = ListSink<R, Value>(
             functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
             errorCallback: errorCallback)
-        try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
+        let sentTo = try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
         let core = self.core
+        let completion = sink.completion
+        var waitDirect: (@Sendable (ContinuousClock.Instant?) -> Void)?
+        if let worker = sentTo {
+            waitDirect = { deadline in
+                core.waitDirect(worker: worker, deadline: deadline) { completion.isComplete }
+            }
+        }
         return AsyncResult(
-            completion: sink.completion, progress: sink.progress,
+            completion: completion, progress: sink.progress,
             cancelWork: { core.cancel(job: job, stopRunning: true) },
-            cancelResult: { sink.cancel(with: $0) })
+            cancelResult: { sink.cancel(with: $0) }, waitDirect: waitDirect)
     }
 }

@@ -11,7 +11,8 @@ import Synchronization
     import Musl
 #endif
 
-/// What only the I/O thread touches: the read side of every worker.
+/// The read side of every worker. Touched only under `PoolCore.loopLock`, which is what makes
+/// the `@unchecked Sendable` sound.
 final class EventLoopState: @unchecked Sendable {
     struct Reader {
         var pid: Int32
@@ -24,6 +25,9 @@ final class EventLoopState: @unchecked Sendable {
         /// Set when the result pipe reached end of file: if the process has not exited by then,
         /// it is killed (it closed its channel but lives on).
         var exitDeadline: ContinuousClock.Instant?
+        /// A thread waiting for its own result reads the result pipe (it is out of the epoll
+        /// set meanwhile). Only that thread closes the pipe then, when it gives it back.
+        var borrowed = false
     }
 
     var readers: [WorkerID: Reader] = [:]
@@ -41,67 +45,75 @@ extension PoolCore {
         defer { events.deallocate() }
         var reportedFirstSpawns = false
 
-        while true {
-            // One look at the shared state an iteration: a caller submitting work right after
-            // its result was delivered should rarely find the lock taken.
-            let (spawns, isStopped, deadline) = state.withLock { state in
-                defer { state.spawnQueue.removeAll() }
-                return (state.spawnQueue, state.stopped, state.scheduler.nextDeadline)
-            }
-            if !spawns.isEmpty || !reportedFirstSpawns {
-                let spawnError = performSpawns(spawns)
-                if !reportedFirstSpawns {
-                    reportedFirstSpawns = true
-                    if let spawnError {
-                        firstSpawns.complete(.failure(spawnError))
-                    } else {
-                        firstSpawns.complete(.success(()))
+        turns: while true {
+            // Everything but the wait happens under the loop lock: a thread waiting for its own
+            // result may read a worker's pipe itself (see `waitDirect`), and the readers are
+            // shared with it.
+            let turn: (timeout: Int32, deadline: ContinuousClock.Instant?)? = loopLock.withLock { _ in
+                // One look at the shared state a turn.
+                let (spawns, isStopped, deadline) = state.withLock { state in
+                    defer { state.spawnQueue.removeAll() }
+                    return (state.spawnQueue, state.stopped, state.scheduler.nextDeadline)
+                }
+                if !spawns.isEmpty || !reportedFirstSpawns {
+                    let spawnError = performSpawns(spawns)
+                    if !reportedFirstSpawns {
+                        reportedFirstSpawns = true
+                        if let spawnError {
+                            firstSpawns.complete(.failure(spawnError))
+                        } else {
+                            firstSpawns.complete(.success(()))
+                        }
+                    }
+                    return (0, nil)
+                }
+                if isStopped && loop.readers.isEmpty { return nil }
+
+                var wakeAt = deadline
+                var pollWithoutPidFD = false
+                for reader in loop.readers.values {
+                    if let exitDeadline = reader.exitDeadline {
+                        wakeAt = wakeAt.map { min($0, exitDeadline) } ?? exitDeadline
+                        if reader.pidFD < 0 { pollWithoutPidFD = true }
                     }
                 }
-                continue
-            }
-            if isStopped && loop.readers.isEmpty { break }
-
-            var wakeAt = deadline
-            var pollWithoutPidFD = false
-            for reader in loop.readers.values {
-                if let exitDeadline = reader.exitDeadline {
-                    wakeAt = wakeAt.map { min($0, exitDeadline) } ?? exitDeadline
-                    if reader.pidFD < 0 { pollWithoutPidFD = true }
+                var timeout: Int32 = -1
+                if let wakeAt {
+                    let remaining = ContinuousClock.now.duration(to: wakeAt)
+                    let ms = remaining <= .zero ? 0 : Int32(clamping: remaining.milliseconds + 1)
+                    timeout = ms
                 }
+                if pollWithoutPidFD { timeout = timeout < 0 ? 20 : min(timeout, 20) }
+                return (timeout, deadline)
             }
-            var timeout: Int32 = -1
-            if let wakeAt {
-                let remaining = ContinuousClock.now.duration(to: wakeAt)
-                let ms = remaining <= .zero ? 0 : Int32(clamping: remaining.milliseconds + 1)
-                timeout = ms
-            }
-            if pollWithoutPidFD { timeout = timeout < 0 ? 20 : min(timeout, 20) }
+            guard let turn else { break turns }
 
             let count: Int
             do {
-                count = try poller.wait(into: events, timeoutMilliseconds: timeout)
+                count = try poller.wait(into: events, timeoutMilliseconds: turn.timeout)
             } catch {
                 logger.critical("the pool's event loop failed", metadata: ["error": "\(error)"])
                 terminate()
                 count = 0
             }
-            for i in 0..<count {
-                let token = events[i].data.u64
-                if token == Poller.wakeToken {
-                    poller.drainWakeups()
-                    continue
+            loopLock.withLock { _ in
+                for i in 0..<count {
+                    let token = events[i].data.u64
+                    if token == Poller.wakeToken {
+                        poller.drainWakeups()
+                        continue
+                    }
+                    let (id, kind) = EventToken.decode(token)
+                    switch kind {
+                    case 0: readResults(of: id)
+                    case 1: readStderr(of: id)
+                    case 2: workerExited(id)
+                    default:
+                        state.withLock { flush(id, &$0) }
+                    }
                 }
-                let (id, kind) = EventToken.decode(token)
-                switch kind {
-                case 0: readResults(of: id)
-                case 1: readStderr(of: id)
-                case 2: workerExited(id)
-                default:
-                    state.withLock { flush(id, &$0) }
-                }
+                fireTimers(deadline: turn.deadline)
             }
-            fireTimers(deadline: deadline)
         }
         // Every worker is gone: release what is left.
         state.withLock { state in
@@ -196,9 +208,73 @@ extension PoolCore {
 
     private func stopReadingResults(_ reader: inout EventLoopState.Reader) {
         guard reader.resultFD >= 0 else { return }
-        poller.unregister(reader.resultFD)
-        closeDescriptor(reader.resultFD)
+        // A borrowed pipe is out of the epoll set, and its borrower closes it (it may be
+        // polling it right now: closing it here could let the number be reused under it).
+        if !reader.borrowed {
+            poller.unregister(reader.resultFD)
+            closeDescriptor(reader.resultFD)
+        }
         reader.resultFD = -1
+    }
+
+    // MARK: - Reading one's own result
+
+    /// Waits for `isDone` by reading worker `id`'s result pipe on this thread, instead of being
+    /// woken by the I/O thread after it read it: one thread wake-up less per round trip. The I/O
+    /// thread leaves the pipe alone meanwhile; the worker's death, a kill (timeout, cancel,
+    /// terminate) or the pipe's end wake this thread like a result does.
+    ///
+    /// Returns when `isDone()` holds, or early (the deadline passed, the pipe is taken or gone);
+    /// the caller then waits the usual way for whatever is left.
+    func waitDirect(worker id: WorkerID, deadline: ContinuousClock.Instant?, until isDone: () -> Bool) {
+        // Never wait for the loop lock: the I/O thread holds it only briefly, and a callback it
+        // runs (under the lock) that waits on the pool must not deadlock here.
+        let borrowed: Int32? =
+            loopLock.withLockIfAvailable { _ -> Int32? in
+                guard var reader = loop.readers[id], reader.resultFD >= 0, !reader.borrowed else { return nil }
+                poller.unregister(reader.resultFD)
+                reader.borrowed = true
+                loop.readers[id] = reader
+                return reader.resultFD
+            } ?? nil
+        guard let fd = borrowed else { return }
+        defer {
+            loopLock.withLock { _ in
+                if loop.readers[id]?.resultFD == fd {
+                    loop.readers[id]!.borrowed = false
+                    do {
+                        try poller.register(fd, token: EventToken.results(id), readable: true, writable: false)
+                    } catch {
+                        logger.error("cannot watch a worker's result pipe", metadata: ["error": "\(error)"])
+                    }
+                } else {
+                    // The pipe ended or the worker is gone while this thread had it.
+                    loop.readers[id]?.borrowed = false
+                    closeDescriptor(fd)
+                    // The I/O thread may have a timer to arm (a worker that closed its pipe).
+                    // Under the state lock, like every wake-up: the poller may be closed.
+                    state.withLock { if !$0.stopped { poller.wake() } }
+                }
+            }
+        }
+        while !isDone() {
+            var timeout: Int32 = -1
+            if let deadline {
+                let remaining = ContinuousClock.now.duration(to: deadline)
+                if remaining <= .zero { return }
+                timeout = Int32(clamping: remaining.milliseconds + 1)
+            }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, timeout)
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { return }
+            let stillOurs = loopLock.withLock { _ -> Bool in
+                guard loop.readers[id]?.resultFD == fd else { return false }
+                readResults(of: id)
+                return true
+            }
+            if !stillOurs { return }
+        }
     }
 
     /// Handles one frame from a worker; returns a description of a protocol violation.
@@ -207,7 +283,12 @@ extension PoolCore {
         var body = frame.bodyReader
         switch FrameKind(rawValue: frame.kind) {
         case .ready:
-            state.withLock { $0.scheduler.workerReady(id, now: .now) }
+            // A transition, so that a task deadline starting now wakes the I/O thread when this
+            // runs on a thread reading its own result.
+            transition { state -> [Scheduler.Action] in
+                state.scheduler.workerReady(id, now: .now)
+                return []
+            }
             logger.trace("worker ready", metadata: ["pid": "\(pid)"])
             return nil
         case .initializerFailed:

@@ -105,8 +105,10 @@ final class PoolCore: Sendable {
     let poller: Poller
     let stopped = Completion<Void>()
     private let nextJob = Atomic<UInt64>(1)
-    /// State only the I/O thread touches.
+    /// The read side of the workers: touched by the I/O thread, and by a thread reading its own
+    /// result (`waitDirect`), always under `loopLock`. Lock order: `loopLock`, then `state`.
     let loop: EventLoopState
+    let loopLock = Mutex(())
 
     var logger: Logger { options.logger }
 
@@ -145,18 +147,26 @@ final class PoolCore: Sendable {
     }
 
     /// Adds a job. The sink is registered before any result can arrive.
+    /// - Returns: the worker the job's only chunk went to at once, if it is a one-chunk job that
+    ///   did (its caller may then wait for the result on that worker's pipe: `waitDirect`).
     /// - Throws: `PoolError.notRunning` after close/terminate.
+    @discardableResult
     func submit(
         job: JobID, chunks: [Scheduler.Chunk], failFast: Bool, open: Bool = false, sink: any JobSink,
         functionName: String
-    ) throws(PoolError) {
-        let accepted = transition { state -> ([Scheduler.Action], Bool) in
-            guard state.scheduler.lifecycle == .running else { return ([], false) }
+    ) throws(PoolError) -> WorkerID? {
+        let (accepted, sentTo) = transition { state -> ([Scheduler.Action], (Bool, WorkerID?)) in
+            guard state.scheduler.lifecycle == .running else { return ([], (false, nil)) }
             state.sinks[job] = SinkEntry(sink: sink)
             let actions = state.scheduler.submit(job: job, chunks: chunks, failFast: failFast, open: open, now: .now)
-            return (actions, true)
+            var sentTo: WorkerID?
+            if chunks.count == 1 && !open {
+                for case .send(let chunk, let worker) in actions where chunk.job == job { sentTo = worker }
+            }
+            return (actions, (true, sentTo))
         }
         guard accepted else { throw notRunningError(functionName: functionName) }
+        return sentTo
     }
 
     /// Adds chunks to an open job (a stream being fed).
