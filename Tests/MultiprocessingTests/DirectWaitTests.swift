@@ -94,6 +94,25 @@ private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
         #expect(try await onThread { try pool.apply(F.square, 7) }.get() == 49)
     }
 
+    @Test("Round trip after round trip, no result is left unread by a waiting thread", .timeLimit(.minutes(2)))
+    func noResultTakenFromUnderAWaiter() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        // A result the I/O thread took after this thread began waiting on the pipe would leave
+        // it waiting until its deadline: 10 s here, where a round trip takes microseconds.
+        let slowest = try await onThread { () -> Duration in
+            var slowest = Duration.zero
+            for i in 0..<3_000 {
+                let start = ContinuousClock.now
+                let value = try pool.applyAsync(F.mul, i, 2).get(timeout: .seconds(10))
+                precondition(value == 2 * i)
+                slowest = max(slowest, ContinuousClock.now - start)
+            }
+            return slowest
+        }.get()
+        #expect(slowest < .seconds(9))
+    }
+
     @Test("Many threads reading their own results at once get each its own", .timeLimit(.minutes(1)))
     func manyBlockedCallers() async throws {
         let pool = try TestPools.make(processes: 2)

@@ -105,7 +105,10 @@ extension PoolCore {
                     }
                     let (id, kind) = EventToken.decode(token)
                     switch kind {
-                    case 0: readResults(of: id)
+                    case 0:
+                        // An event from before the pipe was borrowed: its borrower reads it now
+                        // (reading it here could take the borrower's result and leave it waiting).
+                        if loop.readers[id]?.borrowed != true { readResults(of: id) }
                     case 1: readStderr(of: id)
                     case 2: workerExited(id)
                     default:
