@@ -21,12 +21,19 @@ extension ResultItems {
     /// they were not packed (then use ``decodeEach(_:header:expected:as:functionName:workerPID:_:)``,
     /// which also reports packed results that cannot be read as `R`).
     static func packedValues<R>(_ reader: ByteReader, header: ResultHeader, expected: Int, as type: R.Type) -> [R]? {
-        guard header.packed, header.itemCount == expected, PackedLayout.isPlain(R.self) else { return nil }
+        guard header.packed, header.itemCount == expected else { return nil }
         var reader = reader
-        guard let stride = try? reader.readUInt32(),
-            let values = try? PackedLayout.read(R.self, count: expected, stride: Int(stride), from: &reader)
-        else { return nil }
-        return values
+        return try? readPacked(&reader, header: header, as: R.self)
+    }
+
+    /// All the packed values of a chunk whose header says they are packed.
+    /// - Throws: ``FrameError`` when `R` is not a plain number or the bytes are not its values.
+    private static func readPacked<R>(_ reader: inout ByteReader, header: ResultHeader, as type: R.Type) throws -> [R] {
+        guard PackedLayout.isPlain(R.self) else {
+            throw FrameError(description: "packed results, but \(R.self) is not a plain number")
+        }
+        let stride = Int(try reader.readUInt32())
+        return try PackedLayout.read(R.self, count: header.itemCount, stride: stride, from: &reader)
     }
 
     /// Decodes the items of a delivered chunk one by one, in order, passing each outcome to
@@ -45,12 +52,7 @@ extension ResultItems {
         }
         do {
             if header.packed {
-                guard PackedLayout.isPlain(R.self) else {
-                    throw FrameError(description: "packed results, but \(R.self) is not a plain number")
-                }
-                let stride = Int(try reader.readUInt32())
-                let values = try PackedLayout.read(R.self, count: header.itemCount, stride: stride, from: &reader)
-                for value in values.prefix(expected) {
+                for value in try readPacked(&reader, header: header, as: R.self).prefix(expected) {
                     produced += 1
                     if !body(.success(value)) { return }
                 }
