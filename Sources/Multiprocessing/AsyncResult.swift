@@ -12,19 +12,19 @@
 /// print(result.ready(), try result.successful())  // true true
 /// ```
 public final class AsyncResult<Value: Sendable>: Sendable {
-    let completion: Completion<Value>
+    let completion: Completion
     private let cancelWork: @Sendable () -> Void
     private let cancelResult: @Sendable (any Error) -> Void
     private let counter: ProgressCounter
     /// For a one-chunk call that went to a worker at once: waits (until a deadline) by reading
     /// that worker's result pipe on the waiting thread, which saves the hand-off from the I/O
     /// thread. Returns early when it cannot; the usual wait covers what is left.
-    private let waitDirect: (@Sendable (ContinuousClock.Instant?) -> Void)?
+    private let waitDirect: (@Sendable (MonotonicInstant?) -> Void)?
 
     init(
-        completion: Completion<Value>, progress: ProgressCounter, cancelWork: @escaping @Sendable () -> Void,
+        completion: Completion, progress: ProgressCounter, cancelWork: @escaping @Sendable () -> Void,
         cancelResult: @escaping @Sendable (any Error) -> Void,
-        waitDirect: (@Sendable (ContinuousClock.Instant?) -> Void)? = nil
+        waitDirect: (@Sendable (MonotonicInstant?) -> Void)? = nil
     ) {
         self.completion = completion
         self.counter = progress
@@ -35,10 +35,10 @@ public final class AsyncResult<Value: Sendable>: Sendable {
 
     /// Waits the blocking way: directly on the worker's pipe when that is possible, then for
     /// the completion.
-    private func waitBlocking(timeout: Duration?) -> Result<Value, any Error>? {
+    private func waitBlocking(timeout: Duration?) -> Completion.Outcome? {
         if let waitDirect, !completion.isComplete {
-            waitDirect(timeout.map { ContinuousClock.now.advanced(by: $0) })
-            if completion.isComplete { return completion.result }
+            waitDirect(timeout.map { MonotonicInstant.now.advanced(by: $0) })
+            if completion.isComplete { return completion.outcome }
         }
         return completion.wait(timeout: timeout)
     }
@@ -51,10 +51,10 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     ///   ``PoolError`` with `.workerLost`, `.taskTimedOut`, `.terminated`, `.encodingFailed`,
     ///   `.functionNotRegistered` or `.cancelled`.
     public func get(timeout: Duration? = nil) throws -> Value {
-        guard let result = waitBlocking(timeout: timeout) else {
+        guard let outcome = waitBlocking(timeout: timeout) else {
             throw PoolError(.timeout, "the result was not ready within \(timeout!)")
         }
-        return try result.get()
+        return try outcome.get(as: Value.self)
     }
 
     /// Waits until the result is ready or `timeout` passes.
@@ -72,11 +72,10 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     /// Whether the call completed without an error.
     /// - Throws: ``PoolError/Code/notReady`` if it has not completed yet.
     public func successful() throws -> Bool {
-        guard let result = completion.result else {
+        guard let outcome = completion.outcome else {
             throw PoolError(.notReady, "successful() was called before the result was ready")
         }
-        if case .success = result { return true }
-        return false
+        return outcome.error == nil
     }
 
     /// The result, awaited. Cancelling the awaiting task stops the work: chunks not started are
@@ -89,7 +88,7 @@ public final class AsyncResult<Value: Sendable>: Sendable {
             try await completion.value(onCancel: { [cancelWork, cancelResult] in
                 cancelResult(CancellationError())
                 cancelWork()
-            })
+            }).get(as: Value.self)
         }
     }
 

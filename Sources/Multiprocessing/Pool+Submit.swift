@@ -64,7 +64,7 @@ extension Pool {
         let sentTo = try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
         let core = self.core
         let completion = sink.completion
-        var waitDirect: (@Sendable (ContinuousClock.Instant?) -> Void)?
+        var waitDirect: (@Sendable (MonotonicInstant?) -> Void)?
         if let worker = sentTo {
             waitDirect = { deadline in
                 core.waitDirect(worker: worker, deadline: deadline) { completion.isComplete }

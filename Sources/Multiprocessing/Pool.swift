@@ -194,7 +194,7 @@ public final class Pool: Sendable {
         guard core.lifecycle != .running else {
             throw PoolError(.stillRunning, "joined() needs close() or terminate() first")
         }
-        try await core.stopped.value(onCancel: {})
+        _ = try await core.stopped.value(onCancel: {})
     }
 
     // MARK: - Worker executable

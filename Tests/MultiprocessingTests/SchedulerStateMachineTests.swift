@@ -45,7 +45,7 @@ private func chunk(_ job: UInt64, _ index: Int, timeout: Duration? = nil) -> SM.
 /// Drives one state machine; every event takes a time in ms after `t0` and returns `Act`s.
 private struct Harness {
     var sm: SM
-    let t0 = ContinuousClock.now
+    let t0 = MonotonicInstant.now
     init(
         processes: Int = 2, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil,
         configure: (inout SM.Configuration) -> Void = { _ in }
@@ -65,7 +65,7 @@ private struct Harness {
         _ = h.start(ready: ready)
         return h
     }
-    func at(_ ms: Int) -> ContinuousClock.Instant { t0.advanced(by: .milliseconds(ms)) }
+    func at(_ ms: Int) -> MonotonicInstant { t0.advanced(by: .milliseconds(ms)) }
     func inFlight(_ w: Int) -> [String] { sm.worker(W(w)).map { $0.inFlight.map(\.payload) } ?? [] }
     func job(_ id: UInt64) -> SM.Job? { sm.jobs[J(id)] }
     /// `start`, then every requested worker is spawned (and ready unless `ready` is false).
@@ -542,7 +542,7 @@ private struct Model {
 
     var sm: SM
     var rng: SeededGenerator
-    let t0 = ContinuousClock.now
+    let t0 = MonotonicInstant.now
     var ms = 0, stopped = 0, nextJob: UInt64 = 1
     var pendingSpawns: [Int] = [], procs: [Int: Proc] = [:], jobs: [UInt64: JobInfo] = [:]
 
@@ -555,7 +555,7 @@ private struct Model {
         perform(sm.start(now: now))
     }
 
-    var now: ContinuousClock.Instant { t0.advanced(by: .milliseconds(ms)) }
+    var now: MonotonicInstant { t0.advanced(by: .milliseconds(ms)) }
     mutating func chance(_ n: Int) -> Bool { Int.random(in: 0..<n, using: &rng) == 0 }
     mutating func pick(_ procs: [Int: Proc], where test: (Proc) -> Bool) -> Int? {
         procs.filter { test($0.value) }.keys.sorted().randomElement(using: &rng)

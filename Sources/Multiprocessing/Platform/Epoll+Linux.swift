@@ -45,6 +45,16 @@ final class Poller: Sendable {
         _ = try retryingEINTR("epoll_ctl(MOD)") { epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
     }
 
+    /// Stops reporting `fd` as readable while keeping it registered (cheaper than unregistering
+    /// and registering it again: one `epoll_ctl(MOD)` each way). A hang-up or error is still
+    /// reported, once.
+    func pause(_ fd: Int32, token: UInt64) throws {
+        var event = epoll_event()
+        event.events = EPOLLONESHOT.rawValue
+        event.data.u64 = token
+        _ = try retryingEINTR("epoll_ctl(MOD)") { epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
+    }
+
     /// Stops watching `fd` (before closing it).
     func unregister(_ fd: Int32) {
         _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)

@@ -10,7 +10,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     private let makeValue: @Sendable ([R]) -> Value
     private let callback: (@Sendable (Value) -> Void)?
     private let errorCallback: (@Sendable (any Error) -> Void)?
-    let completion = Completion<Value>()
+    let completion = Completion()
     let progress: ProgressCounter
 
     private struct State {
@@ -82,7 +82,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     }
 
     func finish() {
-        let outcome: Result<Value, any Error>? = state.withLock { state in
+        let outcome: Completion.Outcome? = state.withLock { state in
             guard !state.done else { return nil }
             state.done = true
             if let error = state.error { return .failure(error) }
@@ -95,13 +95,14 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
                 all.append(contentsOf: chunk)
             }
             state.chunks = []
-            return .success(makeValue(all))
+            let value: Value = makeValue(all)
+            return .success(value)
         }
         guard let outcome else { return }
         // Progress shows the end, and callbacks run (once), before the result is ready.
         progress.finish()
         switch outcome {
-        case .success(let value): callback?(value)
+        case .success(let value): callback?(value as! Value)
         case .failure(let error): errorCallback?(error)
         }
         completion.complete(outcome)

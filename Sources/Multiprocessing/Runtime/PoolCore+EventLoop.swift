@@ -24,13 +24,13 @@ final class EventLoopState: @unchecked Sendable {
         var initializerError: String?
         /// Set when the result pipe reached end of file: if the process has not exited by then,
         /// it is killed (it closed its channel but lives on).
-        var exitDeadline: ContinuousClock.Instant?
-        /// A thread waiting for its own result reads the result pipe (it is out of the epoll
+        var exitDeadline: MonotonicInstant?
+        /// A thread waiting for its own result reads the result pipe (it is paused in the epoll
         /// set meanwhile). Only that thread closes the pipe then, when it gives it back.
         var borrowed = false
     }
 
-    var readers: [WorkerID: Reader] = [:]
+    var readers = WorkerTable<Reader>()
     /// Cleared when the parent's stderr is gone (EPIPE): workers' stderr is then only kept.
     var forwardStderr = true
 }
@@ -39,7 +39,7 @@ extension PoolCore {
     /// How long a worker may live after closing its result pipe before it is killed.
     static let exitGrace: Duration = .seconds(1)
 
-    func runEventLoop(reportingFirstSpawns firstSpawns: Completion<Void>) {
+    func runEventLoop(reportingFirstSpawns firstSpawns: Completion) {
         let capacity = 64
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: capacity)
         defer { events.deallocate() }
@@ -49,7 +49,7 @@ extension PoolCore {
             // Everything but the wait happens under the loop lock: a thread waiting for its own
             // result may read a worker's pipe itself (see `waitDirect`), and the readers are
             // shared with it.
-            let turn: (timeout: Int32, deadline: ContinuousClock.Instant?)? = loopLock.withLock { _ in
+            let turn: (timeout: Int32, deadline: MonotonicInstant?)? = loopLock.withLock { _ in
                 // One look at the shared state a turn.
                 let (spawns, isStopped, deadline) = state.withLock { state in
                     defer { state.spawnQueue.removeAll() }
@@ -79,7 +79,7 @@ extension PoolCore {
                 }
                 var timeout: Int32 = -1
                 if let wakeAt {
-                    let remaining = ContinuousClock.now.duration(to: wakeAt)
+                    let remaining = MonotonicInstant.now.duration(to: wakeAt)
                     let ms = remaining <= .zero ? 0 : Int32(clamping: remaining.milliseconds + 1)
                     timeout = ms
                 }
@@ -211,7 +211,7 @@ extension PoolCore {
 
     private func stopReadingResults(_ reader: inout EventLoopState.Reader) {
         guard reader.resultFD >= 0 else { return }
-        // A borrowed pipe is out of the epoll set, and its borrower closes it (it may be
+        // A borrowed pipe is paused in the epoll set, and its borrower closes it (it may be
         // polling it right now: closing it here could let the number be reused under it).
         if !reader.borrowed {
             poller.unregister(reader.resultFD)
@@ -229,16 +229,16 @@ extension PoolCore {
     ///
     /// Returns when `isDone()` holds, or early (the deadline passed, the pipe is taken or gone);
     /// the caller then waits the usual way for whatever is left.
-    func waitDirect(worker id: WorkerID, deadline: ContinuousClock.Instant?, until isDone: () -> Bool) {
+    func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
         // Never wait for the loop lock: the I/O thread holds it only briefly, and a callback it
         // runs (under the lock) that waits on the pool must not deadlock here.
         let borrowed: Int32? =
             loopLock.withLockIfAvailable { _ -> Int32? in
-                guard var reader = loop.readers[id], reader.resultFD >= 0, !reader.borrowed else { return nil }
-                poller.unregister(reader.resultFD)
-                reader.borrowed = true
-                loop.readers[id] = reader
-                return reader.resultFD
+                guard let fd = loop.readers[id]?.resultFD, fd >= 0, loop.readers[id]?.borrowed == false,
+                    (try? poller.pause(fd, token: EventToken.results(id))) != nil
+                else { return nil }
+                loop.readers[id]!.borrowed = true
+                return fd
             } ?? nil
         guard let fd = borrowed else { return }
         defer {
@@ -246,13 +246,14 @@ extension PoolCore {
                 if loop.readers[id]?.resultFD == fd {
                     loop.readers[id]!.borrowed = false
                     do {
-                        try poller.register(fd, token: EventToken.results(id), readable: true, writable: false)
+                        try poller.modify(fd, token: EventToken.results(id), readable: true, writable: false)
                     } catch {
                         logger.error("cannot watch a worker's result pipe", metadata: ["error": "\(error)"])
                     }
                 } else {
                     // The pipe ended or the worker is gone while this thread had it.
                     loop.readers[id]?.borrowed = false
+                    poller.unregister(fd)
                     closeDescriptor(fd)
                     // The I/O thread may have a timer to arm (a worker that closed its pipe).
                     // Under the state lock, like every wake-up: the poller may be closed.
@@ -263,7 +264,7 @@ extension PoolCore {
         while !isDone() {
             var timeout: Int32 = -1
             if let deadline {
-                let remaining = ContinuousClock.now.duration(to: deadline)
+                let remaining = MonotonicInstant.now.duration(to: deadline)
                 if remaining <= .zero { return }
                 timeout = Int32(clamping: remaining.milliseconds + 1)
             }
@@ -409,8 +410,8 @@ extension PoolCore {
     /// Fires the task timeouts due by now (`deadline` is the earliest, as read at the top of this
     /// iteration: one that came closer since then woke the poller, and is seen in the next) and
     /// kills workers that outlived their exit grace.
-    private func fireTimers(deadline: ContinuousClock.Instant?) {
-        let now = ContinuousClock.now
+    private func fireTimers(deadline: MonotonicInstant?) {
+        let now = MonotonicInstant.now
         if let deadline, deadline <= now {
             transition { $0.scheduler.timeoutsExpired(now: now) }
         }

@@ -39,7 +39,7 @@ final class PoolCore: Sendable {
 
     struct State {
         var scheduler: Scheduler
-        var channels: [WorkerID: TaskChannel] = [:]
+        var channels = WorkerTable<TaskChannel>()
         var sinks: [JobID: SinkEntry] = [:]
         /// Spawns the I/O thread must perform.
         var spawnQueue: [WorkerID] = []
@@ -103,7 +103,7 @@ final class PoolCore: Sendable {
     let options: Options
     let state: Mutex<State>
     let poller: Poller
-    let stopped = Completion<Void>()
+    let stopped = Completion()
     private let nextJob = Atomic<UInt64>(1)
     /// The read side of the workers: touched by the I/O thread, and by a thread reading its own
     /// result (`waitDirect`), always under `loopLock`. Lock order: `loopLock`, then `state`.
@@ -132,7 +132,7 @@ final class PoolCore: Sendable {
     /// - Throws: `PoolError.spawnFailed` when a worker cannot be started.
     func start() throws(PoolError) {
         transition { $0.scheduler.start(now: .now) }
-        let firstSpawns = Completion<Void>()
+        let firstSpawns = Completion()
         do {
             try startDetachedThread(name: "multiprocessing") { [self] in
                 runEventLoop(reportingFirstSpawns: firstSpawns)
@@ -140,7 +140,7 @@ final class PoolCore: Sendable {
         } catch {
             throw PoolError(.spawnFailed, "the pool's I/O thread could not start: \(error)")
         }
-        if case .failure(let error) = firstSpawns.wait(timeout: nil) {
+        if let error = firstSpawns.wait(timeout: nil)?.error {
             terminate()
             throw error as? PoolError ?? PoolError(.spawnFailed, "\(error)")
         }

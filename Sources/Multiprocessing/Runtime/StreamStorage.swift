@@ -363,7 +363,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         case .failure(let error): throw error
         case .wait: break
         }
-        let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
+        let deadline = timeout.map { MonotonicInstant.now.advanced(by: $0) }
         while true {
             let semaphore = DispatchSemaphore(value: 0)
             switch poll(registering: { _ in .blocking(semaphore) }) {
@@ -372,7 +372,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             case .failure(let error): throw error
             case .wait(let id):
                 if let deadline {
-                    let remaining = ContinuousClock.now.duration(to: deadline)
+                    let remaining = MonotonicInstant.now.duration(to: deadline)
                     let result = semaphore.wait(timeout: .now() + .nanoseconds(remaining.saturatingNanoseconds))
                     if result == .timedOut {
                         let removed = state.withLock { $0.waiters.removeValue(forKey: id) != nil }

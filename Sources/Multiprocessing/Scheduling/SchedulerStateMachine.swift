@@ -99,7 +99,7 @@ struct SchedulerStateMachine<Payload> {
         /// Chunks sent and not yet answered, in the order the worker runs them; the first runs.
         var inFlight: Deque<Chunk> = []
         /// When the first chunk of `inFlight` started running.
-        var headStartedAt: ContinuousClock.Instant?
+        var headStartedAt: MonotonicInstant?
         /// The chunk (job, index) that was running when the worker was killed: the kill's reason
         /// applies to it only. A worker may answer that chunk before SIGKILL lands and start the
         /// next one, which is then lost for no fault of its own.
@@ -163,7 +163,7 @@ struct SchedulerStateMachine<Payload> {
     private var consecutiveStartupFailures = 0
     private var stopReported = false
     /// The time of the event being handled.
-    private var now: ContinuousClock.Instant = .now
+    private var now: MonotonicInstant = .now
 
     init(configuration: Configuration) {
         self.configuration = configuration
@@ -180,10 +180,13 @@ struct SchedulerStateMachine<Payload> {
     var isStopped: Bool { lifecycle != .running && workers.isEmpty }
 
     /// The earliest instant at which a running chunk times out.
-    var nextDeadline: ContinuousClock.Instant? {
-        var earliest: ContinuousClock.Instant?
-        for worker in workers where worker.phase == .running || worker.phase == .inputClosed {
-            guard let deadline = deadline(of: worker) else { continue }
+    var nextDeadline: MonotonicInstant? {
+        var earliest: MonotonicInstant?
+        // By index: this runs on every event, and copying each worker (its queue) would show.
+        for i in workers.indices where workers[i].headStartedAt != nil {
+            guard workers[i].phase == .running || workers[i].phase == .inputClosed,
+                let deadline = deadline(ofWorkerAt: i)
+            else { continue }
             if earliest == nil || deadline < earliest! { earliest = deadline }
         }
         return earliest
@@ -196,14 +199,14 @@ struct SchedulerStateMachine<Payload> {
     // MARK: - Lifecycle events
 
     /// Starts the configured number of workers.
-    mutating func start(now: ContinuousClock.Instant) -> [Action] {
+    mutating func start(now: MonotonicInstant) -> [Action] {
         self.now = now
         var actions: [Action] = []
         replenish(&actions)
         return actions
     }
 
-    mutating func workerSpawned(_ id: WorkerID, pid: Int32, now: ContinuousClock.Instant) -> [Action] {
+    mutating func workerSpawned(_ id: WorkerID, pid: Int32, now: MonotonicInstant) -> [Action] {
         self.now = now
         guard let i = index(of: id) else { return [] }
         workers[i].pid = pid
@@ -222,7 +225,7 @@ struct SchedulerStateMachine<Payload> {
         return actions
     }
 
-    mutating func workerSpawnFailed(_ id: WorkerID, detail: String, now: ContinuousClock.Instant) -> [Action] {
+    mutating func workerSpawnFailed(_ id: WorkerID, detail: String, now: MonotonicInstant) -> [Action] {
         self.now = now
         guard let i = index(of: id) else { return [] }
         workers.remove(at: i)
@@ -234,7 +237,7 @@ struct SchedulerStateMachine<Payload> {
     }
 
     /// The worker finished its bootstrap and initializer.
-    mutating func workerReady(_ id: WorkerID, now: ContinuousClock.Instant) {
+    mutating func workerReady(_ id: WorkerID, now: MonotonicInstant) {
         self.now = now
         guard let i = index(of: id) else { return }
         workers[i].ready = true
@@ -246,7 +249,7 @@ struct SchedulerStateMachine<Payload> {
     /// it died before it was ready (e.g. its initializer threw).
     mutating func workerExited(
         _ id: WorkerID, termination: ProcessTermination, initializerError: String? = nil,
-        now: ContinuousClock.Instant
+        now: MonotonicInstant
     ) -> [Action] {
         self.now = now
         guard let i = index(of: id) else { return [] }
@@ -295,7 +298,7 @@ struct SchedulerStateMachine<Payload> {
     /// A worker answered the chunk it was running. `failed` says whether any item failed.
     /// Returns `deliver` when the result should reach the job.
     mutating func chunkCompleted(
-        worker id: WorkerID, job: JobID, index chunkIndex: Int, failed: Bool, now: ContinuousClock.Instant
+        worker id: WorkerID, job: JobID, index chunkIndex: Int, failed: Bool, now: MonotonicInstant
     ) -> [Action] {
         self.now = now
         var actions: [Action] = []
@@ -337,7 +340,7 @@ struct SchedulerStateMachine<Payload> {
     }
 
     /// The worker broke the protocol (a corrupt frame): kill it; its running chunk fails.
-    mutating func workerMisbehaved(_ id: WorkerID, detail: String, now: ContinuousClock.Instant) -> [Action] {
+    mutating func workerMisbehaved(_ id: WorkerID, detail: String, now: MonotonicInstant) -> [Action] {
         self.now = now
         guard let i = index(of: id) else { return [] }
         var actions: [Action] = []
@@ -351,7 +354,7 @@ struct SchedulerStateMachine<Payload> {
     /// Adds a job and its first chunks. `open` means more chunks follow (``appendChunks``).
     /// The caller checks ``lifecycle`` first.
     mutating func submit(
-        job: JobID, chunks: [Chunk], failFast: Bool, open: Bool = false, now: ContinuousClock.Instant
+        job: JobID, chunks: [Chunk], failFast: Bool, open: Bool = false, now: MonotonicInstant
     ) -> [Action] {
         self.now = now
         var actions: [Action] = []
@@ -368,7 +371,7 @@ struct SchedulerStateMachine<Payload> {
     }
 
     /// Adds chunks to an open job; `open: false` says they are the last.
-    mutating func appendChunks(job: JobID, _ chunks: [Chunk], open: Bool, now: ContinuousClock.Instant) -> [Action] {
+    mutating func appendChunks(job: JobID, _ chunks: [Chunk], open: Bool, now: MonotonicInstant) -> [Action] {
         self.now = now
         var actions: [Action] = []
         // A cancelled (or terminated) job stays closed, whatever a late feeder says.
@@ -396,7 +399,7 @@ struct SchedulerStateMachine<Payload> {
 
     /// The caller of this job gave up: drop its queued chunks and, with `stopRunning`, kill the
     /// workers running its chunks (a dropped stream lets them finish instead).
-    mutating func cancel(job: JobID, stopRunning: Bool, now: ContinuousClock.Instant) -> [Action] {
+    mutating func cancel(job: JobID, stopRunning: Bool, now: MonotonicInstant) -> [Action] {
         self.now = now
         var actions: [Action] = []
         guard var record = jobs[job], !record.cancelled else { return actions }
@@ -420,11 +423,11 @@ struct SchedulerStateMachine<Payload> {
     // MARK: - Time
 
     /// Kills the workers whose running chunk is past its deadline.
-    mutating func timeoutsExpired(now: ContinuousClock.Instant) -> [Action] {
+    mutating func timeoutsExpired(now: MonotonicInstant) -> [Action] {
         self.now = now
         var actions: [Action] = []
         for i in workers.indices where workers[i].phase == .running || workers[i].phase == .inputClosed {
-            guard let deadline = deadline(of: workers[i]), deadline <= now, let head = workers[i].inFlight.first
+            guard let deadline = deadline(ofWorkerAt: i), deadline <= now, let head = workers[i].inFlight.first
             else { continue }
             let limit = head.timeout ?? configuration.taskTimeout!
             kill(at: i, reason: .timedOut(limit: limit), &actions)
@@ -472,8 +475,8 @@ struct SchedulerStateMachine<Payload> {
         workers.firstIndex { $0.id == id }
     }
 
-    private func deadline(of worker: Worker) -> ContinuousClock.Instant? {
-        guard let head = worker.inFlight.first, let started = worker.headStartedAt,
+    private func deadline(ofWorkerAt i: Int) -> MonotonicInstant? {
+        guard let started = workers[i].headStartedAt, let head = workers[i].inFlight.first,
             let limit = head.timeout ?? configuration.taskTimeout
         else { return nil }
         return started.advanced(by: limit)
@@ -522,7 +525,8 @@ struct SchedulerStateMachine<Payload> {
     /// whose chunks are short.
     private mutating func dispatch(_ actions: inout [Action]) {
         guard !queue.isEmpty, lifecycle == .running || lifecycle == .closed else { return }
-        for prefetch in [false, true] {
+        for pass in 0..<2 {
+            let prefetch = pass == 1
             var progress = true
             while progress && !queue.isEmpty {
                 progress = false
