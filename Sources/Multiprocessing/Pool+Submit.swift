@@ -18,7 +18,7 @@ extension Pool {
             let end = min(start + chunksize, items.count)
             var builder = TaskFrameBuilder(
                 job: job, chunkIndex: chunks.count, functionName: functionName, signature: signature,
-                stopOnError: stopOnError, packedStride: packedStride,
+                stopOnError: stopOnError, packedStride: packedStride, lone: items.count <= chunksize,
                 capacity: 64 + functionName.utf8.count + (end - start) * (packedStride ?? 16))
             if packedStride != nil {
                 builder.appendPacked(items[start..<end])

@@ -114,3 +114,14 @@ func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
         }
     }
 }
+
+/// Polls `fd` for readability without sleeping, for up to `spin`.
+/// - Returns: whether it became readable (or reports an error or hang-up) in that time.
+func pollReadable(_ fd: Int32, spinningFor spin: Duration) -> Bool {
+    let until = MonotonicInstant.now.advanced(by: spin)
+    repeat {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, 0) != 0 { return true }
+    } while MonotonicInstant.now < until
+    return false
+}

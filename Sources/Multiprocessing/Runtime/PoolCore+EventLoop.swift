@@ -36,6 +36,9 @@ final class EventLoopState: @unchecked Sendable {
 }
 
 extension PoolCore {
+    /// How long a thread waiting for its own result polls the pipe without sleeping.
+    static let directWaitSpin: Duration = .microseconds(50)
+
     /// How long a worker may live after closing its result pipe before it is killed.
     static let exitGrace: Duration = .seconds(1)
 
@@ -261,15 +264,24 @@ extension PoolCore {
                 }
             }
         }
+        // Spin first: a short task answers within a few tens of microseconds, and a thread that
+        // sleeps in poll takes about as long again to be woken and run on this machine.
+        let spinUntil = MonotonicInstant.now.advanced(by: PoolCore.directWaitSpin)
+        var spinning = true
         while !isDone() {
             var timeout: Int32 = -1
+            if spinning {
+                timeout = 0
+                spinning = MonotonicInstant.now < spinUntil
+            }
             if let deadline {
                 let remaining = MonotonicInstant.now.duration(to: deadline)
                 if remaining <= .zero { return }
-                timeout = Int32(clamping: remaining.milliseconds + 1)
+                if timeout != 0 { timeout = Int32(clamping: remaining.milliseconds + 1) }
             }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, timeout)
+            if ready == 0 && timeout == 0 { continue }
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 { return }
             let stillOurs = loopLock.withLock { _ -> Bool in

@@ -202,8 +202,12 @@ struct BlockingFrameReader {
     private var frames: [FrameAccumulator.Frame] = []
     private var nextFrame = 0
 
-    init(fd: Int32) {
+    /// How long to poll for the next frame, without sleeping, before sleeping in `read`.
+    var spin: Duration
+
+    init(fd: Int32, spin: Duration = .zero) {
         self.fd = fd
+        self.spin = spin
     }
 
     /// The next frame, waiting for it; nil at a clean end of file.
@@ -212,6 +216,9 @@ struct BlockingFrameReader {
         while nextFrame == frames.count {
             frames.removeAll(keepingCapacity: true)
             nextFrame = 0
+            // A frame that follows within `spin` is read without the wake-up of a sleeping
+            // thread (several microseconds on a virtual machine).
+            if spin > .zero { _ = pollReadable(fd, spinningFor: spin) }
             let open = try accumulator.read(from: fd, into: &frames, returningOnFrame: true)
             if !open && frames.isEmpty {
                 if accumulator.hasPartialFrame { throw FrameError(description: "end of file inside a frame") }
@@ -221,4 +228,5 @@ struct BlockingFrameReader {
         defer { nextFrame += 1 }
         return frames[nextFrame]
     }
+
 }

@@ -4,7 +4,7 @@
 //              string function name | u32 item count | items,
 // where each item is `u32 byte length | the arguments, encoded one after another`. The length
 // lets a worker skip an item whose arguments it cannot decode and go on with the next.
-// Flags: bit 0 stop on error, bit 1 packed. Packed items (see PackedLayout.swift) are instead
+// Flags: bit 0 stop on error, bit 1 packed, bit 2 lone (the job's only chunk). Packed items (see PackedLayout.swift) are instead
 // `u32 stride | item count × stride raw bytes`: the parent's array of argument tuples as it is.
 
 /// The fields before the items of a task frame.
@@ -18,6 +18,10 @@ struct TaskHeader: Equatable {
     var itemCount: Int
     /// The stride of packed items; nil when items are encoded one by one.
     var packedStride: Int? = nil
+    /// The job's only chunk (an `apply`, a short `map`): its caller is likely waiting for this
+    /// result alone and may send the next call right after it, so the worker polls for a while
+    /// before it sleeps.
+    var lone = false
 
     static func read(from reader: inout ByteReader) throws -> TaskHeader {
         let job = try reader.readUInt64()
@@ -29,7 +33,7 @@ struct TaskHeader: Equatable {
         let stride = flags & 2 != 0 ? Int(try reader.readUInt32()) : nil
         return TaskHeader(
             job: job, chunkIndex: chunkIndex, signature: signature, stopOnError: flags & 1 != 0,
-            functionName: name, itemCount: count, packedStride: stride)
+            functionName: name, itemCount: count, packedStride: stride, lone: flags & 4 != 0)
     }
 }
 
@@ -45,14 +49,14 @@ struct TaskFrameBuilder {
 
     init(
         job: JobID, chunkIndex: Int, functionName: String, signature: UInt64, stopOnError: Bool,
-        packedStride: Int? = nil, capacity: Int = 256
+        packedStride: Int? = nil, lone: Bool = false, capacity: Int = 256
     ) {
         writer = ByteWriter(reservingCapacity: capacity)
         frameStart = writer.beginFrame(.task)
         writer.writeUInt64(job.rawValue)
         writer.writeUInt64(UInt64(chunkIndex))
         writer.writeUInt64(signature)
-        writer.writeUInt8((stopOnError ? 1 : 0) | (packedStride != nil ? 2 : 0))
+        writer.writeUInt8((stopOnError ? 1 : 0) | (packedStride != nil ? 2 : 0) | (lone ? 4 : 0))
         writer.writeString(functionName)
         countOffset = writer.reserveUInt32()
         self.packedStride = packedStride

@@ -83,6 +83,11 @@ enum WorkerLoop {
                 // What the task printed reaches its destination before the parent hears back.
                 fflush(nil)
                 try send(results.finish())
+                // After a lone call, the next one may follow at once (a loop of `apply`): poll
+                // for it a little before sleeping, which saves the wake-up of a sleeping process.
+                // Not after chunks of bigger jobs: a worker polling then takes a core from the
+                // parent, which is then what the job waits for.
+                tasks.spin = header.lone ? PoolCore.directWaitSpin : .zero
             }
             exit(0)
         } catch {
