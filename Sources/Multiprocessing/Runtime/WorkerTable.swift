@@ -23,36 +23,28 @@ struct WorkerTable<Value> {
             guard let i = index(of: id) else { return nil }
             return slots[i]
         }
-        set {
-            if let i = index(of: id) {
-                if let newValue {
-                    slots[i] = newValue
-                } else {
-                    ids.remove(at: i)
-                    slots.remove(at: i)
-                }
-            } else if let newValue {
-                ids.append(id)
-                slots.append(newValue)
-            }
-        }
+        set { store(newValue, at: index(of: id), for: id) }
         _modify {
             let i = index(of: id)
             var value = i.map { slots[$0].take() } ?? nil
-            defer {
-                if let i {
-                    if let value {
-                        slots[i] = value
-                    } else {
-                        ids.remove(at: i)
-                        slots.remove(at: i)
-                    }
-                } else if let value {
-                    ids.append(id)
-                    slots.append(value)
-                }
-            }
+            defer { store(value, at: i, for: id) }
             yield &value
+        }
+    }
+
+    /// Puts `value` in slot `i` (the slot of `id`, or nil when it has none): a nil value removes
+    /// the slot, a new id gets one.
+    private mutating func store(_ value: Value?, at i: Int?, for id: WorkerID) {
+        if let i {
+            if let value {
+                slots[i] = value
+            } else {
+                ids.remove(at: i)
+                slots.remove(at: i)
+            }
+        } else if let value {
+            ids.append(id)
+            slots.append(value)
         }
     }
 
