@@ -125,6 +125,22 @@ public enum TestFunctions {
     public static let exitWith = PoolFunction("exitWith") { (status: Int32) -> Int in
         exit(status)
     }
+    /// Forks a process that keeps the worker's pipes open for `ms` milliseconds (it does not
+    /// exec, so it inherits them), writes its pid to `path`, and exits the worker: the worker is
+    /// gone, but its result pipe does not end.
+    public static let exitLeavingPipeOpen = PoolFunction("exitLeavingPipeOpen") { (path: String, ms: Int) -> Int in
+        let holder = fork()
+        if holder == 0 {
+            usleep(UInt32(ms) * 1000)
+            _exit(0)
+        }
+        if let file = fopen(path + ".tmp", "w") {
+            fputs("\(holder)", file)
+            fclose(file)
+            rename(path + ".tmp", path)
+        }
+        exit(3)
+    }
     /// Returns a value that cannot be encoded.
     public static let makeUnencodable = PoolFunction("makeUnencodable") { () in Unencodable() }
     /// Takes a value that cannot be decoded in the worker.
@@ -173,7 +189,8 @@ public enum TestFunctions {
     /// Every function the test worker serves.
     public static let all: [any AnyPoolFunction] = [
         square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
-        blockMs, announceThenSleep, trapAt, fatal, exitWith, corruptChannel, openDescriptors, takeDecodeBomb,
+        blockMs, announceThenSleep, trapAt, fatal, exitWith, exitLeavingPipeOpen, corruptChannel, openDescriptors,
+        takeDecodeBomb,
         makeUnencodable,
         takeUnencodable, chatty, noResult, setUp,
         readInit, failingSetUp,

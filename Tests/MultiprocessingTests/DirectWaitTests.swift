@@ -23,6 +23,28 @@ private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
 }
 
 @Suite("Waiting on the worker's pipe") struct DirectWaitTests {
+    @Test(
+        "A thread blocked on its own result sees its worker's death even when a forked process keeps the pipe open",
+        .timeLimit(.minutes(1)))
+    func workerDiesLeavingPipeOpen() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let marker = pidMarkerPath()
+        defer { unlink(marker) }
+        let start = ContinuousClock.now
+        // The holder keeps the pipe open for 20 s: a waiter that only watched the pipe would wait
+        // that long.
+        let result = await onThread { try pool.apply(F.exitLeavingPipeOpen, marker, 20_000) }
+        let elapsed = ContinuousClock.now - start
+        let holder = pidInMarker(marker)
+        if holder > 0 { kill(holder, SIGKILL) }
+        #expect(holder > 0)
+        #expect(elapsed < .seconds(10), "the waiter stayed on a pipe the dead worker left open")
+        #expect(throws: PoolError.self) { try result.get() }
+        if case .failure(let error as PoolError) = result { #expect(error.code == .workerLost) }
+        #expect(try await pool.apply(F.square, 7) == 49)
+    }
+
     @Test("A thread blocked on its own result sees its worker's death at once", .timeLimit(.minutes(1)))
     func workerDiesUnderBlockedGet() async throws {
         let pool = try TestPools.make(processes: 2)

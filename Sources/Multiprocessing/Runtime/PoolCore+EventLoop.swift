@@ -235,17 +235,19 @@ extension PoolCore {
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
         // Never wait for the loop lock: the I/O thread holds it only briefly, and a callback it
         // runs (under the lock) that waits on the pool must not deadlock here.
-        let borrowed: Int32? =
-            loopLock.withLockIfAvailable { _ -> Int32? in
-                guard let fd = loop.readers[id]?.resultFD, fd >= 0, loop.readers[id]?.borrowed == false,
-                    (try? poller.pause(fd, token: EventToken.results(id))) != nil
+        let borrowed: (fd: Int32, pidFD: Int32)? =
+            loopLock.withLockIfAvailable { _ -> (Int32, Int32)? in
+                guard let reader = loop.readers[id], reader.resultFD >= 0, !reader.borrowed,
+                    (try? poller.pause(reader.resultFD, token: EventToken.results(id))) != nil
                 else { return nil }
                 loop.readers[id]!.borrowed = true
-                return fd
+                return (reader.resultFD, reader.pidFD)
             } ?? nil
-        guard let fd = borrowed else { return }
+        guard let (fd, pidFD) = borrowed else { return }
         defer {
             loopLock.withLock { _ in
+                // The worker exited meanwhile: its pidfd was left to this thread to close.
+                if loop.readers[id] == nil && pidFD >= 0 { closeDescriptor(pidFD) }
                 if loop.readers[id]?.resultFD == fd {
                     loop.readers[id]!.borrowed = false
                     do {
@@ -279,11 +281,18 @@ extension PoolCore {
                 if remaining <= .zero { return }
                 if timeout != 0 { timeout = Int32(clamping: remaining.milliseconds + 1) }
             }
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, timeout)
+            // The pidfd too: a worker that dies while a process it forked still holds the pipe
+            // never ends it; the I/O thread handles the exit, and this thread waits the usual way.
+            var descriptors = (
+                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pidFD, events: Int16(POLLIN), revents: 0)
+            )
+            let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
+                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), pidFD >= 0 ? 2 : 1, timeout)
+            }
             if ready == 0 && timeout == 0 { continue }
             if ready < 0 && errno == EINTR { continue }
-            if ready <= 0 { return }
+            if ready <= 0 || descriptors.1.revents != 0 { return }
             let stillOurs = loopLock.withLock { _ -> Bool in
                 guard loop.readers[id]?.resultFD == fd else { return false }
                 readResults(of: id)
@@ -387,7 +396,8 @@ extension PoolCore {
         }
         if reader.pidFD >= 0 {
             poller.unregister(reader.pidFD)
-            closeDescriptor(reader.pidFD)
+            // A thread waiting for its own result may be polling it: that thread closes it.
+            if !reader.borrowed { closeDescriptor(reader.pidFD) }
         }
         let lastWords = reader.stderrTail.lastWords()
         let initializerError = reader.initializerError
