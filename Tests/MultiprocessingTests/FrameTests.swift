@@ -14,7 +14,7 @@ import Testing
 
 /// A non-blocking pipe whose read end feeds a FrameAccumulator. Each end is closed once: tests
 /// run in parallel, and closing a descriptor twice could close another test's.
-private final class FramePipe: @unchecked Sendable {
+final class FramePipe: @unchecked Sendable {
     let readFD: Int32
     private var writeFD: Int32
     private var readClosed = false
@@ -259,7 +259,7 @@ private enum Rescue {
 }
 
 /// A minimal joinable thread for the tests (no Foundation needed).
-private final class Thread: @unchecked Sendable {
+final class Thread: @unchecked Sendable {
     private var thread = pthread_t()
     private let body: () -> Void
 

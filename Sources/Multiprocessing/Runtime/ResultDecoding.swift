@@ -63,7 +63,8 @@ extension ResultItems {
                 guard length <= reader.remaining, outcome <= 1 else {
                     throw FrameError(description: "result item \(produced) is malformed")
                 }
-                var item = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
+                var item = ByteReader(
+                    reader.bytes, offset: reader.offset, end: reader.offset + length, attachments: reader.attachments)
                 try reader.skip(length)
                 produced += 1
                 lastWasError = outcome == 1

@@ -11,6 +11,10 @@
 struct ByteWriter {
     /// The bytes written so far.
     var bytes: [UInt8]
+    /// Large byte arrays written by reference, to travel after the frame (see Attachments.swift).
+    var attachments: [[UInt8]] = []
+    /// Whether a large top-level `[UInt8]` value is attached instead of copied into ``bytes``.
+    var attachesLargeBytes = false
 
     /// Creates an empty writer with room for `reservingCapacity` bytes.
     init(reservingCapacity: Int = 64) {
@@ -129,13 +133,16 @@ struct ByteReader {
     private(set) var offset: Int
     /// The absolute end (exclusive) of the readable range.
     let end: Int
+    /// The attachments of the frame the bytes belong to (see Attachments.swift).
+    var attachments: [[UInt8]] = []
 
     /// Creates a reader of `bytes[offset..<end]` (`end` defaults to `bytes.count`).
     ///
     /// Out-of-range arguments are clamped to the buffer rather than trapping: `end` to
     /// `0...bytes.count`, then `offset` to `0...end`.
-    init(_ bytes: [UInt8], offset: Int = 0, end: Int? = nil) {
+    init(_ bytes: [UInt8], offset: Int = 0, end: Int? = nil, attachments: [[UInt8]] = []) {
         self.bytes = bytes
+        self.attachments = attachments
         let e = Swift.min(Swift.max(end ?? bytes.count, 0), bytes.count)
         self.end = e
         self.offset = Swift.min(Swift.max(offset, 0), e)

@@ -58,9 +58,19 @@ struct FrameAccumulator {
     /// A complete frame: the kind byte followed by the body.
     struct Frame {
         var bytes: [UInt8]
-        var kind: UInt8 { bytes[0] }
-        /// A reader over the body (after the kind byte).
-        var bodyReader: ByteReader { ByteReader(bytes, offset: 1) }
+        /// The arrays that followed the frame (see Attachments.swift).
+        var attachments: [[UInt8]] = []
+        /// Where the body ends: before the attachment table, if any.
+        var bodyEnd: Int
+        var kind: UInt8 { bytes[0] & ~Attachments.flag }
+        /// A reader over the body (after the kind byte), with the frame's attachments.
+        var bodyReader: ByteReader { ByteReader(bytes, offset: 1, end: bodyEnd, attachments: attachments) }
+
+        init(bytes: [UInt8], attachments: [[UInt8]] = [], bodyEnd: Int? = nil) {
+            self.bytes = bytes
+            self.attachments = attachments
+            self.bodyEnd = bodyEnd ?? bytes.count
+        }
     }
 
     /// The first buffer of a large frame: frames up to this size are read into a buffer of
@@ -70,10 +80,13 @@ struct FrameAccumulator {
     private var staging: [UInt8]
     private var stagedStart = 0
     private var stagedEnd = 0
-    /// A large frame being filled directly: its buffer, how much of it is filled, and the
-    /// frame's length. The buffer grows as bytes arrive (doubling), so a corrupt header that
-    /// announces a huge frame costs nothing until the bytes really come.
+    /// A large frame or an attachment being filled directly: its buffer, how much of it is
+    /// filled, and its length. The buffer grows as bytes arrive (4× at a time), so a corrupt
+    /// header that announces a huge frame costs nothing until the bytes really come.
     private var large: (buffer: [UInt8], filled: Int, length: Int)?
+    /// A frame whose attachments are being read: the frame, where its body ends, the lengths of
+    /// its attachments and those read so far.
+    private var assembling: (frame: [UInt8], bodyEnd: Int, lengths: [Int], received: [[UInt8]])?
 
     init(stagingSize: Int = 64 * 1024) {
         staging = [UInt8](repeating: 0, count: stagingSize)
@@ -116,7 +129,7 @@ struct FrameAccumulator {
                 case .bytes(let n):
                     pending.filled += n
                     if pending.filled == pending.length {
-                        frames.append(Frame(bytes: pending.buffer))
+                        try completed(pending.buffer, into: &frames)
                     } else {
                         large = pending
                     }
@@ -164,19 +177,14 @@ struct FrameAccumulator {
             let available = stagedEnd - stagedStart - FrameLimits.headerSize
             let bodyStart = stagedStart + FrameLimits.headerSize
             if available >= length {
-                frames.append(Frame(bytes: Array(staging[bodyStart..<(bodyStart + length)])))
                 stagedStart = bodyStart + length
+                try completed(Array(staging[bodyStart..<(bodyStart + length)]), into: &frames)
+                // Attachments come next: they are read into buffers of their own.
+                if large != nil { return }
             } else if length > staging.count - FrameLimits.headerSize {
                 // Too big for the staging buffer: move it to a buffer of its own.
-                var buffer = uninitializedBytes(min(length, FrameAccumulator.firstLargeBuffer))
-                buffer.withUnsafeMutableBytes { raw in
-                    staging.withUnsafeBytes { src in
-                        raw.baseAddress!.copyMemory(from: src.baseAddress! + bodyStart, byteCount: available)
-                    }
-                }
-                large = (buffer, available, length)
-                stagedStart = 0
-                stagedEnd = 0
+                stagedStart = bodyStart
+                if let bytes = startDirect(length) { try completed(bytes, into: &frames) }
                 return
             } else {
                 return
@@ -184,8 +192,53 @@ struct FrameAccumulator {
         }
     }
 
+    /// Starts reading `length` bytes (a large frame, or an attachment) into a buffer of their
+    /// own: first what is staged, then straight from the pipe (as ``large``).
+    /// - Returns: the bytes, when they were all staged already.
+    private mutating func startDirect(_ length: Int) -> [UInt8]? {
+        let taken = min(length, stagedEnd - stagedStart)
+        var buffer = uninitializedBytes(max(taken, min(length, FrameAccumulator.firstLargeBuffer)))
+        buffer.withUnsafeMutableBytes { raw in
+            staging.withUnsafeBytes { src in
+                raw.baseAddress!.copyMemory(from: src.baseAddress! + stagedStart, byteCount: taken)
+            }
+        }
+        stagedStart += taken
+        if stagedStart == stagedEnd {
+            stagedStart = 0
+            stagedEnd = 0
+        }
+        if taken == length { return buffer }
+        large = (buffer, taken, length)
+        return nil
+    }
+
+    /// A frame or an attachment is complete: hands out the frame when it has all its parts, or
+    /// starts reading the next attachment.
+    private mutating func completed(_ bytes: [UInt8], into frames: inout [Frame]) throws {
+        var pending: (frame: [UInt8], bodyEnd: Int, lengths: [Int], received: [[UInt8]])
+        if let assembling = assembling.take() {
+            pending = assembling
+            pending.received.append(bytes)
+        } else if bytes[0] & Attachments.flag != 0 {
+            let (lengths, bodyEnd) = try attachmentTable(of: bytes)
+            pending = (bytes, bodyEnd, lengths, [])
+        } else {
+            frames.append(Frame(bytes: bytes))
+            return
+        }
+        while pending.received.count < pending.lengths.count {
+            guard let attachment = startDirect(pending.lengths[pending.received.count]) else {
+                assembling = pending
+                return
+            }
+            pending.received.append(attachment)
+        }
+        frames.append(Frame(bytes: pending.frame, attachments: pending.received, bodyEnd: pending.bodyEnd))
+    }
+
     /// True when a frame has started but not finished (the peer died mid-frame).
-    var hasPartialFrame: Bool { large != nil || stagedEnd > stagedStart }
+    var hasPartialFrame: Bool { large != nil || assembling != nil || stagedEnd > stagedStart }
 }
 
 /// A byte array of `count` bytes whose contents are left as they are (every byte pattern is a

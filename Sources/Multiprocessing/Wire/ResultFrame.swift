@@ -36,8 +36,11 @@ struct ResultFrameBuilder {
     private(set) var anyFailed = false
     private var packed = false
 
-    init(job: UInt64, chunkIndex: UInt64, capacity: Int = 256) {
+    /// - Parameter attachingLargeBytes: Whether a large `[UInt8]` result travels after the frame
+    ///   (see Attachments.swift); the frame must then be sent with ``finishWithAttachments()``.
+    init(job: UInt64, chunkIndex: UInt64, capacity: Int = 256, attachingLargeBytes: Bool = false) {
         writer = ByteWriter(reservingCapacity: capacity)
+        writer.attachesLargeBytes = attachingLargeBytes
         frameStart = writer.beginFrame(.result)
         writer.writeUInt64(job)
         writer.writeUInt64(chunkIndex)
@@ -50,6 +53,7 @@ struct ResultFrameBuilder {
     mutating func appendValue<T: Encodable>(_ value: T, functionName: String) {
         precondition(!packed, "a value after packed results")
         let mark = writer.count
+        let attachmentMark = writer.attachments.count
         writer.writeUInt8(0)
         let lengthOffset = writer.reserveUInt32()
         do {
@@ -57,7 +61,7 @@ struct ResultFrameBuilder {
             writer.patchUInt32(UInt32(writer.count - lengthOffset - 4), at: lengthOffset)
             itemCount += 1
         } catch {
-            writer.bytes.removeSubrange(mark...)
+            writer.truncate(to: mark, attachmentCount: attachmentMark)
             appendError(
                 PoolError(
                     .encodingFailed,
@@ -94,11 +98,22 @@ struct ResultFrameBuilder {
     /// The finished frame, moved out of the builder (mutating in place, so that patching the
     /// header never copies the buffer on write).
     mutating func finish() -> [UInt8] {
+        let frame = finishWithAttachments()
+        precondition(frame.attachments.isEmpty, "a frame with attachments sent without them")
+        return frame.bytes
+    }
+
+    /// The finished frame and the attachments that follow it, moved out of the builder.
+    mutating func finishWithAttachments() -> OutgoingFrame {
         writer.patchUInt32(UInt32(itemCount), at: countOffset)
         writer.bytes[failedOffset] = (anyFailed ? 1 : 0) | (packed ? 2 : 0)
+        writer.writeAttachmentTable(frameStart: frameStart)
         writer.finishFrame(startingAt: frameStart)
-        defer { writer.bytes = [] }
-        return writer.bytes
+        defer {
+            writer.bytes = []
+            writer.attachments = []
+        }
+        return OutgoingFrame(bytes: writer.bytes, attachments: writer.attachments)
     }
 }
 

@@ -17,6 +17,9 @@ extension WireCoding {
     ///   `.dataCorrupted` whose underlying error is a ``WireFormatError``), or whatever
     ///   `T.init(from:)` throws. After an error the reader's position is unspecified.
     static func decode<T: Decodable>(_ type: T.Type, from reader: inout ByteReader) throws -> T {
+        if reader.offset < reader.end && reader.bytes[reader.offset] == WireTag.attachedBytes {
+            return try reader.readAttachedBytes(as: T.self)
+        }
         if let leaf = _WireLeaf(T.self), reader.canReadLeaf(leaf) {
             do {
                 return try reader.readLeaf(leaf, as: T.self)

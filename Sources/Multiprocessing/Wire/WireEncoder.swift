@@ -19,6 +19,11 @@ enum WireCoding {
     ///   the wire format does not support such as `Int128`), or any error thrown by
     ///   `value.encode(to:)`. On error, `writer` is left as it was.
     static func encode<T: Encodable>(_ value: T, into writer: inout ByteWriter) throws {
+        if writer.attachesLargeBytes && T.self == [UInt8].self
+            && writer.attachIfLarge(unsafeBitCast(value, to: [UInt8].self))
+        {
+            return
+        }
         if writer.writeLeaf(value) { return }
         // The root node writes straight into `writer`'s buffer (borrowed by swapping).
         let root = _WireEncoder(parent: nil, component: .none)

@@ -69,6 +69,10 @@ enum WireTag {
     static let array: UInt8 = 0x09
     static let map: UInt8 = 0x0A
     static let typedArray: UInt8 = 0x0B
+    /// A `[UInt8]` value that travels after its frame instead of inside it: the tag and a
+    /// varint index into the frame's attachments (see Attachments.swift). Only a top-level value
+    /// of a frame's item is ever attached.
+    static let attachedBytes: UInt8 = 0x0C
     /// Tags `0x80...0xFF` encode the integers `0...127` in the tag byte itself.
     static let smallIntBase: UInt8 = 0x80
     /// The largest integer carried by a small-int tag.
@@ -89,6 +93,7 @@ enum WireTag {
         case array: return "array"
         case map: return "map"
         case typedArray: return "typed array"
+        case attachedBytes: return "attached bytes"
         default: return "unknown tag 0x\(String(tag, radix: 16))"
         }
     }

@@ -58,7 +58,8 @@ extension PoolFunction: ChunkRunner {
         for _ in 0..<header.itemCount {
             let length = Int(try reader.readUInt32())
             guard length <= reader.remaining else { throw FrameError(description: "task item overruns its frame") }
-            var item = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
+            var item = ByteReader(
+                reader.bytes, offset: reader.offset, end: reader.offset + length, attachments: reader.attachments)
             try reader.skip(length)
             let arguments: (repeat each Argument)
             do {

@@ -36,7 +36,8 @@ enum WorkerLoop {
                 let name = try reader.readString()
                 let signature = try reader.readUInt64()
                 let length = Int(try reader.readUInt32())
-                var arguments = ByteReader(reader.bytes, offset: reader.offset, end: reader.offset + length)
+                var arguments = ByteReader(
+                    reader.bytes, offset: reader.offset, end: reader.offset + length, attachments: reader.attachments)
                 do {
                     guard let function = functions[name], function.signatureFingerprint == signature else {
                         throw PoolError(
@@ -67,7 +68,8 @@ enum WorkerLoop {
                 }
                 var reader = task.bodyReader
                 let header = try TaskHeader.read(from: &reader)
-                var results = ResultFrameBuilder(job: header.job, chunkIndex: header.chunkIndex)
+                var results = ResultFrameBuilder(
+                    job: header.job, chunkIndex: header.chunkIndex, attachingLargeBytes: true)
                 if let function = functions[header.functionName], function.signatureFingerprint == header.signature {
                     try await function.runChunk(&reader, header: header, into: &results)
                 } else {
@@ -82,7 +84,7 @@ enum WorkerLoop {
                 }
                 // What the task printed reaches its destination before the parent hears back.
                 fflush(nil)
-                try send(results.finish())
+                try send(results.finishWithAttachments())
                 // After a lone call, the next one may follow at once (a loop of `apply`): poll
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
                 // Not after chunks of bigger jobs: a worker polling then takes a core from the
@@ -100,5 +102,12 @@ enum WorkerLoop {
 
     private static func send(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { raw in try writeFully(WorkerDescriptors.results, raw) }
+    }
+
+    /// Sends a frame, then its attachments from where they are (one more `write` each: they are
+    /// large by definition, so the call costs nothing next to the copy).
+    private static func send(_ frame: OutgoingFrame) throws {
+        try send(frame.bytes)
+        for attachment in frame.attachments { try send(attachment) }
     }
 }

@@ -1,0 +1,131 @@
+// Attachments: a large `[UInt8]` argument or result travels after its frame and is read into an
+// array of its own. The frames must still come out whole, in order, at any split of the stream;
+// a corrupt attachment table must be a clear protocol error; a cut attachment a partial frame.
+
+import MultiprocessingTestSupport
+import Testing
+
+@testable import Multiprocessing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A result frame of `values` (attached when large) as it goes on the pipe: frame, then attachments.
+private func resultWire(_ values: [[UInt8]], job: UInt64 = 1) -> (wire: [UInt8], attachments: Int) {
+    var builder = ResultFrameBuilder(job: job, chunkIndex: 0, attachingLargeBytes: true)
+    for value in values { builder.appendValue(value, functionName: "f") }
+    let frame = builder.finishWithAttachments()
+    return (frame.bytes + frame.attachments.flatMap { $0 }, frame.attachments.count)
+}
+
+/// Reads every frame of `wire` written `chunk` bytes at a time (from another thread).
+private func readAll(_ wire: [UInt8], chunk: Int) throws -> (frames: [FrameAccumulator.Frame], partial: Bool) {
+    let pipe = try FramePipe()
+    defer { pipe.close() }
+    let writer = Thread {
+        var start = 0
+        while start < wire.count {
+            pipe.write(Array(wire[start..<min(start + chunk, wire.count)]))
+            start += chunk
+        }
+        pipe.closeWriter()
+    }
+    var accumulator = FrameAccumulator()
+    var frames: [FrameAccumulator.Frame] = []
+    var open = true
+    while open {
+        open = try accumulator.read(from: pipe.readFD, into: &frames)
+        if open { usleep(100) }
+    }
+    writer.join()
+    return (frames, accumulator.hasPartialFrame)
+}
+
+private func decodedResults(_ frame: FrameAccumulator.Frame) throws -> [[UInt8]] {
+    var reader = frame.bodyReader
+    let header = try ResultHeader.read(from: &reader)
+    return try ResultItems.decode(
+        reader, header: header, expected: header.itemCount, as: [UInt8].self, functionName: "f", workerPID: 1
+    ).map { try $0.get() }
+}
+
+@Suite("Attachments") struct AttachmentTests {
+    static let large = (0..<(3 * Attachments.threshold + 5)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    static let atThreshold = [UInt8](repeating: 3, count: Attachments.threshold)
+    static let small = [UInt8](repeating: 9, count: Attachments.threshold - 1)
+
+    @Test(
+        "Large byte values travel after the frame and come back whole, at any split of the stream",
+        arguments: [1, 4096, 65_536, 1 << 20])
+    func roundTrip(chunk: Int) throws {
+        let values = [Self.large, Self.small, Self.atThreshold, [], Self.large]
+        let one = resultWire(values, job: 1)
+        #expect(one.attachments == 3)  // the two large ones and the one at the threshold
+        let two = resultWire([Self.small], job: 2)
+        #expect(two.attachments == 0)
+        let (frames, partial) = try readAll(one.wire + two.wire + one.wire, chunk: chunk)
+        #expect(!partial)
+        #expect(frames.count == 3)
+        #expect(try decodedResults(frames[0]) == values)
+        #expect(try decodedResults(frames[1]) == [Self.small])
+        #expect(try decodedResults(frames[2]) == values)
+        #expect(frames[0].attachments.count == 3 && frames[1].attachments.isEmpty)
+    }
+
+    @Test("An attachment cut short leaves a partial frame")
+    func cutAttachment() throws {
+        let (wire, _) = resultWire([Self.large])
+        let (frames, partial) = try readAll(Array(wire.dropLast(10)), chunk: 1 << 16)
+        #expect(frames.isEmpty && partial)
+    }
+
+    @Test("A corrupt attachment table is a protocol error")
+    func corruptTable() throws {
+        func frameWithTable(_ table: [UInt8]) -> [UInt8] {
+            var writer = ByteWriter()
+            let start = writer.beginFrame(.result)
+            writer.writeBytes([1, 2, 3] + table)
+            writer.finishFrame(startingAt: start)
+            writer.bytes[start + FrameLimits.headerSize] |= Attachments.flag
+            return writer.bytes
+        }
+        func count(_ n: UInt32) -> [UInt8] { withUnsafeBytes(of: n.littleEndian) { Array($0) } }
+        func length(_ n: UInt64) -> [UInt8] { withUnsafeBytes(of: n.littleEndian) { Array($0) } }
+        let corrupt: [[UInt8]] = [
+            frameWithTable(count(0)),  // flagged, but no attachments
+            frameWithTable(count(5)),  // more entries than the frame holds
+            frameWithTable(count(UInt32(Attachments.maxCount + 1))),
+            frameWithTable(length(UInt64(FrameLimits.maxLength) + 1) + count(1)),  // too long
+        ]
+        for wire in corrupt {
+            #expect(throws: FrameError.self) { _ = try readAll(wire, chunk: 1 << 16) }
+        }
+    }
+
+    @Test("A value refers to an attachment the frame has, of its own type")
+    func danglingReference() throws {
+        var writer = ByteWriter()
+        writer.writeUInt8(WireTag.attachedBytes)
+        writer.writeVarint(0)
+        var reader = ByteReader(writer.bytes)
+        #expect(throws: FrameError.self) { _ = try WireCoding.decode([UInt8].self, from: &reader) }
+        var typed = ByteReader(writer.bytes, attachments: [[1, 2]])
+        #expect(throws: FrameError.self) { _ = try WireCoding.decode(String.self, from: &typed) }
+        var good = ByteReader(writer.bytes, attachments: [[1, 2]])
+        #expect(try WireCoding.decode([UInt8].self, from: &good) == [1, 2])
+    }
+
+    @Test("Through a pool: large byte arguments and results, alone and in chunks", .timeLimit(.minutes(1)))
+    func throughPool() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let blobs = [Self.large, Self.small, Self.atThreshold, [], Array(Self.large.reversed())]
+        #expect(try await pool.map(F.echoBytes, blobs, chunksize: 2) == blobs)
+        #expect(try await pool.apply(F.echoBytes, Self.large) == Self.large)
+        let blocking = try await Task.detached { try pool.apply(F.echoBytes, Self.atThreshold) }.value
+        #expect(blocking == Self.atThreshold)
+    }
+}
