@@ -23,6 +23,7 @@ extension Pool {
         callback: (@Sendable (R) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
     ) throws -> AsyncResult<R> {
         var encoded = ByteWriter()
+        encoded.attachesLargeBytes = true
         do {
             try function.encodeArguments(repeat each arguments, into: &encoded)
         } catch {
@@ -30,10 +31,9 @@ extension Pool {
                 .encodingFailed, "the arguments for '\(function.name)' could not be encoded: \(error)",
                 functionName: function.name)
         }
-        let bytes = encoded.bytes
         return try submitCollecting(
-            functionName: function.name, signature: function.signatureFingerprint, items: [bytes], chunksize: 1,
-            timeout: timeout, encode: { item, writer in writer.writeBytes(item) },
+            functionName: function.name, signature: function.signatureFingerprint, items: [encoded], chunksize: 1,
+            timeout: timeout, encode: { item, writer in writer.append(item) },
             makeValue: { (values: [R]) in values[0] }, callback: callback, errorCallback: errorCallback)
     }
 

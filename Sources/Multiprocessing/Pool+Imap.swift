@@ -79,7 +79,9 @@ extension Pool {
                 let count = current.itemCount
                 guard count > 0 else { return }
                 slots.append(
-                    .chunk(.init(job: job, index: chunkIndex, payload: current.finish(), timeout: nil), count: count))
+                    .chunk(
+                        .init(job: job, index: chunkIndex, payload: current.finishWithAttachments(), timeout: nil),
+                        count: count))
                 chunkIndex += 1
             }
             pull(&batch, chunksize)
@@ -88,7 +90,8 @@ extension Pool {
             guard !batch.isEmpty else { return slots }
             builder = TaskFrameBuilder(
                 job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,
-                packedStride: packedStride, capacity: 64 + name.utf8.count + batch.count * (packedStride ?? 16))
+                packedStride: packedStride, capacity: 64 + name.utf8.count + batch.count * (packedStride ?? 16),
+                attachingLargeBytes: true)
             if packedStride != nil {
                 builder!.appendPacked(batch[...])
                 itemIndex += batch.count
@@ -98,7 +101,8 @@ extension Pool {
                     if builder == nil {
                         builder = TaskFrameBuilder(
                             job: job, chunkIndex: chunkIndex, functionName: name, signature: signature,
-                            stopOnError: false, capacity: 64 + name.utf8.count + batch.count * 16)
+                            stopOnError: false, capacity: 64 + name.utf8.count + batch.count * 16,
+                            attachingLargeBytes: true)
                     }
                     do {
                         try builder!.appendItem { writer in try WireCoding.encode(item, into: &writer) }

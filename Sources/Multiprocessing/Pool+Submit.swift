@@ -19,7 +19,8 @@ extension Pool {
             var builder = TaskFrameBuilder(
                 job: job, chunkIndex: chunks.count, functionName: functionName, signature: signature,
                 stopOnError: stopOnError, packedStride: packedStride, lone: items.count <= chunksize,
-                capacity: 64 + functionName.utf8.count + (end - start) * (packedStride ?? 16))
+                capacity: 64 + functionName.utf8.count + (end - start) * (packedStride ?? 16),
+                attachingLargeBytes: true)
             if packedStride != nil {
                 builder.appendPacked(items[start..<end])
             } else {
@@ -33,7 +34,8 @@ extension Pool {
                     }
                 }
             }
-            chunks.append(.init(job: job, index: chunks.count, payload: builder.finish(), timeout: timeout))
+            chunks.append(
+                .init(job: job, index: chunks.count, payload: builder.finishWithAttachments(), timeout: timeout))
             sizes.append(end - start)
             start = end
         }

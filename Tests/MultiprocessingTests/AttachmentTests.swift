@@ -118,12 +118,41 @@ private func decodedResults(_ frame: FrameAccumulator.Frame) throws -> [[UInt8]]
         #expect(try WireCoding.decode([UInt8].self, from: &good) == [1, 2])
     }
 
+    @Test("An item that fails to encode takes its attachments with it")
+    func failedItem() throws {
+        struct Refused: Error {}
+        var builder = TaskFrameBuilder(
+            job: JobID(rawValue: 1), chunkIndex: 0, functionName: "f", signature: 1, stopOnError: true,
+            attachingLargeBytes: true)
+        try builder.appendItem { writer in try WireCoding.encode(Self.small, into: &writer) }
+        #expect(throws: Refused.self) {
+            try builder.appendItem { writer in
+                try WireCoding.encode(Self.large, into: &writer)
+                throw Refused()
+            }
+        }
+        let frame = builder.finishWithAttachments()
+        #expect(frame.attachments.isEmpty && builder.itemCount == 1)
+    }
+
+    @Test("A frame and its attachments are written part by part, from any offset")
+    func unwrittenParts() {
+        let frame = OutgoingFrame(bytes: [1, 2, 3], attachments: [[4, 5], [], [6]])
+        #expect(frame.count == 6)
+        let rest = (0..<6).map { offset in frame.withUnwritten(after: offset) { Array($0) } }
+        #expect(rest == [[1, 2, 3], [2, 3], [3], [4, 5], [5], [6]])
+    }
+
     @Test("Through a pool: large byte arguments and results, alone and in chunks", .timeLimit(.minutes(1)))
     func throughPool() async throws {
         let pool = try TestPools.make(processes: 2)
         defer { pool.stop() }
         let blobs = [Self.large, Self.small, Self.atThreshold, [], Array(Self.large.reversed())]
         #expect(try await pool.map(F.echoBytes, blobs, chunksize: 2) == blobs)
+        // Frames whose attachments do not fit the pipe at once: written over many turns.
+        let huge = (0..<(5 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 1) }
+        let hugeBlobs = [huge, Self.small, Array(huge.reversed()), huge]
+        #expect(try await pool.map(F.echoBytes, hugeBlobs, chunksize: 2) == hugeBlobs)
         #expect(try await pool.apply(F.echoBytes, Self.large) == Self.large)
         let blocking = try await Task.detached { try pool.apply(F.echoBytes, Self.atThreshold) }.value
         #expect(blocking == Self.atThreshold)

@@ -452,7 +452,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
                 encode: { item, writer in try WireCoding.encode(item, into: &writer) })
             #expect(sizes == [7, 7, 6])
             return try chunks.map { chunk in
-                var reader = ByteReader(chunk.payload, offset: 5)
+                var reader = ByteReader(chunk.payload.bytes, offset: 5)
                 let header = try TaskHeader.read(from: &reader)
                 if let stride = header.packedStride {
                     #expect(reader.remaining == header.itemCount * stride)
@@ -474,7 +474,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
             signature: F.packedShift.signatureFingerprint, stopOnError: true, timeout: nil,
             packedStride: F.packedShift.packedArgumentStride,
             encode: { item, writer in try F.packedShift.encodeArguments(item.0, item.1, into: &writer) })
-        var reader = ByteReader(chunks[1].payload, offset: 5)
+        var reader = ByteReader(chunks[1].payload.bytes, offset: 5)
         let header = try TaskHeader.read(from: &reader)
         #expect(header.packedStride == 16)
         let back = try PackedLayout.read((Double, Int8).self, count: header.itemCount, stride: 16, from: &reader)

@@ -13,7 +13,7 @@ struct RuntimePartsTests {
             items, chunksize: chunksize, job: JobID(rawValue: 1), functionName: "f", signature: 9,
             stopOnError: true, timeout: nil, packedStride: nil
         ) { item, writer in writer.writeUInt64(UInt64(item)) }
-        var reader = ByteReader(chunks[0].payload, offset: 5)
+        var reader = ByteReader(chunks[0].payload.bytes, offset: 5)
         return (try TaskHeader.read(from: &reader), chunks.count)
     }
 

@@ -163,7 +163,7 @@ extension PoolCore {
                         pid: worker.pid, pidFD: worker.pidFD, resultFD: worker.resultFD, stderrFD: worker.stderrFD)
                     transition { state in
                         var channel = TaskChannel(pid: worker.pid, fd: worker.taskFD)
-                        channel.outbox.append(options.startFrame)
+                        channel.outbox.append(OutgoingFrame(bytes: options.startFrame))
                         state.channels[id] = channel
                         flush(id, &state)
                         return state.scheduler.workerSpawned(id, pid: worker.pid, now: .now)

@@ -13,7 +13,7 @@ import Synchronization
 #endif
 
 final class PoolCore: Sendable {
-    typealias Scheduler = SchedulerStateMachine<[UInt8]>
+    typealias Scheduler = SchedulerStateMachine<OutgoingFrame>
 
     struct Options: Sendable {
         var executable: String
@@ -30,8 +30,8 @@ final class PoolCore: Sendable {
     struct TaskChannel {
         var pid: Int32
         var fd: Int32
-        var outbox: Deque<[UInt8]> = []
-        /// Bytes of `outbox.first` already written.
+        var outbox: Deque<OutgoingFrame> = []
+        /// Bytes of `outbox.first` (frame and attachments) already written.
         var written = 0
         var watchingWritable = false
         var closeWhenFlushed = false
@@ -294,10 +294,10 @@ final class PoolCore: Sendable {
         defer { state.channels[id] = channel }
         withSIGPIPEBlocked {
             while let frame = channel.outbox.first {
-                let n: Int
+                let (n, requested): (Int, Int)
                 do {
-                    n = try frame.withUnsafeBytes { raw in
-                        try writeNonBlocking(channel.fd, UnsafeRawBufferPointer(rebasing: raw[channel.written...]))
+                    (n, requested) = try frame.withUnwritten(after: channel.written) { raw in
+                        (try writeNonBlocking(channel.fd, raw), raw.count)
                     }
                 } catch {
                     // EPIPE: the worker is gone; its exit is handled through its pidfd.
@@ -306,7 +306,9 @@ final class PoolCore: Sendable {
                     return true
                 }
                 channel.written += n
-                if channel.written < frame.count { return false }
+                // The pipe is full: the rest when it is writable again.
+                if n < requested { return false }
+                if channel.written < frame.count { continue }
                 channel.outbox.removeFirst()
                 channel.written = 0
             }

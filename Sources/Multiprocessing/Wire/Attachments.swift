@@ -28,6 +28,23 @@ struct OutgoingFrame {
 
     /// Every byte that goes on the pipe.
     var count: Int { attachments.reduce(bytes.count) { $0 + $1.count } }
+
+    /// Calls `body` with what is left of the part (the frame, or one attachment) in which the
+    /// byte at `offset` lies; `offset` is below ``count``.
+    func withUnwritten<R>(after offset: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var start = offset
+        if start < bytes.count {
+            return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        }
+        start -= bytes.count
+        for attachment in attachments {
+            if start < attachment.count {
+                return try attachment.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            }
+            start -= attachment.count
+        }
+        preconditionFailure("offset \(offset) is past the frame's \(count) bytes")
+    }
 }
 
 extension ByteWriter {
@@ -38,6 +55,14 @@ extension ByteWriter {
         writeVarint(UInt64(attachments.count))
         attachments.append(bytes)
         return true
+    }
+
+    /// Appends what `other` wrote, its attachments included. `other`'s references to them count
+    /// from 0, so this writer must have none yet (an item encoded on its own, then framed alone).
+    mutating func append(_ other: ByteWriter) {
+        precondition(attachments.isEmpty || other.attachments.isEmpty, "attachment references would shift")
+        writeBytes(other.bytes)
+        attachments += other.attachments
     }
 
     /// Drops what was written after `count` bytes and `attachmentCount` attachments (an item

@@ -49,9 +49,10 @@ struct TaskFrameBuilder {
 
     init(
         job: JobID, chunkIndex: Int, functionName: String, signature: UInt64, stopOnError: Bool,
-        packedStride: Int? = nil, lone: Bool = false, capacity: Int = 256
+        packedStride: Int? = nil, lone: Bool = false, capacity: Int = 256, attachingLargeBytes: Bool = false
     ) {
         writer = ByteWriter(reservingCapacity: capacity)
+        writer.attachesLargeBytes = attachingLargeBytes
         frameStart = writer.beginFrame(.task)
         writer.writeUInt64(job.rawValue)
         writer.writeUInt64(UInt64(chunkIndex))
@@ -81,11 +82,12 @@ struct TaskFrameBuilder {
     mutating func appendItem(_ encode: (inout ByteWriter) throws -> Void) throws {
         precondition(packedStride == nil, "an encoded item in a frame of packed items")
         let mark = writer.count
+        let attachmentMark = writer.attachments.count
         let lengthOffset = writer.reserveUInt32()
         do {
             try encode(&writer)
         } catch {
-            writer.bytes.removeSubrange(mark...)
+            writer.truncate(to: mark, attachmentCount: attachmentMark)
             throw error
         }
         writer.patchUInt32(UInt32(writer.count - lengthOffset - 4), at: lengthOffset)
@@ -95,10 +97,21 @@ struct TaskFrameBuilder {
     /// The finished frame, moved out of the builder (mutating in place, so that patching the
     /// header never copies the buffer on write).
     mutating func finish() -> [UInt8] {
+        let frame = finishWithAttachments()
+        precondition(frame.attachments.isEmpty, "a frame with attachments sent without them")
+        return frame.bytes
+    }
+
+    /// The finished frame and the attachments that follow it, moved out of the builder.
+    mutating func finishWithAttachments() -> OutgoingFrame {
         writer.patchUInt32(UInt32(itemCount), at: countOffset)
+        writer.writeAttachmentTable(frameStart: frameStart)
         writer.finishFrame(startingAt: frameStart)
-        defer { writer.bytes = [] }
-        return writer.bytes
+        defer {
+            writer.bytes = []
+            writer.attachments = []
+        }
+        return OutgoingFrame(bytes: writer.bytes, attachments: writer.attachments)
     }
 }
 
