@@ -122,6 +122,14 @@ func pollReadable(_ fd: Int32, spinningFor spin: Duration) -> Bool {
     repeat {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         if poll(&descriptor, 1, 0) != 0 { return true }
+        yieldWhileSpinning()
     } while MonotonicInstant.now < until
     return false
+}
+
+/// Lets another thread that is ready to run on this core run first, between two polls of a
+/// spinning wait: when the peer being waited for shares the core (a busy machine, or one core),
+/// spinning without yielding would keep it from answering until the spin ends.
+func yieldWhileSpinning() {
+    sched_yield()
 }

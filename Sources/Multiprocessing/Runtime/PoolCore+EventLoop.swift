@@ -290,7 +290,10 @@ extension PoolCore {
             let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
                 poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), pidFD >= 0 ? 2 : 1, timeout)
             }
-            if ready == 0 && timeout == 0 { continue }
+            if ready == 0 && timeout == 0 {
+                yieldWhileSpinning()
+                continue
+            }
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 || descriptors.1.revents != 0 { return }
             let stillOurs = loopLock.withLock { _ -> Bool in
