@@ -31,11 +31,14 @@ private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
         defer { pool.stop() }
         let marker = pidMarkerPath()
         defer { unlink(marker) }
-        let start = ContinuousClock.now
         // The holder keeps the pipe open for 20 s: a waiter that only watched the pipe would wait
-        // that long.
-        let result = await onThread { try pool.apply(F.exitLeavingPipeOpen, marker, 20_000) }
-        let elapsed = ContinuousClock.now - start
+        // that long. Timed on the waiting thread: a busy test run may start it late.
+        let outcome = await onThread { () -> (Result<Int, any Error>, Duration) in
+            let start = ContinuousClock.now
+            let result = Result { try pool.apply(F.exitLeavingPipeOpen, marker, 20_000) }
+            return (result, ContinuousClock.now - start)
+        }
+        let (result, elapsed) = try outcome.get()
         let holder = pidInMarker(marker)
         if holder > 0 { kill(holder, SIGKILL) }
         #expect(holder > 0)
