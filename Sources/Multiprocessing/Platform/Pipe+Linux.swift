@@ -115,21 +115,31 @@ func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
     }
 }
 
-/// Polls `fd` for readability without sleeping, for up to `spin`.
-/// - Returns: whether it became readable (or reports an error or hang-up) in that time.
-func pollReadable(_ fd: Int32, spinningFor spin: Duration) -> Bool {
+/// Polls `fd` (and `other`, unless it is negative) for readability without sleeping, for up to
+/// `spin`, yielding the core between polls: when the peer being waited for shares the core (a
+/// busy machine, or one core), spinning without yielding would keep it from answering.
+/// - Returns: whether one became readable (or reports an error or hang-up) in that time.
+func pollReadable(_ fd: Int32, or other: Int32 = -1, spinningFor spin: Duration) -> Bool {
     let until = MonotonicInstant.now.advanced(by: spin)
     repeat {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        if poll(&descriptor, 1, 0) != 0 { return true }
-        yieldWhileSpinning()
+        if pollReadable(fd, or: other, timeoutMilliseconds: 0).ready { return true }
+        sched_yield()
     } while MonotonicInstant.now < until
     return false
 }
 
-/// Lets another thread that is ready to run on this core run first, between two polls of a
-/// spinning wait: when the peer being waited for shares the core (a busy machine, or one core),
-/// spinning without yielding would keep it from answering until the spin ends.
-func yieldWhileSpinning() {
-    sched_yield()
+/// Waits up to `timeoutMilliseconds` (-1: without limit) until `fd` or `other` (ignored when
+/// negative) is readable or reports an error or hang-up.
+/// - Returns: whether one is ready, whether `other` is, and whether a signal cut the wait short.
+func pollReadable(
+    _ fd: Int32, or other: Int32, timeoutMilliseconds: Int32
+) -> (ready: Bool, other: Bool, interrupted: Bool) {
+    var descriptors = (
+        pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: other, events: Int16(POLLIN), revents: 0)
+    )
+    let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
+        poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), other >= 0 ? 2 : 1, timeoutMilliseconds)
+    }
+    return (ready > 0, ready > 0 && descriptors.1.revents != 0, ready < 0 && errno == EINTR)
 }

@@ -267,35 +267,23 @@ extension PoolCore {
             }
         }
         // Spin first: a short task answers within a few tens of microseconds, and a thread that
-        // sleeps in poll takes about as long again to be woken and run on this machine.
-        let spinUntil = MonotonicInstant.now.advanced(by: PoolCore.directWaitSpin)
-        var spinning = true
+        // sleeps in poll takes about as long again to be woken and run on this machine. The
+        // pidfd too: a worker that dies while a process it forked still holds the pipe never
+        // ends it; the I/O thread handles the exit, and this thread waits the usual way.
+        if !isDone() {
+            let spin = deadline.map { min(PoolCore.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
+            _ = pollReadable(fd, or: pidFD, spinningFor: spin ?? PoolCore.directWaitSpin)
+        }
         while !isDone() {
             var timeout: Int32 = -1
-            if spinning {
-                timeout = 0
-                spinning = MonotonicInstant.now < spinUntil
-            }
             if let deadline {
                 let remaining = MonotonicInstant.now.duration(to: deadline)
                 if remaining <= .zero { return }
-                if timeout != 0 { timeout = Int32(clamping: remaining.milliseconds + 1) }
+                timeout = Int32(clamping: remaining.milliseconds + 1)
             }
-            // The pidfd too: a worker that dies while a process it forked still holds the pipe
-            // never ends it; the I/O thread handles the exit, and this thread waits the usual way.
-            var descriptors = (
-                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: pidFD, events: Int16(POLLIN), revents: 0)
-            )
-            let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
-                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), pidFD >= 0 ? 2 : 1, timeout)
-            }
-            if ready == 0 && timeout == 0 {
-                yieldWhileSpinning()
-                continue
-            }
-            if ready < 0 && errno == EINTR { continue }
-            if ready <= 0 || descriptors.1.revents != 0 { return }
+            let (ready, exited, interrupted) = pollReadable(fd, or: pidFD, timeoutMilliseconds: timeout)
+            if interrupted { continue }
+            if !ready || exited { return }
             let stillOurs = loopLock.withLock { _ -> Bool in
                 guard loop.readers[id]?.resultFD == fd else { return false }
                 readResults(of: id)
