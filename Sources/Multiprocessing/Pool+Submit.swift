@@ -21,7 +21,9 @@ extension Pool {
                 stopOnError: stopOnError, packedStride: packedStride, lone: items.count <= chunksize,
                 capacity: 64 + functionName.utf8.count + (end - start) * (packedStride ?? 16),
                 attachingLargeBytes: true)
-            if packedStride != nil {
+            if let packedStride, (end - start) * packedStride >= Attachments.threshold {
+                builder.attachPacked(items[start..<end])
+            } else if packedStride != nil {
                 builder.appendPacked(items[start..<end])
             } else {
                 for index in start..<end {

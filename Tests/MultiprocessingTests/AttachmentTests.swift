@@ -14,11 +14,14 @@ import Testing
 #endif
 
 /// A result frame of `values` (attached when large) as it goes on the pipe: frame, then attachments.
-private func resultWire(_ values: [[UInt8]], job: UInt64 = 1) -> (wire: [UInt8], attachments: Int) {
+private func resultWire(_ values: [[UInt8]], job: UInt64 = 1) throws -> (wire: [UInt8], attachments: Int) {
     var builder = ResultFrameBuilder(job: job, chunkIndex: 0, attachingLargeBytes: true)
     for value in values { builder.appendValue(value, functionName: "f") }
     let frame = builder.finishWithAttachments()
-    return (frame.bytes + frame.attachments.flatMap { $0 }, frame.attachments.count)
+    return (
+        try frame.attachments.reduce(frame.bytes) { wire, part in wire + (try part.withBytes { Array($0) }) },
+        frame.attachments.count
+    )
 }
 
 /// Reads every frame of `wire` written `chunk` bytes at a time (from another thread).
@@ -62,9 +65,9 @@ private func decodedResults(_ frame: FrameAccumulator.Frame) throws -> [[UInt8]]
         arguments: [1, 4096, 65_536, 1 << 20])
     func roundTrip(chunk: Int) throws {
         let values = [Self.large, Self.small, Self.atThreshold, [], Self.large]
-        let one = resultWire(values, job: 1)
+        let one = try resultWire(values, job: 1)
         #expect(one.attachments == 3)  // the two large ones and the one at the threshold
-        let two = resultWire([Self.small], job: 2)
+        let two = try resultWire([Self.small], job: 2)
         #expect(two.attachments == 0)
         let (frames, partial) = try readAll(one.wire + two.wire + one.wire, chunk: chunk)
         #expect(!partial)
@@ -77,7 +80,7 @@ private func decodedResults(_ frame: FrameAccumulator.Frame) throws -> [[UInt8]]
 
     @Test("An attachment cut short leaves a partial frame")
     func cutAttachment() throws {
-        let (wire, _) = resultWire([Self.large])
+        let (wire, _) = try resultWire([Self.large])
         let (frames, partial) = try readAll(Array(wire.dropLast(10)), chunk: 1 << 16)
         #expect(frames.isEmpty && partial)
     }
@@ -136,11 +139,42 @@ private func decodedResults(_ frame: FrameAccumulator.Frame) throws -> [[UInt8]]
     }
 
     @Test("A frame and its attachments are written part by part, from any offset")
-    func unwrittenParts() {
-        let frame = OutgoingFrame(bytes: [1, 2, 3], attachments: [[4, 5], [], [6]])
+    func unwrittenParts() throws {
+        let frame = OutgoingFrame(bytes: [1, 2, 3], attachments: [[4, 5], [], [6]].map(OutgoingAttachment.init))
         #expect(frame.count == 6)
-        let rest = (0..<6).map { offset in frame.withUnwritten(after: offset) { Array($0) } }
+        let rest = try (0..<6).map { offset in try frame.withUnwritten(after: offset) { Array($0) } }
         #expect(rest == [[1, 2, 3], [2, 3], [3], [4, 5], [5], [6]])
+    }
+
+    @Test("A chunk's packed items of 64 KiB or more travel as its attachment, written from the caller's array")
+    func packedItemsAttached() throws {
+        func encoded(_ count: Int) throws -> (TaskHeader, OutgoingFrame) {
+            let pairs = (0..<count).map { ($0, -$0) }
+            let (chunks, _) = try Pool.encodeChunks(
+                pairs, chunksize: count, job: JobID(rawValue: 1), functionName: F.packedMulAdd.name,
+                signature: F.packedMulAdd.signatureFingerprint, stopOnError: true, timeout: nil,
+                packedStride: F.packedMulAdd.packedArgumentStride,
+                encode: { item, writer in try F.packedMulAdd.encodeArguments(item.0, item.1, into: &writer) })
+            var reader = ByteReader(chunks[0].payload.bytes, offset: 5)
+            return (try TaskHeader.read(from: &reader), chunks[0].payload)
+        }
+        let stride = MemoryLayout<(Int, Int)>.stride
+        let (big, bigFrame) = try encoded(Attachments.threshold / stride)
+        #expect(big.packedItemsAttached && big.packedStride == stride)
+        #expect(bigFrame.attachments.map(\.count) == [Attachments.threshold])
+        #expect(bigFrame.bytes.count < 100)
+        let (small, smallFrame) = try encoded(Attachments.threshold / stride - 1)
+        #expect(!small.packedItemsAttached && smallFrame.attachments.isEmpty)
+    }
+
+    @Test("Through a pool: packed items attached or inline give the same results", .timeLimit(.minutes(1)))
+    func packedThroughPool() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let pairs = (0..<50_000).map { ($0, $0 % 97) }
+        let expected = pairs.map { $0.0 &* 31 &+ $0.1 }
+        #expect(try await pool.starmap(F.packedMulAdd, pairs, chunksize: 20_000) == expected)
+        #expect(try await pool.starmap(F.packedMulAdd, pairs, chunksize: 100) == expected)
     }
 
     @Test("Through a pool: large byte arguments and results, alone and in chunks", .timeLimit(.minutes(1)))

@@ -22,16 +22,16 @@ enum Attachments {
 }
 
 /// A finished frame and the arrays that follow it on the pipe.
-struct OutgoingFrame {
+struct OutgoingFrame: Sendable {
     var bytes: [UInt8]
-    var attachments: [[UInt8]] = []
+    var attachments: [OutgoingAttachment] = []
 
     /// Every byte that goes on the pipe.
     var count: Int { attachments.reduce(bytes.count) { $0 + $1.count } }
 
     /// Calls `body` with what is left of the part (the frame, or one attachment) in which the
     /// byte at `offset` lies; `offset` is below ``count``.
-    func withUnwritten<R>(after offset: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    func withUnwritten<R>(after offset: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         var start = offset
         if start < bytes.count {
             return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
@@ -39,11 +39,39 @@ struct OutgoingFrame {
         start -= bytes.count
         for attachment in attachments {
             if start < attachment.count {
-                return try attachment.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+                return try attachment.withBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
             }
             start -= attachment.count
         }
         preconditionFailure("offset \(offset) is past the frame's \(count) bytes")
+    }
+}
+
+/// An array that goes on the pipe after its frame, written from where it is: a `[UInt8]` value,
+/// or the packed items of a chunk (a slice of the caller's array of plain numbers).
+///
+/// `@unchecked Sendable`: it holds an array of plain values (its own copy of the caller's, which
+/// copy on write keeps from changing) and only reads it.
+struct OutgoingAttachment: @unchecked Sendable {
+    /// Its length in bytes.
+    let count: Int
+    private let access: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
+    init(_ bytes: [UInt8]) {
+        count = bytes.count
+        access = { body in try bytes.withUnsafeBytes(body) }
+    }
+
+    /// The raw bytes of `items` (plain values, see ``PackedLayout``), padding included.
+    init<T>(packed items: ArraySlice<T>) {
+        count = items.count * MemoryLayout<T>.stride
+        access = { body in try items.withUnsafeBytes(body) }
+    }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        var result: R?
+        try access { result = try body($0) }
+        return result!
     }
 }
 
@@ -72,9 +100,9 @@ extension ByteWriter {
         attachments.removeSubrange(attachmentCount...)
     }
 
-    /// Appends the attachment table to the frame that starts at `frameStart` and marks it, when
-    /// the frame has attachments. Call before ``finishFrame(startingAt:)``.
-    mutating func writeAttachmentTable(frameStart: Int) {
+    /// Appends the table of `attachments` to the frame that starts at `frameStart` and marks
+    /// it, when there are any. Call before ``finishFrame(startingAt:)``.
+    mutating func writeAttachmentTable(_ attachments: [OutgoingAttachment], frameStart: Int) {
         guard !attachments.isEmpty else { return }
         for attachment in attachments { writeUInt64(UInt64(attachment.count)) }
         writeUInt32(UInt32(attachments.count))

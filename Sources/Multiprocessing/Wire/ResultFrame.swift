@@ -107,13 +107,14 @@ struct ResultFrameBuilder {
     mutating func finishWithAttachments() -> OutgoingFrame {
         writer.patchUInt32(UInt32(itemCount), at: countOffset)
         writer.bytes[failedOffset] = (anyFailed ? 1 : 0) | (packed ? 2 : 0)
-        writer.writeAttachmentTable(frameStart: frameStart)
+        let attachments = writer.attachments.map(OutgoingAttachment.init)
+        writer.writeAttachmentTable(attachments, frameStart: frameStart)
         writer.finishFrame(startingAt: frameStart)
         defer {
             writer.bytes = []
             writer.attachments = []
         }
-        return OutgoingFrame(bytes: writer.bytes, attachments: writer.attachments)
+        return OutgoingFrame(bytes: writer.bytes, attachments: attachments)
     }
 }
 

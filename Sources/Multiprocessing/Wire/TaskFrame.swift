@@ -4,7 +4,8 @@
 //              string function name | u32 item count | items,
 // where each item is `u32 byte length | the arguments, encoded one after another`. The length
 // lets a worker skip an item whose arguments it cannot decode and go on with the next.
-// Flags: bit 0 stop on error, bit 1 packed, bit 2 lone (the job's only chunk). Packed items (see PackedLayout.swift) are instead
+// Flags: bit 0 stop on error, bit 1 packed, bit 2 lone (the job's only chunk), bit 3 packed
+// items attached (they are then the frame's only attachment, not in the body). Packed items (see PackedLayout.swift) are instead
 // `u32 stride | item count × stride raw bytes`: the parent's array of argument tuples as it is.
 
 /// The fields before the items of a task frame.
@@ -22,6 +23,8 @@ struct TaskHeader: Equatable {
     /// result alone and may send the next call right after it, so the worker polls for a while
     /// before it sleeps.
     var lone = false
+    /// The packed items are the frame's attachment rather than in its body.
+    var packedItemsAttached = false
 
     static func read(from reader: inout ByteReader) throws -> TaskHeader {
         let job = try reader.readUInt64()
@@ -33,7 +36,8 @@ struct TaskHeader: Equatable {
         let stride = flags & 2 != 0 ? Int(try reader.readUInt32()) : nil
         return TaskHeader(
             job: job, chunkIndex: chunkIndex, signature: signature, stopOnError: flags & 1 != 0,
-            functionName: name, itemCount: count, packedStride: stride, lone: flags & 4 != 0)
+            functionName: name, itemCount: count, packedStride: stride, lone: flags & 4 != 0,
+            packedItemsAttached: flags & 8 != 0)
     }
 }
 
@@ -46,6 +50,9 @@ struct TaskFrameBuilder {
 
     /// The stride of packed items, if the items are packed.
     let packedStride: Int?
+    private let flagsOffset: Int
+    /// Packed items that travel as the frame's attachment.
+    private var packedItems: OutgoingAttachment?
 
     init(
         job: JobID, chunkIndex: Int, functionName: String, signature: UInt64, stopOnError: Bool,
@@ -57,6 +64,7 @@ struct TaskFrameBuilder {
         writer.writeUInt64(job.rawValue)
         writer.writeUInt64(UInt64(chunkIndex))
         writer.writeUInt64(signature)
+        flagsOffset = writer.count
         writer.writeUInt8((stopOnError ? 1 : 0) | (packedStride != nil ? 2 : 0) | (lone ? 4 : 0))
         writer.writeString(functionName)
         countOffset = writer.reserveUInt32()
@@ -69,6 +77,16 @@ struct TaskFrameBuilder {
         precondition(packedStride == MemoryLayout<T>.stride, "packed items of the wrong stride")
         writer.writePacked(items)
         itemCount += items.count
+    }
+
+    /// Attaches packed items (the frame must have been made with their `packedStride`, and hold
+    /// no other items): they are written from `items`' own memory after the frame.
+    mutating func attachPacked<T>(_ items: ArraySlice<T>) {
+        precondition(packedStride == MemoryLayout<T>.stride, "packed items of the wrong stride")
+        precondition(itemCount == 0, "attached packed items after other items")
+        packedItems = OutgoingAttachment(packed: items)
+        writer.bytes[flagsOffset] |= 8
+        itemCount = items.count
     }
 
     /// Appends one packed item (the frame must have been made with its `packedStride`).
@@ -105,13 +123,15 @@ struct TaskFrameBuilder {
     /// The finished frame and the attachments that follow it, moved out of the builder.
     mutating func finishWithAttachments() -> OutgoingFrame {
         writer.patchUInt32(UInt32(itemCount), at: countOffset)
-        writer.writeAttachmentTable(frameStart: frameStart)
+        var attachments = writer.attachments.map(OutgoingAttachment.init)
+        if let packedItems { attachments.append(packedItems) }
+        writer.writeAttachmentTable(attachments, frameStart: frameStart)
         writer.finishFrame(startingAt: frameStart)
         defer {
             writer.bytes = []
             writer.attachments = []
         }
-        return OutgoingFrame(bytes: writer.bytes, attachments: writer.attachments)
+        return OutgoingFrame(bytes: writer.bytes, attachments: attachments)
     }
 }
 

@@ -14,6 +14,13 @@ protocol ChunkRunner: AnyPoolFunction {
 
 extension PoolFunction: ChunkRunner {
     func runChunk(_ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder) async throws {
+        if header.packedItemsAttached {
+            // The packed items came after the frame: read them where they are.
+            guard header.packedStride != nil, reader.attachments.count == 1 else {
+                throw FrameError(description: "a chunk's attached packed items are missing")
+            }
+            reader = ByteReader(reader.attachments[0])
+        }
         // The loop compiled for the concrete types, when the chunk is what it expects (anything
         // else goes the generic way, which answers an error per item).
         if let stride = header.packedStride, let packedRunner, stride == packedArgumentStride,

@@ -108,6 +108,8 @@ enum WorkerLoop {
     /// large by definition, so the call costs nothing next to the copy).
     private static func send(_ frame: OutgoingFrame) throws {
         try send(frame.bytes)
-        for attachment in frame.attachments { try send(attachment) }
+        for attachment in frame.attachments {
+            try attachment.withBytes { try writeFully(WorkerDescriptors.results, $0) }
+        }
     }
 }
