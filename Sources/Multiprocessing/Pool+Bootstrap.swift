@@ -11,7 +11,7 @@ extension Pool {
     /// Hands the functions that workers run to the library. Call it first thing in `main`.
     ///
     /// Workers are started by executing the program again (or the executable given to
-    /// ``Pool/init(processes:maxTasksPerChild:taskTimeout:executable:logger:)``). In such a
+    /// ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``). In such a
     /// worker process this call serves tasks and never returns; in the parent it registers
     /// `errorTypes` and returns at once.
     ///

@@ -54,19 +54,41 @@ public final class Pool: Sendable {
     ///     `map` is one task); nil keeps workers for the pool's life.
     ///   - taskTimeout: Kill a worker whose task (chunk) runs longer and fail that task with
     ///     ``PoolError/Code/taskTimedOut``; nil for no limit.
+    ///   - maxMemoryPerChild: Replace a worker whose resident memory (RSS) is above this many bytes
+    ///     after a task, once that task's result is delivered (for leaks in the code a task
+    ///     calls); nil never replaces a worker for its memory.
+    ///   - workerMemoryLimit: A hard limit, enforced by the kernel, on the memory each worker may
+    ///     allocate (bytes; `RLIMIT_DATA`: heap, anonymous mappings and thread stacks). A task that
+    ///     needs more fails with ``PoolError/Code/workerLost``, saying the limit stopped it; the
+    ///     worker is replaced, the parent is unharmed. nil for no limit.
+    ///   - startTimeout: How long a new worker may take to become ready (reach
+    ///     ``bootstrap(serving:errorTypes:)`` and run the initializer). A worker not ready by then
+    ///     is killed and counts as an initializer failure: three in a row break the pool with
+    ///     ``PoolError/Code/initializerFailed``. Default: ``defaultStartTimeout`` (2 minutes); nil
+    ///     waits forever.
     ///   - executable: The program workers run; nil runs this program again (its `main` must
     ///     call ``bootstrap(serving:errorTypes:)`` first). See also ``setExecutable(_:)``.
     ///   - logger: Where the pool logs worker starts, exits and faults; default: nowhere.
-    /// - Throws: ``PoolError`` `.invalidArgument` for a count below 1 or a timeout not above
-    ///   zero; `.spawnFailed` when the workers cannot be started.
+    /// - Throws: ``PoolError`` `.invalidArgument` for a count below 1, a timeout or memory size
+    ///   not above zero; `.spawnFailed` when the workers cannot be started.
     public convenience init(
         processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil,
-        executable: String? = nil, logger: Logger? = nil
+        maxMemoryPerChild: Int? = nil, workerMemoryLimit: Int? = nil,
+        startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil, logger: Logger? = nil
     ) throws {
         try self.init(
-            processes: processes, startFrame: Pool.startFrame(initializer: nil),
-            maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, executable: executable, logger: logger)
+            processes: processes, initializer: nil,
+            limits: WorkerLimits(
+                maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, maxMemoryPerChild: maxMemoryPerChild,
+                workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout),
+            executable: executable, logger: logger)
     }
+
+    /// How long a new worker may take to become ready unless the pool says otherwise: 2 minutes,
+    /// long enough for an initializer that loads a large model or opens connections, short
+    /// enough that a worker stuck before ``bootstrap(serving:errorTypes:)`` fails the pool's
+    /// calls instead of leaving them waiting forever.
+    public static let defaultStartTimeout: Duration = .seconds(120)
 
     /// Creates a pool whose every worker runs `initializer(initArgs…)` once when it starts,
     /// replacements included.
@@ -85,12 +107,18 @@ public final class Pool: Sendable {
     ///   - initArgs: Its arguments.
     ///   - maxTasksPerChild: Replace a worker after it has run this many tasks.
     ///   - taskTimeout: Kill a worker whose task runs longer.
+    ///   - maxMemoryPerChild: Replace a worker whose resident memory is above this many bytes
+    ///     after a task.
+    ///   - workerMemoryLimit: A kernel-enforced limit on the memory a worker may allocate (bytes).
+    ///   - startTimeout: How long a new worker may take to run the initializer and become ready;
+    ///     nil waits forever.
     ///   - executable: The program workers run; nil runs this program again.
     ///   - logger: Where the pool logs; default: nowhere.
     /// - Throws: ``PoolError`` `.invalidArgument`, `.encodingFailed` (initArgs), `.spawnFailed`.
     public convenience init<each A, R>(
         processes: Int? = nil, initializer: PoolFunction<repeat each A, R>, initArgs: (repeat each A),
-        maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, executable: String? = nil,
+        maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
+        workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
         logger: Logger? = nil
     ) throws {
         var arguments = ByteWriter()
@@ -102,16 +130,45 @@ public final class Pool: Sendable {
                 "the arguments of the initializer '\(initializer.name)' could not be encoded: \(error)",
                 functionName: initializer.name)
         }
-        let frame = Pool.startFrame(
-            initializer: (initializer.name, initializer.signatureFingerprint, arguments.bytes))
         try self.init(
-            processes: processes, startFrame: frame, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+            processes: processes, initializer: (initializer.name, initializer.signatureFingerprint, arguments.bytes),
+            limits: WorkerLimits(
+                maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, maxMemoryPerChild: maxMemoryPerChild,
+                workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout),
             executable: executable, logger: logger)
     }
 
+    /// What bounds a worker's life: its task count, a task's time, its memory, its start.
+    struct WorkerLimits {
+        var maxTasksPerChild: Int?
+        var taskTimeout: Duration?
+        var maxMemoryPerChild: Int?
+        var workerMemoryLimit: Int?
+        var startTimeout: Duration?
+
+        /// - Throws: `.invalidArgument` naming the first value out of range.
+        func validate() throws(PoolError) {
+            if let maxTasksPerChild, maxTasksPerChild < 1 {
+                throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1, not \(maxTasksPerChild)")
+            }
+            if let taskTimeout, taskTimeout <= .zero {
+                throw PoolError(.invalidArgument, "taskTimeout must be above zero, not \(taskTimeout)")
+            }
+            if let maxMemoryPerChild, maxMemoryPerChild < 1 {
+                throw PoolError(.invalidArgument, "maxMemoryPerChild must be above zero, not \(maxMemoryPerChild)")
+            }
+            if let workerMemoryLimit, workerMemoryLimit < 1 {
+                throw PoolError(.invalidArgument, "workerMemoryLimit must be above zero, not \(workerMemoryLimit)")
+            }
+            if let startTimeout, startTimeout <= .zero {
+                throw PoolError(.invalidArgument, "startTimeout must be above zero, not \(startTimeout)")
+            }
+        }
+    }
+
     private init(
-        processes: Int?, startFrame: [UInt8], maxTasksPerChild: Int?, taskTimeout: Duration?, executable: String?,
-        logger: Logger?
+        processes: Int?, initializer: (name: String, signature: UInt64, arguments: [UInt8])?, limits: WorkerLimits,
+        executable: String?, logger: Logger?
     ) throws {
         if getenv(workerEnvironmentKey) != nil {
             // A worker whose `main` creates a pool before `Pool.bootstrap` would start workers of
@@ -124,17 +181,15 @@ public final class Pool: Sendable {
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, not \(count)")
         }
-        if let maxTasksPerChild, maxTasksPerChild < 1 {
-            throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1, not \(maxTasksPerChild)")
-        }
-        if let taskTimeout, taskTimeout <= .zero {
-            throw PoolError(.invalidArgument, "taskTimeout must be above zero, not \(taskTimeout)")
-        }
+        try limits.validate()
         let options = PoolCore.Options(
             executable: executable ?? Pool.defaultExecutable.withLock { $0 } ?? currentExecutablePath(),
-            arguments: [], startFrame: startFrame,
+            arguments: [],
+            startFrame: Pool.startFrame(initializer: initializer, maxMemoryPerChild: limits.maxMemoryPerChild),
             logger: logger ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
-            processes: count, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout)
+            processes: count, maxTasksPerChild: limits.maxTasksPerChild, taskTimeout: limits.taskTimeout,
+            maxMemoryPerChild: limits.maxMemoryPerChild, workerMemoryLimit: limits.workerMemoryLimit,
+            startTimeout: limits.startTimeout)
         do {
             core = try PoolCore(options: options)
         } catch {
@@ -211,8 +266,11 @@ public final class Pool: Sendable {
         defaultExecutable.withLock { $0 = path }
     }
 
-    /// The first frame a worker gets: the initializer call, if any.
-    static func startFrame(initializer: (name: String, signature: UInt64, arguments: [UInt8])?) -> [UInt8] {
+    /// The first frame a worker gets: the initializer call, if any, then the resident memory
+    /// above which the worker asks to be replaced after a task (0: never).
+    static func startFrame(
+        initializer: (name: String, signature: UInt64, arguments: [UInt8])?, maxMemoryPerChild: Int?
+    ) -> [UInt8] {
         var writer = ByteWriter()
         let frame = writer.beginFrame(.start)
         if let initializer {
@@ -224,6 +282,7 @@ public final class Pool: Sendable {
         } else {
             writer.writeUInt8(0)
         }
+        writer.writeUInt64(UInt64(maxMemoryPerChild ?? 0))
         writer.finishFrame(startingAt: frame)
         return writer.bytes
     }

@@ -11,15 +11,17 @@ public import Logging
 /// }
 /// ```
 ///
-/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:executable:logger:)``.
+/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
 /// - Throws: what `Pool.init` throws, and what `body` throws.
 public func withPool<T>(
-    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, executable: String? = nil,
+    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
+    workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
     logger: Logger? = nil, _ body: (Pool) throws -> T
 ) throws -> T {
     let pool = try Pool(
-        processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, executable: executable,
-        logger: logger)
+        processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+        maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout,
+        executable: executable, logger: logger)
     defer {
         pool.terminate()
         try? pool.join()
@@ -35,15 +37,17 @@ public func withPool<T>(
 /// }
 /// ```
 ///
-/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:executable:logger:)``.
+/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
 /// - Throws: what `Pool.init` throws, and what `body` throws.
 public func withPool<T>(
-    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, executable: String? = nil,
+    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
+    workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
     logger: Logger? = nil, _ body: (Pool) async throws -> T
 ) async throws -> T {
     let pool = try Pool(
-        processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, executable: executable,
-        logger: logger)
+        processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+        maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout,
+        executable: executable, logger: logger)
     do {
         let result = try await body(pool)
         pool.terminate()

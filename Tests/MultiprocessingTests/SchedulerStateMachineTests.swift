@@ -287,6 +287,68 @@ struct SchedulerStateMachineTests {
         #expect(h.exit(0, at: 8) == [.finishJob(1), .stopped])
     }
 
+    /// Guards maxMemoryPerChild: a worker that reports its memory above the bound while it runs
+    /// a chunk gets no new chunk, is replaced at once (a replacement spawns), and its input
+    /// closes after that chunk's result is delivered; its exit is no failure.
+    @Test func overMemoryRetiresAfterTheResult() {
+        var h = Harness.running(processes: 1)
+        #expect(h.submit(1, 2, at: 0) == [.send(1, 0, to: 0)])
+        #expect(h.sm.workerOverMemory(W(0), now: h.at(1)).map(Act.init) == [.spawn(1)])
+        #expect(h.sm.activeWorkerPIDs == [])
+        #expect(h.complete(0, 1, 0, at: 2) == [.deliver(1, 0), .closeInput(0)])
+        #expect(h.spawn(1, at: 3) == [.send(1, 1, to: 1)])
+        #expect(h.exit(0, .exited(0), at: 4) == [])
+        #expect(h.complete(1, 1, 1, at: 5) == [.deliver(1, 1), .finishJob(1)])
+        #expect(h.sm.activeWorkerPIDs == [1001])
+        // Idle when it reports (the report raced its last result): its input closes at once.
+        #expect(h.sm.workerOverMemory(W(1), now: h.at(6)).map(Act.init) == [.closeInput(1), .spawn(2)])
+    }
+
+    // MARK: - Start timeout
+
+    /// Guards startTimeout: the deadline counts from the spawn and is the I/O thread's next
+    /// wake-up; a worker not ready by then is killed, its chunks (never started) are requeued,
+    /// and it counts as an initializer failure: the third in a row breaks the pool.
+    @Test func startTimeoutKillsAndCountsAsInitializerFailure() {
+        var h = Harness.running(processes: 1, ready: false) { $0.startTimeout = .milliseconds(100) }
+        #expect(h.sm.nextDeadline == h.at(100))
+        #expect(h.submit(1, 1, at: 10) == [.send(1, 0, to: 0)])
+        #expect(h.timeouts(at: 99) == [])
+        // The replacement is asked for at the kill, as for a task timeout.
+        #expect(h.timeouts(at: 100) == [.kill(0, pid: 1000), .spawn(1)])
+        #expect(h.exit(0, at: 101) == [])
+        #expect(h.sm.queue.map(\.payload) == ["1/0"])
+        #expect(h.spawn(1, ready: false, at: 102) == [.send(1, 0, to: 1)])
+        #expect(h.sm.nextDeadline == h.at(202))
+        #expect(h.timeouts(at: 202) == [.kill(1, pid: 1001), .spawn(2)])
+        #expect(h.exit(1, at: 203) == [])
+        #expect(h.spawn(2, ready: false, at: 204) == [.send(1, 0, to: 2)])
+        #expect(h.timeouts(at: 304) == [.kill(2, pid: 1002), .spawn(3)])
+        let detail =
+            "worker 1002 was not ready within its start timeout of 0.1 seconds (the initializer, or the "
+            + "program's code before Pool.bootstrap(serving:), did not finish) and was killed"
+        let failure = ChunkFailure.startupFailed(detail: detail, initializer: true)
+        #expect(h.exit(2, at: 305) == [.failJob(1, failure), .finishJob(1)])
+        #expect(h.sm.lifecycle == .broken(failure))
+        // The replacement being spawned is dropped: killed when it arrives.
+        #expect(h.spawn(3, ready: false, at: 306) == [.kill(3, pid: 1003)])
+        #expect(h.exit(3, at: 307) == [.stopped])
+    }
+
+    /// Guards: a worker ready in time has no start deadline any more, and a task's deadline
+    /// starts when it is ready, not at the spawn.
+    @Test func readyInTimeClearsTheStartDeadline() {
+        var h = Harness.running(processes: 1, taskTimeout: .seconds(1), ready: false) {
+            $0.startTimeout = .milliseconds(100)
+        }
+        #expect(h.submit(1, 1, at: 0) == [.send(1, 0, to: 0)])
+        h.ready(0, at: 50)
+        #expect(h.sm.nextDeadline == h.at(1050))
+        #expect(h.timeouts(at: 500) == [])
+        #expect(h.complete(0, 1, 0, at: 600) == [.deliver(1, 0), .finishJob(1)])
+        #expect(h.sm.nextDeadline == nil)
+    }
+
     // MARK: - Timeouts
 
     /// Guards: deadline = head start + limit (a chunk's own timeout overrides the pool's); the

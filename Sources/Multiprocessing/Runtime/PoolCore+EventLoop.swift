@@ -143,7 +143,9 @@ extension PoolCore {
             if ids.isEmpty { return firstError }
             for id in ids {
                 do {
-                    let worker = try spawnWorker(executable: options.executable, arguments: options.arguments)
+                    let worker = try spawnWorker(
+                        executable: options.executable, arguments: options.arguments,
+                        dataLimit: options.workerMemoryLimit)
                     do {
                         try poller.register(
                             worker.resultFD, token: EventToken.results(id), readable: true, writable: false)
@@ -316,6 +318,16 @@ extension PoolCore {
             } catch {
                 return "sent an unreadable initializer error: \(error)"
             }
+        case .overMemory:
+            guard let resident = try? body.readUInt64() else { return "sent an unreadable memory report" }
+            logger.info(
+                "worker replaced: its resident memory is above maxMemoryPerChild",
+                metadata: [
+                    "pid": "\(pid)", "worker": "\(id)", "residentBytes": "\(resident)",
+                    "maxMemoryPerChild": "\(options.maxMemoryPerChild ?? 0)",
+                ])
+            transition { $0.scheduler.workerOverMemory(id, now: .now) }
+            return nil
         case .result:
             let header: ResultHeader
             do {
@@ -393,6 +405,11 @@ extension PoolCore {
         let lastWords = reader.stderrTail.lastWords()
         let initializerError = reader.initializerError
         let pid = reader.pid
+        let lostDetail = options.workerMemoryLimit.flatMap { limit in
+            reportsAllocationFailure(lastWords)
+                ? "it ran out of memory: the pool's workerMemoryLimit of \(limit) bytes (\(limit >> 20) MiB) "
+                    + "stopped an allocation" : nil
+        }
         let (phase, termination) = transition(ActionContext(lastWords: [id: lastWords])) { state in
             // Reaped under the lock, where every kill is sent: no kill can reach a reused pid.
             let termination = reap(pid)
@@ -400,7 +417,7 @@ extension PoolCore {
             closeTaskChannel(id, &state)
             state.channels[id] = nil
             let actions = state.scheduler.workerExited(
-                id, termination: termination, initializerError: initializerError, now: .now)
+                id, termination: termination, initializerError: initializerError, lostDetail: lostDetail, now: .now)
             return (actions, (phase, termination))
         }
         let metadata: Logger.Metadata = ["pid": "\(reader.pid)", "worker": "\(id)", "exit": "\(termination)"]

@@ -24,6 +24,12 @@ final class PoolCore: Sendable {
         var processes: Int
         var maxTasksPerChild: Int?
         var taskTimeout: Duration?
+        /// Resident bytes above which a worker is replaced after a task (the worker measures).
+        var maxMemoryPerChild: Int?
+        /// RLIMIT_DATA of every worker, set when it is spawned.
+        var workerMemoryLimit: Int?
+        /// How long a worker may take to become ready.
+        var startTimeout: Duration?
     }
 
     /// The parent's end of one worker's task pipe, with what could not be written yet.
@@ -116,7 +122,7 @@ final class PoolCore: Sendable {
         self.options = options
         let configuration = Scheduler.Configuration(
             processes: options.processes, maxTasksPerChild: options.maxTasksPerChild,
-            taskTimeout: options.taskTimeout)
+            taskTimeout: options.taskTimeout, startTimeout: options.startTimeout)
         self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
         self.poller = try Poller()
         self.loop = EventLoopState()

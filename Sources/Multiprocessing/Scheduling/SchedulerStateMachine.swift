@@ -43,6 +43,8 @@ struct SchedulerStateMachine<Payload> {
         var maxTasksPerChild: Int?
         /// Limit on one chunk's run time; nil for none. A chunk's own timeout wins.
         var taskTimeout: Duration?
+        /// How long a spawned worker may take to become ready; nil for no limit.
+        var startTimeout: Duration?
         /// A worker gets a second chunk queued behind the running one only when its last chunk
         /// took less than this: short chunks then never wait for a round trip, and long ones are
         /// never stuck behind another while a different worker idles.
@@ -64,6 +66,8 @@ struct SchedulerStateMachine<Payload> {
 
     enum KillReason: Equatable, CustomStringConvertible {
         case timedOut(limit: Duration)
+        /// It was not ready within the start timeout.
+        case startTimedOut(limit: Duration)
         case cancelled
         case terminated
         case protocolError(String)
@@ -71,6 +75,7 @@ struct SchedulerStateMachine<Payload> {
         var description: String {
             switch self {
             case .timedOut(let limit): return "it ran past its timeout of \(limit)"
+            case .startTimedOut(let limit): return "it was not ready within its start timeout of \(limit)"
             case .cancelled: return "its caller cancelled it"
             case .terminated: return "the pool was terminated"
             case .protocolError(let detail): return "the worker \(detail)"
@@ -107,8 +112,14 @@ struct SchedulerStateMachine<Payload> {
         /// Chunks sent over its life (for maxTasksPerChild).
         var assigned = 0
         var lastChunkDuration: Duration?
+        /// When its process was spawned (its start deadline counts from here).
+        var spawnedAt: MonotonicInstant?
+        /// It asked to be replaced (its memory is above `maxMemoryPerChild`): it takes no new
+        /// chunks, and its input closes once the ones it has are answered.
+        var retiring = false
 
-        var isActive: Bool { phase == .spawning || phase == .running }
+        /// Counts toward the pool's size: a retiring worker's replacement starts at once.
+        var isActive: Bool { (phase == .spawning || phase == .running) && !retiring }
     }
 
     struct Job {
@@ -173,19 +184,20 @@ struct SchedulerStateMachine<Payload> {
 
     /// The pids of the workers that take tasks now.
     var activeWorkerPIDs: [Int32] {
-        workers.filter { $0.phase == .running }.map(\.pid)
+        workers.filter { $0.phase == .running && !$0.retiring }.map(\.pid)
     }
 
     /// True once close/terminate has happened and every worker is gone.
     var isStopped: Bool { lifecycle != .running && workers.isEmpty }
 
-    /// The earliest instant at which a running chunk times out.
+    /// The earliest instant at which a running chunk times out, or a starting worker's start
+    /// timeout expires.
     var nextDeadline: MonotonicInstant? {
         var earliest: MonotonicInstant?
         // By index: this runs on every event, and copying each worker (its queue) would show.
-        for i in workers.indices where workers[i].headStartedAt != nil {
+        for i in workers.indices where workers[i].headStartedAt != nil || !workers[i].ready {
             guard workers[i].phase == .running || workers[i].phase == .inputClosed,
-                let deadline = deadline(ofWorkerAt: i)
+                let deadline = deadline(ofWorkerAt: i) ?? startDeadline(ofWorkerAt: i)
             else { continue }
             if earliest == nil || deadline < earliest! { earliest = deadline }
         }
@@ -210,6 +222,7 @@ struct SchedulerStateMachine<Payload> {
         self.now = now
         guard let i = index(of: id) else { return [] }
         workers[i].pid = pid
+        workers[i].spawnedAt = now
         var actions: [Action] = []
         switch workers[i].phase {
         case .spawning:
@@ -245,10 +258,11 @@ struct SchedulerStateMachine<Payload> {
         if !workers[i].inFlight.isEmpty && workers[i].headStartedAt == nil { workers[i].headStartedAt = now }
     }
 
-    /// The worker process is gone (reaped). `startupDetail` is what it said before dying, if
-    /// it died before it was ready (e.g. its initializer threw).
+    /// The worker process is gone (reaped). `initializerError` is what it said before dying, if
+    /// it died before it was ready (its initializer threw); `lostDetail` what the owner knows of
+    /// why it died (e.g. its memory limit), for the chunk it was running.
     mutating func workerExited(
-        _ id: WorkerID, termination: ProcessTermination, initializerError: String? = nil,
+        _ id: WorkerID, termination: ProcessTermination, initializerError: String? = nil, lostDetail: String? = nil,
         now: MonotonicInstant
     ) -> [Action] {
         self.now = now
@@ -258,7 +272,16 @@ struct SchedulerStateMachine<Payload> {
         var inFlight = worker.inFlight
         let head = inFlight.popFirst()
 
-        if case .killed(let reason) = worker.phase {
+        if case .killed(.startTimedOut(let limit)) = worker.phase {
+            // Never ready: its chunks never started. It counts as a failed initializer.
+            if let head { inFlight.prepend(head) }
+            requeue(inFlight, &actions)
+            inFlight = []
+            let detail =
+                "worker \(worker.pid) was not ready within its start timeout of \(limit) (the initializer, "
+                + "or the program's code before Pool.bootstrap(serving:), did not finish) and was killed"
+            startupFailed(detail: detail, initializer: true, &actions)
+        } else if case .killed(let reason) = worker.phase {
             if let head, let target = worker.killTarget, target.job != head.job || target.index != head.index {
                 // The chunk the kill was aimed at finished before SIGKILL landed, and this one
                 // (queued behind it) had just started: it is not this chunk's fault, so it runs
@@ -268,6 +291,7 @@ struct SchedulerStateMachine<Payload> {
                 let failure: ChunkFailure?
                 switch reason {
                 case .timedOut(let limit): failure = .timedOut(pid: worker.pid, limit: limit)
+                case .startTimedOut: failure = nil  // handled above
                 case .cancelled: failure = nil
                 case .terminated: failure = .terminated
                 case .protocolError(let detail):
@@ -280,11 +304,13 @@ struct SchedulerStateMachine<Payload> {
             if let head { inFlight.prepend(head) }
             requeue(inFlight, &actions)
             inFlight = []
-            let detail = initializerError ?? "worker \(worker.pid) \(termination) before it was ready"
+            let detail =
+                initializerError ?? "worker \(worker.pid) \(termination) before it was ready"
+                + (lostDetail.map { ": \($0)" } ?? "")
             startupFailed(detail: detail, initializer: initializerError != nil, &actions)
         } else if let head {
             chunkEnded(
-                head, failure: .workerLost(pid: worker.pid, termination: termination, detail: nil), worker: id,
+                head, failure: .workerLost(pid: worker.pid, termination: termination, detail: lostDetail), worker: id,
                 &actions)
         }
         // Chunks queued behind the head never started: another worker runs them.
@@ -346,6 +372,20 @@ struct SchedulerStateMachine<Payload> {
         var actions: [Action] = []
         kill(at: i, reason: .protocolError(detail), &actions)
         replenish(&actions)
+        return actions
+    }
+
+    /// The worker's resident memory is above `maxMemoryPerChild` after a task: it takes no new
+    /// chunks, and is replaced once the chunks it has are answered (at once if it has none).
+    /// Its worker reports this before the result of the chunk it measured after.
+    mutating func workerOverMemory(_ id: WorkerID, now: MonotonicInstant) -> [Action] {
+        self.now = now
+        guard let i = index(of: id), workers[i].phase == .running else { return [] }
+        var actions: [Action] = []
+        workers[i].retiring = true
+        retireIfSpent(at: i, &actions)
+        replenish(&actions)
+        dispatch(&actions)
         return actions
     }
 
@@ -422,11 +462,16 @@ struct SchedulerStateMachine<Payload> {
 
     // MARK: - Time
 
-    /// Kills the workers whose running chunk is past its deadline.
+    /// Kills the workers whose running chunk is past its deadline, and those not ready within
+    /// their start timeout.
     mutating func timeoutsExpired(now: MonotonicInstant) -> [Action] {
         self.now = now
         var actions: [Action] = []
         for i in workers.indices where workers[i].phase == .running || workers[i].phase == .inputClosed {
+            if let deadline = startDeadline(ofWorkerAt: i), deadline <= now, let limit = configuration.startTimeout {
+                kill(at: i, reason: .startTimedOut(limit: limit), &actions)
+                continue
+            }
             guard let deadline = deadline(ofWorkerAt: i), deadline <= now, let head = workers[i].inFlight.first
             else { continue }
             let limit = head.timeout ?? configuration.taskTimeout!
@@ -475,6 +520,13 @@ struct SchedulerStateMachine<Payload> {
         workers.firstIndex { $0.id == id }
     }
 
+    /// When a worker that is not ready yet must be: its spawn plus the start timeout.
+    private func startDeadline(ofWorkerAt i: Int) -> MonotonicInstant? {
+        guard !workers[i].ready, let spawnedAt = workers[i].spawnedAt, let limit = configuration.startTimeout
+        else { return nil }
+        return spawnedAt.advanced(by: limit)
+    }
+
     private func deadline(ofWorkerAt i: Int) -> MonotonicInstant? {
         guard let started = workers[i].headStartedAt, let head = workers[i].inFlight.first,
             let limit = head.timeout ?? configuration.taskTimeout
@@ -512,7 +564,7 @@ struct SchedulerStateMachine<Payload> {
     }
 
     private func canTake(_ worker: Worker, prefetch: Bool) -> Bool {
-        guard worker.phase == .running else { return false }
+        guard worker.phase == .running, !worker.retiring else { return false }
         if let max = configuration.maxTasksPerChild, worker.assigned >= max { return false }
         if worker.inFlight.isEmpty { return true }
         guard prefetch, worker.inFlight.count < configuration.maxInFlightPerWorker,
@@ -558,9 +610,9 @@ struct SchedulerStateMachine<Payload> {
     }
 
     private mutating func retireIfSpent(at i: Int, _ actions: inout [Action]) {
-        guard workers[i].phase == .running, workers[i].inFlight.isEmpty,
-            let max = configuration.maxTasksPerChild, workers[i].assigned >= max
-        else { return }
+        guard workers[i].phase == .running, workers[i].inFlight.isEmpty else { return }
+        let spent = configuration.maxTasksPerChild.map { workers[i].assigned >= $0 } ?? false
+        guard spent || workers[i].retiring else { return }
         workers[i].phase = .inputClosed
         actions.append(.closeInput(workers[i].id))
     }

@@ -19,6 +19,9 @@ enum FrameKind: UInt8, Sendable {
     case result = 11
     /// The initializer threw; the worker exits after this frame.
     case initializerFailed = 12
+    /// The worker's resident memory (UInt64 bytes) is above the pool's `maxMemoryPerChild`
+    /// after a chunk; sent before that chunk's result, so that no new chunk goes to it.
+    case overMemory = 13
 }
 
 /// Limits that protect the parent from a corrupt or hostile frame.

@@ -32,12 +32,19 @@ enum WorkerLoop {
                 throw FrameError(description: "expected a start frame, got kind \(start.kind)")
             }
             var reader = start.bodyReader
+            var initializer: (name: String, signature: UInt64, arguments: ByteReader)?
             if try reader.readUInt8() == 1 {
                 let name = try reader.readString()
                 let signature = try reader.readUInt64()
                 let length = Int(try reader.readUInt32())
-                var arguments = ByteReader(
+                let arguments = ByteReader(
                     reader.bytes, offset: reader.offset, end: reader.offset + length, attachments: reader.attachments)
+                try reader.skip(length)
+                initializer = (name, signature, arguments)
+            }
+            let maxMemory = Int(clamping: try reader.readUInt64())
+            if let (name, signature, initArguments) = initializer {
+                var arguments = initArguments
                 do {
                     guard let function = functions[name], function.signatureFingerprint == signature else {
                         throw PoolError(
@@ -84,6 +91,15 @@ enum WorkerLoop {
                 }
                 // What the task printed reaches its destination before the parent hears back.
                 fflush(nil)
+                // Above the pool's memory bound: say so before the result, so that the parent
+                // sends no new chunk here and replaces this worker once the result is in.
+                if maxMemory > 0, let resident = residentMemoryBytes(), resident > maxMemory {
+                    var report = ByteWriter()
+                    let frame = report.beginFrame(.overMemory)
+                    report.writeUInt64(UInt64(resident))
+                    report.finishFrame(startingAt: frame)
+                    try send(report.bytes)
+                }
                 try send(results.finishWithAttachments())
                 // After a lone call, the next one may follow at once (a loop of `apply`): poll
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
