@@ -6,6 +6,9 @@
 //                kills it with SIGKILL and checks its workers go too)
 //   chatty       runs a function that prints to stdout and stderr in the workers, then prints
 //                "results …"
+//   stderr-stall one worker prints 5 MB to a stderr nobody reads while others answer calls;
+//                prints "applied <sum>", then "joined <ready>" after terminate + join
+//   stderr-slow  a worker prints N bytes to stderr (read late by the test); prints "printed N"
 
 import Multiprocessing
 import MultiprocessingTestSupport
@@ -48,6 +51,25 @@ case "chatty":
     let pool = try Pool(processes: 2)
     let results = try pool.map(TestFunctions.chatty, 0..<3, chunksize: 1)
     print("results", results.map(String.init).joined(separator: " "))
+    pool.close()
+    try pool.join()
+case "stderr-stall":
+    // Its stderr is a pipe the test never reads: one worker prints 5 MB there while the others
+    // answer 200 calls; then terminate and join must return.
+    let pool = try Pool(processes: 3)
+    let loud = try pool.applyAsync(TestFunctions.printStderr, 5_000_000)
+    var sum = 0
+    for i in 0..<200 { sum += try pool.apply(TestFunctions.mul, i, 2) }
+    print("applied", sum)
+    fflush(nil)
+    pool.terminate()
+    try pool.join()
+    print("joined", loud.ready())
+case "stderr-slow":
+    // Its stderr is read late and slowly: all a worker prints must arrive, none dropped.
+    let count = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 2_000_000
+    let pool = try Pool(processes: 2)
+    print("printed", try pool.apply(TestFunctions.printStderr, count))
     pool.close()
     try pool.join()
 case "hygiene":

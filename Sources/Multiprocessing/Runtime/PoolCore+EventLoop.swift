@@ -31,8 +31,10 @@ final class EventLoopState: @unchecked Sendable {
     }
 
     var readers = WorkerTable<Reader>()
-    /// Cleared when the parent's stderr is gone (EPIPE): workers' stderr is then only kept.
-    var forwardStderr = true
+    /// Workers' stderr on its way to the parent's stderr, never blocking this thread.
+    var stderr = StderrForwarder(output: NonBlockingOutput.openStandardError())
+    /// Whether the parent's stderr is in the epoll set (for writability).
+    var watchingStderrOutput = false
 }
 
 extension PoolCore {
@@ -41,6 +43,10 @@ extension PoolCore {
 
     /// How long a worker may live after closing its result pipe before it is killed.
     static let exitGrace: Duration = .seconds(1)
+
+    /// How long a stopping pool goes on passing workers' stderr to a parent's stderr that takes
+    /// nothing, before it drops the rest (a reader that takes bytes keeps it going).
+    static let stderrDrainGrace: Duration = .seconds(1)
 
     func runEventLoop(reportingFirstSpawns firstSpawns: Completion) {
         let capacity = 64
@@ -114,6 +120,7 @@ extension PoolCore {
                         if loop.readers[id]?.borrowed != true { readResults(of: id) }
                     case 1: readStderr(of: id)
                     case 2: workerExited(id)
+                    case 4: flushStderr()
                     default:
                         state.withLock { flush(id, &$0) }
                     }
@@ -121,7 +128,10 @@ extension PoolCore {
                 fireTimers(deadline: turn.deadline)
             }
         }
-        // Every worker is gone: release what is left.
+        // Every worker is gone: what they printed that the parent's stderr has not taken yet goes
+        // on while it takes some; then the rest is dropped and counted.
+        loopLock.withLock { _ in drainStderrAtStop() }
+        // Release what is left.
         state.withLock { state in
             for id in state.channels.keys { closeTaskChannel(id, &state) }
             state.channels.removeAll()
@@ -151,6 +161,8 @@ extension PoolCore {
                             worker.resultFD, token: EventToken.results(id), readable: true, writable: false)
                         try poller.register(
                             worker.stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
+                        // The parent's stderr is full: this one waits like the others.
+                        if loop.stderr.paused { try poller.pause(worker.stderrFD, token: EventToken.stderr(id)) }
                         if worker.pidFD >= 0 {
                             try poller.register(
                                 worker.pidFD, token: EventToken.exit(id), readable: true, writable: false)
@@ -346,8 +358,14 @@ extension PoolCore {
         }
     }
 
-    private func readStderr(of id: WorkerID) {
+    /// Reads what worker `id` printed on stderr: kept in its tail (to explain a death) and passed
+    /// on to the parent's stderr. While the parent's stderr takes nothing and the buffer before
+    /// it is full, workers' stderr is not read (they wait in their `write`), except at `exiting`:
+    /// the last words of a worker that died are read whole.
+    private func readStderr(of id: WorkerID, exiting: Bool = false) {
         guard var reader = loop.readers[id], reader.stderrFD >= 0 else { return }
+        // An event from before the pause (or its one hang-up report): read it when resumed.
+        if loop.stderr.paused && !exiting { return }
         defer { loop.readers[id] = reader }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
@@ -363,23 +381,89 @@ extension PoolCore {
                 reader.stderrFD = -1
                 return
             case .bytes(let n):
-                buffer.withUnsafeBytes { raw in
+                let change = buffer.withUnsafeBytes { raw in
                     let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                     reader.stderrTail.append(chunk)
-                    // A worker's stderr is the user's: pass it on unchanged. A closed stderr must
-                    // not kill the parent with SIGPIPE.
-                    guard loop.forwardStderr else { return }
-                    withSIGPIPEBlocked {
-                        do {
-                            try writeFully(STDERR_FILENO, chunk)
-                            return false
-                        } catch {
-                            loop.forwardStderr = false
-                            return true
-                        }
+                    // A worker's stderr is the user's: pass it on unchanged.
+                    return forwardingStderr { $0.forward(chunk, force: exiting) }
+                }
+                if change == .pause && !exiting { return }
+            }
+        }
+    }
+
+    /// The parent's stderr is writable: pass on what waits for it.
+    private func flushStderr() {
+        _ = forwardingStderr { $0.flush() }
+    }
+
+    /// Runs one step of the forwarder (with SIGPIPE blocked: a closed stderr must not kill the
+    /// parent), then pauses or resumes reading workers' stderr and watches the parent's stderr
+    /// as the step requires.
+    private func forwardingStderr(_ step: (inout StderrForwarder) -> StderrForwarder.Change) -> StderrForwarder.Change {
+        var change = StderrForwarder.Change.none
+        withSIGPIPEBlocked {
+            change = step(&loop.stderr)
+            return loop.stderr.failed
+        }
+        switch change {
+        case .none: break
+        case .pause, .resume:
+            let pause = change == .pause
+            for (id, reader) in loop.readers where reader.stderrFD >= 0 {
+                do {
+                    if pause {
+                        try poller.pause(reader.stderrFD, token: EventToken.stderr(id))
+                    } else {
+                        try poller.modify(
+                            reader.stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
                     }
+                } catch {
+                    logger.error("cannot watch a worker's stderr", metadata: ["error": "\(error)"])
                 }
             }
+            if pause {
+                logger.debug(
+                    "the parent's stderr takes nothing: workers' stderr waits",
+                    metadata: ["pendingBytes": "\(loop.stderr.pendingCount)"])
+            }
+        }
+        watchStderrOutput(loop.stderr.wantsWritable)
+        return change
+    }
+
+    private func watchStderrOutput(_ watch: Bool) {
+        guard watch != loop.watchingStderrOutput, let output = loop.stderr.output else { return }
+        do {
+            if watch {
+                try poller.register(output.fd, token: EventToken.stderrOutput, readable: false, writable: true)
+            } else {
+                poller.unregister(output.fd)
+            }
+            loop.watchingStderrOutput = watch
+        } catch {
+            logger.error("cannot watch the parent's stderr", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// At the pool's end: goes on writing what workers printed while the parent's stderr takes
+    /// some of it within ``stderrDrainGrace``; drops and logs the rest.
+    private func drainStderrAtStop() {
+        var lastProgress = MonotonicInstant.now
+        while loop.stderr.pendingCount > 0, let output = loop.stderr.output, !loop.stderr.failed,
+            MonotonicInstant.now.duration(to: lastProgress.advanced(by: PoolCore.stderrDrainGrace)) > .zero
+        {
+            output.waitWritable(timeoutMilliseconds: 50)
+            let before = loop.stderr.pendingCount
+            flushStderr()
+            if loop.stderr.pendingCount < before { lastProgress = .now }
+        }
+        watchStderrOutput(false)
+        let dropped = loop.stderr.finish()
+        if dropped > 0 {
+            logger.warning(
+                "dropped worker stderr the parent's stderr did not take",
+                metadata: ["droppedBytes": "\(dropped)"])
         }
     }
 
@@ -390,7 +474,7 @@ extension PoolCore {
         guard loop.readers[id] != nil else { return }
         // Whatever it wrote before dying still counts.
         readResults(of: id)
-        readStderr(of: id)
+        readStderr(of: id, exiting: true)
         guard var reader = loop.readers.removeValue(forKey: id) else { return }
         stopReadingResults(&reader)
         if reader.stderrFD >= 0 {

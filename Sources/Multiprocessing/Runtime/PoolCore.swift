@@ -363,6 +363,8 @@ enum EventToken {
     static func stderr(_ id: WorkerID) -> UInt64 { make(id, 1) }
     static func exit(_ id: WorkerID) -> UInt64 { make(id, 2) }
     static func taskWritable(_ id: WorkerID) -> UInt64 { make(id, 3) }
+    /// The parent's stderr (one per pool, not per worker).
+    static let stderrOutput: UInt64 = make(WorkerID(rawValue: 0), 4)
 
     static func decode(_ token: UInt64) -> (WorkerID, kind: UInt64) {
         (WorkerID(rawValue: Int(token >> 3)), token & 7)
