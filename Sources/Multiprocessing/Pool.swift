@@ -34,7 +34,7 @@ import Synchronization
 ///
 /// A pool is safe to use from many threads and tasks at once. Stop it with ``close()`` then
 /// ``join()`` (finish the submitted work) or ``terminate()`` (kill the workers now); a pool
-/// released while running terminates its workers. ``withPool(processes:maxTasksPerChild:taskTimeout:executable:logger:_:)-8tyxp``
+/// released while running terminates its workers. ``withPool(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:_:)-394ew``
 /// does that for you, like Python's `with Pool() as p:`.
 public final class Pool: Sendable {
     let core: PoolCore
