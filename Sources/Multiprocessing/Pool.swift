@@ -58,9 +58,11 @@ public final class Pool: Sendable {
     ///     after a task, once that task's result is delivered (for leaks in the code a task
     ///     calls); nil never replaces a worker for its memory.
     ///   - workerMemoryLimit: A hard limit, enforced by the kernel, on the memory each worker may
-    ///     allocate (bytes; `RLIMIT_DATA`: heap, anonymous mappings and thread stacks). A task that
-    ///     needs more fails with ``PoolError/Code/workerLost``, saying the limit stopped it; the
-    ///     worker is replaced, the parent is unharmed. nil for no limit.
+    ///     allocate (bytes; `RLIMIT_DATA`: heap, anonymous mappings and thread stacks, set by the
+    ///     worker before its initializer). A task that needs more fails with
+    ///     ``PoolError/Code/workerLost``, saying the limit stopped it; the worker is replaced, the
+    ///     parent is unharmed. A limit too low for a worker to run breaks the pool with
+    ///     ``PoolError/Code/initializerFailed``. nil for no limit.
     ///   - startTimeout: How long a new worker may take to become ready (reach
     ///     ``bootstrap(serving:errorTypes:)`` and run the initializer). A worker not ready by then
     ///     is killed and counts as an initializer failure: three in a row break the pool with
@@ -185,7 +187,9 @@ public final class Pool: Sendable {
         let options = PoolCore.Options(
             executable: executable ?? Pool.defaultExecutable.withLock { $0 } ?? currentExecutablePath(),
             arguments: [],
-            startFrame: Pool.startFrame(initializer: initializer, maxMemoryPerChild: limits.maxMemoryPerChild),
+            startFrame: Pool.startFrame(
+                initializer: initializer, maxMemoryPerChild: limits.maxMemoryPerChild,
+                workerMemoryLimit: limits.workerMemoryLimit),
             logger: logger ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
             processes: count, maxTasksPerChild: limits.maxTasksPerChild, taskTimeout: limits.taskTimeout,
             maxMemoryPerChild: limits.maxMemoryPerChild, workerMemoryLimit: limits.workerMemoryLimit,
@@ -266,10 +270,12 @@ public final class Pool: Sendable {
         defaultExecutable.withLock { $0 = path }
     }
 
-    /// The first frame a worker gets: the initializer call, if any, then the resident memory
-    /// above which the worker asks to be replaced after a task (0: never).
+    /// The first frame a worker gets: the initializer call, if any; the resident memory above
+    /// which the worker asks to be replaced after a task; the limit it sets on the memory it may
+    /// allocate (0: none).
     static func startFrame(
-        initializer: (name: String, signature: UInt64, arguments: [UInt8])?, maxMemoryPerChild: Int?
+        initializer: (name: String, signature: UInt64, arguments: [UInt8])?, maxMemoryPerChild: Int?,
+        workerMemoryLimit: Int?
     ) -> [UInt8] {
         var writer = ByteWriter()
         let frame = writer.beginFrame(.start)
@@ -283,6 +289,7 @@ public final class Pool: Sendable {
             writer.writeUInt8(0)
         }
         writer.writeUInt64(UInt64(maxMemoryPerChild ?? 0))
+        writer.writeUInt64(UInt64(workerMemoryLimit ?? 0))
         writer.finishFrame(startingAt: frame)
         return writer.bytes
     }

@@ -122,12 +122,12 @@ struct WorkerLimitTests {
         #expect(pool.workerPIDs != before)
     }
 
-    @Test("A workerMemoryLimit too low to start a worker breaks the pool with a clear error", .timeLimit(.minutes(1)))
+    @Test("A workerMemoryLimit too low for a worker breaks the pool with a clear error", .timeLimit(.minutes(1)))
     func memoryLimitTooLowToStart() throws {
         let pool = try Pool(processes: 1, workerMemoryLimit: mebibyte, executable: TestPools.workerExecutable)
         defer { pool.stop() }
         let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
-        #expect(error?.code == .spawnFailed)
-        #expect(error?.description.contains("workerMemoryLimit of \(mebibyte) bytes (1 MiB)") == true)
+        #expect(error?.code == .initializerFailed)
+        #expect(error?.description.contains("workerMemoryLimit of \(mebibyte) bytes (1 MiB) is too low") == true)
     }
 }

@@ -55,8 +55,8 @@ void cmp_keep_freed_memory(void);
 /// The number of CPUs this process may run on (its affinity mask), at least 1.
 int cmp_available_cpus(void);
 
-/// Sets RLIMIT_DATA (soft and hard) of process `pid` to `bytes` (prlimit, a GNU extension Swift
-/// cannot see). Returns 0, or -1 with errno set.
+/// Sets RLIMIT_DATA (soft and hard) of process `pid` (0: the calling process) to `bytes`
+/// (prlimit, a GNU extension Swift cannot see). Returns 0, or -1 with errno set.
 int cmp_limit_data_segment(pid_t pid, unsigned long long bytes);
 
 #endif

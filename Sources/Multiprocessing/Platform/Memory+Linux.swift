@@ -1,6 +1,6 @@
 // A process's memory as Linux tells it: the resident set of this process (for
 // `maxMemoryPerChild`, measured by the worker itself) and the kernel's limit on what a worker may
-// allocate (`workerMemoryLimit`, RLIMIT_DATA, set by the parent on the new process).
+// allocate (`workerMemoryLimit`, RLIMIT_DATA, which the worker sets on itself).
 
 import CMultiprocessing
 
@@ -27,22 +27,34 @@ func residentMemoryBytes() -> Int? {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// Limits what process `pid` may allocate to `bytes` (RLIMIT_DATA, soft and hard: the heap,
+/// The bytes that count toward RLIMIT_DATA in this process now (`VmData` of
+/// `/proc/self/status`: heap, private writable mappings, thread stacks), or nil.
+func dataSegmentBytes() -> Int? {
+    let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { closeDescriptor(fd) }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return nil }
+    for line in buffer[0..<n].split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("VmData:".utf8)) {
+        let digits = line.filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        return Int(String(decoding: digits, as: UTF8.self)).map { $0 * 1024 }
+    }
+    return nil
+}
+
+/// Limits what this process may allocate to `bytes` (RLIMIT_DATA, soft and hard: the heap,
 /// private writable mappings, thread stacks). Past it, allocations fail; the Swift runtime then
 /// stops the process with "Fatal error: failed to allocate …". Inherited by what the process
 /// starts.
-/// - Throws: ``SystemError`` from `prlimit`.
-func limitDataSegment(of pid: pid_t, to bytes: Int) throws {
-    _ = try retryingEINTR("prlimit(RLIMIT_DATA)") { cmp_limit_data_segment(pid, UInt64(bytes)) }
+/// - Throws: ``SystemError`` from `setrlimit`.
+func limitDataSegment(to bytes: Int) throws {
+    _ = try retryingEINTR("setrlimit(RLIMIT_DATA)") { cmp_limit_data_segment(0, UInt64(bytes)) }
 }
 
 /// Whether a dying worker's last words say an allocation failed: the Swift runtime's
-/// "failed to allocate", the dynamic loader's words when it cannot map a library (a limit too low
-/// for the program to start), and the C library's and C++'s usual words for it.
+/// "failed to allocate", and the C library's and C++'s usual words for it.
 func reportsAllocationFailure(_ lastWords: String) -> Bool {
-    let markers = [
-        "failed to allocate", "cannot map zero-fill pages", "failed to map segment", "Cannot allocate memory",
-        "std::bad_alloc", "out of memory",
-    ]
+    let markers = ["failed to allocate", "Cannot allocate memory", "std::bad_alloc", "out of memory"]
     return markers.contains { lastWords.contains($0) }
 }

@@ -55,11 +55,8 @@ func currentExecutablePath() -> String {
 
 /// Spawns `executable` as a worker with three pipes to this process.
 ///
-/// - Parameter dataLimit: RLIMIT_DATA of the new process in bytes (see ``limitDataSegment(of:to:)``),
-///   set before it can run far: `posix_spawn` returns once the child has executed the program.
-/// - Throws: ``SystemError`` when a pipe cannot be made, `posix_spawn` fails (e.g. ENOENT) or
-///   the limit cannot be set.
-func spawnWorker(executable: String, arguments: [String], dataLimit: Int? = nil) throws -> SpawnedWorker {
+/// - Throws: ``SystemError`` when a pipe cannot be made or `posix_spawn` fails (e.g. ENOENT).
+func spawnWorker(executable: String, arguments: [String]) throws -> SpawnedWorker {
     let tasks = try PipePair.make()
     let results: PipePair
     let stderrPipe: PipePair
@@ -112,7 +109,6 @@ func spawnWorker(executable: String, arguments: [String], dataLimit: Int? = nil)
 
     let pidFD = cmp_pidfd_open(pid)
     do {
-        if let dataLimit { try limitDataSegment(of: pid, to: dataLimit) }
         try setNonBlocking(tasks.writeEnd)
         try setNonBlocking(results.readEnd)
         try setNonBlocking(stderrPipe.readEnd)

@@ -153,9 +153,7 @@ extension PoolCore {
             if ids.isEmpty { return firstError }
             for id in ids {
                 do {
-                    let worker = try spawnWorker(
-                        executable: options.executable, arguments: options.arguments,
-                        dataLimit: options.workerMemoryLimit)
+                    let worker = try spawnWorker(executable: options.executable, arguments: options.arguments)
                     do {
                         try poller.register(
                             worker.resultFD, token: EventToken.results(id), readable: true, writable: false)

@@ -26,7 +26,7 @@ final class PoolCore: Sendable {
         var taskTimeout: Duration?
         /// Resident bytes above which a worker is replaced after a task (the worker measures).
         var maxMemoryPerChild: Int?
-        /// RLIMIT_DATA of every worker, set when it is spawned.
+        /// RLIMIT_DATA of every worker (the worker sets it on itself from the start frame).
         var workerMemoryLimit: Int?
         /// How long a worker may take to become ready.
         var startTimeout: Duration?

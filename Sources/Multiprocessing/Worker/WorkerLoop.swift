@@ -43,6 +43,15 @@ enum WorkerLoop {
                 initializer = (name, signature, arguments)
             }
             let maxMemory = Int(clamping: try reader.readUInt64())
+            let memoryLimit = Int(clamping: try reader.readUInt64())
+            if memoryLimit > 0 {
+                do {
+                    try limitOwnMemory(to: memoryLimit)
+                } catch {
+                    try sendInitializerFailure(error)
+                    exit(1)
+                }
+            }
             if let (name, signature, initArguments) = initializer {
                 var arguments = initArguments
                 do {
@@ -55,11 +64,7 @@ enum WorkerLoop {
                     }
                     try await function.runOnce(&arguments)
                 } catch {
-                    var writer = ByteWriter()
-                    let frame = writer.beginFrame(.initializerFailed)
-                    ErrorRecord.write(error, into: &writer)
-                    writer.finishFrame(startingAt: frame)
-                    try send(writer.bytes)
+                    try sendInitializerFailure(error)
                     exit(1)
                 }
             }
@@ -113,6 +118,38 @@ enum WorkerLoop {
             let message = "swift-multiprocessing worker \(pid): \(error)\n"
             _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
             exit(70)
+        }
+    }
+
+    /// The worker cannot serve (its initializer threw, its memory limit cannot hold it): the
+    /// parent counts it as an initializer failure.
+    private static func sendInitializerFailure(_ error: any Error) throws {
+        var writer = ByteWriter()
+        let frame = writer.beginFrame(.initializerFailed)
+        ErrorRecord.write(error, into: &writer)
+        writer.finishFrame(startingAt: frame)
+        try send(writer.bytes)
+    }
+
+    /// Sets the pool's `workerMemoryLimit` on this process, before the initializer and every
+    /// task. Set here rather than by the parent at the spawn, which would race with the
+    /// program's loading: a limit landing in the middle of it fails in the dynamic loader or the
+    /// runtime's start, where a crash can wait forever on a lock it holds.
+    /// - Throws: `PoolError.invalidArgument` when the limit leaves too little room above what
+    ///   this process already uses (its crash report alone needs a few MiB).
+    private static func limitOwnMemory(to limit: Int) throws {
+        let headroom = 4 << 20
+        if let used = dataSegmentBytes(), used + headroom > limit {
+            throw PoolError(
+                .invalidArgument,
+                "workerMemoryLimit of \(limit) bytes (\(limit >> 20) MiB) is too low: a worker already uses "
+                    + "\(used >> 20) MiB (heap and thread stacks, 8 MiB each) before it runs anything, and needs "
+                    + "a few MiB more")
+        }
+        do {
+            try limitDataSegment(to: limit)
+        } catch {
+            throw PoolError(.invalidArgument, "workerMemoryLimit could not be set: \(error)", underlying: error)
         }
     }
 
