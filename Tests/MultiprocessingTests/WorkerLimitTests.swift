@@ -29,13 +29,13 @@ struct WorkerLimitTests {
     // MARK: - startTimeout
 
     @Test("A program that never reaches bootstrap fails calls with initializerFailed", .timeLimit(.minutes(1)))
-    func neverReady() throws {
+    func neverReady() async throws {
         let executable = try neverBootstrappingExecutable()
         defer { unlink(executable) }
         let pool = try Pool(processes: 2, startTimeout: .milliseconds(300), executable: executable)
         defer { pool.stop() }
         let started = ContinuousClock.now
-        let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
+        let error = await #expect(throws: PoolError.self) { try await pool.apply(F.square, 2) }
         #expect(error?.code == .initializerFailed)
         #expect(error?.description.contains("start timeout of 0.3 seconds") == true)
         // Two workers time out together, then the third: about two start timeouts.
@@ -43,13 +43,13 @@ struct WorkerLimitTests {
     }
 
     @Test("An initializer that never returns fails calls with initializerFailed", .timeLimit(.minutes(1)))
-    func hangingInitializer() throws {
+    func hangingInitializer() async throws {
         let pool = try Pool(
             processes: 1, initializer: F.slowSetUp, initArgs: (60_000), startTimeout: .milliseconds(300),
             executable: TestPools.workerExecutable)
         defer { pool.stop() }
         let result = try pool.applyAsync(F.square, 3)
-        let error = #expect(throws: PoolError.self) { try result.get(timeout: .seconds(20)) }
+        let error = await #expect(throws: PoolError.self) { try await result.value }
         #expect(error?.code == .initializerFailed)
         #expect(error?.description.contains("not ready within its start timeout") == true)
         // Broken for good: later calls fail at once.
@@ -57,12 +57,12 @@ struct WorkerLimitTests {
     }
 
     @Test("A slow initializer within its start timeout runs every call", .timeLimit(.minutes(1)))
-    func slowInitializerInTime() throws {
+    func slowInitializerInTime() async throws {
         let pool = try Pool(
             processes: 2, initializer: F.slowSetUp, initArgs: (400), startTimeout: .seconds(20),
             executable: TestPools.workerExecutable)
         defer { pool.stop() }
-        #expect(try pool.map(F.square, 0..<10, chunksize: 1) == (0..<10).map { $0 * $0 })
+        #expect(try await pool.map(F.square, 0..<10, chunksize: 1) == (0..<10).map { $0 * $0 })
     }
 
     @Test("Limits out of range are refused")
@@ -77,27 +77,27 @@ struct WorkerLimitTests {
     // MARK: - maxMemoryPerChild
 
     @Test("A worker above maxMemoryPerChild after a task is replaced once its result is in", .timeLimit(.minutes(1)))
-    func replacedAboveMemoryBound() throws {
+    func replacedAboveMemoryBound() async throws {
         let pool = try Pool(
             processes: 1, maxMemoryPerChild: 200 * mebibyte, executable: TestPools.workerExecutable)
         defer { pool.stop() }
-        let first = try pool.apply(F.leakMiB, 40)
-        #expect(try pool.apply(F.leakMiB, 40) == first, "still below the bound: the same worker")
+        let first = try await pool.apply(F.leakMiB, 40)
+        #expect(try await pool.apply(F.leakMiB, 40) == first, "still below the bound: the same worker")
         // This one ends above it: its result still arrives, from the same worker...
-        #expect(try pool.apply(F.leakMiB, 160) == first)
+        #expect(try await pool.apply(F.leakMiB, 160) == first)
         // ...which is then replaced.
-        let next = try pool.apply(F.leakMiB, 1)
+        let next = try await pool.apply(F.leakMiB, 1)
         #expect(next != first)
-        #expect(eventually { !processIsAlive(first) })
+        #expect(await eventuallyAsync { !processIsAlive(first) })
         #expect(pool.workerPIDs == [next])
     }
 
     @Test("maxMemoryPerChild never cuts a map short", .timeLimit(.minutes(1)))
-    func memoryBoundDuringMap() throws {
+    func memoryBoundDuringMap() async throws {
         let pool = try Pool(
             processes: 2, maxMemoryPerChild: 100 * mebibyte, executable: TestPools.workerExecutable)
         defer { pool.stop() }
-        let pids = try pool.map(F.leakMiB, Array(repeating: 30, count: 12), chunksize: 1)
+        let pids = try await pool.map(F.leakMiB, Array(repeating: 30, count: 12), chunksize: 1)
         #expect(pids.count == 12)
         // Each worker leaks 30 MiB a task: none can have run more than a few tasks.
         let most = Dictionary(grouping: pids, by: { $0 }).values.map(\.count).max() ?? 0
@@ -108,25 +108,25 @@ struct WorkerLimitTests {
     // MARK: - workerMemoryLimit
 
     @Test("A task past workerMemoryLimit fails with workerLost naming the limit", .timeLimit(.minutes(1)))
-    func hardMemoryLimit() throws {
+    func hardMemoryLimit() async throws {
         let pool = try Pool(
             processes: 1, workerMemoryLimit: 256 * mebibyte, executable: TestPools.workerExecutable)
         defer { pool.stop() }
-        #expect(try pool.apply(F.allocateMiB, 16) == 16 * mebibyte)
+        #expect(try await pool.apply(F.allocateMiB, 16) == 16 * mebibyte)
         let before = pool.workerPIDs
-        let error = #expect(throws: PoolError.self) { try pool.apply(F.allocateMiB, 4096) }
+        let error = await #expect(throws: PoolError.self) { try await pool.apply(F.allocateMiB, 4096) }
         #expect(error?.code == .workerLost)
         #expect(error?.description.contains("workerMemoryLimit of \(256 * mebibyte) bytes (256 MiB)") == true)
         // The worker is replaced and the pool goes on.
-        #expect(try pool.apply(F.allocateMiB, 16) == 16 * mebibyte)
+        #expect(try await pool.apply(F.allocateMiB, 16) == 16 * mebibyte)
         #expect(pool.workerPIDs != before)
     }
 
     @Test("A workerMemoryLimit too low for a worker breaks the pool with a clear error", .timeLimit(.minutes(1)))
-    func memoryLimitTooLowToStart() throws {
+    func memoryLimitTooLowToStart() async throws {
         let pool = try Pool(processes: 1, workerMemoryLimit: mebibyte, executable: TestPools.workerExecutable)
         defer { pool.stop() }
-        let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
+        let error = await #expect(throws: PoolError.self) { try await pool.apply(F.square, 2) }
         #expect(error?.code == .initializerFailed)
         #expect(error?.description.contains("workerMemoryLimit of \(mebibyte) bytes (1 MiB) is too low") == true)
     }
