@@ -25,8 +25,8 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     private let waitDirect: (@Sendable (MonotonicInstant?) -> Void)?
 
     init(
-        completion: Completion, callbacks: CallbackExecutor, progress: ProgressCounter, cancelWork: @escaping @Sendable () -> Void,
-        cancelResult: @escaping @Sendable (any Error) -> Void,
+        completion: Completion, callbacks: CallbackExecutor, progress: ProgressCounter,
+        cancelWork: @escaping @Sendable () -> Void, cancelResult: @escaping @Sendable (any Error) -> Void,
         waitDirect: (@Sendable (MonotonicInstant?) -> Void)? = nil
     ) {
         self.completion = completion
