@@ -13,6 +13,9 @@
 /// ```
 public final class AsyncResult<Value: Sendable>: Sendable {
     let completion: Completion
+    /// The pool's callback executor: a wait on its thread (in a callback) runs the callbacks
+    /// queued behind the waiting one.
+    private let callbacks: CallbackExecutor
     private let cancelWork: @Sendable () -> Void
     private let cancelResult: @Sendable (any Error) -> Void
     private let counter: ProgressCounter
@@ -22,46 +25,71 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     private let waitDirect: (@Sendable (MonotonicInstant?) -> Void)?
 
     init(
-        completion: Completion, progress: ProgressCounter, cancelWork: @escaping @Sendable () -> Void,
-        cancelResult: @escaping @Sendable (any Error) -> Void,
+        completion: Completion, callbacks: CallbackExecutor, progress: ProgressCounter,
+        cancelWork: @escaping @Sendable () -> Void, cancelResult: @escaping @Sendable (any Error) -> Void,
         waitDirect: (@Sendable (MonotonicInstant?) -> Void)? = nil
     ) {
         self.completion = completion
+        self.callbacks = callbacks
         self.counter = progress
         self.cancelWork = cancelWork
         self.cancelResult = cancelResult
         self.waitDirect = waitDirect
     }
 
-    /// Waits the blocking way: directly on the worker's pipe when that is possible, then for
-    /// the completion.
-    private func waitBlocking(timeout: Duration?) -> Completion.Outcome? {
+    private enum BlockingWait {
+        case done(Completion.Outcome)
+        case timedOut
+        /// The wait was made by this result's own callback, before which it cannot be ready.
+        case inOwnCallback
+    }
+
+    /// Waits the blocking way, until one deadline for every step: directly on the worker's pipe
+    /// when that is possible, then for the completion.
+    private func waitBlocking(timeout: Duration?) -> BlockingWait {
+        let deadline = timeout.map { MonotonicInstant.now.advanced(by: $0) }
         if let waitDirect, !completion.isComplete {
-            waitDirect(timeout.map { MonotonicInstant.now.advanced(by: $0) })
-            if completion.isComplete { return completion.outcome }
+            waitDirect(deadline)
         }
-        return completion.wait(timeout: timeout)
+        if completion.isComplete, let outcome = completion.outcome { return .done(outcome) }
+        if callbacks.isRunningCallback(of: completion) { return .inOwnCallback }
+        guard let outcome = completion.wait(until: deadline, helping: callbacks) else { return .timedOut }
+        return .done(outcome)
     }
 
     /// Waits for the result and returns it, or throws the call's error.
+    ///
+    /// In a callback (which runs on the pool's callback thread), the wait runs the callbacks
+    /// queued behind the waiting one, so a callback may wait for a call it submitted, callback
+    /// and all.
     ///
     /// - Parameter timeout: How long to wait; nil waits as long as it takes.
     /// - Throws: ``PoolError/Code/timeout`` when `timeout` passes first (the work goes on);
     ///   the error the function threw (a ``RemoteError`` or a registered error type);
     ///   ``PoolError`` with `.workerLost`, `.taskTimedOut`, `.terminated`, `.encodingFailed`,
-    ///   `.functionNotRegistered` or `.cancelled`.
+    ///   `.functionNotRegistered` or `.cancelled`; `.notReady` at once when called from this
+    ///   result's own callback (which runs before the result is ready).
     public func get(timeout: Duration? = nil) throws -> Value {
-        guard let outcome = waitBlocking(timeout: timeout) else {
+        switch waitBlocking(timeout: timeout) {
+        case .done(let outcome):
+            return try outcome.get(as: Value.self)
+        case .timedOut:
             throw PoolError(.timeout, "the result was not ready within \(timeout!)")
+        case .inOwnCallback:
+            throw PoolError(
+                .notReady, "get() was called in this result's own callback, which runs before the result is ready")
         }
-        return try outcome.get(as: Value.self)
     }
 
     /// Waits until the result is ready or `timeout` passes.
+    ///
+    /// Called from this result's own callback, it returns false at once.
+    /// - Parameter timeout: How long to wait; nil waits as long as it takes.
     /// - Returns: whether the result is ready.
     @discardableResult
     public func wait(timeout: Duration? = nil) -> Bool {
-        waitBlocking(timeout: timeout) != nil
+        if case .done = waitBlocking(timeout: timeout) { return true }
+        return false
     }
 
     /// Whether the call has completed (successfully or not). Callbacks have run by then.

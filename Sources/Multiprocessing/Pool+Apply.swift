@@ -13,8 +13,9 @@ extension Pool {
     ///   - arguments: Its arguments.
     ///   - timeout: Kill the worker if this call runs longer (overrides the pool's `taskTimeout`).
     ///   - callback: Runs with the value when the call succeeds, before the result is ready, on
-    ///     the pool's I/O thread (or on a thread blocked in ``AsyncResult/get(timeout:)`` for
-    ///     this or another call, which reads results itself): keep it short and do not block in it.
+    ///     the pool's callback thread, one callback at a time in the order results complete. It
+    ///     may call the pool and wait (a wait there runs the callbacks queued behind it); one that
+    ///     blocks holds up the callbacks after it, not the results.
     ///   - errorCallback: Runs with the error when the call fails, likewise.
     /// - Throws: ``PoolError`` `.notRunning` after `close`/`terminate`, `.encodingFailed` when an
     ///   argument cannot be encoded, `.invalidArgument` for a timeout not above zero.

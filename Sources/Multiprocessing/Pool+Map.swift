@@ -14,8 +14,9 @@ extension Pool {
     ///   - items: The inputs; read at once.
     ///   - chunksize: Items per task; nil for the default.
     ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`).
-    ///   - callback: Runs with the whole list on success, before the result is ready.
-    ///   - errorCallback: Runs with the error on failure, before the result is ready.
+    ///   - callback: Runs with the whole list on success, before the result is ready, on the
+    ///     pool's callback thread, as for ``applyAsync(_:_:timeout:callback:errorCallback:)``.
+    ///   - errorCallback: Runs with the error on failure, before the result is ready, likewise.
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument` (chunksize below 1),
     ///   `.encodingFailed` (naming the item).
     public func mapAsync<A, R>(
@@ -82,8 +83,9 @@ extension Pool {
     ///   - items: Tuples of arguments; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
     ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`).
-    ///   - callback: Runs with the whole list on success, before the result is ready.
-    ///   - errorCallback: Runs with the error on failure, before the result is ready.
+    ///   - callback: Runs with the whole list on success, before the result is ready, on the
+    ///     pool's callback thread, as for ``applyAsync(_:_:timeout:callback:errorCallback:)``.
+    ///   - errorCallback: Runs with the error on failure, before the result is ready, likewise.
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument`, `.encodingFailed`.
     public func starmapAsync<each A, R, S: Sequence>(
         _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil, timeout: Duration? = nil,

@@ -64,18 +64,25 @@ extension Pool {
             timeout: timeout, packedStride: packedStride, encode: encode)
         let sink = ListSink<R, Value>(
             functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
-            errorCallback: errorCallback)
-        let sentTo = try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
+            errorCallback: errorCallback, callbacks: core.callbacks)
+        let sentTo: WorkerID?
+        do {
+            sentTo = try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
+        } catch {
+            sink.abandon()
+            throw error
+        }
         let core = self.core
-        let completion = sink.completion
         var waitDirect: (@Sendable (MonotonicInstant?) -> Void)?
         if let worker = sentTo {
+            // Until the outcome is known: a callback's result completes later, on the callback
+            // executor, and nothing more comes through the pipe for it.
             waitDirect = { deadline in
-                core.waitDirect(worker: worker, deadline: deadline) { completion.isComplete }
+                core.waitDirect(worker: worker, deadline: deadline) { sink.isSettled }
             }
         }
         return AsyncResult(
-            completion: completion, progress: sink.progress,
+            completion: sink.completion, callbacks: core.callbacks, progress: sink.progress,
             cancelWork: { core.cancel(job: job, stopRunning: true) },
             cancelResult: { sink.cancel(with: $0) }, waitDirect: waitDirect)
     }

@@ -234,8 +234,12 @@ public final class Pool: Sendable {
         core.terminate()
     }
 
-    /// Waits until every worker has exited: after ``close()``, once all submitted work is done;
-    /// after ``terminate()``, once the killed workers are reaped. Calling it again is fine.
+    /// Waits until every worker has exited and every callback has run: after ``close()``, once
+    /// all submitted work is done; after ``terminate()``, once the killed workers are reaped.
+    /// Calling it again is fine.
+    ///
+    /// Called from a callback, it returns once everything else is done, its own callback (and
+    /// those of callbacks waiting in it) excepted: the callbacks queued meanwhile run inside it.
     ///
     /// - Throws: ``PoolError/Code/stillRunning`` if neither ``close()`` nor ``terminate()`` was
     ///   called first.
@@ -243,10 +247,12 @@ public final class Pool: Sendable {
         guard core.lifecycle != .running else {
             throw PoolError(.stillRunning, "join() needs close() or terminate() first")
         }
-        _ = core.stopped.wait(timeout: nil)
+        _ = core.stopped.wait(until: nil, helping: core.callbacks)
+        core.callbacks.waitUntilDrained()
     }
 
-    /// Waits, without blocking a thread, until every worker has exited (see ``join()``).
+    /// Waits, without blocking a thread, until every worker has exited and every callback has
+    /// run (see ``join()``).
     /// - Throws: ``PoolError/Code/stillRunning`` if neither ``close()`` nor ``terminate()`` was
     ///   called first; `CancellationError` if the waiting task is cancelled.
     public func joined() async throws {
@@ -254,6 +260,7 @@ public final class Pool: Sendable {
             throw PoolError(.stillRunning, "joined() needs close() or terminate() first")
         }
         _ = try await core.stopped.value(onCancel: {})
+        try await core.callbacks.drained()
     }
 
     // MARK: - Worker executable

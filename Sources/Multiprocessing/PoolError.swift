@@ -41,7 +41,8 @@ public struct PoolError: Error, CustomStringConvertible, Sendable {
         /// A wait with a timeout (``AsyncResult/get(timeout:)``, a stream's `next(timeout:)`)
         /// ran out of time. The work goes on; wait again to get it.
         public static let timeout = Code(storage: .timeout)
-        /// ``AsyncResult/successful()`` was asked before the result was ready.
+        /// ``AsyncResult/successful()`` was asked before the result was ready, or
+        /// ``AsyncResult/get(timeout:)`` was called in the result's own callback.
         public static let notReady = Code(storage: .notReady)
         /// The pool was terminated before the work finished.
         public static let terminated = Code(storage: .terminated)

@@ -82,6 +82,8 @@ case "hygiene":
     for round in 0..<rounds {
         let pool = try Pool(processes: 2)
         _ = try pool.map(TestFunctions.square, 0..<8, chunksize: 1)
+        // A callback starts the pool's callback thread, which must end with the pool.
+        _ = try pool.applyAsync(TestFunctions.square, round, callback: { _ in }).get()
         if round % 2 == 0 {
             pool.terminate()
         } else {

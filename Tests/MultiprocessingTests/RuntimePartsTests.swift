@@ -68,7 +68,7 @@ struct RuntimePartsTests {
     @Test("A completion hands its value back typed, once, to blocking and async waiters")
     func completion() async throws {
         let completion = Completion()
-        #expect(!completion.isComplete && completion.wait(timeout: .milliseconds(1)) == nil)
+        #expect(!completion.isComplete && completion.wait(until: .now + .milliseconds(1)) == nil)
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) {
             completion.complete(.success([1, 2, 3]))
         }
@@ -76,7 +76,7 @@ struct RuntimePartsTests {
         #expect(try awaited.get(as: [Int].self) == [1, 2, 3])
         #expect(completion.isComplete && completion.outcome?.error == nil)
         #expect(!completion.complete(.failure(PoolError(.cancelled, "late"))))
-        #expect(try completion.wait(timeout: nil)?.get(as: [Int].self) == [1, 2, 3])
+        #expect(try completion.wait(until: nil)?.get(as: [Int].self) == [1, 2, 3])
 
         let failed = Completion()
         failed.complete(.failure(PoolError(.cancelled, "stop")))

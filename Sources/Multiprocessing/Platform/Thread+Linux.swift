@@ -12,20 +12,25 @@ import CMultiprocessing
 #endif
 
 private final class ThreadBody {
+    let name: String
     let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
+    init(name: String, _ body: @escaping () -> Void) {
+        self.name = name
+        self.body = body
+    }
 }
 
-/// Starts a detached thread running `body`.
+/// Starts a detached thread named `name` (the first 15 bytes: what `ps -L` and debuggers show)
+/// running `body`.
 /// - Throws: ``SystemError`` from `pthread_create`.
 func startDetachedThread(name: String, _ body: @escaping @Sendable () -> Void) throws {
-    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    let context = Unmanaged.passRetained(ThreadBody(name: name, body)).toOpaque()
     var thread = pthread_t()
     let status = pthread_create(
         &thread, nil,
         { raw in
             let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-            cmp_set_thread_name("multiprocessing")
+            cmp_set_thread_name(box.name)
             box.body()
             return nil
         }, context)

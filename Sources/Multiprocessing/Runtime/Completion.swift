@@ -2,7 +2,8 @@
 //
 // Every blocking wait in the library (`AsyncResult.get`, `join`) and every async one
 // (`await result.value`, `joined()`) goes through this one mechanism; the blocking forms are thin
-// wrappers over it, not a second code path.
+// wrappers over it, not a second code path. A blocking wait takes a deadline, not a timeout: a
+// caller that waits in several steps computes its deadline once, so no step restarts the clock.
 //
 // Not generic on purpose: the library's code is compiled once for every value type, so a generic
 // class here runs unspecialized and looks up the metadata of its state, its `Result` and its
@@ -80,9 +81,13 @@ final class Completion: Sendable {
         return true
     }
 
-    /// Blocks the calling thread until the outcome arrives or `timeout` passes.
-    /// - Returns: the outcome, or nil on timeout.
-    func wait(timeout: Duration?) -> Outcome? {
+    /// Blocks the calling thread until the outcome arrives or `deadline` passes (nil: as long as
+    /// it takes).
+    ///
+    /// On the thread of `callbacks` (a callback that waits), the wait runs the callbacks queued
+    /// behind the one waiting, in order, instead of sleeping: the outcome may be one of theirs.
+    /// - Returns: the outcome, or nil when the deadline passed first.
+    func wait(until deadline: MonotonicInstant?, helping callbacks: CallbackExecutor? = nil) -> Outcome? {
         if isComplete { return outcome }
         let semaphore = DispatchSemaphore(value: 0)
         let key = ObjectIdentifier(semaphore)
@@ -92,16 +97,16 @@ final class Completion: Sendable {
             return nil
         }
         if let early { return early }
-        if let timeout {
-            let deadline = DispatchTime.now() + .nanoseconds(timeout.saturatingNanoseconds)
-            if semaphore.wait(timeout: deadline) == .timedOut {
-                let stillWaiting = state.withLock { $0.blocked.removeValue(forKey: key) != nil }
-                if stillWaiting { return nil }
-                // Completed while timing out: the signal is pending; take it.
-                semaphore.wait()
-            }
+        let signalled: Bool
+        if let callbacks, callbacks.isCurrentThread {
+            signalled = callbacks.runQueued(untilComplete: self, deadline: deadline, wakingOn: semaphore)
         } else {
-            semaphore.wait()
+            signalled = semaphore.wait(until: deadline)
+        }
+        if !signalled {
+            let stillWaiting = state.withLock { $0.blocked.removeValue(forKey: key) != nil }
+            if stillWaiting { return nil }
+            // Completed while timing out: its signal is pending on a semaphore nobody waits for.
         }
         return outcome
     }

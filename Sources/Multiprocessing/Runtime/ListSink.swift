@@ -1,5 +1,7 @@
 // The sink of `apply`, `map` and `starmap`: collects every chunk's results in order and
-// completes an AsyncResult with the whole value, or with the first error.
+// completes an AsyncResult with the whole value, or with the first error. A callback for that
+// outcome runs on the pool's callback executor, and the result completes after it; without one,
+// the result completes here, on the thread that delivered the last event.
 
 import Synchronization
 
@@ -10,7 +12,11 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     private let makeValue: @Sendable ([R]) -> Value
     private let callback: (@Sendable (Value) -> Void)?
     private let errorCallback: (@Sendable (any Error) -> Void)?
+    private let callbacks: CallbackExecutor
+    private var hasCallbacks: Bool { callback != nil || errorCallback != nil }
     let completion = Completion()
+    /// Set when the outcome is known (before its callback runs and the result completes).
+    private let settled = Atomic<Bool>(false)
     let progress: ProgressCounter
 
     private struct State {
@@ -22,15 +28,32 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
 
     init(
         functionName: String, chunkSizes: [Int], makeValue: @escaping @Sendable ([R]) -> Value,
-        callback: (@Sendable (Value) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?
+        callback: (@Sendable (Value) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
+        callbacks: CallbackExecutor
     ) {
         self.functionName = functionName
+        self.callbacks = callbacks
         self.chunkSizes = chunkSizes
         self.makeValue = makeValue
         self.callback = callback
         self.errorCallback = errorCallback
         self.state = Mutex(State(chunks: Array(repeating: nil, count: chunkSizes.count)))
         self.progress = ProgressCounter(total: chunkSizes.reduce(0, +))
+        if hasCallbacks { callbacks.resultPending() }
+    }
+
+    /// Whether the outcome is known: no more results will come for it (its callback may still
+    /// have to run). What a thread reading its own result waits for.
+    var isSettled: Bool { settled.load(ordering: .acquiring) }
+
+    /// The job was never submitted (the pool refused it): nothing will come.
+    func abandon() {
+        let first = state.withLock { state -> Bool in
+            guard !state.done else { return false }
+            state.done = true
+            return true
+        }
+        if first && hasCallbacks { callbacks.resultSettled() }
     }
 
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
@@ -99,13 +122,28 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             return .success(value)
         }
         guard let outcome else { return }
-        // Progress shows the end, and callbacks run (once), before the result is ready.
+        settle(outcome)
+    }
+
+    /// Progress shows the end, and the outcome's callback runs (once), before the result is ready.
+    private func settle(_ outcome: Completion.Outcome) {
+        settled.store(true, ordering: .releasing)
         progress.finish()
         switch outcome {
-        case .success(let value): callback?(value as! Value)
-        case .failure(let error): errorCallback?(error)
+        case .success(let value):
+            if let callback {
+                let value = value as! Value
+                callbacks.enqueue(.init(completion: completion, outcome: outcome) { callback(value) })
+                return
+            }
+        case .failure(let error):
+            if let errorCallback {
+                callbacks.enqueue(.init(completion: completion, outcome: outcome) { errorCallback(error) })
+                return
+            }
         }
         completion.complete(outcome)
+        if hasCallbacks { callbacks.resultSettled() }
     }
 
     /// Completes the result as cancelled (by the caller); the pool stops the work separately.
@@ -116,8 +154,6 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             return true
         }
         guard first else { return }
-        progress.finish()
-        errorCallback?(error)
-        completion.complete(.failure(error))
+        settle(.failure(error))
     }
 }

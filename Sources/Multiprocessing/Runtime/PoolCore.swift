@@ -110,6 +110,8 @@ final class PoolCore: Sendable {
     let state: Mutex<State>
     let poller: Poller
     let stopped = Completion()
+    /// Runs the callbacks of results, off the threads that read results.
+    let callbacks: CallbackExecutor
     private let nextJob = Atomic<UInt64>(1)
     /// The read side of the workers: touched by the I/O thread, and by a thread reading its own
     /// result (`waitDirect`), always under `loopLock`. Lock order: `loopLock`, then `state`.
@@ -126,6 +128,7 @@ final class PoolCore: Sendable {
         self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
         self.poller = try Poller()
         self.loop = EventLoopState()
+        self.callbacks = CallbackExecutor(poolStopped: stopped)
     }
 
     func makeJobID() -> JobID {
@@ -146,7 +149,7 @@ final class PoolCore: Sendable {
         } catch {
             throw PoolError(.spawnFailed, "the pool's I/O thread could not start: \(error)")
         }
-        if let error = firstSpawns.wait(timeout: nil)?.error {
+        if let error = firstSpawns.wait(until: nil)?.error {
             terminate()
             throw error as? PoolError ?? PoolError(.spawnFailed, "\(error)")
         }

@@ -371,19 +371,15 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             case .end: return nil
             case .failure(let error): throw error
             case .wait(let id):
-                if let deadline {
-                    let remaining = MonotonicInstant.now.duration(to: deadline)
-                    let result = semaphore.wait(timeout: .now() + .nanoseconds(remaining.saturatingNanoseconds))
-                    if result == .timedOut {
-                        let removed = state.withLock { $0.waiters.removeValue(forKey: id) != nil }
-                        if removed {
-                            throw PoolError(
-                                .timeout, "no result of '\(functionName)' arrived within \(timeout!)",
-                                functionName: functionName)
-                        }
-                        semaphore.wait()
+                // One deadline for every turn of this loop: a turn woken without an item waits
+                // only for what is left.
+                if !semaphore.wait(until: deadline) {
+                    let removed = state.withLock { $0.waiters.removeValue(forKey: id) != nil }
+                    if removed {
+                        throw PoolError(
+                            .timeout, "no result of '\(functionName)' arrived within \(timeout!)",
+                            functionName: functionName)
                     }
-                } else {
                     semaphore.wait()
                 }
             }
