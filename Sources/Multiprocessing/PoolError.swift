@@ -76,6 +76,14 @@ public struct PoolError: Error, CustomStringConvertible, Sendable {
     public var workerPID: Int32?
     /// The error behind this one (e.g. the initializer's error), if any.
     public var underlying: (any Error & Sendable)?
+    /// Where the worker crashed, for ``Code/workerLost``: the innermost frames of your code in the
+    /// crashed thread of the Swift runtime's crash report, innermost first (at most five). Frames of
+    /// the Swift runtime and standard library, of system libraries and of this package are left
+    /// out. Empty when the worker died without a report (killed by a signal from outside, `exit`),
+    /// when crash reports are off (`SWIFT_BACKTRACE=enable=no`), or when the report names none of
+    /// your functions (a stripped executable). A frame has a file and line only when the worker
+    /// executable has debug information; see <doc:ErrorsAndFaults>.
+    public var crashFrames: [CrashFrame] = []
 
     /// Creates an error.
     public init(

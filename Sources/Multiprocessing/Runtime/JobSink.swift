@@ -22,15 +22,26 @@ extension JobSink {
 
 extension ChunkFailure {
     /// The error a caller sees for this failure of a chunk of `functionName`.
-    /// - Parameter lastWords: the end of what the worker wrote to stderr before it died.
-    func poolError(functionName: String, lastWords: String?) -> PoolError {
+    /// - Parameter lastWords: what the worker wrote to stderr before it died: its telling lines
+    ///   and, from a crash report, where it crashed in the user's code.
+    func poolError(functionName: String, lastWords: LastWords?) -> PoolError {
         switch self {
         case .workerLost(let pid, let termination, let detail):
             var message = "the worker process \(pid) running '\(functionName)' \(termination)"
             if let detail { message += ": \(detail)" }
             message += "; the pool replaced it"
-            if let lastWords, !lastWords.isEmpty { message += ". Its last words on stderr:\n\(lastWords)" }
-            return PoolError(.workerLost, message, functionName: functionName, workerPID: pid)
+            let frames = lastWords?.crashFrames ?? []
+            if let innermost = frames.first {
+                // Like a traceback, innermost first: where it crashed, then who called it.
+                message += ". It crashed in \(innermost)"
+                for caller in frames.dropFirst() { message += "\n    called from \(caller)" }
+            }
+            if let text = lastWords?.text, !text.isEmpty {
+                message += (frames.isEmpty ? ". " : "\n") + "Its last words on stderr:\n\(text)"
+            }
+            var error = PoolError(.workerLost, message, functionName: functionName, workerPID: pid)
+            error.crashFrames = frames
+            return error
         case .timedOut(let pid, let limit):
             return PoolError(
                 .taskTimedOut,
@@ -53,29 +64,5 @@ extension ChunkFailure {
                     + "executable must call Pool.bootstrap(serving:) first thing in main.",
                 functionName: functionName)
         }
-    }
-}
-
-/// The end of a worker's stderr, kept to explain its death.
-struct StderrTail {
-    private(set) var bytes: [UInt8] = []
-    let capacity: Int
-
-    init(capacity: Int = 64 * 1024) { self.capacity = capacity }
-
-    mutating func append(_ chunk: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: chunk)
-        if bytes.count > capacity { bytes.removeFirst(bytes.count - capacity) }
-    }
-
-    /// What explains a death: the Swift runtime's "Fatal error: …" line and the crash
-    /// reporter's "Program crashed" line when present (a backtrace that follows them can be
-    /// long), else the last few non-empty lines.
-    func lastWords(maxLines: Int = 12) -> String {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        let telling = lines.filter { $0.contains("Fatal error") || $0.contains("Program crashed") }
-        if !telling.isEmpty { return telling.suffix(maxLines).joined(separator: "\n") }
-        return lines.suffix(maxLines).joined(separator: "\n")
     }
 }

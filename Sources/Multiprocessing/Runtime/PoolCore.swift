@@ -103,7 +103,7 @@ final class PoolCore: Sendable {
     /// worker that just died.
     struct ActionContext {
         var result: (header: ResultHeader, items: ByteReader, pid: Int32)?
-        var lastWords: [WorkerID: String] = [:]
+        var lastWords: [WorkerID: LastWords] = [:]
     }
 
     let options: Options
