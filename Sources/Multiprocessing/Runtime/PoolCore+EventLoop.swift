@@ -488,7 +488,7 @@ extension PoolCore {
         let initializerError = reader.initializerError
         let pid = reader.pid
         let lostDetail = options.workerMemoryLimit.flatMap { limit in
-            reportsAllocationFailure(lastWords)
+            reportsAllocationFailure(lastWords.text)
                 ? "it ran out of memory: the pool's workerMemoryLimit of \(limit) bytes (\(limit >> 20) MiB) "
                     + "stopped an allocation" : nil
         }
