@@ -245,8 +245,8 @@ extension PoolCore {
     /// Returns when `isDone()` holds, or early (the deadline passed, the pipe is taken or gone);
     /// the caller then waits the usual way for whatever is left.
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
-        // Never wait for the loop lock: the I/O thread holds it only briefly, and a callback it
-        // runs (under the lock) that waits on the pool must not deadlock here.
+        // Never wait for the loop lock: the I/O thread holds it only briefly, and waiting the
+        // usual way then costs nothing. (Callbacks no longer run under it: see CallbackExecutor.)
         let borrowed: (fd: Int32, pidFD: Int32)? =
             loopLock.withLockIfAvailable { _ -> (Int32, Int32)? in
                 guard let reader = loop.readers[id], reader.resultFD >= 0, !reader.borrowed,
