@@ -187,16 +187,17 @@ public enum TestFunctions {
     public static let squareWrongTypes = PoolFunction("square") { (x: String) in x }
 
     /// Every function the test worker serves.
-    public static let all: [any AnyPoolFunction] = [
-        square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
-        blockMs, announceThenSleep, trapAt, fatal, exitWith, exitLeavingPipeOpen, corruptChannel, openDescriptors,
-        takeDecodeBomb,
-        makeUnencodable,
-        takeUnencodable, chatty, noResult, setUp,
-        readInit, failingSetUp,
-        packedMulAdd, packedScale, packedShift, packedMix, packedNarrow, packedWidths, packedFailNegative,
-        packedMarkOrFail, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
-    ]
+    public static let all: [any AnyPoolFunction] =
+        [
+            square, mul, add3, ping, pid, echoBytes, echoString, scale, asyncDouble, checkedSqrt, failOnFive, sleepMs,
+            blockMs, announceThenSleep, trapAt, fatal, exitWith, exitLeavingPipeOpen, corruptChannel, openDescriptors,
+            takeDecodeBomb,
+            makeUnencodable,
+            takeUnencodable, chatty, noResult, setUp,
+            readInit, failingSetUp,
+            packedMulAdd, packedScale, packedShift, packedMix, packedNarrow, packedWidths, packedFailNegative,
+            packedMarkOrFail, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
+        ] + signals
 }
 
 /// The descriptors open in this process, without the one used to list them.
