@@ -13,7 +13,7 @@
 //   stalled-workers
 //                starts a pool whose workers stall 30 s before Pool.bootstrap, prints
 //                "pids <pid> <pid>", then sleeps (their parent is killed meanwhile)
-//   chaos <seconds> <seed>
+//   chaos <seconds> <seed> [<kill every ms>]
 //                runs the chaos run (MultiprocessingTestSupport's ChaosRun) on a pool of three,
 //                then prints its figures, the pool's size, descriptors before and after, and
 //                zombies
@@ -141,11 +141,12 @@ case "stalled-workers":
 case "chaos":
     let seconds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 3
     let seed = UInt64(CommandLine.arguments.dropFirst(3).first ?? "") ?? 1
+    let killEvery = Int(CommandLine.arguments.dropFirst(4).first ?? "") ?? 100
     _ = try Pool(processes: 1).stop()
     usleep(200_000)
     let fdsBefore = openDescriptorNumbers()
     let pool = try Pool(processes: 3)
-    let run = try ChaosRun(pool: pool, seed: seed, duration: .seconds(seconds))
+    let run = try ChaosRun(pool: pool, seed: seed, duration: .seconds(seconds), killEvery: .milliseconds(killEvery))
     let finished = run.wait(timeout: .seconds(seconds + 30))
     if !finished { pool.terminate() }
     _ = run.wait(timeout: .seconds(10))
