@@ -49,9 +49,13 @@ public final class ChaosRun: Sendable {
     ) throws {
         state = Mutex(State(report: ChaosReport(seed: seed), threadsLeft: callers + 1))
         let deadline = ContinuousClock.now + duration
+        // One stream per thread, each seeded from the run's (seeds a fixed step apart would give
+        // SplitMix64 streams that are shifted copies of each other).
+        var seeds = SplitMix64(seed: seed)
         for caller in 0..<callers {
+            let callerSeed = seeds.next()
             try startThread { [self] in
-                var random = SplitMix64(seed: seed &+ UInt64(caller + 1) &* 0x9E37_79B9_7F4A_7C15)
+                var random = SplitMix64(seed: callerSeed)
                 var number = 0
                 while ContinuousClock.now < deadline {
                     let call = ChaosCall.random(using: &random)
@@ -72,8 +76,9 @@ public final class ChaosRun: Sendable {
                 state.withLock { $0.threadsLeft -= 1 }
             }
         }
+        let killerSeed = seeds.next()
         try startThread { [self] in
-            var random = SplitMix64(seed: seed)
+            var random = SplitMix64(seed: killerSeed)
             while ContinuousClock.now < deadline {
                 sleepFor(killEvery)
                 let pids = pool.workerPIDs
