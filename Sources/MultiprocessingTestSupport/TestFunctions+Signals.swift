@@ -1,4 +1,5 @@
-// Pool functions of the signal-policy tests: what a task's thread sees of its signals.
+// Pool functions of the signal-policy tests: what a worker sees of its signals, and a task that
+// runs until the test lets it end.
 
 public import Multiprocessing
 
@@ -28,6 +29,13 @@ extension TestFunctions {
         return masks
     }
 
+    /// Waits (up to 60 s) until the file at `path` exists, then returns `value`: a task that runs
+    /// until the test lets it end.
+    public static let awaitFile = PoolFunction("awaitFile") { (path: String, value: Int) -> Int in
+        for _ in 0..<12_000 where access(path, F_OK) != 0 { usleep(5_000) }
+        return value
+    }
+
     /// The functions above, served by the test worker.
-    public static let signals: [any AnyPoolFunction] = [signalMasks]
+    public static let signals: [any AnyPoolFunction] = [signalMasks, awaitFile]
 }

@@ -6,10 +6,11 @@
 //                kills it with SIGKILL and checks its workers go too)
 //   chatty       runs a function that prints to stdout and stderr in the workers, then prints
 //                "results …"
-//   map-sleeping <ms> [handle-sigint]
-//                starts a map of four sleeping tasks (<ms> to <ms> + 3 ms) on two workers, prints
-//                "running <pid> <pid>" while they run, then "results …" (and, handling SIGINT
-//                itself, "sigint <count>"): the signal-policy tests send it terminal signals
+//   map-waiting <file> [handle-sigint]
+//                starts a map of four tasks on two workers that wait until <file> exists, prints
+//                "running <pid> <pid>" while they wait, then "results 0 1 2 3" (the signal-policy
+//                tests send it terminal signals meanwhile). Handling SIGINT itself, it creates
+//                <file> once a SIGINT came, and prints "sigint <count>" too
 //   stalled-workers
 //                starts a pool whose workers stall 30 s before Pool.bootstrap, prints
 //                "pids <pid> <pid>", then sleeps (their parent is killed meanwhile)
@@ -117,15 +118,19 @@ case "imap-memory":
     print("rss", Int(before), Int(peak), "sum", sum)
     pool.close()
     try pool.join()
-case "map-sleeping":
-    let ms = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 600
+case "map-waiting":
+    let release = CommandLine.arguments.dropFirst(2).first ?? "/nonexistent"
     let handlesSIGINT = CommandLine.arguments.dropFirst(3).first == "handle-sigint"
     if handlesSIGINT { SIGINTCounter.install() }
     let pool = try Pool(processes: 2)
-    let result = try pool.mapAsync(TestFunctions.blockMs, (ms..<ms + 4), chunksize: 1)
+    let result = try pool.starmapAsync(TestFunctions.awaitFile, (0..<4).map { (release, $0) }, chunksize: 1)
     usleep(100_000)  // the first two tasks are running
     print("running", pool.workerPIDs.map(String.init).joined(separator: " "))
     fflush(nil)
+    if handlesSIGINT {
+        for _ in 0..<6000 where SIGINTCounter.count.load(ordering: .relaxed) == 0 { usleep(10_000) }
+        if let file = fopen(release, "w") { fclose(file) }
+    }
     let values = try result.get()
     print("results", values.map(String.init).joined(separator: " "))
     if handlesSIGINT { print("sigint", SIGINTCounter.count.load(ordering: .relaxed)) }

@@ -24,14 +24,15 @@ import Testing
         defer { pool.stop() }
         _ = try await pool.map(F.square, 0..<2, chunksize: 1)
         let pids = pool.workerPIDs.sorted()
-        let result = try pool.mapAsync(F.blockMs, [300, 301, 302, 303], chunksize: 1)
-        // While the first two tasks run, and again while the last two do.
-        for _ in 0..<2 {
-            try await Task.sleep(for: .milliseconds(100))
-            for pid in pids { kill(pid, signal) }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        #expect(try await result.value == [300, 301, 302, 303])
+        // Tasks that run until the test lets them end.
+        let release = pidMarkerPath()
+        defer { unlink(release) }
+        let result = try pool.starmapAsync(F.awaitFile, (0..<4).map { (release, $0) }, chunksize: 1)
+        try await Task.sleep(for: .milliseconds(100))
+        for pid in pids { kill(pid, signal) }
+        try await Task.sleep(for: .milliseconds(200))
+        if let file = fopen(release, "w") { fclose(file) }
+        #expect(try await result.value == [0, 1, 2, 3])
         #expect(pool.workerPIDs.sorted() == pids)
         #expect(pids.allSatisfy(processIsAlive))
     }
@@ -56,22 +57,25 @@ import Testing
 
     @Test("Ctrl-C to a parent that handles SIGINT leaves its map running", .timeLimit(.minutes(1)))
     func parentHandlingSIGINTKeepsItsWork() async throws {
-        let program = try GroupedProgram(["map-sleeping", "600", "handle-sigint"])
+        // Its tasks run until it saw the SIGINT.
+        let release = pidMarkerPath()
+        defer { unlink(release) }
+        let program = try GroupedProgram(["map-waiting", release, "handle-sigint"])
         defer { program.finish() }
         let pids = try #require(await program.line(startingWith: "running")).compactMap { Int32($0) }
         #expect(pids.count == 2)
         program.signalGroup(SIGINT)
         let status = try #require(await program.exitStatus())
         #expect(status == 0, "wait status \(status); printed \(program.lines)")
-        #expect(program.lines.contains("results 600 601 602 603"), "\(program.lines)")
+        #expect(program.lines.contains("results 0 1 2 3"), "\(program.lines)")
         #expect(program.lines.contains("sigint 1"), "\(program.lines)")
     }
 
     @Test("Ctrl-C to a parent that does not handle SIGINT takes its workers with it", .timeLimit(.minutes(1)))
     func parentDyingOfSIGINTTakesItsWorkers() async throws {
-        // Their tasks run for 20 s: the workers would not notice the end of their task pipe
-        // before; the parent-death signal kills them at once.
-        let program = try GroupedProgram(["map-sleeping", "20000"])
+        // Their tasks never end: the workers would not notice the end of their task pipe; the
+        // parent-death signal kills them at once.
+        let program = try GroupedProgram(["map-waiting", pidMarkerPath()])
         defer { program.finish() }
         let pids = try #require(await program.line(startingWith: "running")).compactMap { Int32($0) }
         defer { for pid in pids where processIsAlive(pid) { kill(pid, SIGKILL) } }
@@ -111,7 +115,10 @@ import Testing
 
     @Test("Ctrl-Z stops the workers with their parent and fg resumes them", .timeLimit(.minutes(1)))
     func jobControlStopsAndResumesWorkers() async throws {
-        let program = try GroupedProgram(["map-sleeping", "600"])
+        // Its tasks run until the test lets them end.
+        let release = pidMarkerPath()
+        defer { unlink(release) }
+        let program = try GroupedProgram(["map-waiting", release])
         defer { program.finish() }
         let pids = try #require(await program.line(startingWith: "running")).compactMap { Int32($0) }
         #expect(pids.count == 2)
@@ -123,8 +130,14 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         #expect(group.allSatisfy { processState($0) == "T" }, "still stopped")
         program.signalGroup(SIGCONT)
+        #expect(
+            await eventuallyAsync(timeout: .seconds(5)) {
+                group.allSatisfy { processState($0).map { $0 != "T" } ?? false }
+            },
+            "states \(group.map { processState($0).map(String.init) ?? "gone" })")
+        if let file = fopen(release, "w") { fclose(file) }
         let status = try #require(await program.exitStatus())
         #expect(status == 0, "wait status \(status); printed \(program.lines)")
-        #expect(program.lines.contains("results 600 601 602 603"), "\(program.lines)")
+        #expect(program.lines.contains("results 0 1 2 3"), "\(program.lines)")
     }
 }
