@@ -30,7 +30,10 @@ import Testing
         let result = try pool.starmapAsync(F.awaitFile, (0..<4).map { (release, $0) }, chunksize: 1)
         try await Task.sleep(for: .milliseconds(100))
         for pid in pids { kill(pid, signal) }
-        try await Task.sleep(for: .milliseconds(200))
+        // Long enough for a worker to die of it. (Swift's backtracer catches SIGQUIT: a worker
+        // that does not ignore it prints a crash report, then dies about 0.3 s later, or goes
+        // on; `workerSignalState` checks that it is ignored.)
+        try await Task.sleep(for: .seconds(1))
         if let file = fopen(release, "w") { fclose(file) }
         #expect(try await result.value == [0, 1, 2, 3])
         #expect(pool.workerPIDs.sorted() == pids)
