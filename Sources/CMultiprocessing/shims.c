@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -28,8 +27,6 @@ int cmp_pidfd_open(pid_t pid) {
     return -1;
 #endif
 }
-
-int cmp_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
 
 int cmp_close_from(int first) {
 #ifdef SYS_close_range
@@ -67,10 +64,13 @@ int cmp_spawn_worker(const char *path, char *const argv[], char *const envp[],
 
     if ((err = posix_spawnattr_init(&attr)) != 0) goto done;
     have_attr = 1;
-    sigset_t empty, all;
-    sigemptyset(&empty);
+    // The terminal's signals start blocked: posix_spawn cannot make the worker ignore them, so
+    // they wait until the worker ignores them itself (cmp_prepare_worker_process), which then
+    // discards one already pending. Every other signal is unblocked and has its default action.
+    sigset_t terminal, all;
+    cmp_terminal_signals(&terminal);
     sigfillset(&all);
-    if ((err = posix_spawnattr_setsigmask(&attr, &empty)) != 0) goto done;
+    if ((err = posix_spawnattr_setsigmask(&attr, &terminal)) != 0) goto done;
     if ((err = posix_spawnattr_setsigdefault(&attr, &all)) != 0) goto done;
     if ((err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0) goto done;
 

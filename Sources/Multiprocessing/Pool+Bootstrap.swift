@@ -42,6 +42,8 @@ extension Pool {
         guard let raw = getenv(workerEnvironmentKey) else { return }
         let parentPID = Int32(String(cString: raw)) ?? 0
         unsetenv(workerEnvironmentKey)
+        // Die with the parent; ignore the terminal's Ctrl-C, Ctrl-\ and hang-up.
+        WorkerSignals.adopt(parentPID: parentPID)
 
         var table: [String: any ChunkRunner] = [:]
         for function in functions {
@@ -57,7 +59,7 @@ extension Pool {
         }
         let served = table
         Task.detached {
-            await WorkerLoop.serve(functions: served, parentPID: parentPID)
+            await WorkerLoop.serve(functions: served)
         }
         // The worker runs on the concurrency pool; this thread has nothing more to do.
         while true { pause() }

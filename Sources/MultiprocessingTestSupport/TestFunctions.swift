@@ -197,7 +197,7 @@ public enum TestFunctions {
             readInit, failingSetUp,
             packedMulAdd, packedScale, packedShift, packedMix, packedNarrow, packedWidths, packedFailNegative,
             packedMarkOrFail, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
-        ] + memory + output + crash
+        ] + memory + output + crash + signals
 }
 
 /// The descriptors open in this process, without the one used to list them.

@@ -9,9 +9,22 @@
 //   stderr-stall one worker prints 5 MB to a stderr nobody reads while others answer calls;
 //                prints "applied <sum>", then "joined <ready>" after terminate + join
 //   stderr-slow  a worker prints N bytes to stderr (read late by the test); prints "printed N"
+//   map-waiting <file> [handle-sigint]
+//                starts a map of four tasks on two workers that wait until <file> exists, prints
+//                "running <pid> <pid>" while they wait, then "results 0 1 2 3" (the signal-policy
+//                tests send it terminal signals meanwhile). Handling SIGINT itself, it creates
+//                <file> once a SIGINT came, and prints "sigint <count>" too
+//   stalled-workers
+//                starts a pool whose workers stall 30 s before Pool.bootstrap, prints
+//                "pids <pid> <pid>", then sleeps (their parent is killed meanwhile)
+//   chaos <seconds> <seed> [<kill every ms>]
+//                runs the chaos run (MultiprocessingTestSupport's ChaosRun) on a pool of three,
+//                then prints its figures, the pool's size, descriptors before and after, and
+//                zombies
 
 import Multiprocessing
 import MultiprocessingTestSupport
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -31,12 +44,28 @@ if getenv("MULTIPROCESSING_TEST_POOL_BEFORE_BOOTSTRAP") != nil {
     exit(0)
 }
 
+if let seconds = getenv("MULTIPROCESSING_TEST_STALL_BEFORE_BOOTSTRAP"), getenv("SWIFT_MULTIPROCESSING_WORKER") != nil {
+    // A worker that takes long to reach bootstrap (as one whose main does work first would):
+    // it must still die with its parent.
+    sleep(UInt32(atoi(seconds)))
+}
+
 Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
 
 extension Pool {
     func stop() throws {
         terminate()
         try join()
+    }
+}
+
+/// Counts the SIGINTs of a parent program that handles Ctrl-C itself.
+enum SIGINTCounter {
+    static let count = Atomic<Int>(0)
+
+    static func install() {
+        _ = count.load(ordering: .relaxed)  // initialized before the handler can run
+        signal(SIGINT) { _ in _ = SIGINTCounter.count.add(1, ordering: .relaxed) }
     }
 }
 
@@ -113,6 +142,66 @@ case "imap-memory":
     print("rss", Int(before), Int(peak), "sum", sum)
     pool.close()
     try pool.join()
+case "map-waiting":
+    let release = CommandLine.arguments.dropFirst(2).first ?? "/nonexistent"
+    let handlesSIGINT = CommandLine.arguments.dropFirst(3).first == "handle-sigint"
+    if handlesSIGINT { SIGINTCounter.install() }
+    let pool = try Pool(processes: 2)
+    let result = try pool.starmapAsync(TestFunctions.awaitFile, (0..<4).map { (release, $0) }, chunksize: 1)
+    usleep(100_000)  // the first two tasks are running
+    print("running", pool.workerPIDs.map(String.init).joined(separator: " "))
+    fflush(nil)
+    if handlesSIGINT {
+        for _ in 0..<6000 where SIGINTCounter.count.load(ordering: .relaxed) == 0 { usleep(10_000) }
+        if let file = fopen(release, "w") { fclose(file) }
+    }
+    let values = try result.get()
+    print("results", values.map(String.init).joined(separator: " "))
+    if handlesSIGINT { print("sigint", SIGINTCounter.count.load(ordering: .relaxed)) }
+    pool.close()
+    try pool.join()
+case "stalled-workers":
+    setenv("MULTIPROCESSING_TEST_STALL_BEFORE_BOOTSTRAP", "30", 1)
+    let pool = try Pool(processes: 2)
+    while pool.workerPIDs.count < 2 { usleep(1000) }
+    print("pids", pool.workerPIDs.map(String.init).joined(separator: " "))
+    fflush(nil)
+    while true { sleep(1) }
+case "chaos":
+    let seconds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 3
+    let seed = UInt64(CommandLine.arguments.dropFirst(3).first ?? "") ?? 1
+    let killEvery = Int(CommandLine.arguments.dropFirst(4).first ?? "") ?? 100
+    _ = try Pool(processes: 1).stop()
+    usleep(200_000)
+    let fdsBefore = openDescriptorNumbers()
+    let pool = try Pool(processes: 3)
+    let run = try ChaosRun(pool: pool, seed: seed, duration: .seconds(seconds), killEvery: .milliseconds(killEvery))
+    let finished = run.wait(timeout: .seconds(seconds + 30))
+    if !finished { pool.terminate() }
+    _ = run.wait(timeout: .seconds(10))
+    let report = run.report
+    print("seed", report.seed)
+    print("finished", finished ? 1 : 0)
+    print("calls", report.calls, report.exact, report.lost)
+    print("kills", report.kills)
+    print("unexpected", report.unexpected.count)
+    for line in report.unexpected.prefix(20) { print("unexpected:", line) }
+    for line in report.running { print("running:", line) }
+    // Back to full size: three live workers that answer.
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline
+        && (pool.workerPIDs.count != 3 || !pool.workerPIDs.allSatisfy({ kill($0, 0) == 0 }))
+    {
+        usleep(10_000)
+    }
+    print("size", pool.workerPIDs.count)
+    print("after", (try? pool.map(TestFunctions.square, 0..<100) == (0..<100).map { $0 * $0 }) == true ? 1 : 0)
+    print("zombies-running", zombieChildren().count)
+    pool.close()
+    try pool.join()
+    usleep(200_000)
+    print("fds", fdsBefore.count, openDescriptorNumbers().count)
+    print("zombies", zombieChildren().count)
 default:
     print("multiprocessing-test-worker: run by the test suite's pools; it serves tasks only as a pool worker.")
 }

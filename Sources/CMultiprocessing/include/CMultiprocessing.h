@@ -1,5 +1,6 @@
 // C shims for the few Linux calls Swift cannot express directly: `prctl` and `syscall` are
-// variadic, and `posix_spawn`'s file actions are clearer to assemble in C.
+// variadic, and `posix_spawn`'s file actions are clearer to assemble in C; and the worker's
+// start before `main` (worker_start.c), which Swift cannot run.
 #ifndef C_MULTIPROCESSING_H
 #define C_MULTIPROCESSING_H
 
@@ -13,21 +14,35 @@
 /// Opens a pidfd for `pid` (Linux 5.3+). Returns the fd, or -1 with errno set.
 int cmp_pidfd_open(pid_t pid);
 
-/// Asks the kernel to send `signal` to the calling process when its parent thread exits.
-/// Returns 0, or -1 with errno set.
-int cmp_set_parent_death_signal(int signal);
-
 /// Spawns `path` as a pool worker.
 ///
 /// The child gets: fd 0 = /dev/null, fd 1 = the caller's stdout, fd 2 = `stderr_fd` (or the
 /// caller's stderr when negative), fd 3 = `task_fd` (read end), fd 4 = `result_fd` (write end),
-/// and no other descriptor. Its signal mask is empty and every signal handler is reset to the
-/// default. `envp` is the complete environment of the child.
+/// and no other descriptor. Every signal handler is reset to the default, and its signal mask
+/// holds the terminal's signals (`cmp_terminal_signals`) alone, until the worker ignores them
+/// (`cmp_prepare_worker_process`). `envp` is the complete environment of the child.
 ///
 /// Ownership: the caller keeps ownership of every descriptor passed in, on success and failure.
 /// Returns 0 and stores the child's pid in `pid_out`, or an errno value.
 int cmp_spawn_worker(const char *path, char *const argv[], char *const envp[],
                      int task_fd, int result_fd, int stderr_fd, pid_t *pid_out);
+
+/// The environment variable that tells a re-executed program it is a pool worker; its value is
+/// the parent's pid.
+#define CMP_WORKER_ENVIRONMENT_KEY "SWIFT_MULTIPROCESSING_WORKER"
+
+/// Stores in `set` the signals a terminal sends to its whole foreground process group, which pool
+/// workers ignore: SIGINT (Ctrl-C), SIGQUIT (Ctrl-backslash) and SIGHUP (hang-up).
+void cmp_terminal_signals(sigset_t *set);
+
+/// Makes the calling process a pool worker of `parent` as far as signals go: it is sent SIGKILL
+/// when the parent's spawning thread exits (PR_SET_PDEATHSIG), and it ignores the terminal's
+/// signals, which it then unblocks (one pending meanwhile is discarded). Idempotent.
+///
+/// Runs on its own before `main` in every worker (a constructor in worker_start.c), so that it
+/// covers the worker from its first instruction; `Pool.bootstrap` calls it again.
+/// Returns 0, or 1 when the parent is already gone (the caller should exit).
+int cmp_prepare_worker_process(pid_t parent);
 
 /// Closes every descriptor >= `first` in the calling process (close_range, Linux 5.9+).
 /// Returns 0, or -1 with errno set.

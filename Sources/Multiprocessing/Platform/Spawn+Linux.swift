@@ -10,7 +10,7 @@ import CMultiprocessing
 
 /// The environment variable that tells a re-executed program it is a pool worker. Its value is
 /// the parent's pid, so that a worker can check its parent is still the one that started it.
-let workerEnvironmentKey = "SWIFT_MULTIPROCESSING_WORKER"
+let workerEnvironmentKey = CMP_WORKER_ENVIRONMENT_KEY  // the C constructor reads it too
 
 /// Descriptor numbers a worker finds its channels on.
 enum WorkerDescriptors {

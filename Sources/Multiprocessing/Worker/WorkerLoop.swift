@@ -11,11 +11,8 @@ import CMultiprocessing
 
 enum WorkerLoop {
     /// Serves tasks on fds 3 (tasks in) and 4 (results out) and exits the process.
-    static func serve(functions: [String: any ChunkRunner], parentPID: Int32) async -> Never {
-        // Die with the parent, even if it is SIGKILLed; and if it already died before the
-        // request took effect, leave now.
-        _ = cmp_set_parent_death_signal(SIGKILL)
-        if getppid() != parentPID { exit(0) }
+    /// `Pool.bootstrap` has already made the process die with its parent (`WorkerSignals`).
+    static func serve(functions: [String: any ChunkRunner]) async -> Never {
         // The channels are ours alone: programs the task starts must not inherit them.
         _ = fcntl(WorkerDescriptors.tasks, F_SETFD, FD_CLOEXEC)
         _ = fcntl(WorkerDescriptors.results, F_SETFD, FD_CLOEXEC)

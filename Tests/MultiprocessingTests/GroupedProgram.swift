@@ -1,0 +1,131 @@
+// The test worker executable run as a parent program in a process group of its own, as a shell
+// starts a job, so that a test can signal the whole group like a terminal does (Ctrl-C is
+// `kill(-pgid, SIGINT)`). Foundation's Process cannot set the process group: this uses
+// posix_spawn with POSIX_SPAWN_SETPGROUP. Every wait suspends instead of blocking a thread.
+
+import CMultiprocessing
+import Multiprocessing
+import MultiprocessingTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A running test program, leader of its own process group; its stdout is read through a pipe.
+///
+/// Ownership: it owns the pipe's read end and the child; `finish()` kills the group if it still
+/// runs, reaps the child and closes the pipe.
+final class GroupedProgram {
+    /// The program's pid, which is also its process group id.
+    let pid: pid_t
+    private let output: Int32
+    private var text = ""
+    private var status: Int32?
+
+    /// Starts the test worker executable with `arguments` (a parent role) in a new process group,
+    /// with every signal at its default action and none blocked.
+    init(_ arguments: [String]) throws {
+        var fds: [Int32] = [-1, -1]
+        guard cmp_pipe_cloexec(&fds) == 0 else { throw TestFailure(reason: "pipe2", value: Int(errno)) }
+        defer { close(fds[1]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([TestPools.workerExecutable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, TestPools.workerExecutable, &actions, &attributes, argv, environ)
+        guard spawned == 0 else {
+            close(fds[0])
+            throw TestFailure(reason: "posix_spawn", value: Int(spawned))
+        }
+        pid = child
+        output = fds[0]
+        _ = fcntl(output, F_SETFL, fcntl(output, F_GETFL) | O_NONBLOCK)
+    }
+
+    /// Sends `signal` to the program's whole process group, as a terminal does.
+    func signalGroup(_ signal: Int32) {
+        kill(-pid, signal)
+    }
+
+    /// Waits for a line of output that starts with `prefix` and returns its words after the
+    /// prefix; nil if none comes within `timeout`.
+    func line(startingWith prefix: String, timeout: Duration = .seconds(30)) async -> [String]? {
+        var found: [String]?
+        _ = await eventuallyAsync(timeout: timeout) {
+            readAvailable()
+            found = lines.first { $0.hasPrefix(prefix + " ") || $0 == prefix }.map {
+                $0.split(separator: " ").dropFirst().map(String.init)
+            }
+            return found != nil
+        }
+        return found
+    }
+
+    /// The complete lines the program printed so far.
+    var lines: [String] {
+        text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    /// Waits for the program to exit and returns its wait status; nil if it still runs after
+    /// `timeout`. Reads the rest of its output.
+    func exitStatus(timeout: Duration = .seconds(30)) async -> Int32? {
+        _ = await eventuallyAsync(timeout: timeout) {
+            readAvailable()
+            if status == nil {
+                var raw: Int32 = 0
+                if waitpid(pid, &raw, WNOHANG) == pid { status = raw }
+            }
+            return status != nil
+        }
+        readAvailable()
+        return status
+    }
+
+    /// Kills the group if the program still runs, reaps it and closes the pipe.
+    func finish() {
+        if status == nil {
+            kill(-pid, SIGKILL)
+            var raw: Int32 = 0
+            if waitpid(pid, &raw, 0) == pid { status = raw }
+        }
+        close(output)
+    }
+
+    private func readAvailable() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(output, &buffer, buffer.count)
+            guard n > 0 else { return }
+            text += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+    }
+}
+
+/// The one-letter state of a process (`R`, `S`, `T` stopped, `Z` zombie…), nil if it is gone.
+func processState(_ pid: pid_t) -> Character? {
+    guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 512)
+    guard fgets(&buffer, 512, file) != nil else { return nil }
+    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let close = line.lastIndex(of: ")"), line.distance(from: close, to: line.endIndex) > 2 else { return nil }
+    return line[line.index(close, offsetBy: 2)]
+}
