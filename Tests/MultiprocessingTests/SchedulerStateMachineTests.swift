@@ -269,6 +269,37 @@ struct SchedulerStateMachineTests {
         #expect(h.close() == [] && h.sm.lifecycle == .broken(failure))
     }
 
+    /// Guards: a worker killed before it is ready by a SIGKILL the pool did not send (the OOM
+    /// killer, a chaos test) is not a broken start: its chunks are requeued and a replacement
+    /// comes, however many failures came before; only `maxConsecutiveStartupKills` in a row break
+    /// the pool, and `workerReady` resets that count.
+    @Test func externalKillsBeforeReadyAreNoStartupFailure() {
+        var h = Harness.running(processes: 1, ready: false) {
+            $0.maxConsecutiveStartupFailures = 2
+            $0.maxConsecutiveStartupKills = 3
+        }
+        #expect(h.submit(1, 1, at: 0) == [.send(1, 0, to: 0)])
+        #expect(h.exit(0, .exited(1), at: 1) == [.spawn(1)])  // 1 startup failure of 2
+        #expect(h.spawn(1, ready: false, at: 2) == [.send(1, 0, to: 1)])
+        #expect(h.exit(1, .signaled(9), at: 3) == [.spawn(2)])  // a kill: 1 of 3
+        #expect(h.spawn(2, ready: false, at: 4) == [.send(1, 0, to: 2)])
+        #expect(h.exit(2, .signaled(9), at: 5) == [.spawn(3)])  // 2 of 3
+        #expect(h.sm.lifecycle == .running && h.sm.queue.map(\.payload) == ["1/0"])
+        #expect(h.spawn(3, ready: true, at: 6) == [.send(1, 0, to: 3)])  // ready: resets both counts
+        #expect(h.complete(3, 1, 0, at: 7) == [.deliver(1, 0), .finishJob(1)])
+        #expect(h.exit(3, .signaled(9), at: 8) == [.spawn(4)])  // ready: neither
+        for (w, ms) in [(4, 9), (5, 11)] {
+            #expect(h.spawn(w, ready: false, at: ms) == [])
+            #expect(h.exit(w, .signaled(9), at: ms + 1) == [.spawn(w + 1)])
+        }
+        #expect(h.spawn(6, ready: false, at: 13) == [])
+        let detail =
+            "3 workers in a row were killed by a SIGKILL this pool did not send (the out-of-memory killer?) "
+            + "before they were ready; the last: worker 1006 killed by signal 9 (SIGKILL) before it was ready"
+        #expect(h.exit(6, .signaled(9), at: 14) == [.stopped])
+        #expect(h.sm.lifecycle == .broken(.startupFailed(detail: detail, initializer: false)))
+    }
+
     /// Guards: `workerReady` resets the consecutive count; a ready worker's death does not count;
     /// the default detail names pid and termination; breaking kills the other workers.
     @Test func startupFailureCountIsConsecutive() {

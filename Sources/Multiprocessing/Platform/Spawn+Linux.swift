@@ -149,6 +149,9 @@ enum ProcessTermination: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether SIGKILL ended it (the pool's own kills, the out-of-memory killer, an operator).
+    var isKill: Bool { self == .signaled(SIGKILL) }
+
     var description: String {
         switch self {
         case .exited(let code): return "exited with status \(code)"

@@ -53,6 +53,11 @@ struct SchedulerStateMachine<Payload> {
         var maxInFlightPerWorker: Int = 2
         /// Workers that may die before becoming ready, in a row, before the pool gives up.
         var maxConsecutiveStartupFailures: Int = 3
+        /// Workers that may be killed by someone else's SIGKILL (the OOM killer, an operator)
+        /// before becoming ready, in a row, before the pool gives up. Such a death says nothing
+        /// about the program, so it does not count as a startup failure; only a long run of them
+        /// (a start that always runs out of memory) breaks the pool.
+        var maxConsecutiveStartupKills: Int = 10
     }
 
     /// One batch of items of one job, sent to a worker as one frame.
@@ -172,6 +177,7 @@ struct SchedulerStateMachine<Payload> {
     private(set) var jobs: [JobID: Job] = [:]
     private var nextWorkerID = 0
     private var consecutiveStartupFailures = 0
+    private var consecutiveStartupKills = 0
     private var stopReported = false
     /// The time of the event being handled.
     private var now: MonotonicInstant = .now
@@ -255,6 +261,7 @@ struct SchedulerStateMachine<Payload> {
         guard let i = index(of: id) else { return }
         workers[i].ready = true
         consecutiveStartupFailures = 0
+        consecutiveStartupKills = 0
         if !workers[i].inFlight.isEmpty && workers[i].headStartedAt == nil { workers[i].headStartedAt = now }
     }
 
@@ -307,7 +314,11 @@ struct SchedulerStateMachine<Payload> {
             let detail =
                 initializerError ?? "worker \(worker.pid) \(termination) before it was ready"
                 + (lostDetail.map { ": \($0)" } ?? "")
-            startupFailed(detail: detail, initializer: initializerError != nil, &actions)
+            if initializerError == nil && termination.isKill {
+                startupKilled(detail: detail, &actions)
+            } else {
+                startupFailed(detail: detail, initializer: initializerError != nil, &actions)
+            }
         } else if let head {
             chunkEnded(
                 head, failure: .workerLost(pid: worker.pid, termination: termination, detail: lostDetail), worker: id,
@@ -678,11 +689,24 @@ struct SchedulerStateMachine<Payload> {
     private mutating func startupFailed(detail: String, initializer: Bool, _ actions: inout [Action]) {
         consecutiveStartupFailures += 1
         guard consecutiveStartupFailures >= configuration.maxConsecutiveStartupFailures else { return }
+        breakPool(.startupFailed(detail: detail, initializer: initializer), &actions)
+    }
+
+    /// A worker was killed by a SIGKILL the pool did not send before it was ready.
+    private mutating func startupKilled(detail: String, _ actions: inout [Action]) {
+        consecutiveStartupKills += 1
+        guard consecutiveStartupKills >= configuration.maxConsecutiveStartupKills else { return }
+        let detail =
+            "\(consecutiveStartupKills) workers in a row were killed by a SIGKILL this pool did not send "
+            + "(the out-of-memory killer?) before they were ready; the last: \(detail)"
+        breakPool(.startupFailed(detail: detail, initializer: false), &actions)
+    }
+
+    private mutating func breakPool(_ failure: ChunkFailure, _ actions: inout [Action]) {
         switch lifecycle {
         case .terminated, .broken: return
         case .running, .closed: break
         }
-        let failure = ChunkFailure.startupFailed(detail: detail, initializer: initializer)
         lifecycle = .broken(failure)
         failAllJobs(failure, &actions)
         for i in workers.indices {
