@@ -187,11 +187,13 @@ enum ChaosCall: CustomStringConvertible {
     }
 }
 
-/// A deterministic generator (SplitMix64), so that a run's choices follow from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+/// A deterministic generator (SplitMix64), so that a run's choices follow from its seed (the
+/// tests' fuzzers use it too).
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public init(state: UInt64) { self.state = state }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -3,6 +3,7 @@
 // trimmed): where a worker crashed in the user's code, in debug and release builds, with and
 // without debug information, coloured, among many threads; and partial or garbled text.
 
+import MultiprocessingTestSupport
 import Testing
 
 @testable import Multiprocessing

@@ -2,6 +2,7 @@
 // frames. A worker's bytes are untrusted input to the parent: random or truncated bytes must end
 // in a clear error, never a crash or a hang.
 
+import MultiprocessingTestSupport
 import Testing
 
 @testable import Multiprocessing

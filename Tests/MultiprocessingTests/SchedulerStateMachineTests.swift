@@ -7,6 +7,7 @@
 // randomized model that checks the machine's invariants after every event.
 
 import DequeModule
+import MultiprocessingTestSupport
 import Testing
 
 @testable import Multiprocessing

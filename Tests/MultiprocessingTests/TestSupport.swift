@@ -119,14 +119,5 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Boo
     return condition()
 }
 
-/// A deterministic generator (SplitMix64), so that fuzz failures reproduce.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A deterministic generator, so that fuzz failures reproduce.
+typealias SeededGenerator = SplitMix64

@@ -5,6 +5,7 @@
 // numeric decoding, errors with coding paths, truncation at every prefix, seeded fuzzing of
 // random and mutated bytes, huge declared lengths, nesting limits and skipping.
 
+import MultiprocessingTestSupport
 import Testing
 
 @testable import Multiprocessing

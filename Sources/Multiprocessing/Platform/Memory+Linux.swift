@@ -15,14 +15,9 @@ import CMultiprocessing
 /// One `open`/`read`/`close` (a few microseconds): the worker calls it after each chunk only when
 /// the pool has a `maxMemoryPerChild`.
 func residentMemoryBytes() -> Int? {
-    let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { closeDescriptor(fd) }
-    var buffer = [UInt8](repeating: 0, count: 128)
-    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    guard n > 0 else { return nil }
+    guard let text = readSmallFile("/proc/self/statm", capacity: 128) else { return nil }
     // "size resident shared text lib data dt", in pages.
-    let fields = buffer[0..<n].split(separator: UInt8(ascii: " "))
+    let fields = text.split(separator: UInt8(ascii: " "))
     guard fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
@@ -30,17 +25,22 @@ func residentMemoryBytes() -> Int? {
 /// The bytes that count toward RLIMIT_DATA in this process now (`VmData` of
 /// `/proc/self/status`: heap, private writable mappings, thread stacks), or nil.
 func dataSegmentBytes() -> Int? {
-    let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { closeDescriptor(fd) }
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    guard n > 0 else { return nil }
-    for line in buffer[0..<n].split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("VmData:".utf8)) {
+    guard let text = readSmallFile("/proc/self/status", capacity: 4096) else { return nil }
+    for line in text.split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("VmData:".utf8)) {
         let digits = line.filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
         return Int(String(decoding: digits, as: UTF8.self)).map { $0 * 1024 }
     }
     return nil
+}
+
+/// The first `capacity` bytes of a small file such as one of /proc's (one `read`), or nil.
+private func readSmallFile(_ path: String, capacity: Int) -> ArraySlice<UInt8>? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { closeDescriptor(fd) }
+    var buffer = [UInt8](repeating: 0, count: capacity)
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    return n > 0 ? buffer[0..<n] : nil
 }
 
 /// Limits what this process may allocate to `bytes` (RLIMIT_DATA, soft and hard: the heap,
