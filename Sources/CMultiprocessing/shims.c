@@ -121,3 +121,12 @@ int cmp_limit_data_segment(pid_t pid, unsigned long long bytes) {
     struct rlimit limit = {.rlim_cur = (rlim_t)bytes, .rlim_max = (rlim_t)bytes};
     return prlimit(pid, RLIMIT_DATA, &limit, NULL);
 }
+
+int cmp_pidfd_send_signal(int pidfd, int signal) {
+#ifdef SYS_pidfd_send_signal
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}

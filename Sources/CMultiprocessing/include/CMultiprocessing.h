@@ -70,6 +70,10 @@ void cmp_keep_freed_memory(void);
 /// The number of CPUs this process may run on (its affinity mask), at least 1.
 int cmp_available_cpus(void);
 
+/// Sends `signal` to the process `pidfd` refers to (pidfd_send_signal, Linux 5.1+): never to
+/// another process that reused its pid. Returns 0, or -1 with errno set.
+int cmp_pidfd_send_signal(int pidfd, int signal);
+
 /// Sets RLIMIT_DATA (soft and hard) of process `pid` (0: the calling process) to `bytes`
 /// (prlimit, a GNU extension Swift cannot see). Returns 0, or -1 with errno set.
 int cmp_limit_data_segment(pid_t pid, unsigned long long bytes);

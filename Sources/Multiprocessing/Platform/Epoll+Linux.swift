@@ -16,6 +16,9 @@ final class Poller: Sendable {
     let epollFD: Int32
     let wakeFD: Int32
     private let closed = Atomic<Bool>(false)
+    /// The kernel's events of one wait, read only by the thread that waits (one per poller).
+    private nonisolated(unsafe) let events: UnsafeMutablePointer<epoll_event>
+    private static let eventCapacity = 64
     /// The token reported for the wake-up eventfd.
     static let wakeToken: UInt64 = .max
 
@@ -30,6 +33,7 @@ final class Poller: Sendable {
         }
         self.epollFD = epollFD
         self.wakeFD = wakeFD
+        self.events = .allocate(capacity: Poller.eventCapacity)
         try register(wakeFD, token: Poller.wakeToken, readable: true, writable: false)
     }
 
@@ -70,18 +74,19 @@ final class Poller: Sendable {
         return event
     }
 
-    /// Waits for readiness; `timeoutMilliseconds` of -1 waits without limit.
-    /// Returns (token, readable-or-hangup, writable) for each ready descriptor.
-    func wait(
-        into events: UnsafeMutableBufferPointer<epoll_event>, timeoutMilliseconds: Int32
-    )
-        throws -> Int
-    {
-        let n = epoll_wait(epollFD, events.baseAddress, Int32(events.count), timeoutMilliseconds)
+    /// Waits for readiness; `timeoutMilliseconds` of -1 waits without limit. A descriptor is
+    /// reported (by its token) when it is ready for what it is watched for, or has hung up or
+    /// failed; what it is ready for is for its owner to find out.
+    /// - Returns: how many tokens were stored in `tokens` (0 when a signal cut the wait short).
+    /// - Throws: ``SystemError`` when the wait fails.
+    func wait(into tokens: UnsafeMutableBufferPointer<UInt64>, timeoutMilliseconds: Int32) throws -> Int {
+        let capacity = min(tokens.count, Poller.eventCapacity)
+        let n = epoll_wait(epollFD, events, Int32(capacity), timeoutMilliseconds)
         if n < 0 {
             if errno == EINTR { return 0 }
             throw SystemError(call: "epoll_wait", errno: errno)
         }
+        for i in 0..<Int(n) { tokens[i] = events[i].data.u64 }
         return Int(n)
     }
 
@@ -107,5 +112,6 @@ final class Poller: Sendable {
 
     deinit {
         close()
+        events.deallocate()
     }
 }

@@ -191,6 +191,24 @@ func reap(_ pid: pid_t) -> ProcessTermination {
     }
 }
 
+/// Sends SIGKILL to a worker: through its pidfd (`pidfd_send_signal`), which names that process
+/// and no other even after its pid is reused; by pid where the kernel has no pidfd (the caller
+/// then makes sure the pid was not reaped yet).
+func killProcess(pid: pid_t, pidFD: Int32) {
+    if pidFD >= 0 {
+        _ = cmp_pidfd_send_signal(pidFD, SIGKILL)
+    } else if pid > 0 {
+        _ = kill(pid, SIGKILL)
+    }
+}
+
+/// Whether `pid` (a child) has exited, leaving it to be reaped by ``reap(_:)``.
+func hasExited(_ pid: pid_t) -> Bool {
+    var info = siginfo_t()
+    let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+    return r == 0 && info._sifields._sigchld.si_pid == pid
+}
+
 /// Reaps `pid` if it has exited; nil while it runs.
 func reapIfExited(_ pid: pid_t) -> ProcessTermination? {
     var status: Int32 = 0

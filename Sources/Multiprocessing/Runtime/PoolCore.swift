@@ -1,6 +1,8 @@
-// The pool's storage: the scheduling state machine under a lock, the write ends of the task
-// pipes, and the sinks of the jobs in flight. It performs the state machine's actions; sinks are
-// called only after the lock is released.
+// The pool's storage: the scheduling state machine and the sinks of the jobs in flight, under one
+// lock. Every event — a call, a result, a worker's start or death, a deadline — is one
+// transition: under the lock the scheduler decides, and its actions become transport effects and
+// sink events; both are performed after the lock is released (the transport writes, signals and
+// closes; sinks deliver). Nothing under the lock makes a system call.
 
 import DequeModule
 import Logging
@@ -32,23 +34,11 @@ final class PoolCore: Sendable {
         var startTimeout: Duration?
     }
 
-    /// The parent's end of one worker's task pipe, with what could not be written yet.
-    struct TaskChannel {
-        var pid: Int32
-        var fd: Int32
-        var outbox: Deque<OutgoingFrame> = []
-        /// Bytes of `outbox.first` (frame and attachments) already written.
-        var written = 0
-        var watchingWritable = false
-        var closeWhenFlushed = false
-    }
-
     struct State {
         var scheduler: Scheduler
-        var channels = WorkerTable<TaskChannel>()
         var sinks: [JobID: SinkEntry] = [:]
-        /// Spawns the I/O thread must perform.
-        var spawnQueue: [WorkerID] = []
+        /// The number of the next transport effect on each worker (see ``WorkerTransport``).
+        var sequences = WorkerTable<UInt64>()
         var stopped = false
     }
 
@@ -108,15 +98,12 @@ final class PoolCore: Sendable {
 
     let options: Options
     let state: Mutex<State>
-    let poller: Poller
+    /// Where workers live: processes on this machine.
+    let transport: any WorkerTransport
     let stopped = Completion()
     /// Runs the callbacks of results, off the threads that read results.
     let callbacks: CallbackExecutor
     private let nextJob = Atomic<UInt64>(1)
-    /// The read side of the workers: touched by the I/O thread, and by a thread reading its own
-    /// result (`waitDirect`), always under `loopLock`. Lock order: `loopLock`, then `state`.
-    let loop: EventLoopState
-    let loopLock = Mutex(())
 
     var logger: Logger { options.logger }
 
@@ -126,8 +113,11 @@ final class PoolCore: Sendable {
             processes: options.processes, maxTasksPerChild: options.maxTasksPerChild,
             taskTimeout: options.taskTimeout, startTimeout: options.startTimeout)
         self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
-        self.poller = try Poller()
-        self.loop = EventLoopState()
+        self.transport = try LocalTransport(
+            options: LocalTransport.Options(
+                executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
+                logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
+                maxMemoryPerChild: options.maxMemoryPerChild))
         self.callbacks = CallbackExecutor(poolStopped: stopped)
     }
 
@@ -141,18 +131,17 @@ final class PoolCore: Sendable {
     /// - Throws: `PoolError.spawnFailed` when a worker cannot be started.
     func start() throws(PoolError) {
         transition { $0.scheduler.start(now: .now) }
-        let firstSpawns = Completion()
         do {
-            try startDetachedThread(name: "multiprocessing") { [self] in
-                runEventLoop(reportingFirstSpawns: firstSpawns)
-            }
+            try transport.start(events: self)
         } catch {
-            throw PoolError(.spawnFailed, "the pool's I/O thread could not start: \(error)")
-        }
-        if let error = firstSpawns.wait(until: nil)?.error {
             terminate()
-            throw error as? PoolError ?? PoolError(.spawnFailed, "\(error)")
+            throw error
         }
+    }
+
+    /// Waits for a one-chunk call's result on the worker's own channel, where the transport can.
+    func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
+        transport.waitDirect(worker: id, deadline: deadline, until: isDone)
     }
 
     /// Adds a job. The sink is registered before any result can arrive.
@@ -215,29 +204,32 @@ final class PoolCore: Sendable {
         }
     }
 
-    // MARK: - Performing actions (under the lock)
+    // MARK: - Transitions
 
     /// One transition: under the lock, `body` feeds an event to the scheduler and returns its
-    /// actions, which are performed; the sink events they produce run after the lock is released.
+    /// actions, which become transport effects and sink events; both are performed after the
+    /// lock is released, effects first.
     /// - Returns: what `body` returned besides the actions.
     @discardableResult
     func transition<T: Sendable>(
         _ context: ActionContext = ActionContext(), _ body: @Sendable (inout State) -> ([Scheduler.Action], T)
     ) -> T {
-        let (events, value) = state.withLock { state -> ([SinkEvent], T) in
+        let (effects, events, value) = state.withLock { state -> ([TransportEffect], [SinkEvent], T) in
             let deadlineBefore = state.scheduler.nextDeadline
             let (actions, value) = body(&state)
+            var effects: [TransportEffect] = []
             var events: [SinkEvent] = []
-            perform(actions, &state, &events, context)
+            translate(actions, &state, &effects, &events, context)
             // A task that started (or a timeout that came closer) on this thread: the I/O thread
             // may be asleep without a timer, or with a later one; wake it to arm the new deadline.
             if let deadline = state.scheduler.nextDeadline, deadlineBefore.map({ deadline < $0 }) ?? true,
                 !state.stopped
             {
-                poller.wake()
+                effects.append(.deadlineChanged)
             }
-            return (events, value)
+            return (effects, events, value)
         }
+        if !effects.isEmpty { transport.perform(effects) }
         for event in events { event.run() }
         return value
     }
@@ -247,31 +239,27 @@ final class PoolCore: Sendable {
         transition(context) { state in (body(&state), ()) }
     }
 
-    func perform(
-        _ actions: [Scheduler.Action], _ state: inout State, _ events: inout [SinkEvent], _ context: ActionContext
+    /// Turns the scheduler's actions into transport effects (numbered per worker) and sink
+    /// events. Pure bookkeeping: it runs under the lock.
+    func translate(
+        _ actions: [Scheduler.Action], _ state: inout State, _ effects: inout [TransportEffect],
+        _ events: inout [SinkEvent], _ context: ActionContext
     ) {
-        var wake = false
         for action in actions {
             switch action {
             case .spawn(let id):
-                state.spawnQueue.append(id)
-                wake = true
+                state.sequences[id] = 0
+                effects.append(.spawn(id))
             case .send(let chunk, let id):
-                guard state.channels[id] != nil else { continue }
-                state.channels[id]!.outbox.append(chunk.payload)
-                flush(id, &state)
+                guard let sequence = state.sequences[id] else { continue }
+                state.sequences[id] = sequence + 1
+                effects.append(.send(chunk.payload, to: id, sequence: sequence))
             case .closeInput(let id):
-                guard state.channels[id] != nil else { continue }
-                if state.channels[id]!.outbox.isEmpty {
-                    closeTaskChannel(id, &state)
-                } else {
-                    state.channels[id]!.closeWhenFlushed = true
-                }
-            case .kill(let id, let pid):
-                if pid > 0 {
-                    Glibc.kill(pid, SIGKILL)
-                    logger.debug("killed worker", metadata: ["pid": "\(pid)", "worker": "\(id)"])
-                }
+                guard let sequence = state.sequences[id] else { continue }
+                state.sequences[id] = sequence + 1
+                effects.append(.closeInput(id, sequence: sequence))
+            case .kill(let id, _):
+                effects.append(.kill(id))
             case .deliver(let job, let index):
                 guard state.sinks[job] != nil, let result = context.result else { continue }
                 events.append(
@@ -291,85 +279,13 @@ final class PoolCore: Sendable {
                 if var entry = state.sinks.removeValue(forKey: job) { events.append(entry.event(.finish)) }
             case .stopped:
                 state.stopped = true
-                wake = true
+                effects.append(.stop)
             }
         }
-        if wake { poller.wake() }
-    }
-
-    /// Writes what the worker's pipe takes now; watches for writability if something is left.
-    func flush(_ id: WorkerID, _ state: inout State) {
-        guard var channel = state.channels[id], channel.fd >= 0 else { return }
-        defer { state.channels[id] = channel }
-        withSIGPIPEBlocked {
-            while let frame = channel.outbox.first {
-                let (n, requested): (Int, Int)
-                do {
-                    (n, requested) = try frame.withUnwritten(after: channel.written) { raw in
-                        (try writeNonBlocking(channel.fd, raw), raw.count)
-                    }
-                } catch {
-                    // EPIPE: the worker is gone; its exit is handled through its pidfd.
-                    channel.outbox.removeAll()
-                    channel.written = 0
-                    return true
-                }
-                channel.written += n
-                // The pipe is full: the rest when it is writable again.
-                if n < requested { return false }
-                if channel.written < frame.count { continue }
-                channel.outbox.removeFirst()
-                channel.written = 0
-            }
-            return false
-        }
-        let wantsWritable = !channel.outbox.isEmpty
-        if wantsWritable != channel.watchingWritable {
-            do {
-                if wantsWritable {
-                    try poller.register(channel.fd, token: EventToken.taskWritable(id), readable: false, writable: true)
-                } else {
-                    poller.unregister(channel.fd)
-                }
-                channel.watchingWritable = wantsWritable
-            } catch {
-                logger.error("cannot watch a worker's task pipe", metadata: ["error": "\(error)"])
-            }
-        }
-        if channel.outbox.isEmpty && channel.closeWhenFlushed {
-            state.channels[id] = channel
-            closeTaskChannel(id, &state)
-            channel = state.channels[id] ?? channel
-        }
-    }
-
-    func closeTaskChannel(_ id: WorkerID, _ state: inout State) {
-        guard var channel = state.channels[id], channel.fd >= 0 else { return }
-        if channel.watchingWritable { poller.unregister(channel.fd) }
-        closeDescriptor(channel.fd)
-        channel.fd = -1
-        channel.watchingWritable = false
-        channel.outbox.removeAll()
-        state.channels[id] = channel
     }
 }
 
 /// A sink that knows the function its job runs (for error messages).
 protocol NamedSink {
     var functionName: String { get }
-}
-
-/// What an epoll event is about.
-enum EventToken {
-    static func make(_ id: WorkerID, _ kind: UInt64) -> UInt64 { UInt64(id.rawValue) << 3 | kind }
-    static func results(_ id: WorkerID) -> UInt64 { make(id, 0) }
-    static func stderr(_ id: WorkerID) -> UInt64 { make(id, 1) }
-    static func exit(_ id: WorkerID) -> UInt64 { make(id, 2) }
-    static func taskWritable(_ id: WorkerID) -> UInt64 { make(id, 3) }
-    /// The parent's stderr (one per pool, not per worker).
-    static let stderrOutput: UInt64 = make(WorkerID(rawValue: 0), 4)
-
-    static func decode(_ token: UInt64) -> (WorkerID, kind: UInt64) {
-        (WorkerID(rawValue: Int(token >> 3)), token & 7)
-    }
 }

@@ -107,7 +107,7 @@ enum WorkerLoop {
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
                 // Not after chunks of bigger jobs: a worker polling then takes a core from the
                 // parent, which is then what the job waits for.
-                tasks.spin = header.lone ? PoolCore.directWaitSpin : .zero
+                tasks.spin = header.lone ? LocalTransport.directWaitSpin : .zero
             }
             exit(0)
         } catch {

@@ -1,5 +1,6 @@
-// The pool's I/O thread: spawns workers, reads their results and stderr, notices their exit
-// through a pidfd, writes what the task pipes would not take at once, and fires timeouts.
+// The local transport's I/O thread: spawns workers, reads their results and stderr, notices
+// their exit through a pidfd, writes what the task pipes would not take at once, and tells the
+// storage when a deadline is due. Everything it learns goes to the storage as `TransportEvents`.
 
 import CMultiprocessing
 import Logging
@@ -11,8 +12,8 @@ import Synchronization
     import Musl
 #endif
 
-/// The read side of every worker. Touched only under `PoolCore.loopLock`, which is what makes
-/// the `@unchecked Sendable` sound.
+/// The read side of every worker. Touched only under `LocalTransport.loopLock`, which is what
+/// makes the `@unchecked Sendable` sound.
 final class EventLoopState: @unchecked Sendable {
     struct Reader {
         var pid: Int32
@@ -31,13 +32,16 @@ final class EventLoopState: @unchecked Sendable {
     }
 
     var readers = WorkerTable<Reader>()
+    /// Where events go: set when the I/O thread starts, cleared when it ends (the storage owns
+    /// the transport; this reference keeps the storage alive while the thread runs).
+    var events: (any TransportEvents)?
     /// Workers' stderr on its way to the parent's stderr, never blocking this thread.
     var stderr = StderrForwarder(output: NonBlockingOutput.openStandardError())
     /// Whether the parent's stderr is in the epoll set (for writability).
     var watchingStderrOutput = false
 }
 
-extension PoolCore {
+extension LocalTransport {
     /// How long a thread waiting for its own result polls the pipe without sleeping.
     static let directWaitSpin: Duration = .microseconds(50)
 
@@ -48,10 +52,27 @@ extension PoolCore {
     /// nothing, before it drops the rest (a reader that takes bytes keeps it going).
     static let stderrDrainGrace: Duration = .seconds(1)
 
-    func runEventLoop(reportingFirstSpawns firstSpawns: Completion) {
-        let capacity = 64
-        let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: capacity)
-        defer { events.deallocate() }
+    func start(events: any TransportEvents) throws(PoolError) {
+        let firstSpawns = Completion()
+        do {
+            try startDetachedThread(name: "multiprocessing") { [self] in
+                runEventLoop(events: events, reportingFirstSpawns: firstSpawns)
+            }
+        } catch {
+            throw PoolError(.spawnFailed, "the pool's I/O thread could not start: \(error)")
+        }
+        if let error = firstSpawns.wait(until: nil)?.error {
+            throw error as? PoolError ?? PoolError(.spawnFailed, "\(error)")
+        }
+    }
+
+    /// The storage's events, for code that runs under the loop lock.
+    private var events: any TransportEvents { loop.events! }
+
+    private func runEventLoop(events: any TransportEvents, reportingFirstSpawns firstSpawns: Completion) {
+        loopLock.withLock { _ in loop.events = events }
+        let tokens = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 64)
+        defer { tokens.deallocate() }
         var reportedFirstSpawns = false
 
         turns: while true {
@@ -60,10 +81,11 @@ extension PoolCore {
             // shared with it.
             let turn: (timeout: Int32, deadline: MonotonicInstant?)? = loopLock.withLock { _ in
                 // One look at the shared state a turn.
-                let (spawns, isStopped, deadline) = state.withLock { state in
-                    defer { state.spawnQueue.removeAll() }
-                    return (state.spawnQueue, state.stopped, state.scheduler.nextDeadline)
+                let (spawns, isStopped) = channels.withLock { channels in
+                    defer { channels.spawnQueue.removeAll() }
+                    return (channels.spawnQueue, channels.stopped)
                 }
+                let deadline = events.nextDeadline
                 if !spawns.isEmpty || !reportedFirstSpawns {
                     let spawnError = performSpawns(spawns)
                     if !reportedFirstSpawns {
@@ -99,15 +121,15 @@ extension PoolCore {
 
             let count: Int
             do {
-                count = try poller.wait(into: events, timeoutMilliseconds: turn.timeout)
+                count = try poller.wait(into: tokens, timeoutMilliseconds: turn.timeout)
             } catch {
                 logger.critical("the pool's event loop failed", metadata: ["error": "\(error)"])
-                terminate()
+                events.transportFailed(detail: "the pool's event loop failed: \(error)")
                 count = 0
             }
             loopLock.withLock { _ in
                 for i in 0..<count {
-                    let token = events[i].data.u64
+                    let token = tokens[i]
                     if token == Poller.wakeToken {
                         poller.drainWakeups()
                         continue
@@ -122,7 +144,7 @@ extension PoolCore {
                     case 2: workerExited(id)
                     case 4: flushStderr()
                     default:
-                        state.withLock { flush(id, &$0) }
+                        channels.withLock { flush(id, &$0) }
                     }
                 }
                 fireTimers(deadline: turn.deadline)
@@ -132,14 +154,14 @@ extension PoolCore {
         // on while it takes some; then the rest is dropped and counted.
         loopLock.withLock { _ in drainStderrAtStop() }
         // Release what is left.
-        state.withLock { state in
-            for id in state.channels.keys { closeTaskChannel(id, &state) }
-            state.channels.removeAll()
+        channels.withLock { channels in
+            for id in channels.table.keys { removeChannel(id, closingPidFD: true, &channels) }
             // Under the lock, like every `wake()`: no wake-up can write to a reused descriptor.
             poller.close()
         }
         logger.debug("pool stopped")
-        stopped.complete(.success(()))
+        loopLock.withLock { _ in loop.events = nil }
+        events.transportStopped()
     }
 
     // MARK: - Spawning
@@ -166,31 +188,32 @@ extension PoolCore {
                                 worker.pidFD, token: EventToken.exit(id), readable: true, writable: false)
                         }
                     } catch {
-                        Glibc.kill(worker.pid, SIGKILL)
+                        killProcess(pid: worker.pid, pidFD: worker.pidFD)
                         _ = reap(worker.pid)
                         worker.closeAll()
                         throw error
                     }
                     loop.readers[id] = EventLoopState.Reader(
                         pid: worker.pid, pidFD: worker.pidFD, resultFD: worker.resultFD, stderrFD: worker.stderrFD)
-                    transition { state in
-                        var channel = TaskChannel(pid: worker.pid, fd: worker.taskFD)
+                    // Its start frame first, before anything the storage sends it.
+                    channels.withLock { channels in
+                        var channel = TaskChannel(pid: worker.pid, pidFD: worker.pidFD, fd: worker.taskFD)
                         channel.outbox.append(OutgoingFrame(bytes: options.startFrame))
-                        state.channels[id] = channel
-                        flush(id, &state)
-                        return state.scheduler.workerSpawned(id, pid: worker.pid, now: .now)
+                        channels.table[id] = channel
+                        flush(id, &channels)
                     }
+                    events.workerSpawned(id, pid: worker.pid)
                     logger.debug("worker started", metadata: ["pid": "\(worker.pid)", "worker": "\(id)"])
                 } catch {
                     let detail = "cannot start '\(options.executable)': \(error)"
                     logger.error("worker could not be started", metadata: ["error": "\(detail)"])
-                    if firstError == nil { firstError = PoolError(.spawnFailed, detail) }
-                    transition { $0.scheduler.workerSpawnFailed(id, detail: detail, now: .now) }
+                    if firstError == nil { firstError = PoolError(.spawnFailed, detail, underlying: error as? SystemError) }
+                    events.workerSpawnFailed(id, detail: detail)
                 }
             }
-            ids = state.withLock { state -> [WorkerID] in
-                defer { state.spawnQueue.removeAll() }
-                return state.spawnQueue
+            ids = channels.withLock { channels -> [WorkerID] in
+                defer { channels.spawnQueue.removeAll() }
+                return channels.spawnQueue
             }
         }
     }
@@ -216,10 +239,10 @@ extension PoolCore {
             stopReadingResults(&reader)
             loop.readers[id] = reader
             logger.warning("worker broke the protocol", metadata: ["pid": "\(reader.pid)", "detail": "\(failure)"])
-            transition { $0.scheduler.workerMisbehaved(id, detail: failure, now: .now) }
+            events.workerMisbehaved(id, detail: failure)
         } else if !open {
             stopReadingResults(&reader)
-            reader.exitDeadline = .now + PoolCore.exitGrace
+            reader.exitDeadline = .now + LocalTransport.exitGrace
             loop.readers[id] = reader
         }
     }
@@ -273,8 +296,7 @@ extension PoolCore {
                     poller.unregister(fd)
                     closeDescriptor(fd)
                     // The I/O thread may have a timer to arm (a worker that closed its pipe).
-                    // Under the state lock, like every wake-up: the poller may be closed.
-                    state.withLock { if !$0.stopped { poller.wake() } }
+                    wakeLoop()
                 }
             }
         }
@@ -283,8 +305,8 @@ extension PoolCore {
         // pidfd too: a worker that dies while a process it forked still holds the pipe never
         // ends it; the I/O thread handles the exit, and this thread waits the usual way.
         if !isDone() {
-            let spin = deadline.map { min(PoolCore.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
-            _ = pollReadable(fd, or: pidFD, spinningFor: spin ?? PoolCore.directWaitSpin)
+            let spin = deadline.map { min(LocalTransport.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
+            _ = pollReadable(fd, or: pidFD, spinningFor: spin ?? LocalTransport.directWaitSpin)
         }
         while !isDone() {
             var timeout: Int32 = -1
@@ -311,12 +333,7 @@ extension PoolCore {
         var body = frame.bodyReader
         switch FrameKind(rawValue: frame.kind) {
         case .ready:
-            // A transition, so that a task deadline starting now wakes the I/O thread when this
-            // runs on a thread reading its own result.
-            transition { state -> [Scheduler.Action] in
-                state.scheduler.workerReady(id, now: .now)
-                return []
-            }
+            events.workerReady(id)
             logger.trace("worker ready", metadata: ["pid": "\(pid)"])
             return nil
         case .initializerFailed:
@@ -336,7 +353,7 @@ extension PoolCore {
                     "pid": "\(pid)", "worker": "\(id)", "residentBytes": "\(resident)",
                     "maxMemoryPerChild": "\(options.maxMemoryPerChild ?? 0)",
                 ])
-            transition { $0.scheduler.workerOverMemory(id, now: .now) }
+            events.workerOverMemory(id)
             return nil
         case .result:
             let header: ResultHeader
@@ -345,11 +362,7 @@ extension PoolCore {
             } catch {
                 return "sent an unreadable result header: \(error)"
             }
-            transition(ActionContext(result: (header, body, pid))) { state in
-                state.scheduler.chunkCompleted(
-                    worker: id, job: JobID(rawValue: header.job), index: Int(header.chunkIndex),
-                    failed: header.anyFailed, now: .now)
-            }
+            events.chunkCompleted(id, header: header, items: body, pid: pid)
             return nil
         default:
             return "sent a frame of unknown kind \(frame.kind)"
@@ -449,7 +462,7 @@ extension PoolCore {
     private func drainStderrAtStop() {
         var lastProgress = MonotonicInstant.now
         while loop.stderr.pendingCount > 0, let output = loop.stderr.output, !loop.stderr.failed,
-            MonotonicInstant.now.duration(to: lastProgress.advanced(by: PoolCore.stderrDrainGrace)) > .zero
+            MonotonicInstant.now.duration(to: lastProgress.advanced(by: LocalTransport.stderrDrainGrace)) > .zero
         {
             output.waitWritable(timeoutMilliseconds: 50)
             let before = loop.stderr.pendingCount
@@ -479,42 +492,26 @@ extension PoolCore {
             poller.unregister(reader.stderrFD)
             closeDescriptor(reader.stderrFD)
         }
-        if reader.pidFD >= 0 {
-            poller.unregister(reader.pidFD)
-            // A thread waiting for its own result may be polling it: that thread closes it.
-            if !reader.borrowed { closeDescriptor(reader.pidFD) }
-        }
+        if reader.pidFD >= 0 { poller.unregister(reader.pidFD) }
         let lastWords = reader.stderrTail.lastWords()
-        let initializerError = reader.initializerError
-        let pid = reader.pid
-        let lostDetail = options.workerMemoryLimit.flatMap { limit in
+        let detail = options.workerMemoryLimit.flatMap { limit in
             reportsAllocationFailure(lastWords.text)
                 ? "it ran out of memory: the pool's workerMemoryLimit of \(limit) bytes (\(limit >> 20) MiB) "
                     + "stopped an allocation" : nil
         }
-        let (phase, termination) = transition(ActionContext(lastWords: [id: lastWords])) { state in
-            // Reaped under the lock, where every kill is sent: no kill can reach a reused pid.
-            let termination = reap(pid)
-            let phase = state.scheduler.worker(id)?.phase
-            closeTaskChannel(id, &state)
-            state.channels[id] = nil
-            let actions = state.scheduler.workerExited(
-                id, termination: termination, initializerError: initializerError, lostDetail: lostDetail, now: .now)
-            return (actions, (phase, termination))
+        let termination = channels.withLock { channels in
+            // Reaped under the channel lock, where every kill is sent: no kill can reach a reused
+            // pid (where there is no pidfd to send it through). A thread waiting for its own
+            // result may be polling the pidfd: that thread closes it.
+            let termination = reap(reader.pid)
+            removeChannel(id, closingPidFD: !reader.borrowed, &channels)
+            return termination
         }
-        let metadata: Logger.Metadata = ["pid": "\(reader.pid)", "worker": "\(id)", "exit": "\(termination)"]
-        switch phase {
-        case .inputClosed?:
-            logger.debug("worker exited", metadata: metadata)
-        case .killed(.timedOut)?:
-            logger.warning("worker killed: task timed out", metadata: metadata)
-        case .killed(.cancelled)?:
-            logger.info("worker killed: its task was cancelled", metadata: metadata)
-        case .killed(.terminated)?:
-            logger.debug("worker killed: pool terminated", metadata: metadata)
-        default:
-            logger.warning("worker lost", metadata: metadata.merging(["lastWords": "\(lastWords)"]) { a, _ in a })
-        }
+        events.workerExited(
+            id,
+            exit: WorkerExit(
+                pid: reader.pid, termination: termination, lastWords: lastWords,
+                initializerError: reader.initializerError, detail: detail))
     }
 
     // MARK: - Timers
@@ -525,44 +522,17 @@ extension PoolCore {
     private func fireTimers(deadline: MonotonicInstant?) {
         let now = MonotonicInstant.now
         if let deadline, deadline <= now {
-            transition { $0.scheduler.timeoutsExpired(now: now) }
+            events.deadlinesDue(now: now)
         }
         for (id, reader) in loop.readers {
             guard let deadline = reader.exitDeadline else { continue }
-            if reader.pidFD < 0, reapIfExitedWithoutReaping(reader.pid) {
+            if reader.pidFD < 0, hasExited(reader.pid) {
                 workerExited(id)
             } else if deadline <= now {
-                Glibc.kill(reader.pid, SIGKILL)
+                channels.withLock { _ in killProcess(pid: reader.pid, pidFD: reader.pidFD) }
                 if reader.pidFD < 0 { workerExited(id) }
                 loop.readers[id]?.exitDeadline = nil
             }
         }
-    }
-
-    /// Whether `pid` has exited, leaving it to be reaped by ``reap(_:)``.
-    private func reapIfExitedWithoutReaping(_ pid: Int32) -> Bool {
-        var info = siginfo_t()
-        let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-        return r == 0 && info._sifields._sigchld.si_pid == pid
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-        if overflow { return seconds < 0 ? .min : .max }
-        return whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
-    }
-
-    /// Whole nanoseconds, rounded down, saturating (a timeout of centuries is "forever").
-    var saturatingNanoseconds: Int {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return .max }
-        let (sum, overflowed) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowed ? .max : Int(sum)
     }
 }

@@ -1,0 +1,220 @@
+// The local transport: worker processes on this machine, started with posix_spawn, reached
+// through a task pipe each (written here), a result pipe and a stderr pipe (read by the I/O
+// thread, see LocalTransport+EventLoop.swift), and noticed gone through a pidfd.
+//
+// Effects arrive after the storage released its lock, from any thread. What they touch here —
+// the task pipes' write ends, their outboxes, the pidfds that signals go through — is under the
+// channel lock, never under the storage's: a `write` that takes time, a `kill` or a `close`
+// holds up no thread that submits work.
+
+import DequeModule
+import Logging
+import Synchronization
+
+final class LocalTransport: WorkerTransport {
+    struct Options: Sendable {
+        var executable: String
+        var arguments: [String]
+        /// The first frame every worker gets (its initializer call, its limits).
+        var startFrame: [UInt8]
+        var logger: Logger
+        var workerMemoryLimit: Int?
+        var maxMemoryPerChild: Int?
+    }
+
+    /// The parent's end of one worker's task pipe, what could not be written yet, and the
+    /// worker's pidfd (signals go through it, so that none can reach a reused pid).
+    ///
+    /// Ownership: `fd` until ``LocalTransport/closeInput(_:_:)``; `pidFD` until the worker is
+    /// gone (see ``LocalTransport/removeChannel(_:closingPidFD:)``).
+    struct TaskChannel {
+        var pid: Int32
+        var pidFD: Int32
+        var fd: Int32
+        var outbox: Deque<OutgoingFrame> = []
+        /// Bytes of `outbox.first` (frame and attachments) already written.
+        var written = 0
+        var watchingWritable = false
+        var closeWhenFlushed = false
+        /// The sequence number of the next effect to perform; effects that came early wait in
+        /// `early` (see ``WorkerTransport``).
+        var nextSequence: UInt64 = 0
+        var early: [UInt64: Operation] = [:]
+    }
+
+    /// A numbered effect on one worker's channel.
+    enum Operation {
+        case send(OutgoingFrame)
+        case closeInput
+    }
+
+    struct Channels {
+        var table = WorkerTable<TaskChannel>()
+        /// Spawns the I/O thread must perform.
+        var spawnQueue: [WorkerID] = []
+        /// Every worker is gone after close/terminate: the loop ends once it has no reader left.
+        var stopped = false
+    }
+
+    let options: Options
+    let channels = Mutex(Channels())
+    let poller: Poller
+    /// The read side of every worker: touched by the I/O thread, and by a thread reading its own
+    /// result (`waitDirect`), always under `loopLock`. Lock order: `loopLock`, then the storage's
+    /// lock (events), then `channels`.
+    let loop: EventLoopState
+    let loopLock = Mutex(())
+
+    var logger: Logger { options.logger }
+
+    init(options: Options) throws {
+        self.options = options
+        self.poller = try Poller()
+        self.loop = EventLoopState()
+    }
+
+    // MARK: - Effects
+
+    func perform(_ effects: [TransportEffect]) {
+        var wake = false
+        for effect in effects {
+            switch effect {
+            case .spawn(let id):
+                channels.withLock { $0.spawnQueue.append(id) }
+                wake = true
+            case .send(let frame, let id, let sequence):
+                apply(.send(frame), to: id, sequence: sequence)
+            case .closeInput(let id, let sequence):
+                apply(.closeInput, to: id, sequence: sequence)
+            case .kill(let id):
+                kill(id)
+            case .deadlineChanged:
+                wake = true
+            case .stop:
+                channels.withLock { $0.stopped = true }
+                wake = true
+            }
+        }
+        if wake { wakeLoop() }
+    }
+
+    /// Wakes the I/O thread, unless it has ended. Under the channel lock, where the poller is
+    /// closed: no wake-up can write to a reused descriptor.
+    func wakeLoop() {
+        channels.withLock { _ in poller.wake() }
+    }
+
+    /// Performs `operation` as the `sequence`th effect on worker `id`, or keeps it until the ones
+    /// before it came; drops it when the worker is gone.
+    private func apply(_ operation: Operation, to id: WorkerID, sequence: UInt64) {
+        channels.withLock { channels in
+            guard var channel = channels.table[id] else { return }
+            guard sequence == channel.nextSequence else {
+                channel.early[sequence] = operation
+                channels.table[id] = channel
+                return
+            }
+            var next: Operation? = operation
+            while let operation = next {
+                switch operation {
+                case .send(let frame): channel.outbox.append(frame)
+                case .closeInput: channel.closeWhenFlushed = true
+                }
+                channel.nextSequence += 1
+                next = channel.early.removeValue(forKey: channel.nextSequence)
+            }
+            channels.table[id] = channel
+            flush(id, &channels)
+        }
+    }
+
+    /// SIGKILLs the worker through its pidfd (by pid where the kernel has no pidfd: the pid
+    /// cannot have been reused, as the worker is reaped only under this same lock).
+    private func kill(_ id: WorkerID) {
+        channels.withLock { channels in
+            guard let channel = channels.table[id] else { return }
+            killProcess(pid: channel.pid, pidFD: channel.pidFD)
+            logger.debug("killed worker", metadata: ["pid": "\(channel.pid)", "worker": "\(id)"])
+        }
+    }
+
+    // MARK: - Task pipes (under the channel lock)
+
+    /// Writes what the worker's pipe takes now; watches for writability if something is left;
+    /// closes the pipe once everything before a `closeInput` is written.
+    func flush(_ id: WorkerID, _ channels: inout Channels) {
+        guard var channel = channels.table[id], channel.fd >= 0 else { return }
+        defer { channels.table[id] = channel }
+        withSIGPIPEBlocked {
+            while let frame = channel.outbox.first {
+                let (n, requested): (Int, Int)
+                do {
+                    (n, requested) = try frame.withUnwritten(after: channel.written) { raw in
+                        (try writeNonBlocking(channel.fd, raw), raw.count)
+                    }
+                } catch {
+                    // EPIPE: the worker is gone; its exit is handled through its pidfd.
+                    channel.outbox.removeAll()
+                    channel.written = 0
+                    return true
+                }
+                channel.written += n
+                // The pipe is full: the rest when it is writable again.
+                if n < requested { return false }
+                if channel.written < frame.count { continue }
+                channel.outbox.removeFirst()
+                channel.written = 0
+            }
+            return false
+        }
+        let wantsWritable = !channel.outbox.isEmpty
+        if wantsWritable != channel.watchingWritable {
+            do {
+                if wantsWritable {
+                    try poller.register(channel.fd, token: EventToken.taskWritable(id), readable: false, writable: true)
+                } else {
+                    poller.unregister(channel.fd)
+                }
+                channel.watchingWritable = wantsWritable
+            } catch {
+                logger.error("cannot watch a worker's task pipe", metadata: ["error": "\(error)"])
+            }
+        }
+        if channel.outbox.isEmpty && channel.closeWhenFlushed {
+            closeInput(&channel)
+        }
+    }
+
+    /// Closes the worker's task pipe: it reads end of file, finishes and exits.
+    func closeInput(_ channel: inout TaskChannel) {
+        guard channel.fd >= 0 else { return }
+        if channel.watchingWritable { poller.unregister(channel.fd) }
+        closeDescriptor(channel.fd)
+        channel.fd = -1
+        channel.watchingWritable = false
+        channel.outbox.removeAll()
+    }
+
+    /// Forgets a worker that is gone: closes its task pipe and (unless a thread waiting for its
+    /// own result still polls it, which then closes it) its pidfd.
+    func removeChannel(_ id: WorkerID, closingPidFD: Bool, _ channels: inout Channels) {
+        guard var channel = channels.table.removeValue(forKey: id) else { return }
+        closeInput(&channel)
+        if closingPidFD { closeDescriptor(channel.pidFD) }
+    }
+}
+
+/// What a poller event is about.
+enum EventToken {
+    static func make(_ id: WorkerID, _ kind: UInt64) -> UInt64 { UInt64(id.rawValue) << 3 | kind }
+    static func results(_ id: WorkerID) -> UInt64 { make(id, 0) }
+    static func stderr(_ id: WorkerID) -> UInt64 { make(id, 1) }
+    static func exit(_ id: WorkerID) -> UInt64 { make(id, 2) }
+    static func taskWritable(_ id: WorkerID) -> UInt64 { make(id, 3) }
+    /// The parent's stderr (one per pool, not per worker).
+    static let stderrOutput: UInt64 = make(WorkerID(rawValue: 0), 4)
+
+    static func decode(_ token: UInt64) -> (WorkerID, kind: UInt64) {
+        (WorkerID(rawValue: Int(token >> 3)), token & 7)
+    }
+}
