@@ -207,7 +207,9 @@ extension LocalTransport {
                 } catch {
                     let detail = "cannot start '\(options.executable)': \(error)"
                     logger.error("worker could not be started", metadata: ["error": "\(detail)"])
-                    if firstError == nil { firstError = PoolError(.spawnFailed, detail, underlying: error as? SystemError) }
+                    if firstError == nil {
+                        firstError = PoolError(.spawnFailed, detail, underlying: error as? SystemError)
+                    }
                     events.workerSpawnFailed(id, detail: detail)
                 }
             }
