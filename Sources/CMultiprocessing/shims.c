@@ -1,4 +1,8 @@
 #define _GNU_SOURCE
+#ifndef __linux__
+#error "swift-multiprocessing's C shim supports Linux only"
+#endif
+
 #include "CMultiprocessing.h"
 
 #include <errno.h>

@@ -4,6 +4,10 @@
 // would otherwise outlive a parent killed meanwhile, and threads started before it would keep
 // the terminal's signals blocked (programs they start would inherit that mask).
 #define _GNU_SOURCE
+#ifndef __linux__
+#error "swift-multiprocessing's C shim supports Linux only"
+#endif
+
 #include "CMultiprocessing.h"
 
 #include <signal.h>

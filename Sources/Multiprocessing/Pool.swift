@@ -179,7 +179,7 @@ public final class Pool: Sendable {
                 "A Pool was created in a worker process before Pool.bootstrap(serving:) ran: call "
                     + "Pool.bootstrap(serving:) on the first line of main, before creating any Pool.")
         }
-        let count = processes ?? Int(cmp_available_cpus())
+        let count = processes ?? availableCPUCount()
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, not \(count)")
         }

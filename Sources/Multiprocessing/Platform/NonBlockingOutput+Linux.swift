@@ -8,106 +8,110 @@
 // /proc/self/fd/2 instead, which gives this pool a description of its own with O_NONBLOCK; a
 // socket takes MSG_DONTWAIT per call; a regular file never waits for a reader.
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+#if os(Linux)
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Musl)
+        import Musl
+    #endif
 
-/// A handle on the parent's stderr whose writes never wait.
-///
-/// Ownership: owns `fd` (its own open of, or a duplicate of, descriptor 2) and closes it in
-/// ``close()``.
-struct NonBlockingOutput {
-    enum Kind {
-        /// Its own open file description in O_NONBLOCK mode (pipe, FIFO, terminal).
-        case nonBlocking
-        /// A socket: each write is `send(MSG_DONTWAIT)`.
-        case socket
-        /// A regular file or a block device: writes never wait for a reader.
-        case file
-        /// Nothing better was possible (no /proc): a write is tried only when `poll` says the
-        /// descriptor is writable, in pieces of at most PIPE_BUF bytes, which a pipe with room
-        /// takes at once. Another writer may take that room first: then this write waits.
-        case polled
-    }
-
-    /// The outcome of one write.
-    enum WriteOutcome: Equatable {
-        /// This many bytes were written (0: none could be now).
-        case wrote(Int)
-        /// The destination is gone (EPIPE, a closed reader) or failed: stop forwarding.
-        case failed(Int32)
-    }
-
-    let fd: Int32
-    let kind: Kind
-
-    /// Whether epoll can report the destination writable (a regular file never needs it).
-    var canWatch: Bool { kind != .file }
-
-    /// Opens the process's stderr (`STDERR_FILENO`) for writes that never block.
-    /// - Returns: nil when stderr is closed, or is a pipe or FIFO without a reader (writes would
-    ///   fail with EPIPE): then nothing can be forwarded.
-    static func openStandardError() -> NonBlockingOutput? {
-        opening(STDERR_FILENO)
-    }
-
-    /// Opens `source` (a descriptor of this process) as ``openStandardError()`` does.
-    static func opening(_ source: Int32) -> NonBlockingOutput? {
-        var info = stat()
-        guard fstat(source, &info) == 0 else { return nil }
-        let type = info.st_mode & S_IFMT
-        switch type {
-        case S_IFIFO, S_IFCHR:
-            let fd = open(
-                "/proc/self/fd/\(source)", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_APPEND)
-            if fd >= 0 { return NonBlockingOutput(fd: fd, kind: .nonBlocking) }
-            // A pipe or FIFO whose reader is gone: open says so with ENXIO.
-            if errno == ENXIO { return nil }
-            let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
-            return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .polled) : nil
-        case S_IFSOCK:
-            let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
-            return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .socket) : nil
-        default:
-            let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
-            return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .file) : nil
+    /// A handle on the parent's stderr whose writes never wait.
+    ///
+    /// Ownership: owns `fd` (its own open of, or a duplicate of, descriptor 2) and closes it in
+    /// ``close()``.
+    struct NonBlockingOutput {
+        enum Kind {
+            /// Its own open file description in O_NONBLOCK mode (pipe, FIFO, terminal).
+            case nonBlocking
+            /// A socket: each write is `send(MSG_DONTWAIT)`.
+            case socket
+            /// A regular file or a block device: writes never wait for a reader.
+            case file
+            /// Nothing better was possible (no /proc): a write is tried only when `poll` says the
+            /// descriptor is writable, in pieces of at most PIPE_BUF bytes, which a pipe with room
+            /// takes at once. Another writer may take that room first: then this write waits.
+            case polled
         }
-    }
 
-    /// Writes as much of `bytes` as the destination takes now, never waiting for it.
-    func tryWrite(_ bytes: UnsafeRawBufferPointer) -> WriteOutcome {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return .wrote(0) }
-        var count = bytes.count
-        if kind == .polled {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&descriptor, 1, 0) > 0 else { return .wrote(0) }
-            if descriptor.revents & Int16(POLLERR | POLLHUP) != 0 { return .failed(EPIPE) }
-            count = min(count, Int(PIPE_BUF))
+        /// The outcome of one write.
+        enum WriteOutcome: Equatable {
+            /// This many bytes were written (0: none could be now).
+            case wrote(Int)
+            /// The destination is gone (EPIPE, a closed reader) or failed: stop forwarding.
+            case failed(Int32)
         }
-        while true {
-            let n: Int
-            switch kind {
-            case .socket: n = send(fd, base, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-            default: n = write(fd, base, count)
+
+        let fd: Int32
+        let kind: Kind
+
+        /// Whether epoll can report the destination writable (a regular file never needs it).
+        var canWatch: Bool { kind != .file }
+
+        /// Opens the process's stderr (`STDERR_FILENO`) for writes that never block.
+        /// - Returns: nil when stderr is closed, or is a pipe or FIFO without a reader (writes would
+        ///   fail with EPIPE): then nothing can be forwarded.
+        static func openStandardError() -> NonBlockingOutput? {
+            opening(STDERR_FILENO)
+        }
+
+        /// Opens `source` (a descriptor of this process) as ``openStandardError()`` does.
+        static func opening(_ source: Int32) -> NonBlockingOutput? {
+            var info = stat()
+            guard fstat(source, &info) == 0 else { return nil }
+            let type = info.st_mode & S_IFMT
+            switch type {
+            case S_IFIFO, S_IFCHR:
+                let fd = open(
+                    "/proc/self/fd/\(source)", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_APPEND)
+                if fd >= 0 { return NonBlockingOutput(fd: fd, kind: .nonBlocking) }
+                // A pipe or FIFO whose reader is gone: open says so with ENXIO.
+                if errno == ENXIO { return nil }
+                let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
+                return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .polled) : nil
+            case S_IFSOCK:
+                let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
+                return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .socket) : nil
+            default:
+                let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
+                return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .file) : nil
             }
-            if n >= 0 { return .wrote(n) }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EAGAIN || code == EWOULDBLOCK { return .wrote(0) }
-            return .failed(code)
+        }
+
+        /// Writes as much of `bytes` as the destination takes now, never waiting for it.
+        func tryWrite(_ bytes: UnsafeRawBufferPointer) -> WriteOutcome {
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return .wrote(0) }
+            var count = bytes.count
+            if kind == .polled {
+                var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                guard poll(&descriptor, 1, 0) > 0 else { return .wrote(0) }
+                if descriptor.revents & Int16(POLLERR | POLLHUP) != 0 { return .failed(EPIPE) }
+                count = min(count, Int(PIPE_BUF))
+            }
+            while true {
+                let n: Int
+                switch kind {
+                case .socket: n = send(fd, base, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                default: n = write(fd, base, count)
+                }
+                if n >= 0 { return .wrote(n) }
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK { return .wrote(0) }
+                return .failed(code)
+            }
+        }
+
+        /// Waits up to `timeoutMilliseconds` for the destination to take bytes (or fail).
+        func waitWritable(timeoutMilliseconds: Int32) {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&descriptor, 1, timeoutMilliseconds)
+        }
+
+        /// Closes the handle (not the process's stderr).
+        func close() {
+            closeDescriptor(fd)
         }
     }
-
-    /// Waits up to `timeoutMilliseconds` for the destination to take bytes (or fail).
-    func waitWritable(timeoutMilliseconds: Int32) {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        _ = poll(&descriptor, 1, timeoutMilliseconds)
-    }
-
-    /// Closes the handle (not the process's stderr).
-    func close() {
-        closeDescriptor(fd)
-    }
-}
+#else
+    #error("swift-multiprocessing's platform layer supports Linux only: add NonBlockingOutput+<System>.swift")
+#endif

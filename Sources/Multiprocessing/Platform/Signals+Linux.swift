@@ -8,19 +8,23 @@
 // one sent meanwhile is discarded. `Pool.bootstrap` applies the policy again (see
 // `cmp_prepare_worker_process`).
 
-import CMultiprocessing
+#if os(Linux)
+    import CMultiprocessing
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Musl)
+        import Musl
+    #endif
 
-enum WorkerSignals {
-    /// Applies the worker's signal policy to this process, a worker of `parentPID`, and exits
-    /// if that parent is already gone. The constructor did the same before `main`; calling it
-    /// here costs three syscalls and also covers a program whose constructors did not run.
-    static func adopt(parentPID: pid_t) {
-        if cmp_prepare_worker_process(parentPID) != 0 { exit(0) }
+    enum WorkerSignals {
+        /// Applies the worker's signal policy to this process, a worker of `parentPID`, and exits
+        /// if that parent is already gone. The constructor did the same before `main`; calling it
+        /// here costs three syscalls and also covers a program whose constructors did not run.
+        static func adopt(parentPID: pid_t) {
+            if cmp_prepare_worker_process(parentPID) != 0 { exit(0) }
+        }
     }
-}
+#else
+    #error("swift-multiprocessing's platform layer supports Linux only: add Signals+<System>.swift")
+#endif

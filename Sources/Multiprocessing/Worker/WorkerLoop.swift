@@ -20,7 +20,7 @@ enum WorkerLoop {
         // Payload buffers of the same sizes come and go chunk after chunk: reuse their memory
         // rather than fault in fresh pages for each (measured: echo of 4 MiB items ~+45%; at most
         // about 32 MiB of freed memory is kept).
-        cmp_keep_freed_memory()
+        keepFreedMemoryForReuse()
 
         do {
             var tasks = BlockingFrameReader(fd: WorkerDescriptors.tasks)
