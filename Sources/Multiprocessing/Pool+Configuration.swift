@@ -9,7 +9,7 @@ extension Pool {
     /// what bounds a worker's life, which program workers run, where the pool logs.
     ///
     /// Build one, change what you need, and hand it to ``Pool/init(_:)`` or
-    /// ``withPool(configuration:_:)-3q5nz``. Every property has the default the labelled
+    /// ``withPool(configuration:_:)-5uj6t``. Every property has the default the labelled
     /// initializers use, so `Pool(Pool.Configuration())` is `Pool()`.
     ///
     /// ```swift

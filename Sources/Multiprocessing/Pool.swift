@@ -36,6 +36,9 @@ import Synchronization
 /// ``join()`` (finish the submitted work) or ``terminate()`` (kill the workers now); a pool
 /// released while running terminates its workers. ``withPool(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:_:)-394ew``
 /// does that for you, like Python's `with Pool() as p:`.
+///
+/// Every setting of a pool is a property of a ``Configuration`` value: create a pool from one with
+/// ``init(_:)``, or with the labelled initializers, which build one.
 public final class Pool: Sendable {
     let core: PoolCore
 
