@@ -1,7 +1,6 @@
 // The public face of the pool: creating it, its lifecycle (close, terminate, join) and what it
 // tells about itself. The calls that submit work are in Pool+Apply/Map/Imap.swift.
 
-import CMultiprocessing
 public import Logging
 import Synchronization
 
@@ -36,6 +35,9 @@ import Synchronization
 /// ``join()`` (finish the submitted work) or ``terminate()`` (kill the workers now); a pool
 /// released while running terminates its workers. ``withPool(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:_:)-394ew``
 /// does that for you, like Python's `with Pool() as p:`.
+///
+/// Every setting of a pool is a property of a ``Configuration`` value: create a pool from one with
+/// ``init(_:)``, or with the labelled initializers, which build one.
 public final class Pool: Sendable {
     let core: PoolCore
 
@@ -46,7 +48,74 @@ public final class Pool: Sendable {
     /// crash or a timeout) show up here with new pids.
     public var workerPIDs: [Int32] { core.workerPIDs }
 
+    /// The configuration the pool was created with, its defaults resolved: ``Configuration/processes``
+    /// is the number of workers (``processes``) and ``Configuration/executable`` the program they
+    /// run. `Pool(pool.configuration)` creates a pool like this one.
+    public let configuration: Configuration
+
+    /// Creates a pool from a configuration and starts its workers. Every other initializer
+    /// builds a ``Configuration`` and calls this one.
+    ///
+    /// ```swift
+    /// var configuration = Pool.Configuration(processes: 4)
+    /// configuration.initializer = try .init(connect, "db://local")
+    /// configuration.taskTimeout = .seconds(30)
+    /// let pool = try Pool(configuration)
+    /// ```
+    ///
+    /// - Parameter configuration: How many workers, what they run first, what bounds their
+    ///   lives, the program they run, where the pool logs; see ``Configuration``.
+    /// - Throws: ``PoolError`` `.invalidArgument` naming the property out of range (see
+    ///   ``Configuration/validate()``); `.spawnFailed` when the workers cannot be started.
+    public init(_ configuration: Configuration) throws {
+        if getenv(workerEnvironmentKey) != nil {
+            // A worker whose `main` creates a pool before `Pool.bootstrap` would start workers of
+            // its own, which would do the same: a process explosion. Stop at the first.
+            fatalError(
+                "A Pool was created in a worker process before Pool.bootstrap(serving:) ran: call "
+                    + "Pool.bootstrap(serving:) on the first line of main, before creating any Pool.")
+        }
+        try configuration.validate()
+        let count = configuration.processes ?? availableCPUCount()
+        guard count >= 1 else {
+            throw PoolError(.invalidArgument, "processes must be at least 1, not \(count)")
+        }
+        let executable =
+            configuration.executable ?? Pool.defaultExecutable.withLock { $0 } ?? currentExecutablePath()
+        var resolved = configuration
+        resolved.processes = count
+        resolved.executable = executable
+        let options = PoolCore.Options(
+            executable: executable,
+            arguments: [],
+            startFrame: Pool.startFrame(
+                initializer: configuration.initializer.map { ($0.functionName, $0.signature, $0.arguments) },
+                maxMemoryPerChild: configuration.maxMemoryPerChild,
+                workerMemoryLimit: configuration.workerMemoryLimit),
+            logger: configuration.logger
+                ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
+            processes: count, maxTasksPerChild: configuration.maxTasksPerChild,
+            taskTimeout: configuration.taskTimeout, maxMemoryPerChild: configuration.maxMemoryPerChild,
+            workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout)
+        do {
+            core = try PoolCore(options: options)
+        } catch {
+            throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)")
+        }
+        self.processes = count
+        self.configuration = resolved
+        try core.start()
+        options.logger.debug(
+            "pool started", metadata: ["processes": "\(count)", "executable": "\(options.executable)"])
+    }
+
     /// Creates a pool and starts its workers.
+    ///
+    /// ```swift
+    /// let pool = try Pool(processes: 4, maxTasksPerChild: 100, taskTimeout: .seconds(30))
+    /// ```
+    ///
+    /// The same as ``init(_:)`` with a ``Configuration`` of these values.
     ///
     /// - Parameters:
     ///   - processes: How many workers; default: the CPUs this process may run on.
@@ -79,11 +148,10 @@ public final class Pool: Sendable {
         startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil, logger: Logger? = nil
     ) throws {
         try self.init(
-            processes: processes, initializer: nil,
-            limits: WorkerLimits(
-                maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, maxMemoryPerChild: maxMemoryPerChild,
-                workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout),
-            executable: executable, logger: logger)
+            Configuration(
+                processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+                maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit,
+                startTimeout: startTimeout, executable: executable, logger: logger))
     }
 
     /// How long a new worker may take to become ready unless the pool says otherwise: 2 minutes,
@@ -101,7 +169,9 @@ public final class Pool: Sendable {
     /// ```
     ///
     /// If the initializer throws in every worker the pool starts (three in a row), the pool
-    /// gives up and fails all work with ``PoolError/Code/initializerFailed``.
+    /// gives up and fails all work with ``PoolError/Code/initializerFailed``. The same as
+    /// ``init(_:)`` with a ``Configuration`` whose ``Configuration/initializer`` is
+    /// `try .init(initializer, initArgs…)`.
     ///
     /// - Parameters:
     ///   - processes: How many workers; default: the CPUs this process may run on.
@@ -123,86 +193,12 @@ public final class Pool: Sendable {
         workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
         logger: Logger? = nil
     ) throws {
-        var arguments = ByteWriter()
-        do {
-            try initializer.encodeArguments(repeat each initArgs, into: &arguments)
-        } catch {
-            throw PoolError(
-                .encodingFailed,
-                "the arguments of the initializer '\(initializer.name)' could not be encoded: \(error)",
-                functionName: initializer.name)
-        }
         try self.init(
-            processes: processes, initializer: (initializer.name, initializer.signatureFingerprint, arguments.bytes),
-            limits: WorkerLimits(
+            Configuration(
+                processes: processes, initializer: try Configuration.Initializer(initializer, repeat each initArgs),
                 maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout, maxMemoryPerChild: maxMemoryPerChild,
-                workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout),
-            executable: executable, logger: logger)
-    }
-
-    /// What bounds a worker's life: its task count, a task's time, its memory, its start.
-    struct WorkerLimits {
-        var maxTasksPerChild: Int?
-        var taskTimeout: Duration?
-        var maxMemoryPerChild: Int?
-        var workerMemoryLimit: Int?
-        var startTimeout: Duration?
-
-        /// - Throws: `.invalidArgument` naming the first value out of range.
-        func validate() throws(PoolError) {
-            if let maxTasksPerChild, maxTasksPerChild < 1 {
-                throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1, not \(maxTasksPerChild)")
-            }
-            if let taskTimeout, taskTimeout <= .zero {
-                throw PoolError(.invalidArgument, "taskTimeout must be above zero, not \(taskTimeout)")
-            }
-            if let maxMemoryPerChild, maxMemoryPerChild < 1 {
-                throw PoolError(.invalidArgument, "maxMemoryPerChild must be above zero, not \(maxMemoryPerChild)")
-            }
-            if let workerMemoryLimit, workerMemoryLimit < 1 {
-                throw PoolError(.invalidArgument, "workerMemoryLimit must be above zero, not \(workerMemoryLimit)")
-            }
-            if let startTimeout, startTimeout <= .zero {
-                throw PoolError(.invalidArgument, "startTimeout must be above zero, not \(startTimeout)")
-            }
-        }
-    }
-
-    private init(
-        processes: Int?, initializer: (name: String, signature: UInt64, arguments: [UInt8])?, limits: WorkerLimits,
-        executable: String?, logger: Logger?
-    ) throws {
-        if getenv(workerEnvironmentKey) != nil {
-            // A worker whose `main` creates a pool before `Pool.bootstrap` would start workers of
-            // its own, which would do the same: a process explosion. Stop at the first.
-            fatalError(
-                "A Pool was created in a worker process before Pool.bootstrap(serving:) ran: call "
-                    + "Pool.bootstrap(serving:) on the first line of main, before creating any Pool.")
-        }
-        let count = processes ?? availableCPUCount()
-        guard count >= 1 else {
-            throw PoolError(.invalidArgument, "processes must be at least 1, not \(count)")
-        }
-        try limits.validate()
-        let options = PoolCore.Options(
-            executable: executable ?? Pool.defaultExecutable.withLock { $0 } ?? currentExecutablePath(),
-            arguments: [],
-            startFrame: Pool.startFrame(
-                initializer: initializer, maxMemoryPerChild: limits.maxMemoryPerChild,
-                workerMemoryLimit: limits.workerMemoryLimit),
-            logger: logger ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
-            processes: count, maxTasksPerChild: limits.maxTasksPerChild, taskTimeout: limits.taskTimeout,
-            maxMemoryPerChild: limits.maxMemoryPerChild, workerMemoryLimit: limits.workerMemoryLimit,
-            startTimeout: limits.startTimeout)
-        do {
-            core = try PoolCore(options: options)
-        } catch {
-            throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)")
-        }
-        self.processes = count
-        try core.start()
-        options.logger.debug(
-            "pool started", metadata: ["processes": "\(count)", "executable": "\(options.executable)"])
+                workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout, executable: executable,
+                logger: logger))
     }
 
     deinit {

@@ -2,26 +2,24 @@
 
 public import Logging
 
-/// Runs `body` with a new pool and terminates the pool when `body` returns or throws, like
-/// Python's `with Pool() as p:`. Work still running then is killed; get your results inside.
+/// Runs `body` with a new pool made from `configuration` and terminates the pool when `body`
+/// returns or throws, like Python's `with Pool(…) as p:`. Work still running then is killed; get
+/// your results inside.
 ///
 /// ```swift
-/// let squares = try withPool(processes: 4) { pool in
-///     try pool.map(square, 0..<100)
+/// var configuration = Pool.Configuration(processes: 4)
+/// configuration.initializer = try .init(connect, "db://local")
+/// let rows = try withPool(configuration: configuration) { pool in
+///     try pool.map(query, ids)
 /// }
 /// ```
 ///
-/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
-/// - Throws: what `Pool.init` throws, and what `body` throws.
-public func withPool<T>(
-    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
-    workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
-    logger: Logger? = nil, _ body: (Pool) throws -> T
-) throws -> T {
-    let pool = try Pool(
-        processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
-        maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout,
-        executable: executable, logger: logger)
+/// - Parameters:
+///   - configuration: The pool's configuration; see ``Pool/Configuration``.
+///   - body: What to do with the pool.
+/// - Throws: what ``Pool/init(_:)`` throws, and what `body` throws.
+public func withPool<T>(configuration: Pool.Configuration, _ body: (Pool) throws -> T) throws -> T {
+    let pool = try Pool(configuration)
     defer {
         pool.terminate()
         try? pool.join()
@@ -29,25 +27,24 @@ public func withPool<T>(
     return try body(pool)
 }
 
-/// Runs the async `body` with a new pool and terminates the pool when `body` returns or throws.
+/// Runs the async `body` with a new pool made from `configuration` and terminates the pool when
+/// `body` returns or throws.
 ///
 /// ```swift
-/// let squares = try await withPool(processes: 4) { pool in
+/// let configuration = Pool.Configuration(processes: 4, taskTimeout: .seconds(30))
+/// let squares = try await withPool(configuration: configuration) { pool in
 ///     try await pool.map(square, 0..<100)
 /// }
 /// ```
 ///
-/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
-/// - Throws: what `Pool.init` throws, and what `body` throws.
+/// - Parameters:
+///   - configuration: The pool's configuration; see ``Pool/Configuration``.
+///   - body: What to do with the pool.
+/// - Throws: what ``Pool/init(_:)`` throws, and what `body` throws.
 public func withPool<T>(
-    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
-    workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
-    logger: Logger? = nil, _ body: (Pool) async throws -> T
+    configuration: Pool.Configuration, _ body: (Pool) async throws -> T
 ) async throws -> T {
-    let pool = try Pool(
-        processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
-        maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout,
-        executable: executable, logger: logger)
+    let pool = try Pool(configuration)
     do {
         let result = try await body(pool)
         pool.terminate()
@@ -58,4 +55,55 @@ public func withPool<T>(
         try? await pool.joined()
         throw error
     }
+}
+
+/// Runs `body` with a new pool and terminates the pool when `body` returns or throws, like
+/// Python's `with Pool() as p:`. Work still running then is killed; get your results inside.
+///
+/// ```swift
+/// let squares = try withPool(processes: 4) { pool in
+///     try pool.map(square, 0..<100)
+/// }
+/// ```
+///
+/// The same as ``withPool(configuration:_:)-5uj6t`` with a ``Pool/Configuration`` of these values.
+///
+/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
+/// - Throws: what `Pool.init` throws, and what `body` throws.
+public func withPool<T>(
+    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
+    workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
+    logger: Logger? = nil, _ body: (Pool) throws -> T
+) throws -> T {
+    try withPool(
+        configuration: Pool.Configuration(
+            processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+            maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout,
+            executable: executable, logger: logger),
+        body)
+}
+
+/// Runs the async `body` with a new pool and terminates the pool when `body` returns or throws.
+///
+/// ```swift
+/// let squares = try await withPool(processes: 4) { pool in
+///     try await pool.map(square, 0..<100)
+/// }
+/// ```
+///
+/// The same as ``withPool(configuration:_:)-612k9`` with a ``Pool/Configuration`` of these values.
+///
+/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
+/// - Throws: what `Pool.init` throws, and what `body` throws.
+public func withPool<T>(
+    processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
+    workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
+    logger: Logger? = nil, _ body: (Pool) async throws -> T
+) async throws -> T {
+    try await withPool(
+        configuration: Pool.Configuration(
+            processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+            maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout,
+            executable: executable, logger: logger),
+        body)
 }

@@ -1,0 +1,187 @@
+// `Pool.Configuration`: everything a pool is created with, as one value (processes, the
+// workers' initializer, the limits on a worker's life, the worker executable, the logger), and
+// its validation. `Pool.init(_:)` takes one; the labelled initializers build one.
+
+public import Logging
+
+extension Pool {
+    /// Everything a pool is created with, as one value: how many workers, what each runs first,
+    /// what bounds a worker's life, which program workers run, where the pool logs.
+    ///
+    /// Build one, change what you need, and hand it to ``Pool/init(_:)`` or
+    /// ``withPool(configuration:_:)-5uj6t``. Every property has the default the labelled
+    /// initializers use, so `Pool(Pool.Configuration())` is `Pool()`.
+    ///
+    /// ```swift
+    /// var configuration = Pool.Configuration(processes: 4)
+    /// configuration.initializer = try .init(connect, "db://local")
+    /// configuration.taskTimeout = .seconds(30)
+    /// configuration.maxMemoryPerChild = 512 << 20
+    /// let pool = try Pool(configuration)
+    /// ```
+    ///
+    /// A configuration is a plain value: keep one to create several pools alike, or read a
+    /// pool's own from ``Pool/configuration``. Nothing is checked until a pool is created from it
+    /// (or ``validate()`` is called): then a value out of range throws
+    /// ``PoolError/Code/invalidArgument`` naming the property.
+    public struct Configuration: Sendable {
+        /// How many worker processes the pool keeps; at least 1. Default: nil, the CPUs this
+        /// process may run on.
+        public var processes: Int?
+
+        /// The pool function every worker runs once when it starts, replacements included
+        /// (Python's `initializer` and `initargs`). Default: nil, none.
+        ///
+        /// If it throws (or does not finish within ``startTimeout``) in three workers in a row,
+        /// the pool fails all work with ``PoolError/Code/initializerFailed``.
+        public var initializer: Initializer?
+
+        /// Replace a worker after it has run this many tasks (a chunk of a `map` is one task);
+        /// at least 1. Default: nil, workers stay for the pool's life.
+        public var maxTasksPerChild: Int?
+
+        /// Kill a worker whose task (chunk) runs longer, and fail that task with
+        /// ``PoolError/Code/taskTimedOut``; above zero. Default: nil, no limit.
+        public var taskTimeout: Duration?
+
+        /// Replace a worker whose resident memory (RSS) is above this many bytes after a task,
+        /// once that task's result is delivered; above zero. Default: nil, never.
+        public var maxMemoryPerChild: Int?
+
+        /// A hard limit, enforced by the kernel, on the memory each worker may allocate (bytes;
+        /// `RLIMIT_DATA`: heap, anonymous mappings and thread stacks, set by the worker before its
+        /// initializer); above zero. A task that needs more fails with
+        /// ``PoolError/Code/workerLost``; a limit too low for a worker to run breaks the pool with
+        /// ``PoolError/Code/initializerFailed``. Default: nil, no limit.
+        public var workerMemoryLimit: Int?
+
+        /// How long a new worker may take to become ready (reach
+        /// ``Pool/bootstrap(serving:errorTypes:)`` and run the ``initializer``); above zero. A
+        /// worker not ready by then is killed and counts as an initializer failure. Default:
+        /// ``Pool/defaultStartTimeout`` (2 minutes); nil waits forever.
+        public var startTimeout: Duration?
+
+        /// The program workers run. Default: nil, the one set with ``Pool/setExecutable(_:)``,
+        /// else this program again (its `main` must call
+        /// ``Pool/bootstrap(serving:errorTypes:)`` first).
+        public var executable: String?
+
+        /// Where the pool logs worker starts, exits and faults. Default: nil, nowhere.
+        public var logger: Logger?
+
+        /// Creates a configuration; every parameter left out keeps its default.
+        ///
+        /// ```swift
+        /// let configuration = Pool.Configuration(processes: 2, maxTasksPerChild: 100)
+        /// ```
+        ///
+        /// - Parameters:
+        ///   - processes: How many workers; nil: the CPUs this process may run on.
+        ///   - initializer: What every worker runs once when it starts; nil: nothing.
+        ///   - maxTasksPerChild: Replace a worker after this many tasks; nil: never.
+        ///   - taskTimeout: Kill a worker whose task runs longer; nil: no limit.
+        ///   - maxMemoryPerChild: Replace a worker whose resident memory is above this many bytes
+        ///     after a task; nil: never.
+        ///   - workerMemoryLimit: A kernel-enforced limit on the memory a worker may allocate
+        ///     (bytes); nil: no limit.
+        ///   - startTimeout: How long a new worker may take to become ready; default
+        ///     ``Pool/defaultStartTimeout``, nil waits forever.
+        ///   - executable: The program workers run; nil: this program again.
+        ///   - logger: Where the pool logs; nil: nowhere.
+        public init(
+            processes: Int? = nil, initializer: Initializer? = nil, maxTasksPerChild: Int? = nil,
+            taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil, workerMemoryLimit: Int? = nil,
+            startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil, logger: Logger? = nil
+        ) {
+            self.processes = processes
+            self.initializer = initializer
+            self.maxTasksPerChild = maxTasksPerChild
+            self.taskTimeout = taskTimeout
+            self.maxMemoryPerChild = maxMemoryPerChild
+            self.workerMemoryLimit = workerMemoryLimit
+            self.startTimeout = startTimeout
+            self.executable = executable
+            self.logger = logger
+        }
+
+        /// Checks every value against its range, as creating a pool does, without starting
+        /// anything.
+        ///
+        /// ```swift
+        /// var configuration = Pool.Configuration()
+        /// configuration.maxTasksPerChild = 0
+        /// try configuration.validate()   // throws: maxTasksPerChild must be at least 1, not 0
+        /// ```
+        ///
+        /// - Throws: ``PoolError`` ``PoolError/Code/invalidArgument`` naming the first property
+        ///   out of range: `processes` or `maxTasksPerChild` below 1, `taskTimeout`,
+        ///   `maxMemoryPerChild`, `workerMemoryLimit` or `startTimeout` not above zero.
+        public func validate() throws(PoolError) {
+            if let processes, processes < 1 {
+                throw PoolError(.invalidArgument, "processes must be at least 1, not \(processes)")
+            }
+            if let maxTasksPerChild, maxTasksPerChild < 1 {
+                throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1, not \(maxTasksPerChild)")
+            }
+            if let taskTimeout, taskTimeout <= .zero {
+                throw PoolError(.invalidArgument, "taskTimeout must be above zero, not \(taskTimeout)")
+            }
+            if let maxMemoryPerChild, maxMemoryPerChild < 1 {
+                throw PoolError(.invalidArgument, "maxMemoryPerChild must be above zero, not \(maxMemoryPerChild)")
+            }
+            if let workerMemoryLimit, workerMemoryLimit < 1 {
+                throw PoolError(.invalidArgument, "workerMemoryLimit must be above zero, not \(workerMemoryLimit)")
+            }
+            if let startTimeout, startTimeout <= .zero {
+                throw PoolError(.invalidArgument, "startTimeout must be above zero, not \(startTimeout)")
+            }
+        }
+    }
+}
+
+extension Pool.Configuration {
+    /// A call of a pool function that every worker makes once when it starts: the function and
+    /// its arguments, encoded when the value is made.
+    ///
+    /// The function's argument types are part of its type, so the call is encoded here, once,
+    /// and a ``Pool/Configuration`` stays one plain type whatever the initializer takes.
+    ///
+    /// ```swift
+    /// let connect = PoolFunction("connect") { (url: String) -> Void in Database.shared.open(url) }
+    /// var configuration = Pool.Configuration()
+    /// configuration.initializer = try .init(connect, "db://local")
+    /// ```
+    public struct Initializer: Sendable, Hashable {
+        /// The name of the pool function the workers run.
+        public let functionName: String
+        /// The fingerprint of its types, which the worker checks against the function it serves.
+        let signature: UInt64
+        /// Its arguments, encoded.
+        let arguments: [UInt8]
+
+        /// Encodes a call of `function` with `arguments`.
+        ///
+        /// - Parameters:
+        ///   - function: A pool function the workers serve (list it in
+        ///     ``Pool/bootstrap(serving:errorTypes:)``). Its result is dropped.
+        ///   - arguments: Its arguments.
+        /// - Throws: ``PoolError`` ``PoolError/Code/encodingFailed`` if an argument cannot be
+        ///   encoded.
+        public init<each A, R>(
+            _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A
+        ) throws(PoolError) {
+            var writer = ByteWriter()
+            do {
+                try function.encodeArguments(repeat each arguments, into: &writer)
+            } catch {
+                throw PoolError(
+                    .encodingFailed,
+                    "the arguments of the initializer '\(function.name)' could not be encoded: \(error)",
+                    functionName: function.name)
+            }
+            self.functionName = function.name
+            self.signature = function.signatureFingerprint
+            self.arguments = writer.bytes
+        }
+    }
+}
