@@ -1,8 +1,16 @@
 // The pool functions the test suite runs. The tests (the parent side) and the
 // `multiprocessing-test-worker` executable (the worker side) both link this module, so both
 // agree on names and types.
+//
+// Registering a function: declare it as a `public static let` of `TestFunctions` in a file of
+// this folder, and put it in that file's list (`memory`, `output`…); a new file's list goes
+// into `all` below, which the test worker serves. A function the worker must not serve goes
+// into `unserved` instead. Forgetting is caught: TestFunctionRegistryTests reads this folder's
+// sources and fails, naming the property and its file, for every declaration in neither list
+// (Swift cannot enumerate static lets at run time).
 
 public import Multiprocessing
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -186,6 +194,15 @@ public enum TestFunctions {
     /// Same name as `square`, other types: the worker must refuse it.
     public static let squareWrongTypes = PoolFunction("square") { (x: String) in x }
 
+    /// The functions declared here that the test worker deliberately does not serve.
+    public static let unserved: [any AnyPoolFunction] = [notServed, squareWrongTypes]
+
+    /// This folder, whose sources the registration test reads.
+    public static let sourceDirectory: String = {
+        let file = #filePath
+        return String(file[..<(file.lastIndex(of: "/") ?? file.endIndex)])
+    }()
+
     /// Every function the test worker serves.
     public static let all: [any AnyPoolFunction] =
         [
@@ -196,7 +213,7 @@ public enum TestFunctions {
             takeUnencodable, chatty, noResult, setUp,
             readInit, failingSetUp,
             packedMulAdd, packedScale, packedShift, packedMix, packedNarrow, packedWidths, packedFailNegative,
-            packedMarkOrFail, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
+            packedMarkOrFail, packedMarks, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
         ] + memory + output + crash + signals
 }
 
@@ -293,13 +310,15 @@ extension TestFunctions {
         if x < 0 { throw TestFailure(reason: "negative", value: x) }
         return x &* 3
     }
-    /// Int -> Int, synchronous: throws `TestFailure` for negative x; for x > 0 creates the file
-    /// `packedMarkerPath(x)` (a test learns whether the call ran), then returns x.
+    /// Int -> Int, synchronous: throws `TestFailure` for negative x; for x > 0 notes x in the
+    /// worker's `packedMarks` (a test learns whether the call ran), then returns x.
     public static let packedMarkOrFail = PoolFunction("packedMarkOrFail") { (x: Int) throws -> Int in
         if x < 0 { throw TestFailure(reason: "negative", value: x) }
-        if x > 0, let file = fopen(packedMarkerPath(x), "w") { fclose(file) }
+        if x > 0 { marked.withLock { $0.append(x) } }
         return x
     }
+    /// The x > 0 that `packedMarkOrFail` ran for in this worker, in order.
+    public static let packedMarks = PoolFunction("packedMarks") { () -> [Int] in marked.withLock { $0 } }
     /// Int -> String (packed arguments, encoded results): throws `TestFailure` for negative x.
     public static let packedLabel = PoolFunction("packedLabel") { (x: Int) throws -> String in
         if x < 0 { throw TestFailure(reason: "negative", value: x) }
@@ -323,7 +342,5 @@ extension TestFunctions {
     }
 }
 
-/// The file `TestFunctions.packedMarkOrFail` creates for `x`.
-public func packedMarkerPath(_ x: Int) -> String {
-    "/tmp/multiprocessing-packed-marker-\(x)"
-}
+/// What `TestFunctions.packedMarkOrFail` noted in this worker.
+private let marked = Mutex<[Int]>([])

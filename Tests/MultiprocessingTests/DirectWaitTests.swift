@@ -15,13 +15,6 @@ import Testing
     import Musl
 #endif
 
-/// Runs `body` on a thread of its own (not a cooperative one: it blocks), and awaits its outcome.
-private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async -> Result<T, any Error> {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: Result { try body() }) }
-    }
-}
-
 @Suite("Waiting on the worker's pipe") struct DirectWaitTests {
     @Test(
         "A thread blocked on its own result sees its worker's death even when a forked process keeps the pipe open",

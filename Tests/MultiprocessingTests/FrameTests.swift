@@ -13,40 +13,6 @@ import Testing
     import Musl
 #endif
 
-/// A non-blocking pipe whose read end feeds a FrameAccumulator. Each end is closed once: tests
-/// run in parallel, and closing a descriptor twice could close another test's.
-final class FramePipe: @unchecked Sendable {
-    let readFD: Int32
-    private var writeFD: Int32
-    private var readClosed = false
-
-    init() throws {
-        let pair = try PipePair.make()
-        readFD = pair.readEnd
-        writeFD = pair.writeEnd
-        try setNonBlocking(readFD)
-        growPipeBuffer(writeFD, to: 1 << 20)
-    }
-
-    func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in try? writeFully(writeFD, raw) }
-    }
-
-    func closeWriter() {
-        guard writeFD >= 0 else { return }
-        closeDescriptor(writeFD)
-        writeFD = -1
-    }
-
-    func close() {
-        closeWriter()
-        if !readClosed {
-            closeDescriptor(readFD)
-            readClosed = true
-        }
-    }
-}
-
 private func frame(kind: FrameKind, body: [UInt8]) -> [UInt8] {
     var writer = ByteWriter()
     let start = writer.beginFrame(kind)
@@ -257,24 +223,4 @@ private enum Rescue {
             }
         }
     }
-}
-
-/// A minimal joinable thread for the tests (no Foundation needed).
-final class Thread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: () -> Void
-
-    init(_ body: @escaping () -> Void) {
-        self.body = body
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(
-            &thread, nil,
-            { raw in
-                let me = Unmanaged<Thread>.fromOpaque(raw!).takeRetainedValue()
-                me.body()
-                return nil
-            }, context)
-    }
-
-    func join() { pthread_join(thread, nil) }
 }

@@ -14,31 +14,10 @@ import Testing
     import Musl
 #endif
 
-/// Runs the test worker executable in a parent role and returns its stdout and stderr.
-private func runTestProgram(
-    _ arguments: [String], environment: [String: String] = [:], closedStderr: Bool = false
-) throws -> (String, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: TestPools.workerExecutable)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    if closedStderr { try err.fileHandleForReading.close() }
-    try process.run()
-    process.waitUntilExit()
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stderr =
-        closedStderr ? "" : String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (stdout, stderr)
-}
-
 @Suite("Hygiene") struct HygieneTests {
     @Test("50 pools leave no descriptors, threads or zombies behind", .timeLimit(.minutes(2)))
     func noLeaks() throws {
-        let (output, _) = try runTestProgram(["hygiene", "50"])
+        let (output, _) = try runParentProgram(["hygiene", "50"])
         var figures: [String: [Int]] = [:]
         for line in output.split(separator: "\n") {
             let fields = line.split(separator: " ")
@@ -54,7 +33,7 @@ private func runTestProgram(
 
     @Test("imap over a long lazy input keeps the parent's memory flat", .timeLimit(.minutes(2)))
     func imapMemoryStaysFlat() throws {
-        let (output, _) = try runTestProgram(["imap-memory", "200000"])
+        let (output, _) = try runParentProgram(["imap-memory", "200000"])
         let fields = output.split(separator: "\n").first { $0.hasPrefix("rss") }?.split(separator: " ") ?? []
         let before = try #require(fields.count > 2 ? Int(fields[1]) : nil)
         let peak = try #require(fields.count > 2 ? Int(fields[2]) : nil)
@@ -66,7 +45,7 @@ private func runTestProgram(
     @Test("Workers inherit no descriptor but their channels", .timeLimit(.minutes(1)))
     func noStrayDescriptors() throws {
         // A descriptor without close-on-exec, as careless code might leave one.
-        let path = "/tmp/multiprocessing-stray-\(getpid())"
+        let path = TestFolder.uniquePath("multiprocessing-stray")
         let stray = open(path, O_RDWR | O_CREAT, 0o600)
         defer {
             close(stray)
@@ -86,12 +65,7 @@ private func runTestProgram(
 
     @Test("Workers exit when their parent is killed with SIGKILL", .timeLimit(.minutes(1)))
     func noOrphans() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestPools.workerExecutable)
-        process.arguments = ["own-pool"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
+        let (process, out, _) = try startParentProgram(["own-pool"])
         // Read the "pids …" line.
         var line = ""
         let handle = out.fileHandleForReading
@@ -128,13 +102,13 @@ private func runTestProgram(
 
     @Test("A parent whose stderr is closed survives its workers writing to theirs", .timeLimit(.minutes(1)))
     func closedStderr() throws {
-        let (stdout, _) = try runTestProgram(["chatty"], closedStderr: true)
+        let (stdout, _) = try runParentProgram(["chatty"], closedStderr: true)
         #expect(stdout.contains("results 0 1 2"))
     }
 
     @Test("A pool created in a worker before bootstrap stops instead of multiplying", .timeLimit(.minutes(1)))
     func poolBeforeBootstrap() throws {
-        let (stdout, stderr) = try runTestProgram(
+        let (stdout, stderr) = try runParentProgram(
             [], environment: ["MULTIPROCESSING_TEST_POOL_BEFORE_BOOTSTRAP": "1"])
         #expect(stdout.contains("apply failed: PoolError.spawnFailed"), "\(stdout)")
         #expect(stderr.contains("before Pool.bootstrap(serving:) ran"))
@@ -142,7 +116,7 @@ private func runTestProgram(
 
     @Test("Worker stdout and stderr stay the user's and never disturb results", .timeLimit(.minutes(1)))
     func printsDoNotDisturb() throws {
-        let (stdout, stderr) = try runTestProgram(["chatty"])
+        let (stdout, stderr) = try runParentProgram(["chatty"])
         #expect(stdout.contains("results 0 1 2"))
         for i in 0..<3 {
             #expect(stdout.contains("chatty stdout \(i)"))

@@ -308,25 +308,22 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
     func stopOnErrorSkipsTheRest() async throws {
         let pool = try TestPools.make(processes: 1)
         defer { pool.stop() }
-        let afterMap = Int.random(in: 1_000_000_000...Int(Int32.max))
-        let afterStream = afterMap + 1
-        defer {
-            unlink(packedMarkerPath(afterMap))
-            unlink(packedMarkerPath(afterStream))
-        }
-        unlink(packedMarkerPath(afterMap))
-        unlink(packedMarkerPath(afterStream))
+        let worker = try await pool.apply(F.pid)
+        let afterMap = 7
+        let afterStream = 8
 
         let error = await #expect(throws: TestFailure.self) {
             try await pool.map(F.packedMarkOrFail, [0, -1, afterMap], chunksize: 3)
         }
         #expect(error?.value == -1)
         // The chunk's results came back, so the worker is past the item: it did not run it.
-        #expect(access(packedMarkerPath(afterMap), F_OK) != 0)
+        #expect(try await pool.apply(F.packedMarks) == [])
 
         let outcomes = await drain(try pool.imap(F.packedMarkOrFail, [0, -1, afterStream], chunksize: 3), limit: 3)
         #expect(comparable(outcomes) == [.value(0), .failure(-1), .value(afterStream)])
-        #expect(access(packedMarkerPath(afterStream), F_OK) == 0)
+        #expect(try await pool.apply(F.packedMarks) == [afterStream])
+        // One worker saw it all: its marks are the whole story.
+        #expect(try await pool.apply(F.pid) == worker)
     }
 
     @Test(

@@ -25,7 +25,7 @@ import Testing
         _ = try await pool.map(F.square, 0..<2, chunksize: 1)
         let pids = pool.workerPIDs.sorted()
         // Tasks that run until the test lets them end.
-        let release = pidMarkerPath()
+        let release = TestFolder.uniquePath("release")
         defer { unlink(release) }
         let result = try pool.starmapAsync(F.awaitFile, (0..<4).map { (release, $0) }, chunksize: 1)
         try await Task.sleep(for: .milliseconds(100))
@@ -61,7 +61,7 @@ import Testing
     @Test("Ctrl-C to a parent that handles SIGINT leaves its map running", .timeLimit(.minutes(1)))
     func parentHandlingSIGINTKeepsItsWork() async throws {
         // Its tasks run until it saw the SIGINT.
-        let release = pidMarkerPath()
+        let release = TestFolder.uniquePath("release")
         defer { unlink(release) }
         let program = try GroupedProgram(["map-waiting", release, "handle-sigint"])
         defer { program.finish() }
@@ -78,7 +78,7 @@ import Testing
     func parentDyingOfSIGINTTakesItsWorkers() async throws {
         // Their tasks never end: the workers would not notice the end of their task pipe; the
         // parent-death signal kills them at once.
-        let program = try GroupedProgram(["map-waiting", pidMarkerPath()])
+        let program = try GroupedProgram(["map-waiting", TestFolder.uniquePath("never-released")])
         defer { program.finish() }
         let pids = try #require(await program.line(startingWith: "running")).compactMap { Int32($0) }
         defer { for pid in pids where processIsAlive(pid) { kill(pid, SIGKILL) } }
@@ -119,7 +119,7 @@ import Testing
     @Test("Ctrl-Z stops the workers with their parent and fg resumes them", .timeLimit(.minutes(1)))
     func jobControlStopsAndResumesWorkers() async throws {
         // Its tasks run until the test lets them end.
-        let release = pidMarkerPath()
+        let release = TestFolder.uniquePath("release")
         defer { unlink(release) }
         let program = try GroupedProgram(["map-waiting", release])
         defer { program.finish() }

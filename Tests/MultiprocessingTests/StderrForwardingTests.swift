@@ -14,19 +14,6 @@ import Testing
     import Musl
 #endif
 
-/// Starts the test program in a parent role with its stdout and stderr on pipes.
-private func startParentProgram(_ arguments: [String]) throws -> (Process, stdout: Pipe, stderr: Pipe) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: TestPools.workerExecutable)
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    return (process, out, err)
-}
-
 @Suite("Stderr forwarding")
 struct StderrForwardingTests {
     @Test("A stderr nobody reads stops neither results nor terminate and join", .timeLimit(.minutes(2)))

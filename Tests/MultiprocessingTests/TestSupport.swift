@@ -1,4 +1,7 @@
-// Shared helpers of the test suite: pools that run the test worker executable.
+// Shared helpers of the test suite: pools that run the test worker executable, their errors,
+// processes' states, pid markers, and waiting for a condition. Beside it: TestFolder.swift (the
+// run's temporary folder), Threads.swift (blocking work on threads of its own), FramePipe.swift,
+// ParentProgram.swift (the test worker executable run as a parent program).
 
 import Multiprocessing
 import MultiprocessingTestSupport
@@ -58,21 +61,26 @@ func errorCode<T>(_ body: () throws -> T) -> PoolError.Code? {
 
 /// Whether a process exists (and is not a zombie).
 func processIsAlive(_ pid: Int32) -> Bool {
-    guard kill(pid, 0) == 0 else { return false }
     // A zombie still answers kill(0): look at its state.
-    guard let file = fopen("/proc/\(pid)/stat", "r") else { return false }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 512)
-    guard fgets(&buffer, 512, file) != nil else { return false }
-    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    guard let close = line.lastIndex(of: ")") else { return false }
-    let state = line[line.index(close, offsetBy: 2)]
+    guard kill(pid, 0) == 0, let state = processState(pid) else { return false }
     return state != "Z" && state != "X"
 }
 
-/// A fresh path for `F.announceThenSleep` to write its worker's pid to.
+/// The one-letter state of a process (`R`, `S`, `T` stopped, `Z` zombie…), nil if it is gone.
+func processState(_ pid: pid_t) -> Character? {
+    guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 512)
+    guard fgets(&buffer, 512, file) != nil else { return nil }
+    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let close = line.lastIndex(of: ")"), line.distance(from: close, to: line.endIndex) > 2 else { return nil }
+    return line[line.index(close, offsetBy: 2)]
+}
+
+/// A fresh path (in the run's temporary folder) for `F.announceThenSleep` to write its worker's
+/// pid to.
 func pidMarkerPath() -> String {
-    "/tmp/multiprocessing-marker-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    TestFolder.uniquePath("pid-marker")
 }
 
 /// The pid `F.announceThenSleep` wrote to `path`, or 0 if it has not yet.

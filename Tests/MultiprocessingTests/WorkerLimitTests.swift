@@ -14,7 +14,7 @@ import Testing
 
 /// A worker executable that never reaches `Pool.bootstrap` and never exits by itself.
 private func neverBootstrappingExecutable() throws -> String {
-    let path = "/tmp/multiprocessing-never-ready-\(getpid()).sh"
+    let path = TestFolder.uniquePath("never-ready") + ".sh"
     guard let file = fopen(path, "w") else { throw PoolError(.spawnFailed, "cannot write \(path)") }
     fputs("#!/bin/sh\nexec sleep 600\n", file)
     fclose(file)

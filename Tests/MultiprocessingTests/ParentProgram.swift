@@ -1,9 +1,13 @@
-// The test worker executable run as a parent program in a process group of its own, as a shell
-// starts a job, so that a test can signal the whole group like a terminal does (Ctrl-C is
-// `kill(-pgid, SIGINT)`). Foundation's Process cannot set the process group: this uses
-// posix_spawn with POSIX_SPAWN_SETPGROUP. Every wait suspends instead of blocking a thread.
+// The test worker executable run as a parent program (its roles: the header of
+// Sources/multiprocessing-test-worker/main.swift), for tests that need a process of their own.
+// `startParentProgram` / `runParentProgram` start it with Foundation's Process, stdout and
+// stderr on pipes. `GroupedProgram` starts it in a process group of its own, as a shell starts a
+// job, so that a test can signal the whole group like a terminal does (Ctrl-C is
+// `kill(-pgid, SIGINT)`): Process cannot set the process group, so this uses posix_spawn with
+// POSIX_SPAWN_SETPGROUP; its every wait suspends instead of blocking a thread.
 
 import CMultiprocessing
+import Foundation
 import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
@@ -13,6 +17,38 @@ import Testing
 #elseif canImport(Musl)
     import Musl
 #endif
+
+/// Starts the test worker executable with `arguments` (a parent role), its stdout and stderr on
+/// pipes the caller reads (or, with `closedStderr`, a stderr whose reading end is closed: its
+/// writes there fail). `environment` is added to this process's.
+func startParentProgram(
+    _ arguments: [String], environment: [String: String] = [:], closedStderr: Bool = false
+) throws -> (Process, stdout: Pipe, stderr: Pipe) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: TestPools.workerExecutable)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    if closedStderr { try err.fileHandleForReading.close() }
+    try process.run()
+    return (process, out, err)
+}
+
+/// Runs the test worker executable with `arguments` (a parent role) to its end and returns what
+/// it printed on stdout and stderr (nothing for a `closedStderr`; see `startParentProgram`).
+func runParentProgram(
+    _ arguments: [String], environment: [String: String] = [:], closedStderr: Bool = false
+) throws -> (stdout: String, stderr: String) {
+    let (process, out, err) = try startParentProgram(arguments, environment: environment, closedStderr: closedStderr)
+    process.waitUntilExit()
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stderr =
+        closedStderr ? "" : String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (stdout, stderr)
+}
 
 /// A running test program, leader of its own process group; its stdout is read through a pipe.
 ///
@@ -117,15 +153,4 @@ final class GroupedProgram {
             text += String(decoding: buffer[0..<n], as: UTF8.self)
         }
     }
-}
-
-/// The one-letter state of a process (`R`, `S`, `T` stopped, `Z` zombie…), nil if it is gone.
-func processState(_ pid: pid_t) -> Character? {
-    guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 512)
-    guard fgets(&buffer, 512, file) != nil else { return nil }
-    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    guard let close = line.lastIndex(of: ")"), line.distance(from: close, to: line.endIndex) > 2 else { return nil }
-    return line[line.index(close, offsetBy: 2)]
 }

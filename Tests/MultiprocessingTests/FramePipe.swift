@@ -1,0 +1,38 @@
+// A pipe for the tests of the frame layer (FrameTests, AttachmentTests): bytes written to one
+// end, read from the other by a FrameAccumulator.
+
+@testable import Multiprocessing
+
+/// A non-blocking pipe whose read end feeds a FrameAccumulator. Each end is closed once: tests
+/// run in parallel, and closing a descriptor twice could close another test's.
+final class FramePipe: @unchecked Sendable {
+    let readFD: Int32
+    private var writeFD: Int32
+    private var readClosed = false
+
+    init() throws {
+        let pair = try PipePair.make()
+        readFD = pair.readEnd
+        writeFD = pair.writeEnd
+        try setNonBlocking(readFD)
+        growPipeBuffer(writeFD, to: 1 << 20)
+    }
+
+    func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in try? writeFully(writeFD, raw) }
+    }
+
+    func closeWriter() {
+        guard writeFD >= 0 else { return }
+        closeDescriptor(writeFD)
+        writeFD = -1
+    }
+
+    func close() {
+        closeWriter()
+        if !readClosed {
+            closeDescriptor(readFD)
+            readClosed = true
+        }
+    }
+}
