@@ -233,6 +233,10 @@ import Testing
         let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
         #expect(error?.code == .initializerFailed)
         #expect(error?.description.contains("setup failed") == true)
+        // What the initializer threw, as itself (its type is registered), for pending and later calls.
+        #expect(error?.underlying as? TestFailure == TestFailure(reason: "setup failed", value: 0))
+        let later = #expect(throws: PoolError.self) { try pool.apply(F.square, 3) }
+        #expect(later?.underlying as? TestFailure == TestFailure(reason: "setup failed", value: 0))
     }
 
     @Test("A missing worker executable fails Pool.init with spawnFailed", .timeLimit(.minutes(1)))

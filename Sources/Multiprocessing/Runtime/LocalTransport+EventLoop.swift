@@ -22,7 +22,8 @@ final class EventLoopState: @unchecked Sendable {
         var stderrFD: Int32
         var accumulator = FrameAccumulator()
         var stderrTail = StderrTail()
-        var initializerError: String?
+        /// What its initializer threw (itself when its type is registered).
+        var initializerError: (any Error & Sendable)?
         /// Set when the result pipe reached end of file: if the process has not exited by then,
         /// it is killed (it closed its channel but lives on).
         var exitDeadline: MonotonicInstant?
@@ -341,7 +342,7 @@ extension LocalTransport {
         case .initializerFailed:
             do {
                 let error = try ErrorRecord.read(from: &body, functionName: "initializer", workerPID: pid)
-                loop.readers[id]?.initializerError = "\(error)"
+                loop.readers[id]?.initializerError = error
                 logger.error("pool initializer failed", metadata: ["pid": "\(pid)", "error": "\(error)"])
                 return nil
             } catch {

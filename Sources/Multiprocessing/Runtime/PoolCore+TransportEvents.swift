@@ -43,9 +43,10 @@ extension PoolCore: TransportEvents {
         let phase = transition(ActionContext(lastWords: [id: exit.lastWords])) { state in
             let phase = state.scheduler.worker(id)?.phase
             state.sequences[id] = nil
+            if let error = exit.initializerError { state.initializerError = error }
             let actions = state.scheduler.workerExited(
-                id, termination: exit.termination, initializerError: exit.initializerError, lostDetail: exit.detail,
-                now: .now)
+                id, termination: exit.termination, initializerError: exit.initializerError.map { "\($0)" },
+                lostDetail: exit.detail, now: .now)
             return (actions, phase)
         }
         let metadata: Logger.Metadata = ["pid": "\(exit.pid)", "worker": "\(id)", "exit": "\(exit.termination)"]

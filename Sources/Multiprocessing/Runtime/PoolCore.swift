@@ -39,6 +39,8 @@ final class PoolCore: Sendable {
         var sinks: [JobID: SinkEntry] = [:]
         /// The number of the next transport effect on each worker (see ``WorkerTransport``).
         var sequences = WorkerTable<UInt64>()
+        /// What the last failed initializer threw: the `underlying` error of `.initializerFailed`.
+        var initializerError: (any Error & Sendable)?
         var stopped = false
     }
 
@@ -196,7 +198,7 @@ final class PoolCore: Sendable {
     func notRunningError(functionName: String?) -> PoolError {
         switch lifecycle {
         case .broken(let failure):
-            return failure.poolError(functionName: functionName ?? "?", lastWords: nil)
+            return state.withLock { $0.poolError(failure, functionName: functionName ?? "?", lastWords: nil) }
         case .terminated:
             return PoolError(.notRunning, "the pool was terminated; create a new pool", functionName: functionName)
         default:
@@ -269,12 +271,13 @@ final class PoolCore: Sendable {
                 guard let entry = state.sinks[job] else { continue }
                 let name = (entry.sink as? any NamedSink)?.functionName ?? "?"
                 let lastWords = worker.flatMap { context.lastWords[$0] }
-                let error = failure.poolError(functionName: name, lastWords: lastWords)
+                let error = state.poolError(failure, functionName: name, lastWords: lastWords)
                 events.append(state.sinks[job]!.event(.fail(index: index, error)))
             case .failJob(let job, let failure):
                 guard let entry = state.sinks[job] else { continue }
                 let name = (entry.sink as? any NamedSink)?.functionName ?? "?"
-                events.append(state.sinks[job]!.event(.failJob(failure.poolError(functionName: name, lastWords: nil))))
+                events.append(
+                    state.sinks[job]!.event(.failJob(state.poolError(failure, functionName: name, lastWords: nil))))
             case .finishJob(let job):
                 if var entry = state.sinks.removeValue(forKey: job) { events.append(entry.event(.finish)) }
             case .stopped:
@@ -282,6 +285,16 @@ final class PoolCore: Sendable {
                 effects.append(.stop)
             }
         }
+    }
+}
+
+extension PoolCore.State {
+    /// The error a caller sees for `failure`; an initializer's failure carries what the
+    /// initializer threw as its `underlying` error.
+    func poolError(_ failure: ChunkFailure, functionName: String, lastWords: LastWords?) -> PoolError {
+        var error = failure.poolError(functionName: functionName, lastWords: lastWords)
+        if case .startupFailed(_, initializer: true) = failure { error.underlying = initializerError }
+        return error
     }
 }
 

@@ -80,8 +80,9 @@ struct WorkerExit: Sendable {
     var termination: ProcessTermination
     /// What explains its death: the end of its stderr, and where it crashed.
     var lastWords: LastWords
-    /// What its initializer threw, if it said so before dying.
-    var initializerError: String?
+    /// What its initializer threw, if it said so before dying: the error itself when its type
+    /// is registered, else a ``RemoteError``.
+    var initializerError: (any Error & Sendable)?
     /// What the transport knows of why it died (e.g. its memory limit).
     var detail: String?
 }
