@@ -187,15 +187,24 @@ case "chaos":
     print("unexpected", report.unexpected.count)
     for line in report.unexpected.prefix(20) { print("unexpected:", line) }
     for line in report.running { print("running:", line) }
-    // Back to full size: three live workers that answer.
+    // Back to full size: three live workers that answer. A worker the last kill hit stays a
+    // zombie (answering kill(pid, 0)) until the pool reaps it: not live.
     let deadline = ContinuousClock.now + .seconds(10)
-    while ContinuousClock.now < deadline
-        && (pool.workerPIDs.count != 3 || !pool.workerPIDs.allSatisfy({ kill($0, 0) == 0 }))
-    {
+    func live(_ pids: [Int32]) -> Bool {
+        let zombies = Set(zombieChildren())
+        return pids.allSatisfy { kill($0, 0) == 0 && !zombies.contains($0) }
+    }
+    while ContinuousClock.now < deadline && (pool.workerPIDs.count != 3 || !live(pool.workerPIDs)) {
         usleep(10_000)
     }
     print("size", pool.workerPIDs.count)
-    print("after", (try? pool.map(TestFunctions.square, 0..<100) == (0..<100).map { $0 * $0 }) == true ? 1 : 0)
+    do {
+        let squares = try pool.map(TestFunctions.square, 0..<100)
+        print("after", squares == (0..<100).map { $0 * $0 } ? 1 : 0)
+    } catch {
+        print("after 0")
+        print("after-error:", error)
+    }
     print("zombies-running", zombieChildren().count)
     pool.close()
     try pool.join()

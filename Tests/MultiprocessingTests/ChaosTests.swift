@@ -73,7 +73,7 @@ private func chaosSeed() -> UInt64 {
         #expect(calls.count == 3 && calls[1] > 0 && calls[2] > 0, "seed \(seed): calls, exact, lost \(calls)")
         #expect((figures["kills"]?.first ?? 0) >= 15, "seed \(seed)")
         #expect(figures["size"] == [3], "seed \(seed)")
-        #expect(figures["after"] == [1], "seed \(seed)")
+        #expect(figures["after"] == [1], "seed \(seed): \(lines.filter { $0.hasPrefix("after-error:") })")
         #expect(figures["zombies-running"] == [0], "seed \(seed)")
         let fds = try #require(figures["fds"])
         #expect(fds.count == 2 && fds[0] == fds[1], "seed \(seed): descriptors before and after \(fds)")

@@ -62,7 +62,12 @@
 
         /// Stops watching `fd` (before closing it).
         func unregister(_ fd: Int32) {
-            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+            if epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil) == -1 {
+                // ENOENT: it was never registered, or twice unregistered: bookkeeping gone wrong.
+                let code = errno
+                assertOwnDescriptors("epoll_ctl(DEL, \(fd))", code)
+                assert(code != ENOENT, "epoll_ctl(DEL, \(fd)): not registered: a bug in swift-multiprocessing")
+            }
         }
 
         private static func event(token: UInt64, readable: Bool, writable: Bool) -> epoll_event {
@@ -95,7 +100,8 @@
         func wake() {
             guard !closed.load(ordering: .acquiring) else { return }
             var one: UInt64 = 1
-            _ = write(wakeFD, &one, 8)
+            // EAGAIN: the counter is full, so a wake-up is pending anyway.
+            if write(wakeFD, &one, 8) == -1 { assertOwnDescriptors("write(eventfd)", errno) }
         }
 
         /// Consumes pending wake-ups.

@@ -21,6 +21,8 @@
     }
 
     /// Runs `body` until it does not fail with `EINTR`; a result of -1 becomes a ``SystemError``.
+    /// `EBADF` and `EFAULT` are this library's bugs (a descriptor it does not own, a bad
+    /// pointer), not conditions to handle: they stop a debug build at once.
     @inline(__always)
     func retryingEINTR<T: FixedWidthInteger>(_ call: String, _ body: () -> T) throws -> T {
         while true {
@@ -28,17 +30,28 @@
             if result == -1 {
                 let code = errno
                 if code == EINTR { continue }
+                assertOwnDescriptors(call, code)
                 throw SystemError(call: call, errno: code)
             }
             return result
         }
     }
 
-    /// Closes `fd`, ignoring errors: by the time we close a descriptor nothing useful can be done
-    /// about a failure, and retrying `close` on EINTR is wrong on Linux.
+    /// Stops a debug build when a call failed in a way only a bug in this library explains.
+    @inline(__always)
+    func assertOwnDescriptors(_ call: String, _ code: Int32) {
+        assert(
+            code != EBADF && code != EFAULT,
+            "\(call): \(String(cString: strerror(code))): a bug in swift-multiprocessing")
+    }
+
+    /// Closes `fd`. A failure other than EBADF leaves nothing useful to do (and retrying `close`
+    /// on EINTR is wrong on Linux: the descriptor is gone either way); EBADF means it was closed
+    /// twice, a bug that stops a debug build.
     @inline(__always)
     func closeDescriptor(_ fd: Int32) {
-        if fd >= 0 { _ = close(fd) }
+        guard fd >= 0 else { return }
+        if close(fd) == -1 { assertOwnDescriptors("close(\(fd))", errno) }
     }
 #else
     #error("swift-multiprocessing's platform layer supports Linux only: add SystemError+<System>.swift")
