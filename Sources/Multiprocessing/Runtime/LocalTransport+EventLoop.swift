@@ -2,15 +2,9 @@
 // their exit through a pidfd, writes what the task pipes would not take at once, and tells the
 // storage when a deadline is due. Everything it learns goes to the storage as `TransportEvents`.
 
-import CMultiprocessing
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 /// The read side of every worker. Touched only under `LocalTransport.loopLock`, which is what
 /// makes the `@unchecked Sendable` sound.

@@ -8,11 +8,6 @@ import DequeModule
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 final class PoolCore: Sendable {
     typealias Scheduler = SchedulerStateMachine<OutgoingFrame>
