@@ -5,7 +5,6 @@
 import Logging
 import Synchronization
 
-
 /// The read side of every worker. Touched only under `LocalTransport.loopLock`, which is what
 /// makes the `@unchecked Sendable` sound.
 final class EventLoopState: @unchecked Sendable {

@@ -8,7 +8,6 @@ import DequeModule
 import Logging
 import Synchronization
 
-
 final class PoolCore: Sendable {
     typealias Scheduler = SchedulerStateMachine<OutgoingFrame>
 
