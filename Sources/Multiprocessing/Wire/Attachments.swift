@@ -2,7 +2,8 @@
 //
 // A `[UInt8]` argument or result of `attachmentThreshold` bytes or more is not copied into its
 // frame: the frame holds the tag `attachedBytes` and an index, and the array itself follows the
-// frame on the pipe, written from where it is (one `writev` of the frame and its attachments).
+// frame on the pipe, written from where it is (the frame first, then each attachment straight
+// from its own array; see `OutgoingFrame.withUnwritten(after:)`).
 // The reader reads each attachment into an array of its exact size, which the decoder hands out
 // as the value itself. A 4 MiB result thus costs the parent one copy (from the kernel into the
 // value the caller gets) instead of three (into a frame buffer, out of it into the value, and
