@@ -190,15 +190,3 @@ func reap(_ pid: pid_t) -> ProcessTermination {
         return .unknown
     }
 }
-
-/// Reaps `pid` if it has exited; nil while it runs.
-func reapIfExited(_ pid: pid_t) -> ProcessTermination? {
-    var status: Int32 = 0
-    while true {
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { return ProcessTermination(waitStatus: status) }
-        if r == 0 { return nil }
-        if r == -1 && errno == EINTR { continue }
-        return .unknown
-    }
-}
