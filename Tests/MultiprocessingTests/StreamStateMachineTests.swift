@@ -258,6 +258,10 @@ struct StreamStateMachineTests {
         #expect(cancelled && !cancelledAgain)
         #expect(h.next() == .streamFailure(Failed(item: -1)))
         #expect(h.sm.isComplete)
+        // A chunk still running at the cancel arrives later (killed, or finished just before):
+        // it is not handed out either.
+        _ = h.sm.chunkArrived(index: 1, results([2, 3]))
+        #expect(h.next() == .streamFailure(Failed(item: -1)))
     }
 
     @Test("The item total counts chunks and items that failed locally")

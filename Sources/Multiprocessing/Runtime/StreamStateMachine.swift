@@ -56,6 +56,8 @@ struct StreamStateMachine<Element, Waiter> {
     private var finished = false
     /// Sticky failure of the whole stream (terminated, cancelled): thrown by every poll.
     private var terminal: (any Error)?
+    /// The stream was cancelled: results that arrive later are dropped.
+    private var cancelled = false
     private var waiters: [UInt64: Waiter] = [:]
     private var lastWaiter: UInt64 = 0
 
@@ -109,6 +111,12 @@ struct StreamStateMachine<Element, Waiter> {
     /// The results of chunk `index` arrived (or its failure).
     /// - Returns: the waiters to wake (none unless a chunk can be handed out now).
     mutating func chunkArrived(index: Int, _ results: StreamChunkResults<Element>) -> [Waiter] {
+        // A chunk that was running when the stream was cancelled (its worker killed, or its
+        // result already on the way) is not handed out: every poll after a cancel fails.
+        guard !cancelled else {
+            sizes[index] = nil
+            return []
+        }
         early[index] = results
         return release() ? takeWaiters() : []
     }
@@ -212,6 +220,7 @@ struct StreamStateMachine<Element, Waiter> {
     mutating func cancel(with error: any Error) -> Bool {
         guard terminal == nil else { return false }
         terminal = error
+        cancelled = true
         ready.removeAll()
         early.removeAll()
         return true
