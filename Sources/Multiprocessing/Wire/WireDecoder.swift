@@ -1,14 +1,60 @@
 // WireDecoder.swift
 //
-// The `Decoder` (and single-value container) of the binary wire format (see WireFormat.swift),
-// for values that are not leaves; its containers are in WireKeyedDecodingContainer.swift and
-// WireUnkeyedDecodingContainer.swift.
+// The `Decoder` of the binary wire format (see WireFormat.swift) with its containers, plus
+// `WireCoding.decode` and `WireCoding.skipValue`. Leaf values (numbers, Bool, String, [UInt8],
+// numeric arrays) are read by ByteReader+WireValues.swift; values are skipped by
+// WireScanner.swift; read errors become `DecodingError`s in WireMismatch.swift.
 //
-// It decodes straight from the bytes, without building a tree, and it must be safe on arbitrary
-// input: every read is bounds-checked, lengths and counts are checked against the remaining
-// bytes before anything is allocated, skipping never recurses (WireScanner.swift), and container
-// nesting is limited to `WireLimits.maxDepth`. Failures throw `DecodingError` (structural damage
-// as `.dataCorrupted` with a `WireFormatError` underneath).
+// Hand-written because no package in reach provides a fast binary Codable coder without
+// Foundation. It decodes straight from the bytes, without building a tree, and it must be
+// safe on arbitrary input: every read is bounds-checked, lengths and counts are checked
+// against the remaining bytes before anything is allocated, skipping never recurses, and
+// container nesting is limited to `WireLimits.maxDepth`. Failures throw `DecodingError`
+// (structural damage as `.dataCorrupted` with a `WireFormatError` underneath).
+
+extension WireCoding {
+    /// Reads one value written by ``encode(_:into:)``, advancing `reader` past it.
+    ///
+    /// - Throws: `DecodingError` (`.typeMismatch`, `.valueNotFound`, `.keyNotFound`, or
+    ///   `.dataCorrupted` whose underlying error is a ``WireFormatError``), or whatever
+    ///   `T.init(from:)` throws. After an error the reader's position is unspecified.
+    static func decode<T: Decodable>(_ type: T.Type, from reader: inout ByteReader) throws -> T {
+        if reader.offset < reader.end && reader.bytes[reader.offset] == WireTag.attachedBytes {
+            return try reader.readAttachedBytes(as: T.self)
+        }
+        if let leaf = WireLeaf(T.self), reader.canReadLeaf(leaf) {
+            do {
+                return try reader.readLeaf(leaf, as: T.self)
+            } catch {
+                throw wireDecodingError(error, codingPath: [])
+            }
+        }
+        let start = reader.offset
+        do {
+            try skipValue(in: &reader)
+        } catch {
+            throw wireDecodingError(error, codingPath: [])
+        }
+        let decoder = WireDecoder(
+            bytes: reader.bytes, start: start, end: reader.offset, depth: 1, parent: nil, component: .none
+        )
+        return try T(from: decoder)
+    }
+
+    /// Advances past one encoded value without decoding it.
+    ///
+    /// O(1) for every value (containers carry their byte length) and never recursive; it
+    /// checks only the value's outer framing, not the contents of containers.
+    /// - Throws: ``WireFormatError`` if the value is truncated or has an unknown tag.
+    static func skipValue(in reader: inout ByteReader) throws {
+        let start = reader.offset
+        let end = reader.end
+        let valueEnd = try reader.bytes.withUnsafeBytes { try WireScanner(raw: $0, end: end).skip(at: start) }
+        try reader.skip(valueEnd - start)
+    }
+}
+
+// MARK: - Decoder
 
 /// The `Decoder` (and single-value container) for the value at `bytes[start..<end]`.
 ///
@@ -234,4 +280,339 @@ final class WireDecoder: Decoder, SingleValueDecodingContainer {
 private func withUTF8<R>(of key: some CodingKey, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
     var string = key.stringValue
     return try string.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+}
+
+// MARK: - Keyed container
+
+struct WireKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let decoder: WireDecoder
+
+    var codingPath: [any CodingKey] { decoder.codingPath }
+
+    var allKeys: [Key] {
+        decoder.allKeyStrings().compactMap { Key(stringValue: $0) }
+    }
+
+    func contains(_ key: Key) -> Bool {
+        (try? decoder.lookup(key)) != nil
+    }
+
+    private func require(_ key: Key) throws -> Range<Int> {
+        guard let range = try decoder.lookup(key) else {
+            throw DecodingError.keyNotFound(
+                key,
+                DecodingError.Context(
+                    codingPath: codingPath, debugDescription: "No value associated with key \"\(key.stringValue)\".")
+            )
+        }
+        return range
+    }
+
+    @inline(__always)
+    private func read<T>(_ range: Range<Int>, _ key: Key, _ body: (inout ByteReader) throws -> T) throws -> T {
+        var reader = ByteReader(unchecked: decoder.bytes, offset: range.lowerBound, end: range.upperBound)
+        do {
+            return try body(&reader)
+        } catch {
+            throw wireDecodingError(error, codingPath: decoder.path(.key(key)))
+        }
+    }
+
+    @inline(__always)
+    private func leaf<T>(_ key: Key, _ body: (inout ByteReader) throws -> T) throws -> T {
+        try read(try require(key), key, body)
+    }
+
+    @inline(__always)
+    private func leafIfPresent<T>(_ key: Key, _ body: (inout ByteReader) throws -> T) throws -> T? {
+        guard let range = try decoder.lookup(key), decoder.bytes[range.lowerBound] != WireTag.null else { return nil }
+        return try read(range, key, body)
+    }
+
+    private func value<T: Decodable>(_: T.Type, at range: Range<Int>, _ key: Key) throws -> T {
+        if let leaf = WireLeaf(T.self) {
+            var reader = ByteReader(unchecked: decoder.bytes, offset: range.lowerBound, end: range.upperBound)
+            if reader.canReadLeaf(leaf) {
+                do {
+                    return try reader.readLeaf(leaf, as: T.self)
+                } catch {
+                    throw wireDecodingError(error, codingPath: decoder.path(.key(key)))
+                }
+            }
+        }
+        return try T(from: try decoder.child(range, component: .key(key)))
+    }
+
+    func decodeNil(forKey key: Key) throws -> Bool {
+        decoder.bytes[try require(key).lowerBound] == WireTag.null
+    }
+
+    func decode(_: Bool.Type, forKey key: Key) throws -> Bool { try leaf(key) { try $0.readBoolValue() } }
+    func decode(_: String.Type, forKey key: Key) throws -> String { try leaf(key) { try $0.readStringValue() } }
+    func decode(_: Double.Type, forKey key: Key) throws -> Double { try leaf(key) { try $0.readDoubleValue() } }
+    func decode(_: Float.Type, forKey key: Key) throws -> Float { try leaf(key) { try $0.readFloatValue() } }
+    func decode(_: Int.Type, forKey key: Key) throws -> Int { try leaf(key) { try $0.readIntegerValue(Int.self) } }
+    func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try leaf(key) { try $0.readIntegerValue(Int8.self) } }
+    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 {
+        try leaf(key) { try $0.readIntegerValue(Int16.self) }
+    }
+    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 {
+        try leaf(key) { try $0.readIntegerValue(Int32.self) }
+    }
+    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 {
+        try leaf(key) { try $0.readIntegerValue(Int64.self) }
+    }
+    func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try leaf(key) { try $0.readIntegerValue(UInt.self) } }
+    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 {
+        try leaf(key) { try $0.readIntegerValue(UInt8.self) }
+    }
+    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 {
+        try leaf(key) { try $0.readIntegerValue(UInt16.self) }
+    }
+    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 {
+        try leaf(key) { try $0.readIntegerValue(UInt32.self) }
+    }
+    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 {
+        try leaf(key) { try $0.readIntegerValue(UInt64.self) }
+    }
+
+    func decode<T: Decodable>(_: T.Type, forKey key: Key) throws -> T {
+        try value(T.self, at: try require(key), key)
+    }
+
+    // One lookup each, instead of the default's contains + decodeNil + decode.
+    func decodeIfPresent(_: Bool.Type, forKey key: Key) throws -> Bool? {
+        try leafIfPresent(key) { try $0.readBoolValue() }
+    }
+    func decodeIfPresent(_: String.Type, forKey key: Key) throws -> String? {
+        try leafIfPresent(key) { try $0.readStringValue() }
+    }
+    func decodeIfPresent(_: Double.Type, forKey key: Key) throws -> Double? {
+        try leafIfPresent(key) { try $0.readDoubleValue() }
+    }
+    func decodeIfPresent(_: Float.Type, forKey key: Key) throws -> Float? {
+        try leafIfPresent(key) { try $0.readFloatValue() }
+    }
+    func decodeIfPresent(_: Int.Type, forKey key: Key) throws -> Int? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int.self) }
+    }
+    func decodeIfPresent(_: Int8.Type, forKey key: Key) throws -> Int8? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int8.self) }
+    }
+    func decodeIfPresent(_: Int16.Type, forKey key: Key) throws -> Int16? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int16.self) }
+    }
+    func decodeIfPresent(_: Int32.Type, forKey key: Key) throws -> Int32? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int32.self) }
+    }
+    func decodeIfPresent(_: Int64.Type, forKey key: Key) throws -> Int64? {
+        try leafIfPresent(key) { try $0.readIntegerValue(Int64.self) }
+    }
+    func decodeIfPresent(_: UInt.Type, forKey key: Key) throws -> UInt? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt.self) }
+    }
+    func decodeIfPresent(_: UInt8.Type, forKey key: Key) throws -> UInt8? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt8.self) }
+    }
+    func decodeIfPresent(_: UInt16.Type, forKey key: Key) throws -> UInt16? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt16.self) }
+    }
+    func decodeIfPresent(_: UInt32.Type, forKey key: Key) throws -> UInt32? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt32.self) }
+    }
+    func decodeIfPresent(_: UInt64.Type, forKey key: Key) throws -> UInt64? {
+        try leafIfPresent(key) { try $0.readIntegerValue(UInt64.self) }
+    }
+
+    func decodeIfPresent<T: Decodable>(_: T.Type, forKey key: Key) throws -> T? {
+        guard let range = try decoder.lookup(key), decoder.bytes[range.lowerBound] != WireTag.null else { return nil }
+        return try value(T.self, at: range, key)
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type,
+        forKey key: Key
+    ) throws -> KeyedDecodingContainer<NestedKey> {
+        try decoder.child(try require(key), component: .key(key)).container(keyedBy: NestedKey.self)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try decoder.child(try require(key), component: .key(key)).unkeyedContainer()
+    }
+
+    func superDecoder() throws -> any Decoder {
+        try superDecoder(for: WireKey.super)
+    }
+
+    func superDecoder(forKey key: Key) throws -> any Decoder {
+        try superDecoder(for: key)
+    }
+
+    private func superDecoder(for key: some CodingKey) throws -> any Decoder {
+        guard let range = try decoder.lookup(key) else {
+            return try decoder.nilDecoder(component: .key(key))
+        }
+        return try decoder.child(range, component: .key(key))
+    }
+}
+
+// MARK: - Unkeyed container
+
+/// Reads an `array` sequentially, or the elements of a typed array / `bytes` value.
+struct WireUnkeyedDecodingContainer: UnkeyedDecodingContainer {
+    let decoder: WireDecoder
+    /// `nil` for tagged elements; the raw element kind for typed arrays and bytes.
+    let elementKind: WireElementKind?
+    let elementCount: Int
+    private var position: Int
+    private(set) var currentIndex = 0
+
+    var codingPath: [any CodingKey] { decoder.codingPath }
+    var count: Int? { elementCount }
+    var isAtEnd: Bool { currentIndex >= elementCount }
+
+    init(decoder: WireDecoder) throws {
+        self.decoder = decoder
+        var reader = ByteReader(unchecked: decoder.bytes, offset: decoder.start, end: decoder.end)
+        do {
+            let tag = try reader.readUInt8()
+            switch tag {
+            case WireTag.array:
+                try reader.skip(4)
+                elementKind = nil
+                elementCount = try reader.readLength()
+            case WireTag.typedArray:
+                let kindByte = try reader.readUInt8()
+                guard let kind = WireElementKind(rawValue: kindByte) else {
+                    throw WireFormatError(
+                        .unknownTag, at: decoder.start + 1, "unknown typed-array element kind \(kindByte)")
+                }
+                elementKind = kind
+                elementCount = try reader.readLength(unit: kind.width)
+            case WireTag.bytes:
+                elementKind = .uint8
+                elementCount = try reader.readLength()
+            default:
+                throw WireMismatch(expected: [Any].self, reason: .tag(tag))
+            }
+        } catch {
+            throw wireDecodingError(error, codingPath: decoder.codingPath)
+        }
+        position = reader.offset
+    }
+
+    private func atEnd(_ type: any Any.Type) -> DecodingError {
+        DecodingError.valueNotFound(
+            type,
+            DecodingError.Context(
+                codingPath: decoder.path(.index(currentIndex)), debugDescription: "Unkeyed container is at end.")
+        )
+    }
+
+    private func mapped(_ error: any Error) -> any Error {
+        wireDecodingError(error, codingPath: decoder.path(.index(currentIndex)))
+    }
+
+    /// A decoder for the next element (advancing past it).
+    private mutating func nextDecoder() throws -> WireDecoder {
+        guard !isAtEnd else { throw atEnd((any Decoder).self) }
+        var reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
+        if let kind = elementKind {
+            // Give the raw element a tag of its own so it can be decoded like any value.
+            var writer = ByteWriter(reservingCapacity: 9)
+            do {
+                writer.writeScalarValue(try reader.readRawScalar(kind))
+            } catch {
+                throw mapped(error)
+            }
+            let child = try decoder.child(0..<writer.count, in: writer.bytes, component: .index(currentIndex))
+            position = reader.offset
+            currentIndex += 1
+            return child
+        }
+        do {
+            try WireCoding.skipValue(in: &reader)
+        } catch {
+            throw mapped(error)
+        }
+        let child = try decoder.child(position..<reader.offset, component: .index(currentIndex))
+        position = reader.offset
+        currentIndex += 1
+        return child
+    }
+
+    private mutating func next<T: Decodable>(_: T.Type) throws -> T {
+        guard !isAtEnd else { throw atEnd(T.self) }
+        if let leaf = WireLeaf(T.self) {
+            var reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
+            if let kind = elementKind {
+                if leaf.isNumericScalar {
+                    do {
+                        let value = try reader.readRawScalar(kind).converted(leaf, as: T.self)
+                        position = reader.offset
+                        currentIndex += 1
+                        return value
+                    } catch {
+                        throw mapped(error)
+                    }
+                }
+            } else if reader.canReadLeaf(leaf) {
+                do {
+                    let value = try reader.readLeaf(leaf, as: T.self)
+                    position = reader.offset
+                    currentIndex += 1
+                    return value
+                } catch {
+                    throw mapped(error)
+                }
+            }
+        }
+        return try T(from: try nextDecoder())
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd else { throw atEnd(Any?.self) }
+        guard elementKind == nil else { return false }
+        let reader = ByteReader(unchecked: decoder.bytes, offset: position, end: decoder.end)
+        let tag: UInt8
+        do {
+            tag = try reader.peekUInt8()
+        } catch {
+            throw mapped(error)
+        }
+        guard tag == WireTag.null else { return false }
+        position += 1
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode(_ type: Bool.Type) throws -> Bool { try next(type) }
+    mutating func decode(_ type: String.Type) throws -> String { try next(type) }
+    mutating func decode(_ type: Double.Type) throws -> Double { try next(type) }
+    mutating func decode(_ type: Float.Type) throws -> Float { try next(type) }
+    mutating func decode(_ type: Int.Type) throws -> Int { try next(type) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { try next(type) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { try next(type) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { try next(type) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { try next(type) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { try next(type) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try next(type) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try next(type) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try next(type) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try next(type) }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next(type) }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws -> KeyedDecodingContainer<NestedKey> {
+        try nextDecoder().container(keyedBy: NestedKey.self)
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try nextDecoder().unkeyedContainer()
+    }
+
+    mutating func superDecoder() throws -> any Decoder {
+        try nextDecoder()
+    }
 }

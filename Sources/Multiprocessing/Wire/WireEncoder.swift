@@ -1,12 +1,47 @@
 // WireEncoder.swift
 //
-// The `Encoder` (and single-value container) of the binary wire format (see WireFormat.swift),
-// for values that are not leaves; its containers are in WireKeyedEncodingContainer.swift and
-// WireUnkeyedEncodingContainer.swift.
+// The `Encoder` of the binary wire format (see WireFormat.swift) with its containers, plus
+// `WireCoding.encode`. Leaf values (numbers, Bool, String, [UInt8], numeric arrays) are
+// written by ByteWriter+WireValues.swift, never through an `Encoder` instance.
 //
-// A small tree of encoder nodes that write in place into the output and patch container
-// lengths when they finish (only containers that the Codable API lets a caller fill later get
-// buffers of their own).
+// Hand-written because no package in reach provides a fast binary Codable coder without
+// Foundation. Values that are not leaves go through a small tree of encoder nodes that write
+// in place into the output and patch container lengths when they finish (only containers
+// that the Codable API lets a caller fill later get buffers of their own).
+
+extension WireCoding {
+    /// Appends the encoding of `value` to `writer`.
+    ///
+    /// The encoding is self-delimiting, so values can be written back to back.
+    /// - Throws: `EncodingError.invalidValue` for what cannot be encoded (a container body
+    ///   larger than 4 GiB, conflicting containers requested from one encoder, or a type that
+    ///   the wire format does not support such as `Int128`), or any error thrown by
+    ///   `value.encode(to:)`. On error, `writer` is left as it was.
+    static func encode<T: Encodable>(_ value: T, into writer: inout ByteWriter) throws {
+        if writer.attachesLargeBytes && T.self == [UInt8].self
+            && writer.attachIfLarge(unsafeBitCast(value, to: [UInt8].self))
+        {
+            return
+        }
+        if writer.writeLeaf(value) { return }
+        // The root node writes straight into `writer`'s buffer (borrowed by swapping).
+        let root = WireEncoder(parent: nil, component: .none)
+        let base = writer.count
+        root.base = base
+        swap(&root.body, &writer)
+        do {
+            try value.encode(to: root)
+            try root.finish()
+        } catch {
+            swap(&root.body, &writer)
+            writer.bytes.removeSubrange(base...)
+            throw error
+        }
+        swap(&root.body, &writer)
+    }
+}
+
+// MARK: - Encoder
 
 /// One node of the encoding tree, and the `Encoder` (and single-value container) for it.
 ///
@@ -250,5 +285,124 @@ final class WireEncoder: Encoder, SingleValueEncodingContainer {
         }
         // A composite value encodes itself into this same node (same coding path).
         try value.encode(to: self)
+    }
+}
+
+// MARK: - Keyed container
+
+struct WireKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let encoder: WireEncoder
+
+    var codingPath: [any CodingKey] { encoder.codingPath }
+
+    @inline(__always)
+    private func leaf(_ key: Key, _ write: (inout ByteWriter) -> Void) {
+        encoder.writeKey(key)
+        write(&encoder.body)
+        encoder.count += 1
+    }
+
+    mutating func encodeNil(forKey key: Key) throws { leaf(key) { $0.writeUInt8(WireTag.null) } }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { leaf(key) { $0.writeBoolValue(value) } }
+    mutating func encode(_ value: String, forKey key: Key) throws { leaf(key) { $0.writeStringValue(value) } }
+    mutating func encode(_ value: Double, forKey key: Key) throws { leaf(key) { $0.writeDoubleValue(value) } }
+    mutating func encode(_ value: Float, forKey key: Key) throws { leaf(key) { $0.writeFloatValue(value) } }
+    mutating func encode(_ value: Int, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { leaf(key) { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { leaf(key) { $0.writeIntValue(value) } }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { leaf(key) { $0.writeUIntValue(value) } }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        encoder.writeKey(key)
+        if !encoder.body.writeLeaf(value) {
+            try encoder.encodeChild(value, component: .key(key))
+        }
+        encoder.count += 1
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type,
+        forKey key: Key
+    ) -> KeyedEncodingContainer<NestedKey> {
+        encoder.writeKey(key)
+        let child = encoder.deferredChild(component: .key(key))
+        return child.container(keyedBy: NestedKey.self)
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        encoder.writeKey(key)
+        let child = encoder.deferredChild(component: .key(key))
+        return child.unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        encoder.writeKey(WireKey.super)
+        return encoder.deferredChild(component: .key(WireKey.super))
+    }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        encoder.writeKey(key)
+        return encoder.deferredChild(component: .key(key))
+    }
+}
+
+// MARK: - Unkeyed container
+
+struct WireUnkeyedEncodingContainer: UnkeyedEncodingContainer {
+    let encoder: WireEncoder
+
+    var codingPath: [any CodingKey] { encoder.codingPath }
+
+    var count: Int { encoder.count }
+
+    @inline(__always)
+    private func leaf(_ write: (inout ByteWriter) -> Void) {
+        write(&encoder.body)
+        encoder.count += 1
+    }
+
+    mutating func encodeNil() throws { leaf { $0.writeUInt8(WireTag.null) } }
+    mutating func encode(_ value: Bool) throws { leaf { $0.writeBoolValue(value) } }
+    mutating func encode(_ value: String) throws { leaf { $0.writeStringValue(value) } }
+    mutating func encode(_ value: Double) throws { leaf { $0.writeDoubleValue(value) } }
+    mutating func encode(_ value: Float) throws { leaf { $0.writeFloatValue(value) } }
+    mutating func encode(_ value: Int) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int8) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int16) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int32) throws { leaf { $0.writeIntValue(Int64(value)) } }
+    mutating func encode(_ value: Int64) throws { leaf { $0.writeIntValue(value) } }
+    mutating func encode(_ value: UInt) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt8) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt16) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt32) throws { leaf { $0.writeUIntValue(UInt64(value)) } }
+    mutating func encode(_ value: UInt64) throws { leaf { $0.writeUIntValue(value) } }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        if !encoder.body.writeLeaf(value) {
+            try encoder.encodeChild(value, component: .index(encoder.count))
+        }
+        encoder.count += 1
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    ) -> KeyedEncodingContainer<NestedKey> {
+        let child = encoder.deferredChild(component: .index(encoder.count))
+        return child.container(keyedBy: NestedKey.self)
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let child = encoder.deferredChild(component: .index(encoder.count))
+        return child.unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        encoder.deferredChild(component: .index(encoder.count))
     }
 }
