@@ -32,15 +32,6 @@ int cmp_pidfd_open(pid_t pid) {
 #endif
 }
 
-int cmp_close_from(int first) {
-#ifdef SYS_close_range
-    return (int)syscall(SYS_close_range, (unsigned)first, ~0U, 0);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 // Moves `fd` to a number >= 10 (close-on-exec) so that dup2 onto 0...4 in the child never sees
 // source == target, where dup2 would be a no-op that leaves close-on-exec set.
 static int high_dup(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 10); }

@@ -44,10 +44,6 @@ void cmp_terminal_signals(sigset_t *set);
 /// Returns 0, or 1 when the parent is already gone (the caller should exit).
 int cmp_prepare_worker_process(pid_t parent);
 
-/// Closes every descriptor >= `first` in the calling process (close_range, Linux 5.9+).
-/// Returns 0, or -1 with errno set.
-int cmp_close_from(int first);
-
 /// The process's environment block (`environ`), which Swift cannot name portably.
 char **cmp_environ(void);
 

@@ -209,18 +209,6 @@
         let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
         return r == 0 && info._sifields._sigchld.si_pid == pid
     }
-
-    /// Reaps `pid` if it has exited; nil while it runs.
-    func reapIfExited(_ pid: pid_t) -> ProcessTermination? {
-        var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { return ProcessTermination(waitStatus: status) }
-            if r == 0 { return nil }
-            if r == -1 && errno == EINTR { continue }
-            return .unknown
-        }
-    }
 #else
     #error("swift-multiprocessing's platform layer supports Linux only: add Spawn+<System>.swift")
 #endif

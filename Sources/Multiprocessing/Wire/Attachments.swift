@@ -2,7 +2,8 @@
 //
 // A `[UInt8]` argument or result of `attachmentThreshold` bytes or more is not copied into its
 // frame: the frame holds the tag `attachedBytes` and an index, and the array itself follows the
-// frame on the pipe, written from where it is (one `writev` of the frame and its attachments).
+// frame on the pipe, written from where it is (the frame first, then each attachment straight
+// from its own array; see `OutgoingFrame.withUnwritten(after:)`).
 // The reader reads each attachment into an array of its exact size, which the decoder hands out
 // as the value itself. A 4 MiB result thus costs the parent one copy (from the kernel into the
 // value the caller gets) instead of three (into a frame buffer, out of it into the value, and
@@ -19,60 +20,6 @@ enum Attachments {
     static let flag: UInt8 = 0x80
     /// The most attachments one frame may have (a larger count is a corrupt frame).
     static let maxCount = 1 << 16
-}
-
-/// A finished frame and the arrays that follow it on the pipe.
-struct OutgoingFrame: Sendable {
-    var bytes: [UInt8]
-    var attachments: [OutgoingAttachment] = []
-
-    /// Every byte that goes on the pipe.
-    var count: Int { attachments.reduce(bytes.count) { $0 + $1.count } }
-
-    /// Calls `body` with what is left of the part (the frame, or one attachment) in which the
-    /// byte at `offset` lies; `offset` is below ``count``.
-    func withUnwritten<R>(after offset: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        var start = offset
-        if start < bytes.count {
-            return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-        }
-        start -= bytes.count
-        for attachment in attachments {
-            if start < attachment.count {
-                return try attachment.withBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-            }
-            start -= attachment.count
-        }
-        preconditionFailure("offset \(offset) is past the frame's \(count) bytes")
-    }
-}
-
-/// An array that goes on the pipe after its frame, written from where it is: a `[UInt8]` value,
-/// or the packed items of a chunk (a slice of the caller's array of plain numbers).
-///
-/// `@unchecked Sendable`: it holds an array of plain values (its own copy of the caller's, which
-/// copy on write keeps from changing) and only reads it.
-struct OutgoingAttachment: @unchecked Sendable {
-    /// Its length in bytes.
-    let count: Int
-    private let access: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
-
-    init(_ bytes: [UInt8]) {
-        count = bytes.count
-        access = { body in try bytes.withUnsafeBytes(body) }
-    }
-
-    /// The raw bytes of `items` (plain values, see ``PackedLayout``), padding included.
-    init<T>(packed items: ArraySlice<T>) {
-        count = items.count * MemoryLayout<T>.stride
-        access = { body in try items.withUnsafeBytes(body) }
-    }
-
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        var result: R?
-        try access { result = try body($0) }
-        return result!
-    }
 }
 
 extension ByteWriter {

@@ -5,8 +5,10 @@
 // where each item is `u32 byte length | the arguments, encoded one after another`. The length
 // lets a worker skip an item whose arguments it cannot decode and go on with the next.
 // Flags: bit 0 stop on error, bit 1 packed, bit 2 lone (the job's only chunk), bit 3 packed
-// items attached (they are then the frame's only attachment, not in the body). Packed items (see PackedLayout.swift) are instead
-// `u32 stride | item count × stride raw bytes`: the parent's array of argument tuples as it is.
+// items attached (they are then the frame's only attachment, not in the body). Packed items
+// (see PackedLayout.swift) are instead `u32 stride | item count × stride raw bytes`: the
+// parent's array of argument tuples as it is. How a function's arguments are encoded is in
+// PoolFunction+Wire.swift.
 
 /// The fields before the items of a task frame.
 struct TaskHeader: Equatable {
@@ -133,24 +135,4 @@ struct TaskFrameBuilder {
         }
         return OutgoingFrame(bytes: writer.bytes, attachments: attachments)
     }
-}
-
-extension PoolFunction {
-    /// Encodes one call's arguments, one after another.
-    func encodeArguments(_ arguments: repeat each Argument, into writer: inout ByteWriter) throws {
-        repeat try WireCoding.encode(each arguments, into: &writer)
-    }
-
-    /// Decodes one call's arguments.
-    func decodeArguments(from reader: inout ByteReader) throws -> (repeat each Argument) {
-        (repeat try WireCoding.decode((each Argument).self, from: &reader))
-    }
-
-    /// The stride of this function's argument tuple when every argument is a plain number (see
-    /// ``PackedLayout``): its items then travel packed.
-    var packedArgumentStride: Int? { PackedLayout.stride(of: repeat (each Argument).self) }
-
-    /// The stride of the result when it is a plain number: results then come back packed.
-    var packedResultStride: Int? { PackedLayout.stride(of: Result.self) }
-
 }

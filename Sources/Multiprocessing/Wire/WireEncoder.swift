@@ -1,16 +1,15 @@
 // WireEncoder.swift
 //
-// The `Encoder` of the binary wire format (see WireFormat.swift), plus `WireCoding.encode`.
+// The `Encoder` of the binary wire format (see WireFormat.swift) with its containers, plus
+// `WireCoding.encode`. Leaf values (numbers, Bool, String, [UInt8], numeric arrays) are
+// written by ByteWriter+WireValues.swift, never through an `Encoder` instance.
 //
 // Hand-written because no package in reach provides a fast binary Codable coder without
-// Foundation. Common leaf types (integers, floating point, Bool, String, [UInt8] and numeric
-// arrays) are written straight into the output by metatype checks, never through an
-// `Encoder` instance; everything else goes through a small tree of encoder nodes that write
+// Foundation. Values that are not leaves go through a small tree of encoder nodes that write
 // in place into the output and patch container lengths when they finish (only containers
 // that the Codable API lets a caller fill later get buffers of their own).
 
-/// Entry points of the wire format; see ``WireTag`` for the format itself.
-enum WireCoding {
+extension WireCoding {
     /// Appends the encoding of `value` to `writer`.
     ///
     /// The encoding is self-delimiting, so values can be written back to back.
@@ -26,7 +25,7 @@ enum WireCoding {
         }
         if writer.writeLeaf(value) { return }
         // The root node writes straight into `writer`'s buffer (borrowed by swapping).
-        let root = _WireEncoder(parent: nil, component: .none)
+        let root = WireEncoder(parent: nil, component: .none)
         let base = writer.count
         root.base = base
         swap(&root.body, &writer)
@@ -39,149 +38,6 @@ enum WireCoding {
             throw error
         }
         swap(&root.body, &writer)
-    }
-}
-
-// MARK: - Leaf writers (shared by the fast paths and the encoder, so both are byte-identical)
-
-extension ByteWriter {
-    /// Writes a signed integer value: a small-int tag for `0...127`, else `int` + Int64.
-    @inline(__always)
-    mutating func writeIntValue(_ v: Int64) {
-        if v >= 0 && v <= Int64(WireTag.smallIntMax) {
-            writeUInt8(WireTag.smallIntBase | UInt8(truncatingIfNeeded: v))
-        } else {
-            writeTagged(WireTag.int, v)
-        }
-    }
-
-    /// Writes an unsigned integer value: a small-int tag for `0...127`, else `uint` + UInt64.
-    @inline(__always)
-    mutating func writeUIntValue(_ v: UInt64) {
-        if v <= UInt64(WireTag.smallIntMax) {
-            writeUInt8(WireTag.smallIntBase | UInt8(truncatingIfNeeded: v))
-        } else {
-            writeTagged(WireTag.uint, v)
-        }
-    }
-
-    @inline(__always)
-    mutating func writeBoolValue(_ v: Bool) {
-        writeUInt8(v ? WireTag.true : WireTag.false)
-    }
-
-    @inline(__always)
-    mutating func writeDoubleValue(_ v: Double) {
-        writeTagged(WireTag.double, v.bitPattern)
-    }
-
-    @inline(__always)
-    mutating func writeFloatValue(_ v: Float) {
-        writeTagged(WireTag.float, v.bitPattern)
-    }
-
-    @inline(__always)
-    mutating func writeStringValue(_ v: String) {
-        writeUInt8(WireTag.string)
-        writeString(v)
-    }
-
-    /// Writes `[UInt8]` as the `bytes` tag, a varint count and the raw bytes (one `memcpy`).
-    mutating func writeBytesValue(_ v: [UInt8]) {
-        writeUInt8(WireTag.bytes)
-        writeVarint(UInt64(v.count))
-        writeBytes(v)
-    }
-
-    /// Writes a numeric array as a typed array: tag, kind, varint count, raw LE elements.
-    mutating func writeTypedArrayValue<E>(_ v: [E], kind: WireElementKind) {
-        writeUInt8(WireTag.typedArray)
-        writeUInt8(kind.rawValue)
-        writeVarint(UInt64(v.count))
-        v.withUnsafeBytes { writeRaw($0) }
-    }
-
-    /// Writes `value` directly if its type is one of the fast-path leaf types (``_WireLeaf``)
-    /// and returns `true`; returns `false` (writing nothing) otherwise.
-    ///
-    /// Metatype comparisons are cheap and fold away when `T` is specialized.
-    @inline(__always)
-    mutating func writeLeaf<T>(_ value: T) -> Bool {
-        guard let leaf = _WireLeaf(T.self) else { return false }
-        switch leaf {
-        case .int: writeIntValue(Int64(unsafeBitCast(value, to: Int.self)))
-        case .int8: writeIntValue(Int64(unsafeBitCast(value, to: Int8.self)))
-        case .int16: writeIntValue(Int64(unsafeBitCast(value, to: Int16.self)))
-        case .int32: writeIntValue(Int64(unsafeBitCast(value, to: Int32.self)))
-        case .int64: writeIntValue(unsafeBitCast(value, to: Int64.self))
-        case .uint: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt.self)))
-        case .uint8: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt8.self)))
-        case .uint16: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt16.self)))
-        case .uint32: writeUIntValue(UInt64(unsafeBitCast(value, to: UInt32.self)))
-        case .uint64: writeUIntValue(unsafeBitCast(value, to: UInt64.self))
-        case .double: writeDoubleValue(unsafeBitCast(value, to: Double.self))
-        case .float: writeFloatValue(unsafeBitCast(value, to: Float.self))
-        case .bool: writeBoolValue(unsafeBitCast(value, to: Bool.self))
-        case .string: writeStringValue(unsafeBitCast(value, to: String.self))
-        case .bytes: writeBytesValue(unsafeBitCast(value, to: [UInt8].self))
-        case .intArray: writeTypedArrayValue(unsafeBitCast(value, to: [Int].self), kind: .int64)
-        case .int8Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int8].self), kind: .int8)
-        case .int16Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int16].self), kind: .int16)
-        case .int32Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int32].self), kind: .int32)
-        case .int64Array: writeTypedArrayValue(unsafeBitCast(value, to: [Int64].self), kind: .int64)
-        case .uintArray: writeTypedArrayValue(unsafeBitCast(value, to: [UInt].self), kind: .uint64)
-        case .uint16Array: writeTypedArrayValue(unsafeBitCast(value, to: [UInt16].self), kind: .uint16)
-        case .uint32Array: writeTypedArrayValue(unsafeBitCast(value, to: [UInt32].self), kind: .uint32)
-        case .uint64Array: writeTypedArrayValue(unsafeBitCast(value, to: [UInt64].self), kind: .uint64)
-        case .doubleArray: writeTypedArrayValue(unsafeBitCast(value, to: [Double].self), kind: .float64)
-        case .floatArray: writeTypedArrayValue(unsafeBitCast(value, to: [Float].self), kind: .float32)
-        }
-        return true
-    }
-}
-
-#if !_pointerBitWidth(_64)
-    #error("The wire format maps Int/UInt to 64-bit elements; only 64-bit hosts are supported.")
-#endif
-
-// MARK: - Coding keys and paths
-
-/// The coding key the wire coder makes up: array indices and `super`.
-struct _WireKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-
-    init(stringValue: String) {
-        self.stringValue = stringValue
-        self.intValue = nil
-    }
-
-    init(intValue: Int) {
-        self.stringValue = "\(intValue)"
-        self.intValue = intValue
-    }
-
-    init(index: Int) {
-        self.stringValue = "Index \(index)"
-        self.intValue = index
-    }
-
-    static let `super` = _WireKey(stringValue: "super")
-}
-
-/// How an encoder or decoder node is reached from its parent; turned into a `CodingKey`
-/// only when `codingPath` is asked for (rarely: errors and custom code).
-enum _WirePathComponent {
-    case none
-    case key(any CodingKey)
-    case index(Int)
-
-    var codingKey: (any CodingKey)? {
-        switch self {
-        case .none: return nil
-        case .key(let key): return key
-        case .index(let index): return _WireKey(index: index)
-        }
     }
 }
 
@@ -200,7 +56,7 @@ enum _WirePathComponent {
 /// `ByteWriter` the same way. Only `nestedContainer`, `nestedUnkeyedContainer` and
 /// `superEncoder`, which the caller may fill later, get buffers of their own; they are
 /// `deferred` children spliced in at their recorded offsets by `finish()`.
-final class _WireEncoder: Encoder, SingleValueEncodingContainer {
+final class WireEncoder: Encoder, SingleValueEncodingContainer {
     enum State: UInt8 {
         case empty, single, keyed, unkeyed
     }
@@ -216,7 +72,7 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
     /// The number of elements (unkeyed) or pairs (keyed).
     @exclusivity(unchecked) var count = 0
     /// Children filled later by the caller, to be inserted at absolute `offset` in `body`.
-    var deferred: [(offset: Int, child: _WireEncoder)] = []
+    var deferred: [(offset: Int, child: WireEncoder)] = []
     /// A misuse found while encoding (e.g. conflicting containers), thrown by `finish()`.
     var error: (any Error)?
 
@@ -225,17 +81,17 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
     /// The container header: tag, u32 body length, 1-byte count slot.
     static let headerSize = 6
 
-    let parent: _WireEncoder?
-    let component: _WirePathComponent
+    let parent: WireEncoder?
+    let component: WirePathComponent
 
-    init(parent: _WireEncoder?, component: _WirePathComponent) {
+    init(parent: WireEncoder?, component: WirePathComponent) {
         self.parent = parent
         self.component = component
     }
 
     var codingPath: [any CodingKey] {
         var path: [any CodingKey] = []
-        var node: _WireEncoder? = self
+        var node: WireEncoder? = self
         while let current = node {
             if let key = current.component.codingKey { path.append(key) }
             node = current.parent
@@ -251,14 +107,14 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         switch state {
         case .empty:
             beginContainer(.keyed)
-            return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
+            return KeyedEncodingContainer(WireKeyedEncodingContainer<Key>(encoder: self))
         case .keyed:
-            return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: self))
+            return KeyedEncodingContainer(WireKeyedEncodingContainer<Key>(encoder: self))
         case .single, .unkeyed:
             recordMisuse(
                 "a keyed container was requested after a \(state == .single ? "single value" : "unkeyed container") was encoded"
             )
-            return KeyedEncodingContainer(_WireKeyedEncodingContainer<Key>(encoder: detached()))
+            return KeyedEncodingContainer(WireKeyedEncodingContainer<Key>(encoder: detached()))
         }
     }
 
@@ -266,14 +122,14 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
         switch state {
         case .empty:
             beginContainer(.unkeyed)
-            return _WireUnkeyedEncodingContainer(encoder: self)
+            return WireUnkeyedEncodingContainer(encoder: self)
         case .unkeyed:
-            return _WireUnkeyedEncodingContainer(encoder: self)
+            return WireUnkeyedEncodingContainer(encoder: self)
         case .single, .keyed:
             recordMisuse(
                 "an unkeyed container was requested after a \(state == .single ? "single value" : "keyed container") was encoded"
             )
-            return _WireUnkeyedEncodingContainer(encoder: detached())
+            return WireUnkeyedEncodingContainer(encoder: detached())
         }
     }
 
@@ -291,8 +147,8 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
 
     /// An encoder whose output is thrown away (returned after a recorded misuse, so that
     /// the caller does not trap and `finish()` reports the error).
-    private func detached() -> _WireEncoder {
-        _WireEncoder(parent: self, component: .none)
+    private func detached() -> WireEncoder {
+        WireEncoder(parent: self, component: .none)
     }
 
     private func recordMisuse(_ message: String) {
@@ -315,8 +171,8 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
 
     /// Encodes `value` (not a leaf) through a child node that borrows this node's buffer and
     /// finishes in place.
-    func encodeChild<T: Encodable>(_ value: T, component: _WirePathComponent) throws {
-        let child = _WireEncoder(parent: self, component: component)
+    func encodeChild<T: Encodable>(_ value: T, component: WirePathComponent) throws {
+        let child = WireEncoder(parent: self, component: component)
         child.base = body.count
         swap(&child.body, &body)
         defer { swap(&child.body, &body) }
@@ -325,8 +181,8 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
     }
 
     /// Adds a child that the caller fills later; it is spliced in by `finish()`.
-    func deferredChild(component: _WirePathComponent) -> _WireEncoder {
-        let child = _WireEncoder(parent: self, component: component)
+    func deferredChild(component: WirePathComponent) -> WireEncoder {
+        let child = WireEncoder(parent: self, component: component)
         deferred.append((offset: body.count, child: child))
         count += 1
         return child
@@ -434,8 +290,8 @@ final class _WireEncoder: Encoder, SingleValueEncodingContainer {
 
 // MARK: - Keyed container
 
-struct _WireKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let encoder: _WireEncoder
+struct WireKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let encoder: WireEncoder
 
     var codingPath: [any CodingKey] { encoder.codingPath }
 
@@ -486,8 +342,8 @@ struct _WireKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtoc
     }
 
     mutating func superEncoder() -> any Encoder {
-        encoder.writeKey(_WireKey.super)
-        return encoder.deferredChild(component: .key(_WireKey.super))
+        encoder.writeKey(WireKey.super)
+        return encoder.deferredChild(component: .key(WireKey.super))
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
@@ -498,8 +354,8 @@ struct _WireKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtoc
 
 // MARK: - Unkeyed container
 
-struct _WireUnkeyedEncodingContainer: UnkeyedEncodingContainer {
-    let encoder: _WireEncoder
+struct WireUnkeyedEncodingContainer: UnkeyedEncodingContainer {
+    let encoder: WireEncoder
 
     var codingPath: [any CodingKey] { encoder.codingPath }
 

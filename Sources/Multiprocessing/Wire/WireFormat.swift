@@ -1,7 +1,8 @@
 // WireFormat.swift
 //
-// Tag constants, element kinds, limits and the error type of the binary wire format that
-// carries Codable values (call arguments and results) between the parent and its workers.
+// Tag constants, element kinds and limits of the binary wire format that carries Codable
+// values (call arguments and results) between the parent and its workers, and the hosts it
+// runs on (64-bit, little endian).
 //
 // The coder is hand-written because no package in reach provides a fast binary Codable
 // coder without Foundation (and Foundation is off-limits here for startup cost).
@@ -123,71 +124,6 @@ enum WireElementKind: UInt8 {
     }
 }
 
-/// The fast-path leaf types, found by metatype comparison (cheap, and constant-folded when
-/// the caller is specialized). A non-generic enum, so that asking "is `T` a leaf?" needs no
-/// `Optional<T>` metadata at run time.
-enum _WireLeaf {
-    case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64
-    case double, float, bool, string, bytes
-    case intArray, int8Array, int16Array, int32Array, int64Array
-    case uintArray, uint16Array, uint32Array, uint64Array, doubleArray, floatArray
-
-    @inline(__always)
-    init?<T>(_: T.Type) {
-        if T.self == Int.self { self = .int; return }
-        if T.self == String.self { self = .string; return }
-        if T.self == Double.self { self = .double; return }
-        if T.self == Bool.self { self = .bool; return }
-        if T.self == [UInt8].self { self = .bytes; return }
-        if T.self == Int64.self { self = .int64; return }
-        if T.self == UInt64.self { self = .uint64; return }
-        if T.self == UInt.self { self = .uint; return }
-        if T.self == Int32.self { self = .int32; return }
-        if T.self == UInt32.self { self = .uint32; return }
-        if T.self == Float.self { self = .float; return }
-        if T.self == Int16.self { self = .int16; return }
-        if T.self == UInt16.self { self = .uint16; return }
-        if T.self == Int8.self { self = .int8; return }
-        if T.self == UInt8.self { self = .uint8; return }
-        if T.self == [Int].self { self = .intArray; return }
-        if T.self == [Double].self { self = .doubleArray; return }
-        if T.self == [Int64].self { self = .int64Array; return }
-        if T.self == [Int32].self { self = .int32Array; return }
-        if T.self == [Int16].self { self = .int16Array; return }
-        if T.self == [Int8].self { self = .int8Array; return }
-        if T.self == [UInt].self { self = .uintArray; return }
-        if T.self == [UInt64].self { self = .uint64Array; return }
-        if T.self == [UInt32].self { self = .uint32Array; return }
-        if T.self == [UInt16].self { self = .uint16Array; return }
-        if T.self == [Float].self { self = .floatArray; return }
-        return nil
-    }
-
-    /// Integers and floating point (what a typed-array element converts to).
-    var isNumericScalar: Bool {
-        switch self {
-        case .int, .int8, .int16, .int32, .int64, .uint, .uint8, .uint16, .uint32, .uint64, .double, .float: return true
-        default: return false
-        }
-    }
-
-    /// The element kind of a typed-array leaf.
-    var arrayKind: WireElementKind? {
-        switch self {
-        case .intArray, .int64Array: return .int64
-        case .int32Array: return .int32
-        case .int16Array: return .int16
-        case .int8Array: return .int8
-        case .uintArray, .uint64Array: return .uint64
-        case .uint32Array: return .uint32
-        case .uint16Array: return .uint16
-        case .doubleArray: return .float64
-        case .floatArray: return .float32
-        default: return nil
-        }
-    }
-}
-
 /// Limits of the wire format.
 enum WireLimits {
     /// The deepest nesting of containers the decoder accepts (bounds the recursion, and so
@@ -199,42 +135,6 @@ enum WireLimits {
     #error("The wire format copies numeric arrays in host byte order; big-endian hosts are not supported.")
 #endif
 
-/// A structural error in wire-format bytes: truncation, malformed varint, invalid UTF-8,
-/// an impossible length, an unknown tag, or nesting that is too deep.
-///
-/// ``ByteReader`` throws it directly; the `Decoder` wraps it as the underlying error of
-/// `DecodingError.dataCorrupted`.
-struct WireFormatError: Error, CustomStringConvertible, Equatable, Sendable {
-    /// What went wrong.
-    enum Kind: String, Sendable {
-        /// The input ended before the value did.
-        case truncated
-        /// A varint is longer than 10 bytes or overflows 64 bits.
-        case malformedVarint
-        /// A string is not valid UTF-8.
-        case invalidUTF8
-        /// A length or count is larger than the bytes that remain.
-        case invalidLength
-        /// A tag or element kind byte is not part of the format.
-        case unknownTag
-        /// Containers are nested deeper than ``WireLimits/maxDepth``.
-        case nestingTooDeep
-    }
-
-    /// What went wrong.
-    var kind: Kind
-    /// The absolute byte offset where the problem was detected.
-    var offset: Int
-    /// Details for humans.
-    var detail: String
-
-    init(_ kind: Kind, at offset: Int, _ detail: String) {
-        self.kind = kind
-        self.offset = offset
-        self.detail = detail
-    }
-
-    var description: String {
-        "WireFormatError.\(kind.rawValue) at byte \(offset): \(detail)"
-    }
-}
+#if !_pointerBitWidth(_64)
+    #error("The wire format maps Int/UInt to 64-bit elements; only 64-bit hosts are supported.")
+#endif

@@ -1,3 +1,5 @@
+// WireBenchmarks.swift
+//
 // The wire coder, reachable from the Benchmarks package (its micro-benchmarks measure encoding
 // and decoding on their own). SPI, not API: `@_spi(Benchmarks) import Multiprocessing`.
 

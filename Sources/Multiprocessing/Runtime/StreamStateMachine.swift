@@ -1,0 +1,236 @@
+// The pure logic of an `imap`/`imapUnordered` stream: which chunks are in the pool, which have
+// arrived and may be handed out (in input order for `imap`, as they come for `imapUnordered`),
+// how far ahead the input may be read, when the stream ends, and who waits for a result.
+//
+// No lock, no I/O, no clock: StreamStorage.swift holds it under a lock and, after releasing the
+// lock, performs what a transition returns (wakes the waiters it hands back, reads more input).
+// `Waiter` is whatever the storage wakes (a semaphore or a continuation); the tests use names.
+
+import DequeModule
+
+/// The results of one chunk of a stream: the values in order, and the positions that failed.
+struct StreamChunkResults<Element> {
+    var values: [Element] = []
+    var failures: [Int: any Error] = [:]
+    /// The items the chunk has: `values.count + failures.count`.
+    var count: Int
+
+    init(count: Int) { self.count = count }
+
+    /// A chunk of `count` items that all failed with `error`.
+    init(failing count: Int, with error: any Error) {
+        self.count = count
+        for position in 0..<count { failures[position] = error }
+    }
+}
+
+extension StreamChunkResults: Sendable where Element: Sendable {}
+
+/// The state of one stream, from its first chunk to its end.
+///
+/// Chunk indices count from 0 in input order; an item that fails before it can be sent (its
+/// arguments do not encode) takes a chunk index of its own. A chunk is *outstanding* from its
+/// submission until the consumer has taken its last item; at most `window` are (unless the pool
+/// was closed: then all the input is read at once, as CPython's `imap` does).
+struct StreamStateMachine<Element, Waiter> {
+    /// `imap` (hand chunks out in input order) or `imapUnordered` (as they arrive).
+    let ordered: Bool
+    /// The most chunks outstanding at once.
+    let window: Int
+
+    /// Chunks ready to hand out, in the stream's order.
+    private var ready: Deque<StreamChunkResults<Element>> = []
+    /// Ordered streams: chunks that arrived ahead of their turn.
+    private var early: [Int: StreamChunkResults<Element>] = [:]
+    private var nextToRelease = 0
+    /// Item count of every chunk submitted and not yet released.
+    private var sizes: [Int: Int] = [:]
+    private var submitted = 0
+    private var consumed = 0
+    /// Items read from the input so far (the stream's total once the input has ended).
+    private(set) var itemsSubmitted = 0
+    private(set) var inputExhausted = false
+    /// The pool was closed: the window no longer applies, all input is read.
+    private var unbounded = false
+    /// The pool finished the job: every chunk submitted has arrived.
+    private var finished = false
+    /// Sticky failure of the whole stream (terminated, cancelled): thrown by every poll.
+    private var terminal: (any Error)?
+    /// The stream was cancelled: results that arrive later are dropped.
+    private var cancelled = false
+    private var waiters: [UInt64: Waiter] = [:]
+    private var lastWaiter: UInt64 = 0
+
+    init(ordered: Bool, window: Int) {
+        self.ordered = ordered
+        self.window = window
+    }
+
+    // MARK: - Feeding
+
+    /// The index of the next chunk to read from the input, or nil while the window is full.
+    var nextChunkToFeed: Int? {
+        submitted - consumed >= window && !unbounded ? nil : submitted
+    }
+
+    /// The chunk `index` of `count` items was read from the input and goes to the pool.
+    mutating func chunkSubmitted(index: Int, count: Int) {
+        sizes[index] = count
+        submitted += 1
+        itemsSubmitted += count
+    }
+
+    /// The item that takes chunk index `index` failed before it could be sent: it arrives at
+    /// once, failed with `error`.
+    /// - Returns: the waiters to wake (none unless it can be handed out now).
+    mutating func itemFailedLocally(index: Int, with error: any Error) -> [Waiter] {
+        sizes[index] = 1
+        submitted += 1
+        itemsSubmitted += 1
+        early[index] = StreamChunkResults(failing: 1, with: error)
+        return release() ? takeWaiters() : []
+    }
+
+    /// The input has no more items.
+    mutating func inputEnded() {
+        inputExhausted = true
+    }
+
+    /// The pool was closed: read the rest of the input without waiting for the consumer.
+    mutating func poolClosed() {
+        unbounded = true
+    }
+
+    // MARK: - Results
+
+    /// The item count of chunk `index`, while it is submitted and not yet handed out.
+    func expectedCount(ofChunk index: Int) -> Int? {
+        sizes[index]
+    }
+
+    /// The results of chunk `index` arrived (or its failure).
+    /// - Returns: the waiters to wake (none unless a chunk can be handed out now).
+    mutating func chunkArrived(index: Int, _ results: StreamChunkResults<Element>) -> [Waiter] {
+        // A chunk that was running when the stream was cancelled (its worker killed, or its
+        // result already on the way) is not handed out: every poll after a cancel fails.
+        guard !cancelled else {
+            sizes[index] = nil
+            return []
+        }
+        early[index] = results
+        return release() ? takeWaiters() : []
+    }
+
+    /// The whole job failed (the pool was terminated): every later poll throws `error`, after
+    /// the chunks already ready. A failure that came first stays.
+    /// - Returns: the waiters to wake.
+    mutating func jobFailed(with error: any Error) -> [Waiter] {
+        if terminal == nil { terminal = error }
+        return takeWaiters()
+    }
+
+    /// The pool finished the job: every chunk submitted has arrived.
+    /// - Returns: the waiters to wake.
+    mutating func jobFinished() -> [Waiter] {
+        finished = true
+        return takeWaiters()
+    }
+
+    /// Moves arrived chunks to `ready`: in order for `imap`, as they come for `imapUnordered`.
+    /// - Returns: whether any chunk moved.
+    private mutating func release() -> Bool {
+        var released = false
+        if ordered {
+            while let results = early.removeValue(forKey: nextToRelease) {
+                append(results, chunk: nextToRelease)
+                nextToRelease += 1
+                released = true
+            }
+        } else {
+            for (index, results) in early {
+                append(results, chunk: index)
+                released = true
+            }
+            early.removeAll()
+        }
+        return released
+    }
+
+    /// A chunk without items (its worker stopped before the first) is consumed at once.
+    private mutating func append(_ results: StreamChunkResults<Element>, chunk: Int) {
+        sizes[chunk] = nil
+        guard results.count > 0 else {
+            consumed += 1
+            return
+        }
+        ready.append(results)
+    }
+
+    // MARK: - Consuming
+
+    /// What the consumer gets when it asks for the next chunk.
+    enum Poll {
+        /// The next chunk to hand out (never empty).
+        case chunk(StreamChunkResults<Element>)
+        /// The stream has ended.
+        case end
+        /// The stream failed as a whole.
+        case failure(any Error)
+        /// Nothing yet; the waiter was registered under this id (nonzero).
+        case wait(UInt64)
+        /// Nothing yet, and no waiter was given.
+        case pending
+    }
+
+    /// The next chunk, the end, the stream's failure, or nothing yet (then `waiter`, if given,
+    /// is woken by the next transition that returns waiters).
+    mutating func poll(registering waiter: Waiter?) -> Poll {
+        if let chunk = ready.popFirst() { return .chunk(chunk) }
+        if let terminal { return .failure(terminal) }
+        // The end: no more input, the pool finished the job, and every chunk submitted was
+        // handed over.
+        if finished && inputExhausted && early.isEmpty && sizes.isEmpty { return .end }
+        guard let waiter else { return .pending }
+        lastWaiter += 1
+        waiters[lastWaiter] = waiter
+        return .wait(lastWaiter)
+    }
+
+    /// The consumer took the last item of a chunk: it is no longer outstanding.
+    mutating func chunkConsumed() {
+        consumed += 1
+    }
+
+    /// Forgets the waiter `id` (its wait timed out).
+    /// - Returns: false when it was taken to be woken meanwhile (the wake-up is on its way).
+    mutating func removeWaiter(_ id: UInt64) -> Bool {
+        waiters.removeValue(forKey: id) != nil
+    }
+
+    /// Every registered waiter, to be woken; none stays registered.
+    mutating func takeWaiters() -> [Waiter] {
+        guard !waiters.isEmpty else { return [] }
+        defer { waiters = [:] }
+        return Array(waiters.values)
+    }
+
+    /// Stops the stream with `error`: results not yet handed out are dropped and every later
+    /// poll throws `error`.
+    /// - Returns: false when the stream had failed already (the first failure stays).
+    mutating func cancel(with error: any Error) -> Bool {
+        guard terminal == nil else { return false }
+        terminal = error
+        cancelled = true
+        ready.removeAll()
+        early.removeAll()
+        return true
+    }
+
+    /// Whether the stream needs nothing more from the pool: all input read and the job finished,
+    /// or the stream failed.
+    var isComplete: Bool {
+        (finished && inputExhausted) || terminal != nil
+    }
+}
+
+extension StreamStateMachine: Sendable where Element: Sendable, Waiter: Sendable {}

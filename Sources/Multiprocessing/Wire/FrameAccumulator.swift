@@ -1,0 +1,202 @@
+// FrameAccumulator.swift
+//
+// Cuts the bytes read from a pipe into frames (see Frame.swift), attachments included: small
+// frames out of a staging buffer, large ones read straight into a buffer of their own.
+
+/// Splits the bytes read from a non-blocking pipe into frames.
+///
+/// Small frames are cut out of a staging buffer, so many results cost one `read`; a frame larger
+/// than what is staged gets a buffer of its exact size that the pipe is then read into directly,
+/// so a large payload is copied once from the kernel.
+struct FrameAccumulator {
+    /// A complete frame: the kind byte followed by the body.
+    struct Frame {
+        var bytes: [UInt8]
+        /// The arrays that followed the frame (see Attachments.swift).
+        var attachments: [[UInt8]] = []
+        /// Where the body ends: before the attachment table, if any.
+        var bodyEnd: Int
+        var kind: UInt8 { bytes[0] & ~Attachments.flag }
+        /// A reader over the body (after the kind byte), with the frame's attachments.
+        var bodyReader: ByteReader { ByteReader(bytes, offset: 1, end: bodyEnd, attachments: attachments) }
+
+        init(bytes: [UInt8], attachments: [[UInt8]] = [], bodyEnd: Int? = nil) {
+            self.bytes = bytes
+            self.attachments = attachments
+            self.bodyEnd = bodyEnd ?? bytes.count
+        }
+    }
+
+    /// The first buffer of a large frame: frames up to this size are read into a buffer of
+    /// their exact size; larger ones grow 4× at a time, as their bytes arrive.
+    static let firstLargeBuffer = 16 << 20
+
+    private var staging: [UInt8]
+    private var stagedStart = 0
+    private var stagedEnd = 0
+    /// A large frame or an attachment being filled directly: its buffer, how much of it is
+    /// filled, and its length. The buffer grows as bytes arrive (4× at a time), so a corrupt
+    /// header that announces a huge frame costs nothing until the bytes really come.
+    private var large: (buffer: [UInt8], filled: Int, length: Int)?
+    /// A frame whose attachments are being read: the frame, where its body ends, the lengths of
+    /// its attachments and those read so far.
+    private var assembling: (frame: [UInt8], bodyEnd: Int, lengths: [Int], received: [[UInt8]])?
+
+    init(stagingSize: Int = 64 * 1024) {
+        staging = [UInt8](repeating: 0, count: stagingSize)
+    }
+
+    /// Reads what `fd` has now and appends the complete frames to `frames`. Returns after a
+    /// read that got fewer bytes than asked for, so on a blocking descriptor it waits for the
+    /// first bytes only.
+    /// - Returns: false at end of file.
+    /// - Throws: ``FrameError`` for a malformed stream, ``SystemError`` for a failed read.
+    ///
+    /// With `returningOnFrame`, also returns as soon as a frame is complete: a blocking reader
+    /// must not wait for more bytes while it holds a frame to act on.
+    mutating func read(from fd: Int32, into frames: inout [Frame], returningOnFrame: Bool = false) throws -> Bool {
+        while true {
+            if returningOnFrame && !frames.isEmpty { return true }
+            if var pending = large {
+                large = nil
+                if pending.filled == pending.buffer.count {
+                    let grown = min(pending.length, pending.buffer.count * 4)
+                    let filled = pending.filled
+                    let old = pending.buffer
+                    pending.buffer = uninitializedBytes(grown)
+                    pending.buffer.withUnsafeMutableBytes { raw in
+                        old.withUnsafeBytes { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: filled) }
+                    }
+                }
+                let requested = pending.buffer.count - pending.filled
+                let outcome = try pending.buffer.withUnsafeMutableBytes { (raw) -> ReadOutcome in
+                    try readNonBlocking(fd, into: raw.baseAddress! + pending.filled, count: requested)
+                }
+                switch outcome {
+                case .wouldBlock:
+                    large = pending
+                    return true
+                case .endOfFile:
+                    // Kept, so that the frame cut short shows as partial.
+                    large = pending
+                    return false
+                case .bytes(let n):
+                    pending.filled += n
+                    if pending.filled == pending.length {
+                        try completed(pending.buffer, into: &frames)
+                    } else {
+                        large = pending
+                    }
+                    // A short read emptied the pipe: asking again would only say EAGAIN.
+                    if n < requested { return true }
+                    continue
+                }
+            }
+            // Make room at the end of the staging buffer.
+            if stagedStart > 0 {
+                let live = stagedEnd - stagedStart
+                if live > 0 {
+                    staging.withUnsafeMutableBytes { raw in
+                        raw.baseAddress!.copyMemory(from: raw.baseAddress! + stagedStart, byteCount: live)
+                    }
+                }
+                stagedStart = 0
+                stagedEnd = live
+            }
+            let requested = staging.count - stagedEnd
+            let outcome = try staging.withUnsafeMutableBytes { (raw) -> ReadOutcome in
+                try readNonBlocking(fd, into: raw.baseAddress! + stagedEnd, count: requested)
+            }
+            switch outcome {
+            case .wouldBlock: return true
+            case .endOfFile: return false
+            case .bytes(let n):
+                stagedEnd += n
+                try cutFrames(into: &frames)
+                // A short read emptied the pipe (or, on a blocking descriptor, took what was
+                // there): return instead of asking again.
+                if n < requested { return true }
+            }
+        }
+    }
+
+    private mutating func cutFrames(into frames: inout [Frame]) throws {
+        while stagedEnd - stagedStart >= FrameLimits.headerSize {
+            let length = Int(
+                UInt32(staging[stagedStart]) | UInt32(staging[stagedStart + 1]) << 8
+                    | UInt32(staging[stagedStart + 2]) << 16 | UInt32(staging[stagedStart + 3]) << 24)
+            guard length >= 1, length <= FrameLimits.maxLength else {
+                throw FrameError(description: "frame length \(length) is out of range")
+            }
+            let available = stagedEnd - stagedStart - FrameLimits.headerSize
+            let bodyStart = stagedStart + FrameLimits.headerSize
+            if available >= length {
+                stagedStart = bodyStart + length
+                try completed(Array(staging[bodyStart..<(bodyStart + length)]), into: &frames)
+                // Attachments come next: they are read into buffers of their own.
+                if large != nil { return }
+            } else if length > staging.count - FrameLimits.headerSize {
+                // Too big for the staging buffer: move it to a buffer of its own.
+                stagedStart = bodyStart
+                if let bytes = startDirect(length) { try completed(bytes, into: &frames) }
+                return
+            } else {
+                return
+            }
+        }
+    }
+
+    /// Starts reading `length` bytes (a large frame, or an attachment) into a buffer of their
+    /// own: first what is staged, then straight from the pipe (as ``large``).
+    /// - Returns: the bytes, when they were all staged already.
+    private mutating func startDirect(_ length: Int) -> [UInt8]? {
+        let taken = min(length, stagedEnd - stagedStart)
+        var buffer = uninitializedBytes(max(taken, min(length, FrameAccumulator.firstLargeBuffer)))
+        buffer.withUnsafeMutableBytes { raw in
+            staging.withUnsafeBytes { src in
+                raw.baseAddress!.copyMemory(from: src.baseAddress! + stagedStart, byteCount: taken)
+            }
+        }
+        stagedStart += taken
+        if stagedStart == stagedEnd {
+            stagedStart = 0
+            stagedEnd = 0
+        }
+        if taken == length { return buffer }
+        large = (buffer, taken, length)
+        return nil
+    }
+
+    /// A frame or an attachment is complete: hands out the frame when it has all its parts, or
+    /// starts reading the next attachment.
+    private mutating func completed(_ bytes: [UInt8], into frames: inout [Frame]) throws {
+        var pending: (frame: [UInt8], bodyEnd: Int, lengths: [Int], received: [[UInt8]])
+        if let assembling = assembling.take() {
+            pending = assembling
+            pending.received.append(bytes)
+        } else if bytes[0] & Attachments.flag != 0 {
+            let (lengths, bodyEnd) = try attachmentTable(of: bytes)
+            pending = (bytes, bodyEnd, lengths, [])
+        } else {
+            frames.append(Frame(bytes: bytes))
+            return
+        }
+        while pending.received.count < pending.lengths.count {
+            guard let attachment = startDirect(pending.lengths[pending.received.count]) else {
+                assembling = pending
+                return
+            }
+            pending.received.append(attachment)
+        }
+        frames.append(Frame(bytes: pending.frame, attachments: pending.received, bodyEnd: pending.bodyEnd))
+    }
+
+    /// True when a frame has started but not finished (the peer died mid-frame).
+    var hasPartialFrame: Bool { large != nil || assembling != nil || stagedEnd > stagedStart }
+}
+
+/// A byte array of `count` bytes whose contents are left as they are (every byte pattern is a
+/// `UInt8`; the caller overwrites them): no zeroing of memory about to be filled by `read`.
+func uninitializedBytes(_ count: Int) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
