@@ -1,6 +1,6 @@
 // `Pool.Configuration`: everything a pool is created with, as one value (processes, the
-// workers' initializer, the limits on a worker's life, the worker executable, the logger), and
-// its validation. `Pool.init(_:)` takes one; the labelled initializers build one.
+// workers' initializer, the limits on a worker's life, the worker executable and its arguments,
+// the logger), and its validation. `Pool.init(_:)` takes one; the labelled initializers build one.
 
 public import Logging
 
@@ -66,6 +66,18 @@ extension Pool {
         /// ``Pool/bootstrap(serving:errorTypes:)`` first).
         public var executable: String?
 
+        /// The command-line arguments workers get after the program's path (their
+        /// `CommandLine.arguments.dropFirst()`). Default: nil, this process's own
+        /// (`CommandLine.arguments.dropFirst()`) when workers run this program again, as CPython's
+        /// `spawn` gives workers the parent's `sys.argv`, and none when they run another
+        /// ``executable``.
+        ///
+        /// Workers run the program's `main` up to ``Pool/bootstrap(serving:errorTypes:)``, so
+        /// whatever runs before it sees these arguments: a command line parsed there (rather than
+        /// after `Pool.bootstrap`, see <doc:HowWorkersStart>) parses in every worker as it did in
+        /// the parent. Set `[]` for none, or what a separate worker executable expects.
+        public var arguments: [String]?
+
         /// Where the pool logs worker starts, exits and faults. Default: nil, nowhere.
         public var logger: Logger?
 
@@ -87,11 +99,14 @@ extension Pool {
         ///   - startTimeout: How long a new worker may take to become ready; default
         ///     ``Pool/defaultStartTimeout``, nil waits forever.
         ///   - executable: The program workers run; nil: this program again.
+        ///   - arguments: The workers' command-line arguments; nil: this process's own when
+        ///     workers run this program, none for another executable.
         ///   - logger: Where the pool logs; nil: nowhere.
         public init(
             processes: Int? = nil, initializer: Initializer? = nil, maxTasksPerChild: Int? = nil,
             taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil, workerMemoryLimit: Int? = nil,
-            startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil, logger: Logger? = nil
+            startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil, arguments: [String]? = nil,
+            logger: Logger? = nil
         ) {
             self.processes = processes
             self.initializer = initializer
@@ -101,6 +116,7 @@ extension Pool {
             self.workerMemoryLimit = workerMemoryLimit
             self.startTimeout = startTimeout
             self.executable = executable
+            self.arguments = arguments
             self.logger = logger
         }
 
@@ -136,6 +152,13 @@ extension Pool {
                 throw PoolError(.invalidArgument, "startTimeout must be above zero, not \(startTimeout)")
             }
         }
+    }
+}
+
+extension Pool.Configuration {
+    /// The arguments workers running `executable` get (see ``arguments``).
+    func workerArguments(executable: String) -> [String] {
+        arguments ?? (isCurrentExecutable(executable) ? Array(CommandLine.arguments.dropFirst()) : [])
     }
 }
 

@@ -87,7 +87,7 @@ public final class Pool: Sendable {
         resolved.executable = executable
         let options = PoolCore.Options(
             executable: executable,
-            arguments: [],
+            arguments: configuration.workerArguments(executable: executable),
             startFrame: Pool.startFrame(
                 initializer: configuration.initializer.map { ($0.functionName, $0.signature, $0.arguments) },
                 maxMemoryPerChild: configuration.maxMemoryPerChild,

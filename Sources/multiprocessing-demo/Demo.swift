@@ -36,8 +36,8 @@ struct PoolOptions: ParsableArguments {
     @Option(help: "Worker processes (default: the CPUs available).")
     var processes: Int?
 
-    @Option(help: "How many ranges of 10,000 numbers to search for primes.")
-    var size: Int = 96
+    @Option(help: "How many ranges of 10,000 numbers to search for primes (the default takes a few seconds).")
+    var size: Int = 640
 
     @Option(help: "Ranges per task (default: 1, so the bar moves range by range).")
     var chunksize: Int = 1

@@ -1,4 +1,4 @@
-// A progress bar on a terminal; plain lines when stdout is not one.
+// A progress bar on a terminal, with the time so far; plain lines when stdout is not one.
 
 #if canImport(Glibc)
     import Glibc
@@ -11,6 +11,7 @@ final class ProgressBar {
     let total: Int
     private let isTerminal = isatty(STDOUT_FILENO) == 1
     private var lastPrinted = -1
+    private let start = ContinuousClock.now
 
     init(label: String, total: Int) {
         self.label = label
@@ -22,7 +23,9 @@ final class ProgressBar {
             let width = 30
             let filled = total == 0 ? width : completed * width / total
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            print("\r\(label.padding(12)) [\(bar)] \(completed)/\(total)", terminator: "")
+            let elapsed = (ContinuousClock.now - start).forPeople
+            // Trailing spaces wipe what a longer line before this one left.
+            print("\r\(label.padding(12)) [\(bar)] \(completed)/\(total)  \(elapsed)   ", terminator: "")
             fflush(nil)
         } else {
             // A line per quarter.
@@ -36,7 +39,7 @@ final class ProgressBar {
 
     func finish(elapsed: Duration) {
         if isTerminal { print("") }
-        print("\(label.padding(12)) done in \(elapsed)")
+        print("\(label.padding(12)) done in \(elapsed.forPeople)")
     }
 }
 

@@ -17,6 +17,11 @@
 //   stalled-workers
 //                starts a pool whose workers stall 30 s before Pool.bootstrap, prints
 //                "pids <pid> <pid>", then sleeps (their parent is killed meanwhile)
+//   worker-arguments <word>…
+//                asks its workers for their command line and prints "default <distinct answers>
+//                <arguments joined by |>" for a pool of itself, "named …" for one whose executable
+//                is this program's path, and "configured <arguments>" for one whose configuration
+//                sets them to `chosen`, `by configuration`
 //   chaos <seconds> <seed> [<kill every ms>]
 //                runs the chaos run (MultiprocessingTestSupport's ChaosRun) on a pool of three,
 //                then prints its figures, the pool's size, descriptors before and after, and
@@ -167,6 +172,19 @@ case "stalled-workers":
     print("pids", pool.workerPIDs.map(String.init).joined(separator: " "))
     fflush(nil)
     while true { sleep(1) }
+case "worker-arguments":
+    // Workers running this program get its arguments, as CPython's spawn gives them sys.argv.
+    for (label, executable) in [("default", nil), ("named", CommandLine.arguments[0])] {
+        let pool = try Pool(processes: 2, executable: executable)
+        let seen = try (0..<4).map { _ in try pool.apply(TestFunctions.commandLineArguments) }
+        print(label, Set(seen).count, seen[0].joined(separator: "|"))
+        try pool.stop()
+    }
+    var configuration = Pool.Configuration(processes: 1)
+    configuration.arguments = ["chosen", "by configuration"]
+    let configured = try Pool(configuration)
+    print("configured", try configured.apply(TestFunctions.commandLineArguments).joined(separator: "|"))
+    try configured.stop()
 case "chaos":
     let seconds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 3
     let seed = UInt64(CommandLine.arguments.dropFirst(3).first ?? "") ?? 1

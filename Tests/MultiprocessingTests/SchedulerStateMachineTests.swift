@@ -314,7 +314,9 @@ struct SchedulerStateMachineTests {
         #expect(h.exit(3, .exited(1), at: 5) == [.spawn(4)])  // 1 failure
         #expect(h.spawn(4, ready: false, at: 6) == [])
         let failure = ChunkFailure.startupFailed(
-            detail: "worker 1004 exited with status 1 before it was ready", initializer: false)
+            detail: "worker 1004 exited with status 1 before it was ready. A worker executable must call "
+                + "Pool.bootstrap(serving:) first thing in main; this one printed nothing on stderr",
+            initializer: false)
         #expect(h.exit(4, .exited(1), at: 7) == [.failJob(1, failure), .kill(0, pid: 1000)])
         #expect(h.exit(0, at: 8) == [.finishJob(1), .stopped])
     }

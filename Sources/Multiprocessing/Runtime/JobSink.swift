@@ -58,10 +58,10 @@ extension ChunkFailure {
                     "the pool's initializer failed in every worker it started, so '\(functionName)' cannot run: "
                         + detail, functionName: functionName)
             }
+            // The detail names the likely cause (the scheduler's notReadyCause for a worker that
+            // exited before it was ready).
             return PoolError(
-                .spawnFailed,
-                "worker processes could not be started, so '\(functionName)' cannot run: \(detail). A worker "
-                    + "executable must call Pool.bootstrap(serving:) first thing in main.",
+                .spawnFailed, "worker processes could not be started, so '\(functionName)' cannot run: \(detail)",
                 functionName: functionName)
         }
     }

@@ -46,7 +46,7 @@ extension PoolCore: TransportEvents {
             if let error = exit.initializerError { state.initializerError = error }
             let actions = state.scheduler.workerExited(
                 id, termination: exit.termination, initializerError: exit.initializerError.map { "\($0)" },
-                lostDetail: exit.detail, now: .now)
+                lostDetail: exit.detail, lastWords: exit.lastWords.text, now: .now)
             return (actions, phase)
         }
         let metadata: Logger.Metadata = ["pid": "\(exit.pid)", "worker": "\(id)", "exit": "\(exit.termination)"]

@@ -267,10 +267,11 @@ struct SchedulerStateMachine<Payload> {
 
     /// The worker process is gone (reaped). `initializerError` is what it said before dying, if
     /// it died before it was ready (its initializer threw); `lostDetail` what the owner knows of
-    /// why it died (e.g. its memory limit), for the chunk it was running.
+    /// why it died (e.g. its memory limit), for the chunk it was running; `lastWords` the end of
+    /// its stderr, which explains a death before it was ready.
     mutating func workerExited(
         _ id: WorkerID, termination: ProcessTermination, initializerError: String? = nil, lostDetail: String? = nil,
-        now: MonotonicInstant
+        lastWords: String = "", now: MonotonicInstant
     ) -> [Action] {
         self.now = now
         guard let i = index(of: id) else { return [] }
@@ -316,8 +317,10 @@ struct SchedulerStateMachine<Payload> {
                 + (lostDetail.map { ": \($0)" } ?? "")
             if initializerError == nil && termination.isKill {
                 startupKilled(detail: detail, &actions)
+            } else if initializerError == nil {
+                startupFailed(detail: detail + Self.notReadyCause(termination, lastWords), initializer: false, &actions)
             } else {
-                startupFailed(detail: detail, initializer: initializerError != nil, &actions)
+                startupFailed(detail: detail, initializer: true, &actions)
             }
         } else if let head {
             chunkEnded(
@@ -684,6 +687,26 @@ struct SchedulerStateMachine<Payload> {
             // Chunks still on workers are accounted for when those workers exit.
             finishJobIfDone(id, &actions)
         }
+    }
+
+    /// What explains a worker that exited before it was ready: what it printed on stderr (a
+    /// program that failed on its own, e.g. parsing its command line), and the missing
+    /// `Pool.bootstrap` when that is the likely cause: it exited 0 (a program that ran to its end
+    /// without serving) or with a status and not a word.
+    static func notReadyCause(_ termination: ProcessTermination, _ lastWords: String) -> String {
+        var cause = ""
+        let silent = lastWords.isEmpty
+        let withoutBootstrap: Bool
+        switch termination {
+        case .exited(let status): withoutBootstrap = status == 0 || silent
+        case .signaled, .unknown: withoutBootstrap = false
+        }
+        if withoutBootstrap {
+            cause += ". A worker executable must call Pool.bootstrap(serving:) first thing in main"
+            if silent { cause += "; this one printed nothing on stderr" }
+        }
+        if !silent { cause += ". Its last words on stderr:\n\(lastWords)" }
+        return cause
     }
 
     private mutating func startupFailed(detail: String, initializer: Bool, _ actions: inout [Action]) {
