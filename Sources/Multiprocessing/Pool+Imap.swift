@@ -24,7 +24,9 @@ extension Pool {
     ) throws
         -> ResultStream<R>
     {
-        try makeStream(function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: true)
+        try makeStream(
+            function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: true,
+            knownCount: Pool.knownCount(of: items))
     }
 
     /// Like ``imap(_:_:chunksize:)``, but results come in the order they finish.
@@ -38,7 +40,16 @@ extension Pool {
     public func imapUnordered<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1
     ) throws -> ResultStream<R> {
-        try makeStream(function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: false)
+        try makeStream(
+            function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: false,
+            knownCount: Pool.knownCount(of: items))
+    }
+
+    /// How many items `items` holds, where that costs nothing: a random-access collection (an
+    /// `Array`, a range) knows; any other sequence is counted as it is read.
+    @inlinable
+    static func knownCount(of items: some Sequence) -> Int? {
+        (items as? any RandomAccessCollection)?.count
     }
 
     /// Reads `items` a batch at a time: `pull(&batch, n)` appends up to `n` more items. Made in
@@ -59,7 +70,8 @@ extension Pool {
 
     @usableFromInline
     func makeStream<A, R>(
-        _ function: PoolFunction<A, R>, pull: @escaping (inout [A], Int) -> Void, chunksize: Int, ordered: Bool
+        _ function: PoolFunction<A, R>, pull: @escaping (inout [A], Int) -> Void, chunksize: Int, ordered: Bool,
+        knownCount: Int? = nil
     ) throws(PoolError) -> ResultStream<R> {
         let name = function.name
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: name) }
@@ -123,7 +135,7 @@ extension Pool {
         }
         let storage = StreamStorage<R>(
             functionName: name, job: job, ordered: ordered, core: core,
-            window: Chunking.streamWindow(processes: processes), feeder: feeder)
+            window: Chunking.streamWindow(processes: processes), feeder: feeder, knownCount: knownCount)
         try storage.start()
         return ResultStream(storage: storage)
     }

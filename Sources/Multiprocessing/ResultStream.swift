@@ -49,7 +49,9 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         return try storage.next(timeout: timeout)
     }
 
-    /// How many items have finished; the total is known once the input has been read to its end.
+    /// How many items have finished, out of how many: the total is known from the start when the
+    /// input is a random-access collection (an `Array`, a range), else once the input has been
+    /// read to its end.
     public var progress: PoolProgress { storage.progress.snapshot }
 
     /// Progress snapshots as they change, ending with the stream.

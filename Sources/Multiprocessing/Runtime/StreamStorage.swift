@@ -34,7 +34,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     let functionName: String
     let job: JobID
     private let core: PoolCore
-    let progress = ProgressCounter(total: nil)
+    /// Its total is known from the start for a random-access input, else once the input ends.
+    let progress: ProgressCounter
 
     private let state: Mutex<StateMachine>
     /// The chunk being handed out, item by item.
@@ -42,7 +43,11 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// The input; nil once it has ended or the stream was cancelled.
     private let feeder: Mutex<StreamFeeder?>
 
-    init(functionName: String, job: JobID, ordered: Bool, core: PoolCore, window: Int, feeder: StreamFeeder) {
+    init(
+        functionName: String, job: JobID, ordered: Bool, core: PoolCore, window: Int, feeder: StreamFeeder,
+        knownCount: Int? = nil
+    ) {
+        self.progress = ProgressCounter(total: knownCount)
         self.functionName = functionName
         self.job = job
         self.core = core
