@@ -72,7 +72,7 @@ public func withPool<T>(
 /// }
 /// ```
 ///
-/// The same as ``withPool(configuration:_:)-5uj6t`` with a ``Pool/Configuration`` of these values.
+/// The same as ``withPool(configuration:_:)`` with a ``Pool/Configuration`` of these values.
 ///
 /// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
 /// - Throws: what `Pool.init` throws, and what `body` throws.
