@@ -55,18 +55,26 @@ extension Pool {
 
     /// Runs `function(arguments…)` in a worker and awaits its result.
     ///
+    /// ```swift
+    /// let product = try await pool.apply(mul, 6, 7, timeout: .seconds(1))   // 42
+    /// ```
+    ///
     /// Cancelling the awaiting task kills the worker running the call (it is replaced) and
     /// throws `CancellationError` at once.
     ///
     /// - Parameters:
     ///   - function: A function the workers serve.
     ///   - arguments: Its arguments.
-    /// - Throws: the function's own error, a ``PoolError``, or `CancellationError`.
+    ///   - timeout: Kill the worker if this call runs longer (overrides the pool's `taskTimeout`);
+    ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
+    /// - Throws: the function's own error, a ``PoolError`` (`.taskTimedOut` past the timeout,
+    ///   `.invalidArgument` for a timeout not above zero, `.notRunning` after `close`/`terminate`,
+    ///   `.workerLost`, `.encodingFailed`), or `CancellationError`.
     public func apply<each A, R>(
-        _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A
+        _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
     ) async throws
         -> R
     {
-        try await applyAsync(function, repeat each arguments).value
+        try await applyAsync(function, repeat each arguments, timeout: timeout).value
     }
 }

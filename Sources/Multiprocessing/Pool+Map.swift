@@ -55,19 +55,24 @@ extension Pool {
     ///
     /// ```swift
     /// let squares = try await pool.map(square, 0..<100)
+    /// let checked = try await pool.map(check, paths, timeout: .seconds(30))   // per chunk
     /// ```
     ///
     /// - Parameters:
     ///   - function: A one-argument function the workers serve.
     ///   - items: The inputs; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
-    /// - Throws: the first error an item raised, a ``PoolError``, or `CancellationError`.
+    ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
+    ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
+    /// - Throws: the first error an item raised, a ``PoolError`` (`.taskTimedOut` past the
+    ///   timeout, `.invalidArgument` for a chunksize below 1 or a timeout not above zero,
+    ///   `.notRunning`, `.workerLost`, `.encodingFailed`), or `CancellationError`.
     public func map<A, R>(
-        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
+        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil, timeout: Duration? = nil
     )
         async throws -> [R]
     {
-        try await mapAsync(function, items, chunksize: chunksize).value
+        try await mapAsync(function, items, chunksize: chunksize, timeout: timeout).value
     }
 
     /// Like ``mapAsync(_:_:chunksize:timeout:callback:errorCallback:)`` for a function of several
@@ -119,14 +124,22 @@ extension Pool {
     /// Applies a function of several arguments to every tuple of arguments and awaits the
     /// results, in input order. Cancelling the awaiting task stops the work.
     ///
+    /// ```swift
+    /// let products = try await pool.starmap(mul, [(1, 2), (3, 4)], timeout: .seconds(5))   // [2, 12]
+    /// ```
+    ///
     /// - Parameters:
     ///   - function: A function the workers serve.
     ///   - items: Tuples of arguments; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
-    /// - Throws: the first error an item raised, a ``PoolError``, or `CancellationError`.
+    ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
+    ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
+    /// - Throws: the first error an item raised, a ``PoolError`` (`.taskTimedOut` past the
+    ///   timeout, `.invalidArgument` for a chunksize below 1 or a timeout not above zero,
+    ///   `.notRunning`, `.workerLost`, `.encodingFailed`), or `CancellationError`.
     public func starmap<each A, R, S: Sequence>(
-        _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil
+        _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil, timeout: Duration? = nil
     ) async throws -> [R] where S.Element == (repeat each A) {
-        try await starmapAsync(function, items, chunksize: chunksize).value
+        try await starmapAsync(function, items, chunksize: chunksize, timeout: timeout).value
     }
 }

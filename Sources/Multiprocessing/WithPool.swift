@@ -37,12 +37,18 @@ public func withPool<T>(configuration: Pool.Configuration, _ body: (Pool) throws
 /// }
 /// ```
 ///
+/// `body` runs on the caller's actor (the main actor, when called from an async `main` or a
+/// `@MainActor` function), as `withTaskGroup`'s does: it need not be `@Sendable`, may use the
+/// caller's state, and its result need not be `Sendable`.
+///
 /// - Parameters:
 ///   - configuration: The pool's configuration; see ``Pool/Configuration``.
+///   - isolation: The actor `body` runs on; the caller's, by default.
 ///   - body: What to do with the pool.
 /// - Throws: what ``Pool/init(_:)`` throws, and what `body` throws.
 public func withPool<T>(
-    configuration: Pool.Configuration, _ body: (Pool) async throws -> T
+    configuration: Pool.Configuration, isolation: isolated (any Actor)? = #isolation,
+    _ body: (Pool) async throws -> T
 ) async throws -> T {
     let pool = try Pool(configuration)
     do {
@@ -66,7 +72,7 @@ public func withPool<T>(
 /// }
 /// ```
 ///
-/// The same as ``withPool(configuration:_:)-5uj6t`` with a ``Pool/Configuration`` of these values.
+/// The same as ``withPool(configuration:_:)`` with a ``Pool/Configuration`` of these values.
 ///
 /// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
 /// - Throws: what `Pool.init` throws, and what `body` throws.
@@ -91,19 +97,21 @@ public func withPool<T>(
 /// }
 /// ```
 ///
-/// The same as ``withPool(configuration:_:)-612k9`` with a ``Pool/Configuration`` of these values.
+/// The same as ``withPool(configuration:isolation:_:)`` with a ``Pool/Configuration`` of these
+/// values. `body` runs on the caller's actor, so an async `main` can pass it a plain closure.
 ///
-/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``.
+/// - Parameters: the same as ``Pool/init(processes:maxTasksPerChild:taskTimeout:maxMemoryPerChild:workerMemoryLimit:startTimeout:executable:logger:)``,
+///   and `isolation`, the actor `body` runs on (the caller's, by default).
 /// - Throws: what `Pool.init` throws, and what `body` throws.
 public func withPool<T>(
     processes: Int? = nil, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
     workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
-    logger: Logger? = nil, _ body: (Pool) async throws -> T
+    logger: Logger? = nil, isolation: isolated (any Actor)? = #isolation, _ body: (Pool) async throws -> T
 ) async throws -> T {
     try await withPool(
         configuration: Pool.Configuration(
             processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
             maxMemoryPerChild: maxMemoryPerChild, workerMemoryLimit: workerMemoryLimit, startTimeout: startTimeout,
             executable: executable, logger: logger),
-        body)
+        isolation: isolation, body)
 }
