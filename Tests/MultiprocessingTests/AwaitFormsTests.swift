@@ -46,14 +46,16 @@ import Testing
 
         var testDescription: String { rawValue }
 
-        /// Runs a task of `ms` milliseconds with `timeout`; returns what the task returned: `ms`
-        /// (`blockMs`), or for `starmap` the pid of the worker that ran it (`announceThenSleep`).
-        func run(_ pool: Pool, ms: Int, timeout: Duration) async throws -> [Int] {
+        /// Runs a task of `ms` milliseconds with `timeout` that writes its worker's pid to
+        /// `marker` when it starts; returns what it returned: that pid.
+        func run(_ pool: Pool, ms: Int, timeout: Duration, marker: String = pidMarkerPath()) async throws -> [Int] {
             switch self {
-            case .apply: [try await pool.apply(F.blockMs, ms, timeout: timeout)]
-            case .map: try await pool.map(F.blockMs, [ms], timeout: timeout)
+            case .apply: [Int(try await pool.apply(F.announceThenSleep, marker, ms, timeout: timeout))]
+            case .map:
+                try await pool.map(F.announceThenSleepOne, [MarkedSleep(marker: marker, ms: ms)], timeout: timeout)
+                    .map(Int.init)
             case .starmap:
-                try await pool.starmap(F.announceThenSleep, [(pidMarkerPath(), ms)], timeout: timeout).map(Int.init)
+                try await pool.starmap(F.announceThenSleep, [(marker, ms)], timeout: timeout).map(Int.init)
             }
         }
     }
@@ -66,34 +68,37 @@ import Testing
         defer { pool.stop() }
         #expect(try await pool.apply(F.square, 2) == 4)  // started: the time is the task's
         let worker = try #require(pool.workerPIDs.first)
-        let start = ContinuousClock.now
+        let marker = pidMarkerPath()
         async let outcome: PoolError.Code? = {
             do {
-                _ = try await form.run(pool, ms: 30_000, timeout: .milliseconds(300))
+                _ = try await form.run(pool, ms: 30_000, timeout: .milliseconds(300), marker: marker)
                 return nil
             } catch {
                 return poolCode(error)
             }
         }()
-        // When the pool killed the worker, seen from a thread of this test's own (a cooperative
-        // thread may be busy with other tests and resume this one late).
-        let killed = await onThread { () -> ContinuousClock.Instant? in
+        // From the task's start in the worker (its marker; the call itself may be submitted late
+        // by a busy cooperative pool) to its worker's death, seen from a thread of this test's own.
+        let lifetime = await onThread { () -> Duration? in
             let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline && pidInMarker(marker) == 0 { usleep(1_000) }
+            let started = ContinuousClock.now
             while ContinuousClock.now < deadline {
-                if !processIsAlive(worker) { return ContinuousClock.now }
+                if !processIsAlive(worker) { return ContinuousClock.now - started }
                 usleep(1_000)
             }
             return nil
         }
         #expect(await outcome == .taskTimedOut)
-        let elapsed = try #require(try killed.get()) - start
-        #expect(elapsed >= .milliseconds(300), "killed after \(elapsed), before its timeout")
-        #expect(elapsed < .seconds(3), "killed after \(elapsed)")
+        let elapsed = try #require(try lifetime.get(), "the task did not start, or its worker lived on")
+        // The timeout counts from the chunk's dispatch, a little before the marker is written.
+        #expect(elapsed >= .milliseconds(200), "killed \(elapsed) after it started, before its timeout")
+        #expect(elapsed < .seconds(3), "killed \(elapsed) after it started")
         // A replacement serves the next call.
         let after = try await form.run(pool, ms: 1, timeout: .seconds(20))
         let replacement = try #require(pool.workerPIDs.first)
         #expect(replacement != worker)
-        #expect(after == [form == .starmap ? Int(replacement) : 1])
+        #expect(after == [Int(replacement)])
     }
 
     @Test(
@@ -104,7 +109,7 @@ import Testing
         defer { pool.stop() }
         #expect(try await pool.apply(F.square, 2) == 4)
         let worker = try #require(pool.workerPIDs.first)
-        #expect(try await form.run(pool, ms: 50, timeout: .seconds(20)) == [form == .starmap ? Int(worker) : 50])
+        #expect(try await form.run(pool, ms: 50, timeout: .seconds(20)) == [Int(worker)])
         #expect(pool.workerPIDs == [worker])  // nobody was killed
     }
 
