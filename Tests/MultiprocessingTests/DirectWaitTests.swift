@@ -84,14 +84,16 @@ import Testing
     func waitTimesOutThenResultArrives() async throws {
         let pool = try TestPools.make(processes: 1)
         defer { pool.stop() }
-        let result = try pool.applyAsync(F.blockMs, 600)
+        // Tasks far longer than the waits: a waiting thread that a busy machine starts late still
+        // waits before the result is in.
+        let result = try pool.applyAsync(F.blockMs, 2_500)
         let early = await onThread { try result.get(timeout: .milliseconds(100)) }
-        #expect(early.failure.map(poolCode) == .timeout)
+        #expect(early.failure.map(poolCode) == .timeout, "\(early)")
         // Read by the I/O thread this time (an async wait), or by a second blocking wait.
-        #expect(try await result.value == 600)
-        let again = try pool.applyAsync(F.blockMs, 300)
+        #expect(try await result.value == 2_500)
+        let again = try pool.applyAsync(F.blockMs, 1_500)
         #expect(await onThread { try again.get(timeout: .milliseconds(50)) }.failure.map(poolCode) == .timeout)
-        #expect(try await onThread { try again.get(timeout: .seconds(10)) }.get() == 300)
+        #expect(try await onThread { try again.get(timeout: .seconds(10)) }.get() == 1_500)
         // Both pipes went back into the I/O thread's hands: streams and maps work.
         #expect(try await pool.map(F.square, 0..<100, chunksize: 7) == (0..<100).map { $0 * $0 })
     }

@@ -287,9 +287,11 @@ extension LocalTransport {
                         logger.error("cannot watch a worker's result pipe", metadata: ["error": "\(error)"])
                     }
                 } else {
-                    // The pipe ended or the worker is gone while this thread had it.
+                    // The pipe ended or the worker is gone while this thread had it. Closing the
+                    // pipe (this process's only descriptor of it) takes it out of the epoll set;
+                    // the poller itself may be closed by now (the pool stopped once its last
+                    // worker was gone), so it is not touched.
                     loop.readers[id]?.borrowed = false
-                    poller.unregister(fd)
                     closeDescriptor(fd)
                     // The I/O thread may have a timer to arm (a worker that closed its pipe).
                     wakeLoop()
