@@ -37,13 +37,25 @@ func startParentProgram(
     return (process, out, err)
 }
 
+/// Waits for `process` to exit; past `limit` it is killed (SIGKILL; its workers die with it), so
+/// that a hung parent program fails its test instead of holding the test run open.
+func waitForExit(_ process: Process, within limit: Duration = .seconds(90)) {
+    let deadline = ContinuousClock.now + limit
+    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        Issue.record("the parent program \(process.arguments ?? []) ran past \(limit) and was killed")
+    }
+    process.waitUntilExit()
+}
+
 /// Runs the test worker executable with `arguments` (a parent role) to its end and returns what
 /// it printed on stdout and stderr (nothing for a `closedStderr`; see `startParentProgram`).
 func runParentProgram(
     _ arguments: [String], environment: [String: String] = [:], closedStderr: Bool = false
 ) throws -> (stdout: String, stderr: String) {
     let (process, out, err) = try startParentProgram(arguments, environment: environment, closedStderr: closedStderr)
-    process.waitUntilExit()
+    waitForExit(process)
     let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     let stderr =
         closedStderr ? "" : String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

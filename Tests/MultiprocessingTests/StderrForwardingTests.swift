@@ -21,7 +21,7 @@ struct StderrForwardingTests {
         let (process, out, err) = try startParentProgram(["stderr-stall"])
         // Never read `err`, but keep it open: the parent's stderr is a full pipe.
         let exited = await eventuallyAsync(timeout: .seconds(60)) { !process.isRunning }
-        if !exited { process.terminate() }
+        if !exited { kill(process.processIdentifier, SIGKILL) }
         #expect(exited, "the parent program did not finish with its stderr unread")
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("applied 39800"))
@@ -47,7 +47,7 @@ struct StderrForwardingTests {
             }
             try await Task.sleep(for: .milliseconds(1))
         }
-        process.waitUntilExit()
+        waitForExit(process, within: .seconds(30))
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("printed \(count)"))
         #expect(received == count, "bytes of the worker's stderr that arrived")
