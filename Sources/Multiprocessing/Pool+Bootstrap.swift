@@ -39,7 +39,13 @@ extension Pool {
         serving functions: [any AnyPoolFunction], errorTypes: [any (Error & Codable & Sendable).Type] = []
     ) {
         for type in errorTypes { registerErrorType(type) }
-        guard let raw = getenv(workerEnvironmentKey) else { return }
+        guard let raw = getenv(workerEnvironmentKey) else {
+            #if MPI
+                // Under an MPI launcher, every rank but 0 becomes a node agent here.
+                ClusterLaunch.bootstrap()
+            #endif
+            return
+        }
         let parentPID = Int32(String(cString: raw)) ?? 0
         unsetenv(workerEnvironmentKey)
         // Die with the parent; ignore the terminal's Ctrl-C, Ctrl-\ and hang-up.

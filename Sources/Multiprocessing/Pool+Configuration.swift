@@ -61,6 +61,13 @@ extension Pool {
         /// ``Pool/defaultStartTimeout`` (2 minutes); nil waits forever.
         public var startTimeout: Duration?
 
+        #if MPI
+            /// Where the workers run when the program is an MPI job (the package's `MPI` trait):
+            /// ``Pool/Cluster/mpi`` runs them under the job's node agents, on their nodes. Default:
+            /// nil, on this machine. Without an MPI launcher a cluster pool runs on this machine too.
+            public var cluster: Pool.Cluster?
+        #endif
+
         /// The program workers run. Default: nil, the one set with ``Pool/setExecutable(_:)``,
         /// else this program again (its `main` must call
         /// ``Pool/bootstrap(serving:errorTypes:)`` first).

@@ -76,7 +76,7 @@ public final class Pool: Sendable {
                     + "Pool.bootstrap(serving:) on the first line of main, before creating any Pool.")
         }
         try configuration.validate()
-        let count = configuration.processes ?? availableCPUCount()
+        var count = configuration.processes ?? availableCPUCount()
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, not \(count)")
         }
@@ -85,20 +85,32 @@ public final class Pool: Sendable {
         var resolved = configuration
         resolved.processes = count
         resolved.executable = executable
+        let startFrame = Pool.startFrame(
+            initializer: configuration.initializer.map { ($0.functionName, $0.signature, $0.arguments) },
+            maxMemoryPerChild: configuration.maxMemoryPerChild,
+            workerMemoryLimit: configuration.workerMemoryLimit)
+        var transport: (any WorkerTransport)?
+        #if MPI
+            if let cluster = configuration.cluster,
+                let (clusterTransport, processes) = try Pool.clusterTransport(
+                    cluster, configuration: configuration, startFrame: startFrame)
+            {
+                transport = clusterTransport
+                count = processes
+            }
+        #endif
+        resolved.processes = count
         let options = PoolCore.Options(
             executable: executable,
             arguments: configuration.workerArguments(executable: executable),
-            startFrame: Pool.startFrame(
-                initializer: configuration.initializer.map { ($0.functionName, $0.signature, $0.arguments) },
-                maxMemoryPerChild: configuration.maxMemoryPerChild,
-                workerMemoryLimit: configuration.workerMemoryLimit),
+            startFrame: startFrame,
             logger: configuration.logger
                 ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
             processes: count, maxTasksPerChild: configuration.maxTasksPerChild,
             taskTimeout: configuration.taskTimeout, maxMemoryPerChild: configuration.maxMemoryPerChild,
             workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout)
         do {
-            core = try PoolCore(options: options)
+            core = try PoolCore(options: options, transport: transport)
         } catch {
             throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)")
         }

@@ -57,7 +57,9 @@
     /// Spawns `executable` as a worker with three pipes to this process.
     ///
     /// - Throws: ``SystemError`` when a pipe cannot be made or `posix_spawn` fails (e.g. ENOENT).
-    func spawnWorker(executable: String, arguments: [String]) throws -> SpawnedWorker {
+    func spawnWorker(
+        executable: String, arguments: [String], droppingEnvironment dropped: [String] = []
+    ) throws -> SpawnedWorker {
         let tasks = try PipePair.make()
         let results: PipePair
         let stderrPipe: PipePair
@@ -94,7 +96,9 @@
             var index = 0
             while let entry = env[index] {
                 let string = String(cString: entry)
-                if !string.hasPrefix(workerEnvironmentKey + "=") { environment.append(string) }
+                if !string.hasPrefix(workerEnvironmentKey + "="), !dropped.contains(where: string.hasPrefix) {
+                    environment.append(string)
+                }
                 index += 1
             }
         }

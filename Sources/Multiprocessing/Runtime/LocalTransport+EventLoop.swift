@@ -169,7 +169,9 @@ extension LocalTransport {
             if ids.isEmpty { return firstError }
             for id in ids {
                 do {
-                    let worker = try spawnWorker(executable: options.executable, arguments: options.arguments)
+                    let worker = try spawnWorker(
+                        executable: options.executable, arguments: options.arguments,
+                        droppingEnvironment: options.droppedEnvironment)
                     do {
                         try poller.register(
                             worker.resultFD, token: EventToken.results(id), readable: true, writable: false)

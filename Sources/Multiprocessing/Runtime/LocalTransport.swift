@@ -20,6 +20,9 @@ final class LocalTransport: WorkerTransport {
         var logger: Logger
         var workerMemoryLimit: Int?
         var maxMemoryPerChild: Int?
+        /// Environment variables the workers do not inherit, by prefix (a node agent's MPI
+        /// variables: a worker must not take itself for a rank).
+        var droppedEnvironment: [String] = []
     }
 
     /// The parent's end of one worker's task pipe, what could not be written yet, and the

@@ -103,13 +103,14 @@ final class PoolCore: Sendable {
 
     var logger: Logger { options.logger }
 
-    init(options: Options) throws {
+    /// - Parameter transport: Where the workers live; nil: processes on this machine.
+    init(options: Options, transport: (any WorkerTransport)? = nil) throws {
         self.options = options
         let configuration = Scheduler.Configuration(
             processes: options.processes, maxTasksPerChild: options.maxTasksPerChild,
             taskTimeout: options.taskTimeout, startTimeout: options.startTimeout)
         self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
-        self.transport = try LocalTransport(
+        self.transport = try transport ?? LocalTransport(
             options: LocalTransport.Options(
                 executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
                 logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,

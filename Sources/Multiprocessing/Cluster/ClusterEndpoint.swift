@@ -1,0 +1,335 @@
+// This process's end of the MPI job: the one thread that makes every MPI call (MPI is initialized
+// for that thread only, `MPI_THREAD_FUNNELED`), with an outbox other threads fill.
+//
+// A logical message is a list of byte buffers (a message head, then the arrays that travel after a
+// frame). On the wire, every message of the job has one tag, so MPI keeps each sender's messages in
+// order: an envelope (the buffers' lengths, and the buffers themselves when they are small), then,
+// for a large message, each buffer in parts of at most `MPI.maxMessageBytes`, received straight
+// into its own array.
+//
+// The thread polls (`MPI_Improbe`, `MPI_Test`): it spins, yielding the processor, for a short
+// while after any activity, then sleeps for growing intervals up to `maxSleep`, so that an idle
+// rank costs almost nothing; a message put in the outbox wakes it at once.
+
+#if MPI
+    import Dispatch
+    import Synchronization
+
+    final class ClusterEndpoint: Sendable {
+        /// The tag of every message of the job.
+        static let tag: Int32 = 0x6d70
+        /// Buffers up to this size in all travel inside their envelope (one MPI message).
+        static let inlineLimit = 64 * 1024
+        /// How long the thread spins after activity before it starts sleeping.
+        static let spin: Duration = .microseconds(300)
+        /// The longest sleep of an idle thread (the latency of a message arriving from another rank
+        /// after a long idle time).
+        static let maxSleep: Duration = .milliseconds(1)
+
+        /// What the role (parent or node agent) does with the job's messages, on the MPI thread.
+        protocol Handler: AnyObject, Sendable {
+            /// A whole logical message arrived from rank `source`.
+            func received(from source: Int, _ parts: [[UInt8]])
+            /// Called every turn of the loop (cheap checks, such as a due deadline); returns whether
+            /// it did something (the loop then keeps spinning).
+            func turn() -> Bool
+        }
+
+        struct Outgoing {
+            var rank: Int
+            var parts: [MPI.SendBuffer]
+        }
+
+        struct Shared {
+            var outbox: [Outgoing] = []
+            var handler: (any Handler)?
+            var stopRequested = false
+        }
+
+        let rank: Int
+        let size: Int
+        /// The node this process runs on.
+        let host: String
+        private let shared = Mutex(Shared())
+        private let sleeping = Atomic<Bool>(false)
+        private let wakeup = DispatchSemaphore(value: 0)
+        private let finished = DispatchSemaphore(value: 0)
+
+        private init(rank: Int, size: Int, host: String) {
+            self.rank = rank
+            self.size = size
+            self.host = host
+        }
+
+        /// Starts the MPI thread and initializes MPI on it.
+        /// - Throws: `MPIError` when MPI cannot be initialized; `PoolError` when the thread cannot start.
+        static func start() throws -> ClusterEndpoint {
+            let started = Mutex<Result<ClusterEndpoint, any Error>?>(nil)
+            let ready = DispatchSemaphore(value: 0)
+            try startDetachedThread(name: "multiprocessing-mpi") {
+                let endpoint: ClusterEndpoint
+                do {
+                    let (rank, size) = try MPI.initialize()
+                    endpoint = ClusterEndpoint(rank: rank, size: size, host: MPI.processorName())
+                    started.withLock { $0 = .success(endpoint) }
+                } catch {
+                    started.withLock { $0 = .failure(error) }
+                    ready.signal()
+                    return
+                }
+                ready.signal()
+                endpoint.run()
+            }
+            ready.wait()
+            return try started.withLock { $0! }.get()
+        }
+
+        /// Sets what receives the job's messages. Messages that arrive before are kept.
+        func setHandler(_ handler: any Handler) {
+            shared.withLock { $0.handler = handler }
+            wake()
+        }
+
+        /// Queues a logical message to rank `rank`: `head`, then `attachments`.
+        func send(to rank: Int, _ head: [UInt8], attachments: [OutgoingAttachment] = []) {
+            var parts: [MPI.SendBuffer] = [.bytes(head)]
+            for attachment in attachments { parts.append(.attachment(attachment)) }
+            shared.withLock { $0.outbox.append(Outgoing(rank: rank, parts: parts)) }
+            wake()
+        }
+
+        /// Sends what is queued, then finalizes MPI and ends the thread; returns when it has, or
+        /// after `timeout`.
+        func stop(timeout: Duration) {
+            shared.withLock { $0.stopRequested = true }
+            wake()
+            _ = finished.wait(until: .now + timeout)
+        }
+
+        private func wake() {
+            if sleeping.exchange(false, ordering: .sequentiallyConsistent) { wakeup.signal() }
+        }
+
+        // MARK: - The MPI thread
+
+        /// A logical message being received from one rank.
+        private struct Assembly {
+            var lengths: [Int]
+            var parts: [[UInt8]] = []
+            /// The buffer being filled in parts (a buffer above `MPI.maxMessageBytes`).
+            var current: [UInt8]?
+            var filled = 0
+        }
+
+        private func run() {
+            var sends: [MPI.Send] = []
+            var assemblies: [Int: Assembly] = [:]
+            var early: [(Int, [[UInt8]])] = []
+            var lastActivity = MonotonicInstant.now
+            var sleep: Duration = .zero
+            while true {
+                var active = false
+                let (outbox, handler, stopRequested) = shared.withLock { shared in
+                    defer { shared.outbox.removeAll(keepingCapacity: true) }
+                    return (shared.outbox, shared.handler, shared.stopRequested)
+                }
+                do {
+                    for message in outbox {
+                        try start(message, into: &sends)
+                        active = true
+                    }
+                    var i = 0
+                    while i < sends.count {
+                        if try MPI.test(&sends[i]) {
+                            sends.swapAt(i, sends.count - 1)
+                            sends.removeLast()
+                        } else {
+                            i += 1
+                        }
+                    }
+                    while var matched = try MPI.probe(tag: Self.tag) {
+                        active = true
+                        if let message = try receive(&matched, &assemblies) {
+                            early.append((matched.source, message))
+                        }
+                    }
+                } catch {
+                    // The job is broken (a rank is gone, the network failed): nothing can be
+                    // trusted to arrive; end the job rather than leave a rank waiting.
+                    fatalError("swift-multiprocessing's cluster transport: \(error)")
+                }
+                if let handler {
+                    for (source, message) in early { handler.received(from: source, message) }
+                    early.removeAll()
+                    if handler.turn() { active = true }
+                }
+                if stopRequested && sends.isEmpty && outbox.isEmpty && !active {
+                    break
+                }
+                let now = MonotonicInstant.now
+                if active {
+                    lastActivity = now
+                    sleep = .zero
+                    continue
+                }
+                if lastActivity.duration(to: now) < Self.spin || !sends.isEmpty {
+                    yieldProcessor()
+                    continue
+                }
+                sleep = min(max(sleep * 2, .microseconds(10)), Self.maxSleep)
+                sleeping.store(true, ordering: .sequentiallyConsistent)
+                let queued = shared.withLock { !$0.outbox.isEmpty || $0.stopRequested }
+                if !queued { _ = wakeup.wait(until: now + sleep) }
+                sleeping.store(false, ordering: .sequentiallyConsistent)
+            }
+            MPI.finalize()
+            finished.signal()
+        }
+
+        /// Starts sending one logical message.
+        private func start(_ message: Outgoing, into sends: inout [MPI.Send]) throws(MPIError) {
+            let lengths = message.parts.map { part -> Int in
+                switch part {
+                case .bytes(let bytes): bytes.count
+                case .attachment(let attachment): attachment.count
+                }
+            }
+            let total = lengths.reduce(0, +)
+            let inline = total <= Self.inlineLimit
+            var envelope = ByteWriter(reservingCapacity: 16 + 8 * lengths.count + (inline ? total : 0))
+            envelope.writeUInt8(inline ? 1 : 0)
+            envelope.writeUInt32(UInt32(lengths.count))
+            for length in lengths { envelope.writeUInt64(UInt64(length)) }
+            if inline {
+                for part in message.parts {
+                    switch part {
+                    case .bytes(let bytes): envelope.writeBytes(bytes)
+                    case .attachment(let attachment):
+                        try? attachment.withBytes { envelope.writeRaw($0) }
+                    }
+                }
+            }
+            let envelopeBytes = envelope.bytes
+            try withBytes(of: .bytes(envelopeBytes)) { raw throws(MPIError) in
+                sends.append(
+                    try MPI.isend(
+                        raw.baseAddress, count: raw.count, to: message.rank, tag: Self.tag,
+                        keeping: .bytes(envelopeBytes)))
+            }
+            guard !inline else { return }
+            for part in message.parts {
+                try withBytes(of: part) { raw throws(MPIError) in
+                    var offset = 0
+                    while offset < raw.count {
+                        let count = min(MPI.maxMessageBytes, raw.count - offset)
+                        sends.append(
+                            try MPI.isend(
+                                raw.baseAddress! + offset, count: count, to: message.rank, tag: Self.tag, keeping: part))
+                        offset += count
+                    }
+                }
+            }
+        }
+
+        /// Calls `body` with the bytes of `part`. MPI reads them after `body` returns, until the
+        /// send completes: the `Send` keeps `part` alive, and neither kind moves its bytes while
+        /// it lives (both are arrays nothing mutates).
+        private func withBytes(
+            of part: MPI.SendBuffer, _ body: (UnsafeRawBufferPointer) throws(MPIError) -> Void
+        ) throws(MPIError) {
+            var failure: MPIError?
+            switch part {
+            case .bytes(let bytes):
+                bytes.withUnsafeBytes { raw in
+                    do throws(MPIError) { try body(raw) } catch { failure = error }
+                }
+            case .attachment(let attachment):
+                try? attachment.withBytes { raw in
+                    do throws(MPIError) { try body(raw) } catch { failure = error }
+                }
+            }
+            if let failure { throw failure }
+        }
+
+        /// Receives one matched MPI message; returns a logical message when it completes one.
+        private func receive(_ matched: inout MPI.Matched, _ assemblies: inout [Int: Assembly]) throws(MPIError)
+            -> [[UInt8]]?
+        {
+            let source = matched.source
+            guard var assembly = assemblies.removeValue(forKey: source) else {
+                // An envelope.
+                let envelope = try receiveArray(&matched)
+                var reader = ByteReader(envelope)
+                do {
+                    let inline = try reader.readUInt8() == 1
+                    let count = Int(try reader.readUInt32())
+                    var lengths: [Int] = []
+                    for _ in 0..<count { lengths.append(Int(try reader.readUInt64())) }
+                    if inline {
+                        var parts: [[UInt8]] = []
+                        var offset = reader.offset
+                        for length in lengths {
+                            parts.append(Array(envelope[offset..<offset + length]))
+                            offset += length
+                        }
+                        return parts
+                    }
+                    var assembly = Assembly(lengths: lengths)
+                    if let parts = complete(&assembly) { return parts }
+                    assemblies[source] = assembly
+                    return nil
+                } catch {
+                    fatalError("swift-multiprocessing's cluster transport: a corrupt envelope from rank \(source)")
+                }
+            }
+            let length = assembly.lengths[assembly.parts.count]
+            if assembly.current == nil && matched.count == length {
+                assembly.parts.append(try receiveArray(&matched))
+            } else {
+                if assembly.current == nil { assembly.current = [UInt8](repeating: 0, count: length) }
+                let offset = assembly.filled
+                var failure: MPIError?
+                assembly.current!.withUnsafeMutableBytes { raw in
+                    do throws(MPIError) {
+                        try MPI.receive(&matched, into: raw.baseAddress! + offset)
+                    } catch {
+                        failure = error
+                    }
+                }
+                if let failure { throw failure }
+                assembly.filled += matched.count
+                if assembly.filled == length {
+                    assembly.parts.append(assembly.current!)
+                    assembly.current = nil
+                    assembly.filled = 0
+                }
+            }
+            if let parts = complete(&assembly) { return parts }
+            assemblies[source] = assembly
+            return nil
+        }
+
+        /// The assembly's parts when every one is in (empty buffers take no message).
+        private func complete(_ assembly: inout Assembly) -> [[UInt8]]? {
+            while assembly.parts.count < assembly.lengths.count && assembly.lengths[assembly.parts.count] == 0 {
+                assembly.parts.append([])
+            }
+            return assembly.parts.count == assembly.lengths.count ? assembly.parts : nil
+        }
+
+        private func receiveArray(_ matched: inout MPI.Matched) throws(MPIError) -> [UInt8] {
+            var failure: MPIError?
+            let array = [UInt8](unsafeUninitializedCapacity: max(matched.count, 1)) { buffer, initialized in
+                do throws(MPIError) {
+                    try MPI.receive(&matched, into: buffer.baseAddress)
+                    initialized = matched.count
+                } catch {
+                    failure = error
+                    initialized = 0
+                }
+            }
+            if let failure { throw failure }
+            return array
+        }
+    }
+#endif

@@ -1,0 +1,195 @@
+// Rank 0's transport for one cluster pool: the pool's workers live on the node agents (the other
+// ranks of the MPI job). Each effect the storage decides becomes a message to the agent that runs
+// the worker; each agent's report comes back as the event the local transport would have reported.
+// Rank 0 keeps the deadlines (task and start timeouts): the MPI thread checks them every turn, and
+// an expired one becomes a kill sent to the worker's agent.
+
+#if MPI
+    import Synchronization
+
+    final class ClusterTransport: WorkerTransport {
+        struct Placement {
+            /// Workers each agent runs at most, by rank.
+            var quota: [Int: Int]
+            /// Where each worker runs.
+            var rankOf: [WorkerID: Int] = [:]
+            /// Workers per agent that are not on their way out (closed or killed).
+            var staying: [Int: Set<WorkerID>] = [:]
+        }
+
+        struct State {
+            var placement: Placement
+            var events: (any TransportEvents)?
+            /// Effects performed before `start`: sent once the agents know the pool.
+            var early: [TransportEffect] = []
+            /// Agents that have not reported this pool stopped yet, once it is stopping.
+            var stopping: Set<Int>?
+            /// The storage's next deadline, as last read.
+            var deadline: MonotonicInstant?
+        }
+
+        let parent: ClusterParent
+        let setup: ClusterMessage.PoolSetup
+        let pool: UInt32
+        private let state: Mutex<State>
+        /// Agents by rank (host names for messages).
+        let agents: [Int: ClusterParent.Agent]
+
+        /// - Parameter quota: How many workers each agent (by rank) runs.
+        init(parent: ClusterParent, agents: [ClusterParent.Agent], quota: [Int: Int], setup: ClusterMessage.PoolSetup) {
+            self.parent = parent
+            self.setup = setup
+            self.agents = Dictionary(uniqueKeysWithValues: agents.map { ($0.rank, $0) })
+            self.state = Mutex(State(placement: Placement(quota: quota)))
+            self.pool = parent.newPoolID()
+        }
+
+        private var endpoint: ClusterEndpoint { parent.endpoint }
+
+        func start(events: any TransportEvents) throws(PoolError) {
+            let early = state.withLock { state in
+                state.events = events
+                defer { state.early = [] }
+                return state.early
+            }
+            parent.register(self)
+            for rank in agents.keys.sorted() {
+                endpoint.send(to: rank, ClusterMessage.openPool(pool: pool, setup: setup).encoded())
+            }
+            perform(early)
+        }
+
+        func perform(_ effects: [TransportEffect]) {
+            let started = state.withLock { state in
+                if state.events == nil { state.early += effects }
+                return state.events != nil
+            }
+            guard started else { return }
+            for effect in effects {
+                switch effect {
+                case .spawn(let id):
+                    let rank = state.withLock { $0.placement.place(id) }
+                    endpoint.send(to: rank, ClusterMessage.spawn(pool: pool, worker: id).encoded())
+                case .send(let frame, let id, let sequence):
+                    guard let rank = rank(of: id) else { continue }
+                    endpoint.send(
+                        to: rank,
+                        ClusterMessage.send(pool: pool, worker: id, sequence: sequence, frame: frame.bytes).encoded(),
+                        attachments: frame.attachments)
+                case .closeInput(let id, let sequence):
+                    guard let rank = leaving(id) else { continue }
+                    endpoint.send(to: rank, ClusterMessage.closeInput(pool: pool, worker: id, sequence: sequence).encoded())
+                case .kill(let id):
+                    guard let rank = leaving(id) else { continue }
+                    endpoint.send(to: rank, ClusterMessage.kill(pool: pool, worker: id).encoded())
+                case .deadlineChanged:
+                    refreshDeadline()
+                case .stop:
+                    let ranks = state.withLock { state -> [Int] in
+                        state.stopping = Set(agents.keys)
+                        return agents.keys.sorted()
+                    }
+                    for rank in ranks { endpoint.send(to: rank, ClusterMessage.stopPool(pool: pool).encoded()) }
+                    if ranks.isEmpty { stopped() }
+                }
+            }
+        }
+
+        private func rank(of id: WorkerID) -> Int? {
+            state.withLock { $0.placement.rankOf[id] }
+        }
+
+        /// The worker is closed or killed: its place on its agent is free for a replacement.
+        private func leaving(_ id: WorkerID) -> Int? {
+            state.withLock { state in
+                guard let rank = state.placement.rankOf[id] else { return nil }
+                state.placement.staying[rank]?.remove(id)
+                return rank
+            }
+        }
+
+        private var events: (any TransportEvents)? { state.withLock { $0.events } }
+
+        private func refreshDeadline() {
+            guard let events else { return }
+            let deadline = events.nextDeadline
+            state.withLock { $0.deadline = deadline }
+        }
+
+        /// Tells the storage its deadline is due, if it is; on the MPI thread, every turn.
+        /// - Returns: whether a deadline was due.
+        func fireDeadlines(now: MonotonicInstant) -> Bool {
+            let due = state.withLock { state in state.deadline.map { $0 <= now } ?? false }
+            guard due, let events else { return false }
+            state.withLock { $0.deadline = nil }
+            events.deadlinesDue(now: now)
+            refreshDeadline()
+            return true
+        }
+
+        private func stopped() {
+            parent.unregister(pool)
+            events?.transportStopped()
+            state.withLock { $0.events = nil }
+        }
+
+        // MARK: - Agents' reports (on the MPI thread)
+
+        func handle(_ message: ClusterMessage, from source: Int, parts: [[UInt8]]) {
+            guard let events else { return }
+            switch message {
+            case .spawned(_, let worker, let pid):
+                events.workerSpawned(worker, pid: pid)
+            case .spawnFailed(_, let worker, let detail):
+                state.withLock { $0.placement.remove(worker) }
+                events.workerSpawnFailed(worker, detail: detail)
+            case .ready(_, let worker):
+                events.workerReady(worker)
+            case .overMemory(_, let worker):
+                events.workerOverMemory(worker)
+            case .result(_, let worker, let pid, let header, let items):
+                let reader = ByteReader(
+                    parts[0], offset: items.startIndex, end: items.endIndex, attachments: Array(parts.dropFirst()))
+                events.chunkCompleted(worker, header: header, items: reader, pid: pid)
+            case .misbehaved(_, let worker, let detail):
+                events.workerMisbehaved(worker, detail: detail)
+            case .exited(_, let worker, let exit):
+                state.withLock { $0.placement.remove(worker) }
+                events.workerExited(worker, exit: exit)
+            case .poolStopped:
+                let last = state.withLock { state -> Bool in
+                    state.stopping?.remove(source)
+                    return state.stopping?.isEmpty == true
+                }
+                if last { stopped() }
+                return
+            case .transportFailed(_, let detail):
+                let host = agents[source]?.host ?? "?"
+                events.transportFailed(detail: "the node agent of rank \(source) on \(host): \(detail)")
+            default:
+                return
+            }
+            refreshDeadline()
+        }
+    }
+
+    extension ClusterTransport.Placement {
+        /// Picks the agent for a new worker: the one with the most room left under its quota
+        /// (a replacement goes where the worker it replaces was); the lowest rank on a tie.
+        mutating func place(_ id: WorkerID) -> Int {
+            let rank = quota.keys.sorted().max { a, b in
+                let roomA = quota[a]! - (staying[a]?.count ?? 0)
+                let roomB = quota[b]! - (staying[b]?.count ?? 0)
+                return roomA != roomB ? roomA < roomB : a > b
+            }!
+            rankOf[id] = rank
+            staying[rank, default: []].insert(id)
+            return rank
+        }
+
+        mutating func remove(_ id: WorkerID) {
+            guard let rank = rankOf.removeValue(forKey: id) else { return }
+            staying[rank]?.remove(id)
+        }
+    }
+#endif

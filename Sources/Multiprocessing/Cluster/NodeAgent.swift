@@ -1,0 +1,145 @@
+// A node agent: what every rank but 0 of an MPI job becomes in `Pool.bootstrap`. It schedules
+// nothing; it runs rank 0's transport effects on a local transport of its own (worker processes on
+// its node, started and watched as a local pool's are) and sends the local transport's events back
+// to rank 0. It ends when rank 0 says so (or dies with the job).
+
+#if MPI
+    import Logging
+    import Synchronization
+
+    final class NodeAgent: ClusterEndpoint.Handler {
+        let endpoint: ClusterEndpoint
+        private let pools = Mutex<[UInt32: LocalTransport]>([:])
+        private let done = Completion()
+        private let logger: Logger
+
+        init(endpoint: ClusterEndpoint, logger: Logger) {
+            self.endpoint = endpoint
+            self.logger = logger
+        }
+
+        /// Serves rank 0 until it says the job is over; then ends the process.
+        static func serve(endpoint: ClusterEndpoint) -> Never {
+            let logger = Logger(label: "swift-multiprocessing.agent", factory: { _ in SwiftLogNoOpLogHandler() })
+            let agent = NodeAgent(endpoint: endpoint, logger: logger)
+            endpoint.setHandler(agent)
+            endpoint.send(
+                to: 0,
+                ClusterMessage.hello(host: endpoint.host, cpus: availableCPUCount(), pid: currentProcessID()).encoded())
+            _ = agent.done.wait(until: nil)
+            // Workers are gone (or going: each dies with this process, see worker_start.c).
+            endpoint.stop(timeout: .seconds(5))
+            exitImmediately(0)
+        }
+
+        func turn() -> Bool { false }
+
+        func received(from source: Int, _ parts: [[UInt8]]) {
+            let message: ClusterMessage
+            do {
+                message = try ClusterMessage.decode(parts[0])
+            } catch {
+                fatalError("swift-multiprocessing's node agent: an unreadable message from rank \(source): \(error)")
+            }
+            switch message {
+            case .openPool(let pool, let setup):
+                open(pool, setup)
+            case .spawn(let pool, let worker):
+                transport(pool)?.perform([.spawn(worker)])
+            case .send(let pool, let worker, let sequence, let frame):
+                let attachments = parts.dropFirst().map { OutgoingAttachment($0) }
+                transport(pool)?.perform([
+                    .send(OutgoingFrame(bytes: frame, attachments: Array(attachments)), to: worker, sequence: sequence)
+                ])
+            case .closeInput(let pool, let worker, let sequence):
+                transport(pool)?.perform([.closeInput(worker, sequence: sequence)])
+            case .kill(let pool, let worker):
+                transport(pool)?.perform([.kill(worker)])
+            case .stopPool(let pool):
+                transport(pool)?.perform([.stop])
+            case .shutdown:
+                let open = pools.withLock { $0 }
+                if open.isEmpty { done.complete(.success(())) }
+                for transport in open.values { transport.perform([.stop]) }
+                shuttingDown.store(true, ordering: .relaxed)
+            default:
+                break
+            }
+        }
+
+        private let shuttingDown = Atomic<Bool>(false)
+
+        private func transport(_ pool: UInt32) -> LocalTransport? {
+            pools.withLock { $0[pool] }
+        }
+
+        private func open(_ pool: UInt32, _ setup: ClusterMessage.PoolSetup) {
+            let executable = setup.executable ?? currentExecutablePath()
+            let arguments = setup.arguments ?? Array(CommandLine.arguments.dropFirst())
+            do {
+                let transport = try LocalTransport(
+                    options: LocalTransport.Options(
+                        executable: executable, arguments: arguments, startFrame: setup.startFrame, logger: logger,
+                        workerMemoryLimit: setup.workerMemoryLimit, maxMemoryPerChild: setup.maxMemoryPerChild,
+                        droppedEnvironment: ClusterLaunch.rankEnvironmentPrefixes))
+                pools.withLock { $0[pool] = transport }
+                try transport.start(events: Relay(pool: pool, agent: self))
+            } catch {
+                endpoint.send(to: 0, ClusterMessage.transportFailed(pool: pool, detail: "\(error)").encoded())
+            }
+        }
+
+        fileprivate func poolStopped(_ pool: UInt32) {
+            let empty = pools.withLock { pools in
+                pools[pool] = nil
+                return pools.isEmpty
+            }
+            endpoint.send(to: 0, ClusterMessage.poolStopped(pool: pool).encoded())
+            if empty && shuttingDown.load(ordering: .relaxed) { done.complete(.success(())) }
+        }
+
+        /// One pool's local transport events, sent to rank 0. Called on the local transport's I/O
+        /// thread.
+        private final class Relay: TransportEvents {
+            let pool: UInt32
+            let agent: NodeAgent
+            var endpoint: ClusterEndpoint { agent.endpoint }
+
+            init(pool: UInt32, agent: NodeAgent) {
+                self.pool = pool
+                self.agent = agent
+            }
+
+            private func send(_ message: ClusterMessage, attachments: [OutgoingAttachment] = []) {
+                endpoint.send(to: 0, message.encoded(), attachments: attachments)
+            }
+
+            func workerSpawned(_ id: WorkerID, pid: Int32) { send(.spawned(pool: pool, worker: id, pid: pid)) }
+            func workerSpawnFailed(_ id: WorkerID, detail: String) {
+                send(.spawnFailed(pool: pool, worker: id, detail: "on node \(endpoint.host): \(detail)"))
+            }
+            func workerReady(_ id: WorkerID) { send(.ready(pool: pool, worker: id)) }
+            func workerOverMemory(_ id: WorkerID) { send(.overMemory(pool: pool, worker: id)) }
+            func chunkCompleted(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32) {
+                send(
+                    .result(
+                        pool: pool, worker: id, pid: pid, header: header, items: items.bytes[items.offset..<items.end]),
+                    attachments: items.attachments.map { OutgoingAttachment($0) })
+            }
+            func workerMisbehaved(_ id: WorkerID, detail: String) {
+                send(.misbehaved(pool: pool, worker: id, detail: detail))
+            }
+            func workerExited(_ id: WorkerID, exit: WorkerExit) {
+                var exit = exit
+                let place = "on node \(endpoint.host) (rank \(endpoint.rank))"
+                exit.detail = exit.detail.map { "\($0), \(place)" } ?? place
+                send(.exited(pool: pool, worker: id, exit: exit))
+            }
+            // Deadlines are rank 0's: it decides, and sends a kill.
+            var nextDeadline: MonotonicInstant? { nil }
+            func deadlinesDue(now: MonotonicInstant) {}
+            func transportFailed(detail: String) { send(.transportFailed(pool: pool, detail: detail)) }
+            func transportStopped() { agent.poolStopped(pool) }
+        }
+    }
+#endif

@@ -1,0 +1,388 @@
+// The checks of multiprocessing-cluster-check (see main.swift): each runs on rank 0 against a
+// cluster pool and records "ok" or "FAIL" with what it saw.
+
+#if MPI
+    import Multiprocessing
+    import MultiprocessingTestSupport
+    import Synchronization
+
+    #if canImport(Glibc)
+        import Glibc
+    #elseif canImport(Musl)
+        import Musl
+    #endif
+
+    struct CheckFailed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func expect(_ condition: Bool, _ what: @autoclosure () -> String) throws {
+        if !condition { throw CheckFailed(description: what()) }
+    }
+
+    func seconds(since start: timespec) -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9
+    }
+
+    func monotonicNow() -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now
+    }
+
+    /// CPU time (user + system) of process `pid` in seconds, from /proc.
+    func cpuSeconds(of pid: Int32) -> Double? {
+        guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let close = line.lastIndex(of: ")") else { return nil }
+        let fields = line[line.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3; utime and stime are fields 14 and 15.
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    final class ClusterChecks: @unchecked Sendable {
+        private var passed = 0
+        private var failed = 0
+
+        func check(_ name: String, _ body: () throws -> Void) {
+            do {
+                try body()
+                passed += 1
+                print("ok \(name)")
+                fflush(nil)
+            } catch {
+                failed += 1
+                print("FAIL \(name): \(error)")
+                fflush(nil)
+            }
+        }
+
+        func checkAsync(_ name: String, _ body: () async throws -> Void) async {
+            do {
+                try await body()
+                passed += 1
+                print("ok \(name)")
+                fflush(nil)
+            } catch {
+                failed += 1
+                print("FAIL \(name): \(error)")
+                fflush(nil)
+            }
+        }
+
+        func finish() -> Int32 {
+            print(failed == 0 ? "passed \(passed)" : "failed \(failed) of \(passed + failed)")
+            return failed == 0 ? 0 : 1
+        }
+
+        func clusterPool(workersPerRank: Int? = nil, configure: (inout Pool.Configuration) throws -> Void = { _ in }) throws
+            -> Pool
+        {
+            var configuration = Pool.Configuration()
+            configuration.cluster = .mpi(workersPerRank: workersPerRank)
+            try configure(&configuration)
+            return try Pool(configuration)
+        }
+
+        // MARK: - Behaviour
+
+        func behaviour() async {
+            let agents = Pool.clusterAgents
+            check("agents reported") {
+                try expect(!agents.isEmpty, "no node agents: run under mpiexec with 2 or more ranks")
+                try expect(agents.map(\.rank) == Array(1...agents.count), "agents \(agents)")
+                print("agents \(agents.map { "\($0.rank)@\($0.host)" }.joined(separator: " "))")
+            }
+            let pool: Pool
+            do {
+                pool = try clusterPool()
+            } catch {
+                check("cluster pool created") { throw error }
+                return
+            }
+            defer {
+                pool.terminate()
+                try? pool.join()
+            }
+            check("one worker per agent by default on one node") {
+                try expect(pool.processes == agents.count, "processes \(pool.processes) for \(agents.count) agents")
+            }
+            check("apply") {
+                try expect(try pool.apply(TestFunctions.square, 7) == 49, "square(7)")
+                try expect(try pool.apply(TestFunctions.ping) == "pong", "ping")
+            }
+            check("workers are not rank 0's children, and run on the agents' nodes") {
+                let pending = try (0..<64).map { _ in try pool.applyAsync(TestFunctions.pid) }
+                let pids = Set(try pending.map { try $0.get(timeout: .seconds(30)) })
+                let known = Set(pool.workerPIDs)
+                try expect(pids.isSubset(of: known), "pids \(pids) not among workerPIDs \(known)")
+                for pid in pids {
+                    // On this machine (a simulated cluster), a worker's parent is an agent.
+                    if let parent = parentPID(of: pid) {
+                        try expect(agents.contains { $0.pid == parent }, "worker \(pid)'s parent \(parent) is no agent")
+                    }
+                }
+                try expect(pids.count == pool.processes, "\(pids.count) workers answered, not \(pool.processes)")
+            }
+            check("map, in order, chunked and not") {
+                let items = Array(0..<10_000)
+                try expect(try pool.map(TestFunctions.square, items) == items.map { $0 * $0 }, "map")
+                try expect(Array(try pool.map(TestFunctions.square, items, chunksize: 1).prefix(100))
+                        == items.prefix(100).map { $0 * $0 }, "chunksize 1")
+            }
+            check("starmap of 1e5 pairs") {
+                let pairs = (0..<100_000).map { ($0, 3) }
+                try expect(try pool.starmap(TestFunctions.mul, pairs) == pairs.map { $0.0 * 3 }, "starmap")
+            }
+            check("imap and imapUnordered") {
+                var ordered: [Int] = []
+                let stream = try pool.imap(TestFunctions.square, 0..<500, chunksize: 7)
+                while let x = try stream.next(timeout: .seconds(30)) { ordered.append(x) }
+                try expect(ordered == (0..<500).map { $0 * $0 }, "imap")
+                var unordered: [Int] = []
+                let any = try pool.imapUnordered(TestFunctions.square, 0..<500)
+                while let x = try any.next(timeout: .seconds(30)) { unordered.append(x) }
+                try expect(unordered.sorted() == (0..<500).map { $0 * $0 }, "imapUnordered")
+            }
+            await checkAsync("async forms") {
+                let value = try await pool.apply(TestFunctions.asyncDouble, 21)
+                try expect(value == 42, "await apply")
+                let mapped = try await pool.map(TestFunctions.square, Array(0..<100))
+                try expect(mapped == (0..<100).map { $0 * $0 }, "await map")
+                var streamed = 0
+                for try await x in try pool.imap(TestFunctions.square, 0..<100, chunksize: 10) { streamed += x }
+                try expect(streamed == (0..<100).map { $0 * $0 }.reduce(0, +), "async imap")
+            }
+            check("callbacks") {
+                let seen = Mutex<[Int]>([])
+                let results = try (0..<20).map { i in
+                    try pool.applyAsync(TestFunctions.square, i, callback: { value in seen.withLock { $0.append(value) } })
+                }
+                for result in results { _ = try result.get(timeout: .seconds(30)) }
+                try expect(seen.withLock { $0.sorted() } == (0..<20).map { $0 * $0 }, "callbacks \(seen.withLock { $0 })")
+            }
+            check("errors cross as themselves") {
+                do {
+                    _ = try pool.apply(TestFunctions.checkedSqrt, -4)
+                    throw CheckFailed(description: "no error")
+                } catch let error as TestFailure {
+                    try expect(error.value == -4, "\(error)")
+                }
+                let mixed = try pool.mapAsync(TestFunctions.failOnFive, Array(0..<10))
+                do {
+                    _ = try mixed.get()
+                    throw CheckFailed(description: "map with a failing item succeeded")
+                } catch is RemoteError {}
+            }
+            check("large payloads (16 × 4 MiB echo)") {
+                let payloads = (0..<16).map { i in [UInt8](repeating: UInt8(i), count: 4 << 20) }
+                let echoed = try pool.map(TestFunctions.echoBytes, payloads, chunksize: 1)
+                try expect(echoed == payloads, "echo differs")
+            }
+            check("an initializer runs in every worker, replacements included") {
+                let initialized = try clusterPool(workersPerRank: 2) { configuration in
+                    configuration.initializer = try .init(TestFunctions.setUp, "cluster")
+                    configuration.maxTasksPerChild = 3
+                }
+                defer {
+                    initialized.terminate()
+                    try? initialized.join()
+                }
+                var answers: [String] = []
+                for _ in 0..<40 { answers.append(try initialized.apply(TestFunctions.readInit)) }
+                try expect(answers.allSatisfy { $0.hasPrefix("cluster:") }, "answers \(answers)")
+                let pids = Set(answers.map { $0.split(separator: ":")[1] })
+                try expect(pids.count > initialized.processes, "maxTasksPerChild replaced no worker: \(pids)")
+                try expect(initialized.processes == 2 * agents.count, "processes \(initialized.processes)")
+            }
+            check("close and join finish the work") {
+                let closing = try clusterPool()
+                let pending = try closing.mapAsync(TestFunctions.square, Array(0..<1000), chunksize: 10)
+                closing.close()
+                try closing.join()
+                try expect(try pending.get() == (0..<1000).map { $0 * $0 }, "results after join")
+                do {
+                    _ = try closing.apply(TestFunctions.square, 1)
+                    throw CheckFailed(description: "apply after close succeeded")
+                } catch let error as PoolError {
+                    try expect(error.code == .notRunning, "\(error)")
+                }
+            }
+        }
+
+        // MARK: - Faults
+
+        func faults() async {
+            let pool: Pool
+            do {
+                pool = try clusterPool { $0.taskTimeout = .seconds(2) }
+            } catch {
+                check("cluster pool created") { throw error }
+                return
+            }
+            defer {
+                pool.terminate()
+                try? pool.join()
+            }
+            check("a trap fails its task with the worker's node, pid and crash, and the pool heals") {
+                do {
+                    _ = try pool.apply(TestFunctions.trapAt, 3, 3)
+                    throw CheckFailed(description: "no error")
+                } catch let error as PoolError {
+                    try expect(error.code == .workerLost, "\(error)")
+                    let text = "\(error)"
+                    try expect(text.contains("on node"), "no node named: \(text)")
+                    try expect(text.contains("rank"), "no rank named: \(text)")
+                    try expect(error.workerPID != nil, "no pid: \(text)")
+                }
+                try expect(try pool.map(TestFunctions.square, Array(0..<100)) == (0..<100).map { $0 * $0 }, "after")
+                try expect(pool.workerPIDs.count == pool.processes, "pool did not heal: \(pool.workerPIDs)")
+            }
+            check("a worker SIGKILLed mid-map fails only its task") {
+                let before = pool.workerPIDs
+                let folder = "/tmp/cluster-check-\(getpid())"
+                mkdir(folder, 0o700)
+                let marker = "\(folder)/kill"
+                let result = try pool.mapAsync(
+                    TestFunctions.announceThenSleepOne,
+                    (0..<8).map { MarkedSleep(marker: $0 == 0 ? marker : "\(folder)/other\($0)", ms: $0 == 0 ? 5000 : 50) },
+                    chunksize: 1)
+                var victim: Int32 = 0
+                for _ in 0..<500 {
+                    if let pid = readPID(marker) {
+                        victim = pid
+                        break
+                    }
+                    usleep(10_000)
+                }
+                try expect(victim != 0, "the marked task never started")
+                kill(victim, SIGKILL)
+                do {
+                    _ = try result.get(timeout: .seconds(30))
+                    throw CheckFailed(description: "the map succeeded")
+                } catch let error as PoolError {
+                    try expect(error.code == .workerLost, "\(error)")
+                    try expect(error.workerPID == victim, "pid \(String(describing: error.workerPID)) not \(victim)")
+                }
+                try expect(try pool.apply(TestFunctions.square, 5) == 25, "after the kill")
+                try expect(pool.workerPIDs.count == pool.processes && !pool.workerPIDs.contains(victim), "not replaced")
+                _ = before
+            }
+            check("a task timeout kills the worker on its node and fails the task in time") {
+                let start = monotonicNow()
+                do {
+                    _ = try pool.apply(TestFunctions.blockMs, 20_000)
+                    throw CheckFailed(description: "no timeout")
+                } catch let error as PoolError {
+                    try expect(error.code == .taskTimedOut, "\(error)")
+                }
+                let elapsed = seconds(since: start)
+                try expect(elapsed >= 2 && elapsed < 4, "timed out after \(elapsed) s, not 2 s")
+                try expect(try pool.apply(TestFunctions.square, 6) == 36, "after the timeout")
+            }
+            await checkAsync("cancellation kills the task's worker, which is replaced") {
+                let before = Set(pool.workerPIDs)
+                let task = Task { try await pool.apply(TestFunctions.blockMs, 20_000) }
+                try await Task.sleep(for: .milliseconds(500))
+                task.cancel()
+                do {
+                    _ = try await task.value
+                    throw CheckFailed(description: "the cancelled apply returned")
+                } catch is CancellationError {
+                } catch let error as PoolError where error.code == .cancelled {}
+                for _ in 0..<300 {
+                    if pool.workerPIDs.count == pool.processes && Set(pool.workerPIDs) != before { break }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                try expect(Set(pool.workerPIDs) != before, "no worker replaced: \(before)")
+                let after = try await pool.apply(TestFunctions.square, 4)
+                try expect(after == 16, "after the cancel")
+            }
+        }
+
+        // MARK: - Idle
+
+        func idle() {
+            check("an idle cluster pool costs every process under 0.15 s of CPU in 3 s") {
+                let pool = try clusterPool()
+                defer {
+                    pool.terminate()
+                    try? pool.join()
+                }
+                _ = try pool.map(TestFunctions.square, Array(0..<100))
+                usleep(500_000)
+                let pids = [getpid()] + Pool.clusterAgents.map(\.pid) + pool.workerPIDs
+                let before = pids.map { cpuSeconds(of: $0) ?? -1 }
+                sleep(3)
+                let after = pids.map { cpuSeconds(of: $0) ?? -1 }
+                for (i, pid) in pids.enumerated() {
+                    let grew = after[i] - before[i]
+                    print("idle cpu \(pid) \(grew)")
+                    try expect(before[i] >= 0 && grew < 0.15, "process \(pid) used \(grew) s")
+                }
+            }
+        }
+
+        // MARK: - Losing an agent
+
+        func killAgent() {
+            do {
+                let pool = try clusterPool()
+                let result = try pool.mapAsync(TestFunctions.blockMs, Array(repeating: 200, count: 200), chunksize: 1)
+                usleep(500_000)
+                let victim = Pool.clusterAgents.last!.pid
+                print("killing \(victim)")
+                fflush(nil)
+                kill(victim, SIGKILL)
+                _ = try? result.get(timeout: .seconds(60))
+                print("rank 0 still runs 60 s after losing an agent")
+            } catch {
+                print("FAIL kill-agent: \(error)")
+            }
+        }
+
+        // MARK: - Without a launcher
+
+        func local() {
+            check("a cluster pool without mpiexec runs on this machine") {
+                try expect(Pool.clusterAgents.isEmpty, "agents without mpiexec")
+                let pool = try clusterPool()
+                defer {
+                    pool.terminate()
+                    try? pool.join()
+                }
+                try expect(try pool.apply(TestFunctions.square, 9) == 81, "apply")
+                for pid in pool.workerPIDs {
+                    try expect(parentPID(of: pid) == getpid(), "worker \(pid) is not this process's child")
+                }
+            }
+        }
+    }
+
+    /// The pid a marker file holds, once it exists.
+    func readPID(_ path: String) -> Int32? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 32)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        return Int32(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    /// The parent of process `pid`, from /proc.
+    func parentPID(of pid: Int32) -> Int32? {
+        guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let close = line.lastIndex(of: ")") else { return nil }
+        let fields = line[line.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+#endif

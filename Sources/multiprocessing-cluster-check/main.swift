@@ -1,0 +1,48 @@
+// The cluster pool's checks, run under a real `mpiexec` (the package's `MPI` trait):
+//
+//   mpiexec -n 3 multiprocessing-cluster-check behaviour
+//
+// Rank 0 runs the pool behaviour checks against a cluster pool whose workers live under the
+// other ranks (node agents), printing "ok <check>" or "FAIL <check>: <why>" for each and
+// "passed <n>" / "failed <n>" at the end (exit status 1 if any failed). Scenarios:
+//   behaviour     the Pool API on the cluster: apply, map, starmap, imap, the async forms,
+//                 callbacks, an initializer in every worker, registered errors, large payloads,
+//                 maxTasksPerChild, workers named by node
+//   faults        a worker SIGKILLed mid-map, a trap, a task timeout, a cancelled task: each fails
+//                 only its task, the worker is replaced on its node, the pool goes on
+//   idle          an idle cluster pool for 3 s: every process's CPU time grows by under 0.15 s
+//   kill-agent    kills the last agent rank during a map: the job must end (mpiexec's exit),
+//                 never hang; prints "killing <pid>" first
+//   local         run without mpiexec: the same cluster pool runs its workers on this machine
+
+import Multiprocessing
+import MultiprocessingTestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
+
+#if MPI
+    let scenario = CommandLine.arguments.dropFirst().first ?? "behaviour"
+    let checks = ClusterChecks()
+    switch scenario {
+    case "behaviour": await checks.behaviour()
+    case "faults": await checks.faults()
+    case "idle": checks.idle()
+    case "kill-agent": checks.killAgent()
+    case "local": checks.local()
+    default:
+        print("unknown scenario \(scenario)")
+        exit(2)
+    }
+    let status = checks.finish()
+    fflush(nil)
+    exit(status)
+#else
+    print("multiprocessing-cluster-check: built without the MPI trait (swift build --traits MPI)")
+    exit(2)
+#endif
