@@ -71,6 +71,12 @@ let package = Package(
             dependencies: ["Multiprocessing", "MultiprocessingTestSupport"],
             swiftSettings: swiftSettings
         ),
+        // mpi4py_pool.py's workloads on a cluster pool, for Scripts/compare-mpi4py (trait `MPI`).
+        .executableTarget(
+            name: "multiprocessing-cluster-bench",
+            dependencies: ["Multiprocessing"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MultiprocessingTests",
             dependencies: [

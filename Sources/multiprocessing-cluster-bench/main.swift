@@ -1,0 +1,92 @@
+// The workloads of ../shared/reference/mpi4py_pool.py on a cluster pool (the package's `MPI`
+// trait), with the same JSON keys, for Scripts/compare-mpi4py:
+//
+//   mpiexec -n 3 multiprocessing-cluster-bench
+//
+// Rank 0 is the parent, every other rank a node agent with one worker (as mpi4py.futures has one
+// worker per rank). Prints one JSON object: apply_roundtrip_us (2000 sequential round trips),
+// starmap_1e5_s (1e5 (Int, Int) -> Int, CPython's default chunking), cpu_speedup (16 equal
+// prime-counting tasks per 2 workers, serial vs pool; the range is wider than mpi4py_pool.py's
+// because Swift counts it about 20–40 times faster, see cpu_task_ms), echo_GBps (16 × 4 MiB
+// echoed).
+
+import Multiprocessing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
+let echo = PoolFunction("echo") { (b: [UInt8]) in b }
+let countPrimesTask = PoolFunction("count_primes") { (lo: Int, hi: Int) in countPrimes(lo, hi) }
+
+func countPrimes(_ lo: Int, _ hi: Int) -> Int {
+    var n = 0
+    for k in max(lo, 2)..<hi {
+        var d = 2
+        var prime = true
+        while d * d <= k {
+            if k % d == 0 {
+                prime = false
+                break
+            }
+            d += 1
+        }
+        if prime { n += 1 }
+    }
+    return n
+}
+
+func measure(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+}
+
+Pool.bootstrap(serving: [add, echo, countPrimesTask])
+
+#if MPI
+    var configuration = Pool.Configuration()
+    configuration.cluster = .mpi(workersPerRank: 1)
+    let pool = try Pool(configuration)
+    let workers = pool.processes
+    _ = try pool.apply(add, 0, 0)
+    var out: [(String, String)] = [("runtime", "\"swift-multiprocessing cluster\""), ("workers", "\(workers)")]
+
+    let n = 100_000
+    let pairs = (0..<n).map { ($0, $0) }
+    var sums: [Int] = []
+    let chunk = max(1, (n + 4 * workers - 1) / (4 * workers))
+    out.append(("starmap_1e5_s", "\(try measure { sums = try pool.starmap(add, pairs, chunksize: chunk) })"))
+    precondition(sums.last == 2 * (n - 1))
+
+    let roundTrips = 2000
+    let latency = try measure { for i in 0..<roundTrips { _ = try pool.apply(add, i, i) } }
+    out.append(("apply_roundtrip_us", "\(latency / Double(roundTrips) * 1e6)"))
+
+    let ranges = Array(repeating: (200_000, 400_000), count: 8 * workers)
+    var serial: [Int] = []
+    let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
+    var parallel: [Int] = []
+    let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
+    precondition(serial == parallel)
+    out.append(("cpu_speedup", "\(serialTime / parallelTime)"))
+    out.append(("cpu_task_ms", "\(serialTime / Double(ranges.count) * 1000)"))
+
+    var blob = [UInt8](repeating: 0, count: 4 << 20)
+    for i in blob.indices { blob[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
+    var echoed: [[UInt8]] = []
+    let echoTime = try measure { echoed = try pool.map(echo, Array(repeating: blob, count: 16), chunksize: 1) }
+    precondition(echoed[5] == blob)
+    out.append(("echo_GBps", "\(2.0 * 16 * Double(blob.count) / echoTime / 1e9)"))
+
+    pool.terminate()
+    try pool.join()
+    print("{" + out.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+#else
+    print("multiprocessing-cluster-bench: built without the MPI trait (swift build --traits MPI)")
+    exit(2)
+#endif
