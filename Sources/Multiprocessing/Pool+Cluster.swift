@@ -73,7 +73,9 @@
         /// this is rank 0 (waiting up to a minute for every rank to report); empty without an MPI
         /// launcher.
         public static var clusterAgents: [ClusterAgent] {
-            guard let parent = ClusterParent.current, let agents = parent.agents(timeout: .seconds(60)) else { return [] }
+            guard let parent = ClusterParent.current, let agents = parent.agents(timeout: .seconds(60)) else {
+                return []
+            }
             return agents.map { ClusterAgent(rank: $0.rank, host: $0.host, pid: $0.pid) }
         }
 

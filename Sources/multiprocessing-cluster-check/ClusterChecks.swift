@@ -81,7 +81,9 @@
             return failed == 0 ? 0 : 1
         }
 
-        func clusterPool(workersPerRank: Int? = nil, configure: (inout Pool.Configuration) throws -> Void = { _ in }) throws
+        func clusterPool(
+            workersPerRank: Int? = nil, configure: (inout Pool.Configuration) throws -> Void = { _ in }
+        ) throws
             -> Pool
         {
             var configuration = Pool.Configuration()
@@ -133,7 +135,8 @@
             check("map, in order, chunked and not") {
                 let items = Array(0..<10_000)
                 try expect(try pool.map(TestFunctions.square, items) == items.map { $0 * $0 }, "map")
-                try expect(Array(try pool.map(TestFunctions.square, items, chunksize: 1).prefix(100))
+                try expect(
+                    Array(try pool.map(TestFunctions.square, items, chunksize: 1).prefix(100))
                         == items.prefix(100).map { $0 * $0 }, "chunksize 1")
             }
             check("starmap of 1e5 pairs") {
@@ -162,10 +165,12 @@
             check("callbacks") {
                 let seen = Mutex<[Int]>([])
                 let results = try (0..<20).map { i in
-                    try pool.applyAsync(TestFunctions.square, i, callback: { value in seen.withLock { $0.append(value) } })
+                    try pool.applyAsync(
+                        TestFunctions.square, i, callback: { value in seen.withLock { $0.append(value) } })
                 }
                 for result in results { _ = try result.get(timeout: .seconds(30)) }
-                try expect(seen.withLock { $0.sorted() } == (0..<20).map { $0 * $0 }, "callbacks \(seen.withLock { $0 })")
+                try expect(
+                    seen.withLock { $0.sorted() } == (0..<20).map { $0 * $0 }, "callbacks \(seen.withLock { $0 })")
             }
             check("errors cross as themselves") {
                 do {
@@ -251,7 +256,9 @@
                 let marker = "\(folder)/kill"
                 let result = try pool.mapAsync(
                     TestFunctions.announceThenSleepOne,
-                    (0..<8).map { MarkedSleep(marker: $0 == 0 ? marker : "\(folder)/other\($0)", ms: $0 == 0 ? 5000 : 50) },
+                    (0..<8).map {
+                        MarkedSleep(marker: $0 == 0 ? marker : "\(folder)/other\($0)", ms: $0 == 0 ? 5000 : 50)
+                    },
                     chunksize: 1)
                 var victim: Int32 = 0
                 for _ in 0..<500 {

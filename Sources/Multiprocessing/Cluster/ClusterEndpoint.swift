@@ -224,7 +224,8 @@
                         let count = min(MPI.maxMessageBytes, raw.count - offset)
                         sends.append(
                             try MPI.isend(
-                                raw.baseAddress! + offset, count: count, to: message.rank, tag: Self.tag, keeping: part))
+                                raw.baseAddress! + offset, count: count, to: message.rank, tag: Self.tag, keeping: part)
+                        )
                         offset += count
                     }
                 }
@@ -252,7 +253,9 @@
         }
 
         /// Receives one matched MPI message; returns a logical message when it completes one.
-        private func receive(_ matched: inout MPI.Matched, _ assemblies: inout [Int: Assembly]) throws(MPIError)
+        private func receive(
+            _ matched: inout MPI.Matched, _ assemblies: inout [Int: Assembly]
+        ) throws(MPIError)
             -> [[UInt8]]?
         {
             let source = matched.source

@@ -78,7 +78,8 @@
                         attachments: frame.attachments)
                 case .closeInput(let id, let sequence):
                     guard let rank = leaving(id) else { continue }
-                    endpoint.send(to: rank, ClusterMessage.closeInput(pool: pool, worker: id, sequence: sequence).encoded())
+                    endpoint.send(
+                        to: rank, ClusterMessage.closeInput(pool: pool, worker: id, sequence: sequence).encoded())
                 case .kill(let id):
                     guard let rank = leaving(id) else { continue }
                     endpoint.send(to: rank, ClusterMessage.kill(pool: pool, worker: id).encoded())

@@ -110,11 +110,13 @@ final class PoolCore: Sendable {
             processes: options.processes, maxTasksPerChild: options.maxTasksPerChild,
             taskTimeout: options.taskTimeout, startTimeout: options.startTimeout)
         self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
-        self.transport = try transport ?? LocalTransport(
-            options: LocalTransport.Options(
-                executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
-                logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
-                maxMemoryPerChild: options.maxMemoryPerChild))
+        self.transport =
+            try transport
+            ?? LocalTransport(
+                options: LocalTransport.Options(
+                    executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
+                    logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
+                    maxMemoryPerChild: options.maxMemoryPerChild))
         self.callbacks = CallbackExecutor(poolStopped: stopped)
     }
 
