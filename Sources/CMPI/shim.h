@@ -17,6 +17,15 @@ static inline int cmp_mpi_any_tag(void) { return MPI_ANY_TAG; }
 static inline int cmp_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int cmp_mpi_success(void) { return MPI_SUCCESS; }
 static inline int cmp_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+/// How many ranks of the world share this rank's node (its shared-memory domain), or -1.
+static inline int cmp_mpi_ranks_on_node(void) {
+    MPI_Comm node;
+    int size = -1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS) return -1;
+    MPI_Comm_size(node, &size);
+    MPI_Comm_free(&node);
+    return size;
+}
 static inline int cmp_mpi_status_source(const MPI_Status *status) { return status->MPI_SOURCE; }
 static inline int cmp_mpi_status_tag(const MPI_Status *status) { return status->MPI_TAG; }
 

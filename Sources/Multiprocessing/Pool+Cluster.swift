@@ -25,8 +25,11 @@
         /// worker on every node. Run without an MPI launcher (or with one rank), the same pool runs
         /// its workers on this machine. See <doc:RunningOnACluster>.
         public struct Cluster: Sendable, Hashable {
-            /// How many workers each agent runs; nil: one per agent when several agents share a
-            /// node (a "rank per core" launch), else the node's CPUs (a "rank per node" launch).
+            /// How many workers each agent runs; nil: one when the agent shares its node with other
+            /// ranks of the job (a "rank per core" launch), else the node's CPUs (a "rank per node"
+            /// launch). MPI says which ranks share a node (`MPI_COMM_TYPE_SHARED`). An agent's CPUs are
+            /// those it may run on: a launcher that binds ranks to cores binds their workers too
+            /// (launch a rank per node with `--bind-to none` to give its workers the whole node).
             /// ``Configuration/processes``, when set, is the total instead, spread evenly over the
             /// agents.
             public var workersPerRank: Int?
@@ -50,10 +53,8 @@
                     }
                     return quota.filter { $0.value > 0 }
                 }
-                var perHost: [String: Int] = [:]
-                for agent in agents { perHost[agent.host, default: 0] += 1 }
                 for agent in agents {
-                    quota[agent.rank] = workersPerRank ?? (perHost[agent.host]! > 1 ? 1 : max(1, agent.cpus))
+                    quota[agent.rank] = workersPerRank ?? (agent.ranksOnNode > 1 ? 1 : max(1, agent.cpus))
                 }
                 return quota
             }
@@ -67,6 +68,12 @@
             public var host: String
             /// Its process id, on its node.
             public var pid: Int32
+            /// How many ranks of the job run on its node (rank 0's included, when it shares it).
+            public var ranksOnNode: Int
+            /// The CPUs it may run on (its binding, if the launcher bound it: its workers inherit it).
+            public var cpus: Int
+            /// How many workers it runs for a cluster pool of default size.
+            public var defaultWorkers: Int
         }
 
         /// The node agents of the MPI job this program runs as, in rank order, when it does and
@@ -76,7 +83,12 @@
             guard let parent = ClusterParent.current, let agents = parent.agents(timeout: .seconds(60)) else {
                 return []
             }
-            return agents.map { ClusterAgent(rank: $0.rank, host: $0.host, pid: $0.pid) }
+            let quota = Cluster.mpi.quota(for: agents, processes: nil)
+            return agents.map {
+                ClusterAgent(
+                    rank: $0.rank, host: $0.host, pid: $0.pid, ranksOnNode: $0.ranksOnNode, cpus: $0.cpus,
+                    defaultWorkers: quota[$0.rank] ?? 0)
+            }
         }
 
         /// The transport of a cluster pool on rank 0 of an MPI job, or nil when the pool runs its

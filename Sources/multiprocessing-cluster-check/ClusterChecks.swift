@@ -112,16 +112,37 @@
                 pool.terminate()
                 try? pool.join()
             }
-            check("one worker per agent by default on one node") {
-                try expect(pool.processes == agents.count, "processes \(pool.processes) for \(agents.count) agents")
+            check("default workers: one per agent sharing its node, the node's CPUs for one alone") {
+                for agent in agents {
+                    let expected = agent.ranksOnNode > 1 ? 1 : agent.cpus
+                    try expect(agent.defaultWorkers == expected, "agent \(agent) should run \(expected)")
+                }
+                let total = agents.map(\.defaultWorkers).reduce(0, +)
+                try expect(pool.processes == total, "processes \(pool.processes), not \(total)")
+                print(
+                    "workers per agent \(agents.map { "\($0.rank):\($0.defaultWorkers)/\($0.ranksOnNode)" }.joined(separator: " "))"
+                )
+            }
+            check("processes sets the total, spread over the agents") {
+                let spread = try clusterPool { $0.processes = agents.count + 1 }
+                defer {
+                    spread.terminate()
+                    try? spread.join()
+                }
+                try expect(spread.processes == agents.count + 1, "processes \(spread.processes)")
+                // Tasks long enough that every worker, ready or not yet, gets some.
+                let pids = Set(
+                    try spread.map(
+                        TestFunctions.sleepMs, Array(repeating: 100, count: 8 * spread.processes), chunksize: 1))
+                try expect(pids.count == agents.count + 1, "\(pids.count) workers answered")
             }
             check("apply") {
                 try expect(try pool.apply(TestFunctions.square, 7) == 49, "square(7)")
                 try expect(try pool.apply(TestFunctions.ping) == "pong", "ping")
             }
             check("workers are not rank 0's children, and run on the agents' nodes") {
-                let pending = try (0..<64).map { _ in try pool.applyAsync(TestFunctions.pid) }
-                let pids = Set(try pending.map { try $0.get(timeout: .seconds(30)) })
+                let pids = Set(
+                    try pool.map(TestFunctions.sleepMs, Array(repeating: 100, count: 8 * pool.processes), chunksize: 1))
                 let known = Set(pool.workerPIDs)
                 try expect(pids.isSubset(of: known), "pids \(pids) not among workerPIDs \(known)")
                 for pid in pids {

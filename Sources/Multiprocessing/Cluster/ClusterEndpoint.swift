@@ -50,15 +50,18 @@
         let size: Int
         /// The node this process runs on.
         let host: String
+        /// How many ranks of the job share this node (MPI's shared-memory domain).
+        let ranksOnNode: Int
         private let shared = Mutex(Shared())
         private let sleeping = Atomic<Bool>(false)
         private let wakeup = DispatchSemaphore(value: 0)
         private let finished = DispatchSemaphore(value: 0)
 
-        private init(rank: Int, size: Int, host: String) {
+        private init(rank: Int, size: Int, host: String, ranksOnNode: Int) {
             self.rank = rank
             self.size = size
             self.host = host
+            self.ranksOnNode = ranksOnNode
         }
 
         /// Starts the MPI thread and initializes MPI on it.
@@ -69,8 +72,9 @@
             try startDetachedThread(name: "multiprocessing-mpi") {
                 let endpoint: ClusterEndpoint
                 do {
-                    let (rank, size) = try MPI.initialize()
-                    endpoint = ClusterEndpoint(rank: rank, size: size, host: MPI.processorName())
+                    let (rank, size, ranksOnNode) = try MPI.initialize()
+                    endpoint = ClusterEndpoint(
+                        rank: rank, size: size, host: MPI.processorName(), ranksOnNode: ranksOnNode)
                     started.withLock { $0 = .success(endpoint) }
                 } catch {
                     started.withLock { $0 = .failure(error) }

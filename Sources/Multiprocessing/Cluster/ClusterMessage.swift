@@ -19,8 +19,8 @@
         }
 
         // Agent to rank 0.
-        /// An agent is up: its node, its CPUs, its pid.
-        case hello(host: String, cpus: Int, pid: Int32)
+        /// An agent is up: its node, its CPUs, the ranks on its node, its pid.
+        case hello(host: String, cpus: Int, ranksOnNode: Int, pid: Int32)
         case spawned(pool: UInt32, worker: WorkerID, pid: Int32)
         case spawnFailed(pool: UInt32, worker: WorkerID, detail: String)
         case ready(pool: UInt32, worker: WorkerID)
@@ -49,10 +49,11 @@
         func encoded() -> [UInt8] {
             var w = ByteWriter(reservingCapacity: 64)
             switch self {
-            case .hello(let host, let cpus, let pid):
+            case .hello(let host, let cpus, let ranksOnNode, let pid):
                 w.writeUInt8(1)
                 w.writeString(host)
                 w.writeVarint(UInt64(cpus))
+                w.writeVarint(UInt64(ranksOnNode))
                 w.writeUInt32(UInt32(bitPattern: pid))
             case .spawned(let pool, let worker, let pid):
                 w.head(2, pool, worker)
@@ -158,7 +159,9 @@
             case 1:
                 let host = try r.readString()
                 let cpus = Int(try r.readVarint())
-                return .hello(host: host, cpus: cpus, pid: Int32(bitPattern: try r.readUInt32()))
+                let ranksOnNode = Int(try r.readVarint())
+                return .hello(
+                    host: host, cpus: cpus, ranksOnNode: ranksOnNode, pid: Int32(bitPattern: try r.readUInt32()))
             case 9: return .poolStopped(pool: try r.readUInt32())
             case 10: return .transportFailed(pool: try r.readUInt32(), detail: try r.readString())
             case 20:

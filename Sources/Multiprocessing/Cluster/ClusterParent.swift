@@ -11,6 +11,8 @@
             var rank: Int
             var host: String
             var cpus: Int
+            /// Ranks of the job on its node (rank 0's included, when it shares it).
+            var ranksOnNode: Int
             var pid: Int32
         }
 
@@ -85,9 +87,10 @@
                 fatalError("swift-multiprocessing: an unreadable message from rank \(source): \(error)")
             }
             switch message {
-            case .hello(let host, let cpus, let pid):
+            case .hello(let host, let cpus, let ranksOnNode, let pid):
                 let complete = state.withLock { state in
-                    state.agents[source] = Agent(rank: source, host: host, cpus: cpus, pid: pid)
+                    state.agents[source] = Agent(
+                        rank: source, host: host, cpus: cpus, ranksOnNode: ranksOnNode, pid: pid)
                     return state.agents.count == endpoint.size - 1
                 }
                 if complete { _ = allAgents.complete(.success(())) }

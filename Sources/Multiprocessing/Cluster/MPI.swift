@@ -15,16 +15,25 @@
     /// The MPI library, as this process uses it: one communicator (the world), bytes only.
     enum MPI {
         /// Messages are at most this long (Open MPI 4.1 counts in `Int32`): longer buffers are sent
-        /// in parts.
-        static let maxMessageBytes = 1 << 30
+        /// in parts. `MULTIPROCESSING_MPI_MAX_MESSAGE_BYTES` lowers it (the tests split 4 MiB
+        /// payloads this way).
+        static let maxMessageBytes: Int = {
+            if let value = environmentValue("MULTIPROCESSING_MPI_MAX_MESSAGE_BYTES"), let bytes = Int(value),
+                bytes > 0, bytes <= 1 << 30
+            {
+                return bytes
+            }
+            return 1 << 30
+        }()
 
         static func check(_ code: Int32, _ call: @autoclosure () -> String) throws(MPIError) {
             if code != cmp_mpi_success() { throw MPIError(call: call(), code: code) }
         }
 
         /// Initializes MPI for calls from this thread only, with errors returned rather than fatal.
-        /// - Returns: this process's rank and the world's size.
-        static func initialize() throws(MPIError) -> (rank: Int, size: Int) {
+        /// Collective: every rank calls it.
+        /// - Returns: this process's rank, the world's size, and how many ranks share this node.
+        static func initialize() throws(MPIError) -> (rank: Int, size: Int, ranksOnNode: Int) {
             var provided: Int32 = 0
             try check(MPI_Init_thread(nil, nil, cmp_mpi_thread_funneled(), &provided), "MPI_Init_thread")
             try check(MPI_Comm_set_errhandler(cmp_mpi_comm_world(), cmp_mpi_errors_return()), "MPI_Comm_set_errhandler")
@@ -32,7 +41,7 @@
             var size: Int32 = 0
             try check(MPI_Comm_rank(cmp_mpi_comm_world(), &rank), "MPI_Comm_rank")
             try check(MPI_Comm_size(cmp_mpi_comm_world(), &size), "MPI_Comm_size")
-            return (Int(rank), Int(size))
+            return (Int(rank), Int(size), max(1, Int(cmp_mpi_ranks_on_node())))
         }
 
         /// The name of the node this process runs on, as MPI reports it.

@@ -25,7 +25,10 @@
             endpoint.setHandler(agent)
             endpoint.send(
                 to: 0,
-                ClusterMessage.hello(host: endpoint.host, cpus: availableCPUCount(), pid: currentProcessID()).encoded())
+                ClusterMessage.hello(
+                    host: endpoint.host, cpus: availableCPUCount(), ranksOnNode: endpoint.ranksOnNode,
+                    pid: currentProcessID()
+                ).encoded())
             _ = agent.done.wait(until: nil)
             // Workers are gone (or going: each dies with this process, see worker_start.c).
             endpoint.stop(timeout: .seconds(5))
