@@ -46,6 +46,9 @@
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// A pool left running when the program exits (see `exitWithPool`).
+    nonisolated(unsafe) var leftRunning: Pool?
+
     final class ClusterChecks: @unchecked Sendable {
         private var passed = 0
         private var failed = 0
@@ -372,6 +375,18 @@
                 print("rank 0 still runs 60 s after losing an agent")
             } catch {
                 print("FAIL kill-agent: \(error)")
+            }
+        }
+
+        // MARK: - Ending with a pool still running
+
+        func exitWithPool() {
+            check("rank 0 ends with a pool it never terminated") {
+                let pool = try clusterPool()
+                try expect(try pool.apply(TestFunctions.square, 3) == 9, "apply")
+                print("workers \(pool.workerPIDs.map(String.init).joined(separator: " "))")
+                // Kept alive to the end: the program exits with its workers running.
+                leftRunning = pool
             }
         }
 

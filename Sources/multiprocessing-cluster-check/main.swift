@@ -13,6 +13,9 @@
 //   idle          an idle cluster pool for 3 s: every process's CPU time grows by under 0.15 s
 //   kill-agent    kills the last agent rank during a map: the job must end (mpiexec's exit),
 //                 never hang; prints "killing <pid>" first
+//   exit-with-pool
+//                 rank 0 exits with a pool it never terminated: the job must end at once, its
+//                 workers gone
 //   local         run without mpiexec: the same cluster pool runs its workers on this machine
 
 import Multiprocessing
@@ -35,6 +38,7 @@ Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
     case "idle": checks.idle()
     case "kill-agent": checks.killAgent()
     case "local": checks.local()
+    case "exit-with-pool": checks.exitWithPool()
     default:
         print("unknown scenario \(scenario)")
         exit(2)

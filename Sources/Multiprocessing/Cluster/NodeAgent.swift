@@ -10,6 +10,8 @@
     final class NodeAgent: ClusterEndpoint.Handler {
         let endpoint: ClusterEndpoint
         private let pools = Mutex<[UInt32: LocalTransport]>([:])
+        /// The workers each pool has on this node, alive or starting (to kill at the job's end).
+        private let workers = Mutex<[UInt32: Set<WorkerID>]>([:])
         private let done = Completion()
         private let logger: Logger
 
@@ -48,6 +50,7 @@
             case .openPool(let pool, let setup):
                 open(pool, setup)
             case .spawn(let pool, let worker):
+                _ = workers.withLock { $0[pool, default: []].insert(worker) }
                 transport(pool)?.perform([.spawn(worker)])
             case .send(let pool, let worker, let sequence, let frame):
                 let attachments = parts.dropFirst().map { OutgoingAttachment($0) }
@@ -61,10 +64,14 @@
             case .stopPool(let pool):
                 transport(pool)?.perform([.stop])
             case .shutdown:
-                let open = pools.withLock { $0 }
-                if open.isEmpty { done.complete(.success(())) }
-                for transport in open.values { transport.perform([.stop]) }
+                // Rank 0 is ending, maybe with pools it never terminated: their workers go now.
                 shuttingDown.store(true, ordering: .relaxed)
+                let open = pools.withLock { $0 }
+                if open.isEmpty { _ = done.complete(.success(())) }
+                for (pool, transport) in open {
+                    let alive = workers.withLock { $0[pool] ?? [] }
+                    transport.perform(alive.sorted().map { .kill($0) } + [.stop])
+                }
             default:
                 break
             }
@@ -92,13 +99,18 @@
             }
         }
 
+        fileprivate func workerGone(_ pool: UInt32, _ worker: WorkerID) {
+            _ = workers.withLock { $0[pool]?.remove(worker) }
+        }
+
         fileprivate func poolStopped(_ pool: UInt32) {
+            _ = workers.withLock { $0.removeValue(forKey: pool) }
             let empty = pools.withLock { pools in
                 pools[pool] = nil
                 return pools.isEmpty
             }
             endpoint.send(to: 0, ClusterMessage.poolStopped(pool: pool).encoded())
-            if empty && shuttingDown.load(ordering: .relaxed) { done.complete(.success(())) }
+            if empty && shuttingDown.load(ordering: .relaxed) { _ = done.complete(.success(())) }
         }
 
         /// One pool's local transport events, sent to rank 0. Called on the local transport's I/O
@@ -119,6 +131,7 @@
 
             func workerSpawned(_ id: WorkerID, pid: Int32) { send(.spawned(pool: pool, worker: id, pid: pid)) }
             func workerSpawnFailed(_ id: WorkerID, detail: String) {
+                agent.workerGone(pool, id)
                 send(.spawnFailed(pool: pool, worker: id, detail: "on node \(endpoint.host): \(detail)"))
             }
             func workerReady(_ id: WorkerID) { send(.ready(pool: pool, worker: id)) }
@@ -136,6 +149,7 @@
                 var exit = exit
                 let place = "on node \(endpoint.host) (rank \(endpoint.rank))"
                 exit.detail = exit.detail.map { "\($0), \(place)" } ?? place
+                agent.workerGone(pool, id)
                 send(.exited(pool: pool, worker: id, exit: exit))
             }
             // Deadlines are rank 0's: it decides, and sends a kill.
