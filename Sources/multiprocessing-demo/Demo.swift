@@ -4,6 +4,7 @@
 //
 //     swift run -c release multiprocessing-demo [--processes N] [--size N] [--chunksize N]
 //     swift run -c release multiprocessing-demo faults
+//     mpiexec -n 3 .build-mpi/release/multiprocessing-demo --cluster   (built with --traits MPI)
 
 import ArgumentParser
 import Multiprocessing
@@ -42,10 +43,27 @@ struct PoolOptions: ParsableArguments {
     @Option(help: "Ranges per task (default: 1, so the bar moves range by range).")
     var chunksize: Int = 1
 
+    @Flag(help: "Run the workers on the ranks of the MPI job this program is (mpiexec; needs the MPI trait).")
+    var cluster = false
+
     func validate() throws {
         guard size >= 1 else { throw ValidationError("--size must be at least 1") }
         guard chunksize >= 1 else { throw ValidationError("--chunksize must be at least 1") }
         if let processes, processes < 1 { throw ValidationError("--processes must be at least 1") }
+        #if !MPI
+            if cluster {
+                throw ValidationError("--cluster needs a build with the MPI trait: swift build --traits MPI")
+            }
+        #endif
+    }
+
+    /// The pool these options ask for.
+    func makePool() throws -> Pool {
+        var configuration = Pool.Configuration(processes: processes)
+        #if MPI
+            if cluster { configuration.cluster = .mpi }
+        #endif
+        return try Pool(configuration)
     }
 
     /// The job: ranges of 10,000 numbers from 1,000,000 up.
@@ -75,7 +93,7 @@ struct Speedup: ParsableCommand {
         }
         bar.finish(elapsed: serialTime)
 
-        let pool = try Pool(processes: options.processes)
+        let pool = try options.makePool()
         defer {
             pool.close()
             try? pool.join()
@@ -101,6 +119,13 @@ struct Speedup: ParsableCommand {
         for (pid, count) in perWorker.sorted(by: { $0.key < $1.key }) {
             print("  pid \(pid): \(count) ranges")
         }
+        if results.contains(where: { $0.node != nil }) {
+            print("Tasks per node agent:")
+            let perNode = Dictionary(grouping: results, by: { $0.node ?? "this machine" }).mapValues(\.count)
+            for (node, count) in perNode.sorted(by: { $0.key < $1.key }) {
+                print("  \(node): \(count) ranges")
+            }
+        }
     }
 }
 
@@ -114,7 +139,7 @@ struct Faults: ParsableCommand {
         // Crashing workers print the runtime's one-line "Fatal error" to stderr; skip the full
         // backtrace (SWIFT_BACKTRACE is read by each worker at start) to keep the demo readable.
         setenv("SWIFT_BACKTRACE", "enable=no", 0)
-        let pool = try Pool(processes: options.processes)
+        let pool = try options.makePool()
         defer {
             pool.close()
             try? pool.join()

@@ -37,6 +37,17 @@ enum DemoFunctions {
     struct Count: Codable, Sendable {
         var primes: Int
         var workerPID: Int32
+        /// The node agent's rank and node, for a worker of a cluster pool (its agent sets
+        /// `MULTIPROCESSING_CLUSTER_RANK` and `MULTIPROCESSING_CLUSTER_NODE`); nil on this machine.
+        var node: String? = clusterNode()
+    }
+
+    static func clusterNode() -> String? {
+        guard let rank = getenv("MULTIPROCESSING_CLUSTER_RANK"), let node = getenv("MULTIPROCESSING_CLUSTER_NODE")
+        else {
+            return nil
+        }
+        return "rank \(String(cString: rank)) on \(String(cString: node))"
     }
 
     /// Counts the primes in a span, in a worker.

@@ -10,6 +10,10 @@
         /// PMI-1/2). A worker process inherits none of them: it would take itself for a rank.
         static let rankEnvironmentPrefixes = ["OMPI_", "PMIX_", "PMI_"]
 
+        /// The variables a cluster pool's worker finds its agent's rank and node in.
+        static let rankVariable = "MULTIPROCESSING_CLUSTER_RANK"
+        static let nodeVariable = "MULTIPROCESSING_CLUSTER_NODE"
+
         /// This process's rank, when an MPI launcher (`mpiexec`, `srun`) started it.
         static var launchedRank: Int? {
             for name in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"] {

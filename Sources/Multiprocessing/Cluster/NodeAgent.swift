@@ -24,6 +24,9 @@
         static func serve(endpoint: ClusterEndpoint) -> Never {
             let logger = Logger(label: "swift-multiprocessing.agent", factory: { _ in SwiftLogNoOpLogHandler() })
             let agent = NodeAgent(endpoint: endpoint, logger: logger)
+            // What a worker can tell of where it runs (its own MPI variables are removed).
+            setEnvironmentValue(ClusterLaunch.rankVariable, "\(endpoint.rank)")
+            setEnvironmentValue(ClusterLaunch.nodeVariable, endpoint.host)
             endpoint.setHandler(agent)
             endpoint.send(
                 to: 0,
