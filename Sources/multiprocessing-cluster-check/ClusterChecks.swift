@@ -273,37 +273,40 @@
                 try expect(try pool.map(TestFunctions.square, Array(0..<100)) == (0..<100).map { $0 * $0 }, "after")
                 try expect(pool.workerPIDs.count == pool.processes, "pool did not heal: \(pool.workerPIDs)")
             }
-            check("a worker SIGKILLed mid-map fails only its task") {
-                let before = pool.workerPIDs
-                let folder = "/tmp/cluster-check-\(getpid())"
-                mkdir(folder, 0o700)
-                let marker = "\(folder)/kill"
-                let result = try pool.mapAsync(
-                    TestFunctions.announceThenSleepOne,
-                    (0..<8).map {
-                        MarkedSleep(marker: $0 == 0 ? marker : "\(folder)/other\($0)", ms: $0 == 0 ? 5000 : 50)
-                    },
-                    chunksize: 1)
-                var victim: Int32 = 0
-                for _ in 0..<500 {
-                    if let pid = readPID(marker) {
-                        victim = pid
-                        break
-                    }
-                    usleep(10_000)
-                }
-                try expect(victim != 0, "the marked task never started")
+            check("a worker of the last agent SIGKILLed mid-map fails only its task, and is replaced there") {
+                // Every worker busy with a task of its own (taskTimeout is 2 s: 1.2 s tasks).
+                let results = try (0..<pool.processes).map { _ in try pool.applyAsync(TestFunctions.blockMs, 1200) }
+                usleep(400_000)
+                let last = Pool.clusterAgents.last!
+                let theirs = pool.workerPIDs.filter { parentPID(of: $0) == last.pid }
+                try expect(!theirs.isEmpty, "no worker under the last agent (rank \(last.rank)): \(pool.workerPIDs)")
+                let victim = theirs[0]
                 kill(victim, SIGKILL)
-                do {
-                    _ = try result.get(timeout: .seconds(30))
-                    throw CheckFailed(description: "the map succeeded")
-                } catch let error as PoolError {
-                    try expect(error.code == .workerLost, "\(error)")
-                    try expect(error.workerPID == victim, "pid \(String(describing: error.workerPID)) not \(victim)")
+                var lost: [PoolError] = []
+                var succeeded = 0
+                for result in results {
+                    do {
+                        _ = try result.get(timeout: .seconds(30))
+                        succeeded += 1
+                    } catch let error as PoolError {
+                        lost.append(error)
+                    }
                 }
+                try expect(lost.count == 1 && succeeded == pool.processes - 1, "\(succeeded) succeeded, lost: \(lost)")
+                try expect(lost[0].code == .workerLost, "\(lost[0])")
+                try expect(lost[0].workerPID == victim, "pid \(String(describing: lost[0].workerPID)) not \(victim)")
+                try expect(
+                    "\(lost[0])".contains("(rank \(last.rank))"), "the error names no rank \(last.rank): \(lost[0])")
                 try expect(try pool.apply(TestFunctions.square, 5) == 25, "after the kill")
-                try expect(pool.workerPIDs.count == pool.processes && !pool.workerPIDs.contains(victim), "not replaced")
-                _ = before
+                var replaced = false
+                for _ in 0..<300 where !replaced {
+                    let now = pool.workerPIDs
+                    replaced =
+                        now.count == pool.processes && !now.contains(victim)
+                        && now.filter { parentPID(of: $0) == last.pid }.count == theirs.count
+                    if !replaced { usleep(10_000) }
+                }
+                try expect(replaced, "not replaced under rank \(last.rank): \(pool.workerPIDs)")
             }
             check("a task timeout kills the worker on its node and fails the task in time") {
                 let start = monotonicNow()
