@@ -46,17 +46,9 @@
 
             /// How many workers each agent runs, by rank.
             func quota(for agents: [ClusterParent.Agent], processes: Int?) -> [Int: Int] {
-                var quota: [Int: Int] = [:]
-                if let processes {
-                    for (i, agent) in agents.enumerated() {
-                        quota[agent.rank] = processes / agents.count + (i < processes % agents.count ? 1 : 0)
-                    }
-                    return quota.filter { $0.value > 0 }
-                }
-                for agent in agents {
-                    quota[agent.rank] = workersPerRank ?? (agent.ranksOnNode > 1 ? 1 : max(1, agent.cpus))
-                }
-                return quota
+                WorkerPlacement.quota(
+                    for: agents.map { .init(rank: $0.rank, ranksOnNode: $0.ranksOnNode, cpus: $0.cpus) },
+                    workersPerRank: workersPerRank, processes: processes)
             }
         }
 

@@ -8,17 +8,8 @@
     import Synchronization
 
     final class ClusterTransport: WorkerTransport {
-        struct Placement {
-            /// Workers each agent runs at most, by rank.
-            var quota: [Int: Int]
-            /// Where each worker runs.
-            var rankOf: [WorkerID: Int] = [:]
-            /// Workers per agent that are not on their way out (closed or killed).
-            var staying: [Int: Set<WorkerID>] = [:]
-        }
-
         struct State {
-            var placement: Placement
+            var placement: WorkerPlacement
             var events: (any TransportEvents)?
             /// Effects performed before `start`: sent once the agents know the pool.
             var early: [TransportEffect] = []
@@ -40,11 +31,24 @@
             self.parent = parent
             self.setup = setup
             self.agents = Dictionary(uniqueKeysWithValues: agents.map { ($0.rank, $0) })
-            self.state = Mutex(State(placement: Placement(quota: quota)))
+            self.state = Mutex(State(placement: WorkerPlacement(quota: quota)))
             self.pool = parent.newPoolID()
         }
 
         private var endpoint: ClusterEndpoint { parent.endpoint }
+
+        /// How long a lone call's caller looks for its result before it goes to sleep: a short
+        /// task's result is back within tens of microseconds, and a sleeping thread takes about
+        /// as long again to be woken.
+        static let directWaitSpin: Duration = .microseconds(100)
+
+        /// A lone call's caller spins (yielding the processor) for its result, briefly; MPI is the
+        /// MPI thread's, so this is all a caller can do here.
+        func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
+            var end = MonotonicInstant.now + Self.directWaitSpin
+            if let deadline, deadline < end { end = deadline }
+            while !isDone() && MonotonicInstant.now < end { yieldProcessor() }
+        }
 
         func start(events: any TransportEvents) throws(PoolError) {
             let early = state.withLock { state in
@@ -102,11 +106,7 @@
 
         /// The worker is closed or killed: its place on its agent is free for a replacement.
         private func leaving(_ id: WorkerID) -> Int? {
-            state.withLock { state in
-                guard let rank = state.placement.rankOf[id] else { return nil }
-                state.placement.staying[rank]?.remove(id)
-                return rank
-            }
+            state.withLock { $0.placement.leave(id) }
         }
 
         private var events: (any TransportEvents)? { state.withLock { $0.events } }
@@ -171,26 +171,6 @@
                 return
             }
             refreshDeadline()
-        }
-    }
-
-    extension ClusterTransport.Placement {
-        /// Picks the agent for a new worker: the one with the most room left under its quota
-        /// (a replacement goes where the worker it replaces was); the lowest rank on a tie.
-        mutating func place(_ id: WorkerID) -> Int {
-            let rank = quota.keys.sorted().max { a, b in
-                let roomA = quota[a]! - (staying[a]?.count ?? 0)
-                let roomB = quota[b]! - (staying[b]?.count ?? 0)
-                return roomA != roomB ? roomA < roomB : a > b
-            }!
-            rankOf[id] = rank
-            staying[rank, default: []].insert(id)
-            return rank
-        }
-
-        mutating func remove(_ id: WorkerID) {
-            guard let rank = rankOf.removeValue(forKey: id) else { return }
-            staying[rank]?.remove(id)
         }
     }
 #endif
