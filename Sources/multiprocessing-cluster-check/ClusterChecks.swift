@@ -230,6 +230,20 @@
                 try expect(pids.count > initialized.processes, "maxTasksPerChild replaced no worker: \(pids)")
                 try expect(initialized.processes == 2 * agents.count, "processes \(initialized.processes)")
             }
+            check("progress counts a map's items to its total") {
+                let result = try pool.mapAsync(TestFunctions.square, Array(0..<300), chunksize: 7)
+                _ = try result.get(timeout: .seconds(60))
+                let progress = result.progress
+                try expect(progress.completed == 300 && progress.total == 300 && progress.isFinished, "\(progress)")
+            }
+            await checkAsync("withPool over the cluster") {
+                var configuration = Pool.Configuration()
+                configuration.cluster = .mpi
+                let sum = try await withPool(configuration: configuration) { pool in
+                    try await pool.map(TestFunctions.square, Array(1...10)).reduce(0, +)
+                }
+                try expect(sum == 385, "sum \(sum)")
+            }
             check("close and join finish the work") {
                 let closing = try clusterPool()
                 let pending = try closing.mapAsync(TestFunctions.square, Array(0..<1000), chunksize: 10)
