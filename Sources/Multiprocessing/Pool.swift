@@ -1,6 +1,7 @@
 // The public face of the pool: creating it, its lifecycle (close, terminate, join) and what it
 // tells about itself. The calls that submit work are in Pool+Apply/Map/Imap.swift.
 
+import CoreMetrics
 public import Logging
 import Synchronization
 
@@ -92,11 +93,12 @@ public final class Pool: Sendable {
                 initializer: configuration.initializer.map { ($0.functionName, $0.signature, $0.arguments) },
                 maxMemoryPerChild: configuration.maxMemoryPerChild,
                 workerMemoryLimit: configuration.workerMemoryLimit),
-            logger: configuration.logger
-                ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
+            logger: Pool.logger(configuration),
             processes: count, maxTasksPerChild: configuration.maxTasksPerChild,
             taskTimeout: configuration.taskTimeout, maxMemoryPerChild: configuration.maxMemoryPerChild,
-            workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout)
+            workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout,
+            metrics: PoolMetrics(
+                label: configuration.label, factory: configuration.metricsFactory ?? MetricsSystem.factory))
         do {
             core = try PoolCore(options: options)
         } catch {
