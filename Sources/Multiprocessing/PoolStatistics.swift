@@ -113,10 +113,14 @@ extension PoolStatistics {
         tasksQueued = counters.queuedItems
         tasksRunning = counters.runningItems
         tasksCompleted = TaskOutcomes(
-            succeeded: counters[outcome: .succeeded], failed: counters[outcome: .failed], workerLost: counters[outcome: .workerLost],
-            timedOut: counters[outcome: .timedOut], cancelled: counters[outcome: .cancelled], terminated: counters[outcome: .terminated])
+            succeeded: counters[outcome: .succeeded], failed: counters[outcome: .failed],
+            workerLost: counters[outcome: .workerLost],
+            timedOut: counters[outcome: .timedOut], cancelled: counters[outcome: .cancelled],
+            terminated: counters[outcome: .terminated])
         workerRestarts = WorkerRestarts(
-            maxTasks: counters[restarts: .maxTasks], maxMemory: counters[restarts: .maxMemory], crashed: counters[restarts: .crashed],
-            timedOut: counters[restarts: .timedOut], cancelled: counters[restarts: .cancelled], startFailed: counters[restarts: .startFailed])
+            maxTasks: counters[restarts: .maxTasks], maxMemory: counters[restarts: .maxMemory],
+            crashed: counters[restarts: .crashed],
+            timedOut: counters[restarts: .timedOut], cancelled: counters[restarts: .cancelled],
+            startFailed: counters[restarts: .startFailed])
     }
 }
