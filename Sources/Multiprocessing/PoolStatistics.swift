@@ -20,7 +20,7 @@
 /// ```
 ///
 /// The same numbers reach swift-metrics when the application bootstraps a metrics system: see
-/// ``Pool/statistics``.
+/// <doc:StatisticsAndMetrics>.
 public struct PoolStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Workers that are ready and running a task (or have one waiting in their pipe).
     public let busyWorkers: Int
