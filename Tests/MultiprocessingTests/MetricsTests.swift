@@ -97,10 +97,12 @@ struct MetricsTests {
         let metrics = TestMetrics()
         let pool = try meteredPool(metrics, processes: 1)
         defer { pool.stop() }
-        let marker = pidMarkerPath()
-        let result = try pool.applyAsync(F.announceThenSleep, marker, 30_000)
-        let pid = await awaitPIDMarker(marker)
-        #expect(pid > 0)
+        // Held until killed (never released), so a slow start cannot let it finish first.
+        let (tasks, markers, release) = heldTasks(1)
+        defer { touch(release) }
+        let result = try pool.applyAsync(F.holdUntilReleased, tasks[0])
+        let pid = await awaitPIDMarker(markers[0])
+        try #require(pid > 0)
         kill(pid, SIGKILL)
         await #expect(throws: PoolError.self) { try await result.value }
         #expect(await eventuallyAsync(timeout: .seconds(10)) { metrics.restarts("crashed") == 1 })
