@@ -81,7 +81,11 @@ struct MetricsTests {
         let (tasks, markers, release) = heldTasks(4)
         let result = try pool.mapAsync(F.holdUntilReleased, tasks, chunksize: 1)
         #expect(await eventuallyAsync(timeout: .seconds(30)) { markers.filter { pidInMarker($0) != 0 }.count == 2 })
-        #expect(pool.statistics.busyWorkers == 2)
+        // Busy once the pool has read both workers' "ready", which may come after the markers
+        // (and recorded by that event's thread after the lock); held, nothing else changes.
+        _ = await eventuallyAsync(timeout: .seconds(10)) {
+            metrics.gauge(Name.workersBusy) == 2 && metrics.gauge(Name.workers) == 2
+        }
         #expect(metrics.gauge(Name.tasksQueued) == 2)
         #expect(metrics.gauge(Name.workersBusy) == 2)
         #expect(metrics.gauge(Name.workers) == 2)

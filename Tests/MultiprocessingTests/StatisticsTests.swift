@@ -357,6 +357,9 @@ struct PoolStatisticsTests {
         let (tasks, markers, release) = heldTasks(4)
         let result = try pool.mapAsync(F.holdUntilReleased, tasks, chunksize: 1)
         #expect(await eventuallyAsync(timeout: .seconds(30)) { markers.filter { pidInMarker($0) != 0 }.count == 2 })
+        // A worker runs its task before the pool has read its "ready" (it counts as starting
+        // until then); held, nothing else changes.
+        #expect(await eventuallyAsync(timeout: .seconds(10)) { pool.statistics.busyWorkers == 2 })
         let held = pool.statistics
         #expect(held.busyWorkers == 2 && held.idleWorkers == 0 && held.startingWorkers == 0)
         #expect(held.tasksRunning == 2 && held.tasksQueued == 2)
