@@ -49,7 +49,8 @@ public struct PoolStatistics: Sendable, Hashable, CustomStringConvertible {
     public struct TaskOutcomes: Sendable, Hashable {
         /// Tasks whose function returned a value.
         public let succeeded: Int
-        /// Tasks whose function threw (the caller got its error).
+        /// Tasks that failed in the worker, the caller getting the error: the function threw (or
+        /// the worker could not call it, or could not encode its result).
         public let failed: Int
         /// Tasks that were running when their worker died: a crash, a signal, `exit`, the
         /// memory limit, a broken protocol (``PoolError/Code/workerLost``).
