@@ -23,6 +23,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         // The demo's command line only; the library does not depend on it.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // Documentation only: `swift package generate-documentation`.
@@ -42,6 +43,7 @@ let package = Package(
                 .target(name: "CMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -62,7 +64,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "multiprocessing-test-worker",
-            dependencies: ["Multiprocessing", "MultiprocessingTestSupport"],
+            dependencies: [
+                "Multiprocessing", "MultiprocessingTestSupport",
+                // The `metrics` parent role bootstraps the global metrics system.
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The cluster pool's checks, run under a real `mpiexec` (built with the `MPI` trait).
@@ -84,6 +91,8 @@ let package = Package(
                 "MultiprocessingTestSupport",
                 "multiprocessing-test-worker",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

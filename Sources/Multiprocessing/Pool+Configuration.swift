@@ -2,6 +2,7 @@
 // workers' initializer, the limits on a worker's life, the worker executable and its arguments,
 // the logger), and its validation. `Pool.init(_:)` takes one; the labelled initializers build one.
 
+import CoreMetrics
 public import Logging
 
 extension Pool {
@@ -88,6 +89,16 @@ extension Pool {
         /// Where the pool logs worker starts, exits and faults. Default: nil, nowhere.
         public var logger: Logger?
 
+        /// The pool's name in its metrics (the `pool` dimension of every metric, see
+        /// <doc:StatisticsAndMetrics>) and in its log messages (the `pool` metadata); not empty.
+        /// Give each pool of a program its own. Default: `"default"`.
+        public var label: String
+
+        /// The factory the pool's metrics come from; nil: `MetricsSystem.factory` when the pool
+        /// is created (the bootstrapped one, or one bound with `withMetricsFactory`). For tests,
+        /// which must not bootstrap the process-wide metrics system.
+        var metricsFactory: (any MetricsFactory)?
+
         /// Creates a configuration; every parameter left out keeps its default.
         ///
         /// ```swift
@@ -109,11 +120,12 @@ extension Pool {
         ///   - arguments: The workers' command-line arguments; nil: this process's own when
         ///     workers run this program, none for another executable.
         ///   - logger: Where the pool logs; nil: nowhere.
+        ///   - label: The pool's name in its metrics and log messages; default `"default"`.
         public init(
             processes: Int? = nil, initializer: Initializer? = nil, maxTasksPerChild: Int? = nil,
             taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil, workerMemoryLimit: Int? = nil,
             startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil, arguments: [String]? = nil,
-            logger: Logger? = nil
+            logger: Logger? = nil, label: String = "default"
         ) {
             self.processes = processes
             self.initializer = initializer
@@ -125,6 +137,7 @@ extension Pool {
             self.executable = executable
             self.arguments = arguments
             self.logger = logger
+            self.label = label
         }
 
         /// Checks every value against its range, as creating a pool does, without starting
@@ -138,7 +151,8 @@ extension Pool {
         ///
         /// - Throws: ``PoolError`` ``PoolError/Code/invalidArgument`` naming the first property
         ///   out of range: `processes` or `maxTasksPerChild` below 1, `taskTimeout`,
-        ///   `maxMemoryPerChild`, `workerMemoryLimit` or `startTimeout` not above zero.
+        ///   `maxMemoryPerChild`, `workerMemoryLimit` or `startTimeout` not above zero, `label`
+        ///   empty.
         public func validate() throws(PoolError) {
             if let processes, processes < 1 {
                 throw PoolError(.invalidArgument, "processes must be at least 1, not \(processes)")
@@ -157,6 +171,9 @@ extension Pool {
             }
             if let startTimeout, startTimeout <= .zero {
                 throw PoolError(.invalidArgument, "startTimeout must be above zero, not \(startTimeout)")
+            }
+            if label.isEmpty {
+                throw PoolError(.invalidArgument, "label must not be empty")
             }
         }
     }

@@ -92,7 +92,9 @@ extension Pool {
                 guard count > 0 else { return }
                 slots.append(
                     .chunk(
-                        .init(job: job, index: chunkIndex, payload: current.finishWithAttachments(), timeout: nil),
+                        .init(
+                            job: job, index: chunkIndex, payload: current.finishWithAttachments(), timeout: nil,
+                            items: count),
                         count: count))
                 chunkIndex += 1
             }

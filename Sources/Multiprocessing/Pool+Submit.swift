@@ -37,7 +37,9 @@ extension Pool {
                 }
             }
             chunks.append(
-                .init(job: job, index: chunks.count, payload: builder.finishWithAttachments(), timeout: timeout))
+                .init(
+                    job: job, index: chunks.count, payload: builder.finishWithAttachments(), timeout: timeout,
+                    items: end - start))
             sizes.append(end - start)
             start = end
         }

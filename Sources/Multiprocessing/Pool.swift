@@ -1,6 +1,7 @@
 // The public face of the pool: creating it, its lifecycle (close, terminate, join) and what it
 // tells about itself. The calls that submit work are in Pool+Apply/Map/Imap.swift.
 
+import CoreMetrics
 public import Logging
 import Synchronization
 
@@ -104,11 +105,12 @@ public final class Pool: Sendable {
             executable: executable,
             arguments: configuration.workerArguments(executable: executable),
             startFrame: startFrame,
-            logger: configuration.logger
-                ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
+            logger: Pool.logger(configuration),
             processes: count, maxTasksPerChild: configuration.maxTasksPerChild,
             taskTimeout: configuration.taskTimeout, maxMemoryPerChild: configuration.maxMemoryPerChild,
-            workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout)
+            workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout,
+            metrics: PoolMetrics(
+                label: configuration.label, factory: configuration.metricsFactory ?? MetricsSystem.factory))
         do {
             core = try PoolCore(options: options, transport: transport)
         } catch {

@@ -22,11 +22,17 @@
 //                <arguments joined by |>" for a pool of itself, "named …" for one whose executable
 //                is this program's path, and "configured <arguments>" for one whose configuration
 //                sets them to `chosen`, `by configuration`
+//   metrics      bootstraps the global metrics system (MetricsTestKit's TestMetrics), runs an
+//                imap of 8 items of which two (one chunk) throw and an apply whose worker crashes, then
+//                prints "outcome <outcome> <count>" and "restart <cause> <count>" for every value
+//                of the pool's counters, and "label <pool>" for the pool dimension they carry
 //   chaos <seconds> <seed> [<kill every ms>]
 //                runs the chaos run (MultiprocessingTestSupport's ChaosRun) on a pool of three,
 //                then prints its figures, the pool's size, descriptors before and after, and
 //                zombies
 
+import CoreMetrics
+import MetricsTestKit
 import Multiprocessing
 import MultiprocessingTestSupport
 import Synchronization
@@ -185,6 +191,34 @@ case "worker-arguments":
     let configured = try Pool(configuration)
     print("configured", try configured.apply(TestFunctions.commandLineArguments).joined(separator: "|"))
     try configured.stop()
+case "metrics":
+    let metrics = TestMetrics()
+    MetricsSystem.bootstrap(metrics)
+    let pool = try Pool(processes: 2)
+    let stream = try pool.imap(TestFunctions.checkedSqrt, [1, 2, -3, -4, 5, 6, 7, 8], chunksize: 2)
+    while true {
+        do {
+            guard try stream.next() != nil else { break }
+        } catch {
+            continue  // the failed item; the stream goes on
+        }
+    }
+    _ = try? pool.apply(TestFunctions.trapAt, 1, 1)
+    let outcomes = ["success", "failed", "worker_lost", "timed_out", "cancelled", "terminated"]
+    let causes = ["max_tasks", "max_memory", "crashed", "timed_out", "cancelled", "start_failed"]
+    for (kind, label, dimension, values) in [
+        ("outcome", "multiprocessing_tasks_completed_total", "outcome", outcomes),
+        ("restart", "multiprocessing_worker_restarts_total", "cause", causes),
+    ] {
+        for value in values {
+            let total = (try? metrics.expectCounter(label, [("pool", "default"), (dimension, value)]).totalValue) ?? -1
+            print(kind, value, total)
+        }
+    }
+    for counter in metrics.counters(label: "multiprocessing_tasks_completed_total").prefix(1) {
+        print("label", counter.dimensions.first { $0.0 == "pool" }?.1 ?? "none")
+    }
+    try pool.stop()
 case "chaos":
     let seconds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 3
     let seed = UInt64(CommandLine.arguments.dropFirst(3).first ?? "") ?? 1

@@ -26,6 +26,8 @@ final class PoolCore: Sendable {
         var workerMemoryLimit: Int?
         /// How long a worker may take to become ready.
         var startTimeout: Duration?
+        /// The pool's swift-metrics; nil when no metrics system was bootstrapped.
+        var metrics: PoolMetrics?
     }
 
     struct State {
@@ -36,6 +38,8 @@ final class PoolCore: Sendable {
         /// What the last failed initializer threw: the `underlying` error of `.initializerFailed`.
         var initializerError: (any Error & Sendable)?
         var stopped = false
+        /// What the metrics were last told (used only with metrics).
+        var metricsLedger = MetricsLedger()
     }
 
     /// A job's sink, with the sequencer that keeps its events in order.
@@ -108,7 +112,8 @@ final class PoolCore: Sendable {
         self.options = options
         let configuration = Scheduler.Configuration(
             processes: options.processes, maxTasksPerChild: options.maxTasksPerChild,
-            taskTimeout: options.taskTimeout, startTimeout: options.startTimeout)
+            taskTimeout: options.taskTimeout, startTimeout: options.startTimeout,
+            recordsTimings: options.metrics != nil)
         self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
         self.transport =
             try transport
@@ -192,6 +197,11 @@ final class PoolCore: Sendable {
 
     var workerPIDs: [Int32] { state.withLock { $0.scheduler.activeWorkerPIDs } }
 
+    /// A snapshot of the workers and the tasks, taken under the lock in one go.
+    var statistics: PoolStatistics {
+        state.withLock { PoolStatistics(counters: $0.scheduler.counters, census: $0.scheduler.workerCensus) }
+    }
+
     func notRunningError(functionName: String?) -> PoolError {
         switch lifecycle {
         case .broken(let failure):
@@ -207,13 +217,15 @@ final class PoolCore: Sendable {
 
     /// One transition: under the lock, `body` feeds an event to the scheduler and returns its
     /// actions, which become transport effects and sink events; both are performed after the
-    /// lock is released, effects first.
+    /// lock is released, effects first (then the metrics, then the sink events).
     /// - Returns: what `body` returned besides the actions.
     @discardableResult
     func transition<T: Sendable>(
         _ context: ActionContext = ActionContext(), _ body: @Sendable (inout State) -> ([Scheduler.Action], T)
     ) -> T {
-        let (effects, events, value) = state.withLock { state -> ([TransportEffect], [SinkEvent], T) in
+        let metrics = options.metrics
+        let (effects, events, report, value) = state.withLock {
+            state -> ([TransportEffect], [SinkEvent], MetricsReport?, T) in
             let deadlineBefore = state.scheduler.nextDeadline
             let (actions, value) = body(&state)
             var effects: [TransportEffect] = []
@@ -226,9 +238,12 @@ final class PoolCore: Sendable {
             {
                 effects.append(.deadlineChanged)
             }
-            return (effects, events, value)
+            let report = metrics == nil ? nil : state.metricsLedger.report(&state.scheduler)
+            return (effects, events, report, value)
         }
         if !effects.isEmpty { transport.perform(effects) }
+        // Before the sink events: a caller woken by its result finds the metrics counted.
+        if let metrics, let report, !report.isEmpty { metrics.record(report) }
         for event in events { event.run() }
         return value
     }

@@ -58,6 +58,8 @@ struct SchedulerStateMachine<Payload> {
         /// about the program, so it does not count as a startup failure; only a long run of them
         /// (a start that always runs out of memory) breaks the pool.
         var maxConsecutiveStartupKills: Int = 10
+        /// Keep the wait and run time of every chunk in ``timings`` (for the metrics' timers).
+        var recordsTimings = false
     }
 
     /// One batch of items of one job, sent to a worker as one frame.
@@ -67,6 +69,10 @@ struct SchedulerStateMachine<Payload> {
         let payload: Payload
         /// Overrides the pool's task timeout for this chunk.
         let timeout: Duration?
+        /// The items (calls of the function) in it, for the counts.
+        var items = 1
+        /// When it was queued (set by the scheduler, for its wait time).
+        var submittedAt: MonotonicInstant?
     }
 
     enum KillReason: Equatable, CustomStringConvertible {
@@ -138,6 +144,9 @@ struct SchedulerStateMachine<Payload> {
         var cancelled = false
         /// Cancelled with `stopRunning`: its running chunks are killed, not left to finish.
         var stopRunning = false
+        /// How its items that are dropped without running count: cancelled (its caller gave
+        /// up, or it stopped at a failed item) or terminated (the pool was).
+        var dropOutcome = ItemOutcome.cancelled
     }
 
     enum Lifecycle: Equatable {
@@ -179,6 +188,11 @@ struct SchedulerStateMachine<Payload> {
     private var consecutiveStartupFailures = 0
     private var consecutiveStartupKills = 0
     private var stopReported = false
+    /// Items queued, running and ended, and workers ended early: see ``SchedulerCounters``.
+    private(set) var counters = SchedulerCounters()
+    /// Chunk wait and run times since the last ``takeTimings()``, when
+    /// ``Configuration/recordsTimings``.
+    private(set) var timings: [ChunkTiming] = []
     /// The time of the event being handled.
     private var now: MonotonicInstant = .now
 
@@ -214,6 +228,36 @@ struct SchedulerStateMachine<Payload> {
         workers.first { $0.id == id }
     }
 
+    /// The workers by what they do now.
+    var workerCensus: WorkerCensus {
+        var census = WorkerCensus()
+        for i in workers.indices {
+            switch workers[i].phase {
+            case .killed: census.stopping += 1
+            case .spawning: census.starting += 1
+            case .running, .inputClosed:
+                if !workers[i].ready {
+                    census.starting += 1
+                } else if !workers[i].inFlight.isEmpty {
+                    census.busy += 1
+                } else if workers[i].phase == .inputClosed {
+                    census.stopping += 1
+                } else {
+                    census.idle += 1
+                }
+            }
+        }
+        return census
+    }
+
+    /// The chunk timings recorded since the last call, which it clears.
+    mutating func takeTimings() -> [ChunkTiming] {
+        guard !timings.isEmpty else { return [] }
+        let taken = timings
+        timings = []
+        return taken
+    }
+
     // MARK: - Lifecycle events
 
     /// Starts the configured number of workers.
@@ -247,7 +291,8 @@ struct SchedulerStateMachine<Payload> {
     mutating func workerSpawnFailed(_ id: WorkerID, detail: String, now: MonotonicInstant) -> [Action] {
         self.now = now
         guard let i = index(of: id) else { return [] }
-        workers.remove(at: i)
+        let worker = workers.remove(at: i)
+        if case .killed = worker.phase {} else { counters.countRestart(.startFailed) }
         var actions: [Action] = []
         startupFailed(detail: detail, initializer: false, &actions)
         replenish(&actions)
@@ -262,7 +307,10 @@ struct SchedulerStateMachine<Payload> {
         workers[i].ready = true
         consecutiveStartupFailures = 0
         consecutiveStartupKills = 0
-        if !workers[i].inFlight.isEmpty && workers[i].headStartedAt == nil { workers[i].headStartedAt = now }
+        if !workers[i].inFlight.isEmpty && workers[i].headStartedAt == nil {
+            workers[i].headStartedAt = now
+            recordWait(of: workers[i].inFlight[0])
+        }
     }
 
     /// The worker process is gone (reaped). `initializerError` is what it said before dying, if
@@ -276,6 +324,7 @@ struct SchedulerStateMachine<Payload> {
         self.now = now
         guard let i = index(of: id) else { return [] }
         let worker = workers.remove(at: i)
+        countRestart(ofExited: worker)
         var actions: [Action] = []
         var inFlight = worker.inFlight
         let head = inFlight.popFirst()
@@ -335,10 +384,13 @@ struct SchedulerStateMachine<Payload> {
         return actions
     }
 
-    /// A worker answered the chunk it was running. `failed` says whether any item failed.
+    /// A worker answered the chunk it was running. `failed` says whether any item failed;
+    /// `answeredItems` is how many items the answer has (fewer than the chunk's when it stopped
+    /// at a failed item; nil: all) and `failedItems` how many of them failed (nil: 1 if `failed`).
     /// Returns `deliver` when the result should reach the job.
     mutating func chunkCompleted(
-        worker id: WorkerID, job: JobID, index chunkIndex: Int, failed: Bool, now: MonotonicInstant
+        worker id: WorkerID, job: JobID, index chunkIndex: Int, failed: Bool, answeredItems: Int? = nil,
+        failedItems: Int? = nil, now: MonotonicInstant
     ) -> [Action] {
         self.now = now
         var actions: [Action] = []
@@ -353,8 +405,19 @@ struct SchedulerStateMachine<Payload> {
             return actions
         }
         workers[i].inFlight.removeFirst()
-        if let started = workers[i].headStartedAt { workers[i].lastChunkDuration = started.duration(to: now) }
+        let answered = min(max(answeredItems ?? head.items, 0), head.items)
+        let failedCount = min(max(failedItems ?? (failed ? 1 : 0), 0), answered)
+        counters.runningItems -= head.items
+        counters.count(answered - failedCount, .succeeded)
+        counters.count(failedCount, .failed)
+        // The rest of a chunk that stopped at a failed item never ran.
+        counters.count(head.items - answered, .cancelled)
+        if let started = workers[i].headStartedAt {
+            workers[i].lastChunkDuration = started.duration(to: now)
+            if configuration.recordsTimings { timings.append(.ran(started.duration(to: now))) }
+        }
         workers[i].headStartedAt = workers[i].inFlight.isEmpty ? nil : now
+        if let next = workers[i].inFlight.first { recordWait(of: next) }
 
         if var record = jobs[job] {
             record.inFlight -= 1
@@ -413,12 +476,13 @@ struct SchedulerStateMachine<Payload> {
         self.now = now
         var actions: [Action] = []
         guard lifecycle == .running else {
+            for chunk in chunks { counters.count(chunk.items, .terminated) }
             actions.append(.failJob(job, failureForStoppedPool))
             actions.append(.finishJob(job))
             return actions
         }
         jobs[job] = Job(failFast: failFast, open: open, queued: chunks.count)
-        queue.append(contentsOf: chunks)
+        enqueue(chunks)
         dispatch(&actions)
         finishJobIfDone(job, &actions)
         return actions
@@ -429,19 +493,29 @@ struct SchedulerStateMachine<Payload> {
         self.now = now
         var actions: [Action] = []
         // A cancelled (or terminated) job stays closed, whatever a late feeder says.
-        guard var record = jobs[job], !record.cancelled else { return actions }
+        guard var record = jobs[job], !record.cancelled else {
+            let outcome = jobs[job]?.dropOutcome ?? .cancelled
+            for chunk in chunks { counters.count(chunk.items, outcome) }
+            return actions
+        }
         record.open = open
         if !(record.failed && record.failFast) {
             if case .broken(let failure) = lifecycle {
-                for chunk in chunks { actions.append(.failChunk(job: job, index: chunk.index, failure, worker: nil)) }
+                for chunk in chunks {
+                    counters.count(chunk.items, .terminated)
+                    actions.append(.failChunk(job: job, index: chunk.index, failure, worker: nil))
+                }
             } else if lifecycle == .terminated {
                 for chunk in chunks {
+                    counters.count(chunk.items, .terminated)
                     actions.append(.failChunk(job: job, index: chunk.index, .terminated, worker: nil))
                 }
             } else {
                 record.queued += chunks.count
-                queue.append(contentsOf: chunks)
+                enqueue(chunks)
             }
+        } else {
+            for chunk in chunks { counters.count(chunk.items, .cancelled) }
         }
         jobs[job] = record
         replenish(&actions)
@@ -534,6 +608,38 @@ struct SchedulerStateMachine<Payload> {
         workers.firstIndex { $0.id == id }
     }
 
+    /// Queues new chunks (stamped with their submission time when timings are kept).
+    private mutating func enqueue(_ chunks: [Chunk]) {
+        if configuration.recordsTimings {
+            for var chunk in chunks {
+                chunk.submittedAt = now
+                counters.queuedItems += chunk.items
+                queue.append(chunk)
+            }
+        } else {
+            for chunk in chunks { counters.queuedItems += chunk.items }
+            queue.append(contentsOf: chunks)
+        }
+    }
+
+    /// Keeps how long `chunk`, which starts now, waited since it was queued.
+    private mutating func recordWait(of chunk: Chunk) {
+        guard configuration.recordsTimings, let submitted = chunk.submittedAt else { return }
+        timings.append(.waited(submitted.duration(to: now)))
+    }
+
+    /// Counts the end of a worker that the pool did not ask to exit as a restart, by its cause.
+    private mutating func countRestart(ofExited worker: Worker) {
+        switch worker.phase {
+        case .killed(.timedOut): counters.countRestart(.timedOut)
+        case .killed(.startTimedOut): counters.countRestart(.startFailed)
+        case .killed(.cancelled): counters.countRestart(.cancelled)
+        case .killed(.protocolError): counters.countRestart(.crashed)
+        case .killed(.terminated), .inputClosed: break
+        case .spawning, .running: counters.countRestart(worker.ready ? .crashed : .startFailed)
+        }
+    }
+
     /// When a worker that is not ready yet must be: its spawn plus the start timeout.
     private func startDeadline(ofWorkerAt i: Int) -> MonotonicInstant? {
         guard !workers[i].ready, let spawnedAt = workers[i].spawnedAt, let limit = configuration.startTimeout
@@ -601,7 +707,12 @@ struct SchedulerStateMachine<Payload> {
                     let chunk = queue.removeFirst()
                     jobs[chunk.job]?.queued -= 1
                     jobs[chunk.job]?.inFlight += 1
-                    if workers[i].inFlight.isEmpty { workers[i].headStartedAt = workers[i].ready ? now : nil }
+                    counters.queuedItems -= chunk.items
+                    counters.runningItems += chunk.items
+                    if workers[i].inFlight.isEmpty {
+                        workers[i].headStartedAt = workers[i].ready ? now : nil
+                        if workers[i].ready { recordWait(of: chunk) }
+                    }
                     workers[i].inFlight.append(chunk)
                     workers[i].assigned += 1
                     actions.append(.send(chunk, to: workers[i].id))
@@ -627,6 +738,7 @@ struct SchedulerStateMachine<Payload> {
         guard workers[i].phase == .running, workers[i].inFlight.isEmpty else { return }
         let spent = configuration.maxTasksPerChild.map { workers[i].assigned >= $0 } ?? false
         guard spent || workers[i].retiring else { return }
+        counters.countRestart(workers[i].retiring ? .maxMemory : .maxTasks)
         workers[i].phase = .inputClosed
         actions.append(.closeInput(workers[i].id))
     }
@@ -636,6 +748,13 @@ struct SchedulerStateMachine<Payload> {
     private mutating func chunkEnded(
         _ chunk: Chunk, failure: ChunkFailure?, worker: WorkerID?, _ actions: inout [Action]
     ) {
+        counters.runningItems -= chunk.items
+        switch failure {
+        case .workerLost?: counters.count(chunk.items, .workerLost)
+        case .timedOut?: counters.count(chunk.items, .timedOut)
+        case .terminated?, .startupFailed?: counters.count(chunk.items, .terminated)
+        case nil: counters.count(chunk.items, .cancelled)
+        }
         guard var record = jobs[chunk.job] else { return }
         record.inFlight -= 1
         if let failure, !record.cancelled, !(record.failed && record.failFast) {
@@ -651,22 +770,35 @@ struct SchedulerStateMachine<Payload> {
 
     private mutating func requeue(_ chunks: Deque<Chunk>, _ actions: inout [Action]) {
         for chunk in chunks.reversed() {
-            guard var record = jobs[chunk.job] else { continue }
+            counters.runningItems -= chunk.items
+            guard var record = jobs[chunk.job] else {
+                counters.count(chunk.items, .cancelled)
+                continue
+            }
             record.inFlight -= 1
             if record.cancelled || (record.failed && record.failFast) {
+                counters.count(chunk.items, record.dropOutcome)
                 jobs[chunk.job] = record
                 finishJobIfDone(chunk.job, &actions)
                 continue
             }
             record.queued += 1
             jobs[chunk.job] = record
+            counters.queuedItems += chunk.items
             queue.prepend(chunk)
         }
     }
 
     private mutating func dropQueued(of job: JobID, _ record: inout Job) {
         guard record.queued > 0 else { return }
-        queue.removeAll { $0.job == job }
+        var items = 0
+        queue.removeAll { chunk in
+            guard chunk.job == job else { return false }
+            items += chunk.items
+            return true
+        }
+        counters.queuedItems -= items
+        counters.count(items, record.dropOutcome)
         record.queued = 0
     }
 
@@ -678,10 +810,13 @@ struct SchedulerStateMachine<Payload> {
 
     private mutating func failAllJobs(_ failure: ChunkFailure, _ actions: inout [Action]) {
         queue.removeAll()
+        counters.count(counters.queuedItems, .terminated)
+        counters.queuedItems = 0
         for (id, var record) in jobs {
             if !record.cancelled { actions.append(.failJob(id, failure)) }
             record.queued = 0
             record.cancelled = true
+            record.dropOutcome = .terminated
             record.open = false
             jobs[id] = record
             // Chunks still on workers are accounted for when those workers exit.
