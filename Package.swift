@@ -14,12 +14,17 @@ let package = Package(
     products: [
         .library(name: "Multiprocessing", targets: ["Multiprocessing"]),
         .executable(name: "multiprocessing-demo", targets: ["multiprocessing-demo"]),
+        // The pool as a swift-service-lifecycle `Service`: a product of its own, so that users who
+        // do not want it never build it.
+        .library(name: "MultiprocessingServiceLifecycle", targets: ["MultiprocessingServiceLifecycle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         // The demo's command line only; the library does not depend on it.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // MultiprocessingServiceLifecycle only.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Documentation only: `swift package generate-documentation`.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -32,6 +37,15 @@ let package = Package(
                 "CMultiprocessing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MultiprocessingServiceLifecycle",
+            dependencies: [
+                "Multiprocessing",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -61,6 +75,19 @@ let package = Package(
                 "Multiprocessing",
                 "MultiprocessingTestSupport",
                 "multiprocessing-test-worker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MultiprocessingServiceLifecycleTests",
+            dependencies: [
+                "Multiprocessing",
+                "MultiprocessingServiceLifecycle",
+                "MultiprocessingTestSupport",
+                "multiprocessing-test-worker",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
