@@ -142,3 +142,10 @@ public struct PoolService: Service {
         await Task { try? await pool.joined() }.value
     }
 }
+
+extension PoolService: CustomStringConvertible {
+    /// The pool's worker count and the deadline, as a service group's log names the service.
+    public var description: String {
+        "PoolService(processes: \(pool.processes), gracefulShutdownTimeout: \(gracefulShutdownTimeout.map { "\($0)" } ?? "none"))"
+    }
+}
