@@ -7,7 +7,7 @@ import Logging
 public import Multiprocessing
 public import ServiceLifecycle
 
-/// A ``Multiprocessing/Pool`` as a swift-service-lifecycle `Service`, so that a server's
+/// A `Pool` (from `Multiprocessing`) as a swift-service-lifecycle `Service`, so that a server's
 /// `ServiceGroup` shuts its worker processes down with the rest of the program.
 ///
 /// ``run()`` does nothing while the program runs: the pool serves whoever holds it. When the group
