@@ -87,7 +87,6 @@ let package = Package(
                 "MultiprocessingTestSupport",
                 "multiprocessing-test-worker",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
