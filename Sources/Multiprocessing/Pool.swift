@@ -99,6 +99,8 @@ public final class Pool: Sendable {
             workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout)
         do {
             core = try PoolCore(options: options)
+        } catch let error as PoolError {
+            throw error  // the transport's own, with the failed call as its underlying error
         } catch {
             throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)")
         }

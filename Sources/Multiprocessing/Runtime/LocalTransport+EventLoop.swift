@@ -237,6 +237,8 @@ extension LocalTransport {
         do {
             // In place: a copy of the reader would make its staging buffer copy on write.
             open = try loop.readers[id]!.accumulator.read(from: fd, into: &frames)
+        } catch let error as SystemError {
+            failure = "its result pipe could not be read: \(error)"
         } catch {
             failure = "sent a corrupt frame: \(error)"
         }

@@ -76,7 +76,7 @@ final class LocalTransport: WorkerTransport {
         do {
             self.poller = try Poller()
         } catch {
-            throw PoolError(.spawnFailed, "the pool's poller could not be set up: \(error)", underlying: error)
+            throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)", underlying: error)
         }
         self.loop = EventLoopState()
     }
