@@ -8,6 +8,7 @@ import Synchronization
 /// The read side of every worker. Touched only under `LocalTransport.loopLock`, which is what
 /// makes the `@unchecked Sendable` sound.
 final class EventLoopState: @unchecked Sendable {
+    /// One worker's read side.
     ///
     /// Ownership: each descriptor closes when its last holder lets go of it: `stderrFD` is the
     /// reader's alone; `resultFD` is shared with a thread waiting for its own result (while it
@@ -258,9 +259,9 @@ extension LocalTransport {
         }
     }
 
-    /// Takes the result pipe out of the epoll set and lets go of it: it closes now, or, when a
-    /// thread waiting for its own result has borrowed it (and may be polling it right now), when
-    /// that thread lets go of it too.
+    /// Takes the result pipe out of the epoll set and lets go of it: it closes once the reader
+    /// (this copy and the table's) no longer has it, or, when a thread waiting for its own result
+    /// has borrowed it (and may be polling it right now), once that thread lets go of it too.
     private func stopReadingResults(_ reader: inout EventLoopState.Reader) {
         guard let resultFD = reader.resultFD else { return }
         poller.unregister(resultFD.rawValue)
