@@ -113,6 +113,8 @@ public final class Pool: Sendable {
                 label: configuration.label, factory: configuration.metricsFactory ?? MetricsSystem.factory))
         do {
             core = try PoolCore(options: options, transport: transport)
+        } catch let error as PoolError {
+            throw error  // the transport's own, with the failed call as its underlying error
         } catch {
             throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)")
         }

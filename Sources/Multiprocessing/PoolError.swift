@@ -3,7 +3,13 @@
 /// An error from the pool: a call it refused, a worker that died, a task that ran too long.
 ///
 /// Match on ``code``; read ``description`` for what happened, in which function and worker, and
-/// what to do about it.
+/// what to do about it. ``underlying`` holds the error behind this one: the ``SystemError`` of a
+/// failed system call (a worker that could not be started), what the pool's initializer threw.
+///
+/// Values are made by the pool, and their properties are read-only: an error says what happened
+/// where it happened, and nothing changes it on its way to you. (The public initializer that
+/// earlier versions had is deprecated; to stand for a pool failure in your own tests, throw an
+/// error of your own.)
 ///
 /// ```swift
 /// do {
@@ -67,15 +73,19 @@ public struct PoolError: Error, CustomStringConvertible, Sendable {
     }
 
     /// What kind of failure this is.
-    public var code: Code
+    public let code: Code
     /// What happened, in words.
-    public var message: String
+    public let message: String
     /// The pool function involved, if any.
-    public var functionName: String?
+    public let functionName: String?
     /// The worker process involved, if any.
-    public var workerPID: Int32?
-    /// The error behind this one (e.g. the initializer's error), if any.
-    public var underlying: (any Error & Sendable)?
+    public let workerPID: Int32?
+    /// The error behind this one, if any: for ``Code/spawnFailed``, the ``SystemError`` of the
+    /// call that failed (`posix_spawn`'s `ENOENT` for an executable that is not there, `pipe2`'s
+    /// `EMFILE` when the process has no descriptor left); for ``Code/initializerFailed``, what the
+    /// initializer threw (the error itself when its type is registered with
+    /// ``Pool/registerErrorType(_:)``, a ``RemoteError`` otherwise).
+    public let underlying: (any Error & Sendable)?
     /// Where the worker crashed, for ``Code/workerLost``: the innermost frames of your code in the
     /// crashed thread of the Swift runtime's crash report, innermost first (at most five). Frames of
     /// the Swift runtime and standard library, of system libraries and of this package are left
@@ -83,18 +93,38 @@ public struct PoolError: Error, CustomStringConvertible, Sendable {
     /// when crash reports are off (`SWIFT_BACKTRACE=enable=no`), or when the report names none of
     /// your functions (a stripped executable). A frame has a file and line only when the worker
     /// executable has debug information; see <doc:ErrorsAndFaults>.
-    public var crashFrames: [CrashFrame] = []
+    public let crashFrames: [CrashFrame]
 
     /// Creates an error.
+    ///
+    /// - Parameters:
+    ///   - code: What kind of failure it is.
+    ///   - message: What happened, in words.
+    ///   - functionName: The pool function involved, if any.
+    ///   - workerPID: The worker process involved, if any.
+    ///   - underlying: The error behind this one, if any.
+    @available(*, deprecated, message: "PoolError values are made by the pool; throw an error of your own instead")
+    @_disfavoredOverload
     public init(
         _ code: Code, _ message: String, functionName: String? = nil, workerPID: Int32? = nil,
         underlying: (any Error & Sendable)? = nil
+    ) {
+        self.init(
+            code, message, functionName: functionName, workerPID: workerPID, underlying: underlying, crashFrames: [])
+    }
+
+    /// The pool's own initializer (the public one is deprecated and disfavoured, so calls in the
+    /// package, and in tests with `@testable import`, come here).
+    init(
+        _ code: Code, _ message: String, functionName: String? = nil, workerPID: Int32? = nil,
+        underlying: (any Error & Sendable)? = nil, crashFrames: [CrashFrame] = []
     ) {
         self.code = code
         self.message = message
         self.functionName = functionName
         self.workerPID = workerPID
         self.underlying = underlying
+        self.crashFrames = crashFrames
     }
 
     /// The code, the message and the underlying error, for people.

@@ -30,6 +30,16 @@
 //                runs the chaos run (MultiprocessingTestSupport's ChaosRun) on a pool of three,
 //                then prints its figures, the pool's size, descriptors before and after, and
 //                zombies
+//   descriptor-churn <rounds>
+//                pools whose callers wait on their worker's result pipe themselves (blocking
+//                apply, a get that times out and gives the pipe back, a worker that exits while
+//                waited for, one whose forked child keeps the pipe open): prints "fds <before>
+//                <after>" and "zombies <count>"
+//   descriptor-limit
+//                creates pools with 0, 1, 2, … descriptors free (RLIMIT_NOFILE) until one starts;
+//                prints "<free> <code> <call> <errno>" for each failure (the call and errno of its
+//                underlying SystemError, "-" and 0 without one), "started <free>", then "fds
+//                <before> <after>"
 
 import CoreMetrics
 import MetricsTestKit
@@ -263,6 +273,67 @@ case "chaos":
     usleep(200_000)
     print("fds", fdsBefore.count, openDescriptorNumbers().count)
     print("zombies", zombieChildren().count)
+case "descriptor-churn":
+    let rounds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 10
+    _ = try Pool(processes: 1).stop()
+    usleep(200_000)
+    let fdsBefore = openDescriptorNumbers()
+    for round in 0..<rounds {
+        let pool = try Pool(processes: 1)
+        for i in 0..<20 { _ = try pool.apply(TestFunctions.square, i) }
+        let slow = try pool.applyAsync(TestFunctions.blockMs, 200)
+        _ = try? slow.get(timeout: .milliseconds(20))
+        _ = try slow.get()
+        _ = try? pool.apply(TestFunctions.exitWith, 3)
+        let marker = "/tmp/multiprocessing-churn-\(getpid())-\(round)"
+        _ = try? pool.apply(TestFunctions.exitLeavingPipeOpen, marker, 100)
+        unlink(marker)
+        _ = try pool.apply(TestFunctions.square, round)
+        if round % 2 == 0 {
+            pool.terminate()
+        } else {
+            pool.close()
+        }
+        try pool.join()
+    }
+    usleep(300_000)  // the forked pipe holders are gone by now
+    print("fds", fdsBefore.count, openDescriptorNumbers().count)
+    print("zombies", zombieChildren().count)
+case "descriptor-limit":
+    _ = try Pool(processes: 1).stop()
+    usleep(200_000)
+    // Fills the free numbers below the highest open descriptor, so that the limit leaves
+    // exactly `free` descriptors to open.
+    let open = openDescriptorNumbers()
+    let highest = open.last ?? 2
+    let fillers = (0...highest).filter { !open.contains($0) }.map { dup2(0, $0) }
+    defer { for filler in fillers { close(filler) } }
+    let fdsBefore = openDescriptorNumbers()
+    var limit = rlimit()
+    getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    let restored = limit
+    for free in 0..<24 {
+        limit.rlim_cur = rlim_t(highest + 1 + Int32(free))
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        do {
+            let pool = try Pool(processes: 1)
+            var back = restored
+            setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &back)
+            try pool.stop()
+            print("started", free)
+            break
+        } catch let error as PoolError {
+            var back = restored
+            setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &back)
+            let system = error.underlying as? SystemError
+            print(free, error.code, system?.call ?? "-", system?.errno ?? 0)
+            // A pool that failed to start lets go of what it opened from its own thread.
+            let deadline = ContinuousClock.now + .seconds(2)
+            while openDescriptorNumbers().count > fdsBefore.count && ContinuousClock.now < deadline { usleep(5_000) }
+        }
+    }
+    usleep(200_000)
+    print("fds", fdsBefore.count, openDescriptorNumbers().count)
 default:
     print("multiprocessing-test-worker: run by the test suite's pools; it serves tasks only as a pool worker.")
 }

@@ -11,9 +11,8 @@ final class FramePipe: @unchecked Sendable {
     private var readClosed = false
 
     init() throws {
-        let pair = try PipePair.make()
-        readFD = pair.readEnd
-        writeFD = pair.writeEnd
+        // This pipe closes its ends itself, each once.
+        (readFD, writeFD) = try PipePair.make().release()
         try setNonBlocking(readFD)
         growPipeBuffer(writeFD, to: 1 << 20)
     }

@@ -94,24 +94,23 @@ private enum Rescue {
     func blockingReaderDoesNotWaitWithFramesInHand() throws {
         // Both ends belong to the rescue thread below, which closes them when it is done: the
         // test never closes a descriptor another thread might still use.
-        let pair = try PipePair.make()
-        growPipeBuffer(pair.writeEnd, to: 1 << 20)
+        let (readEnd, writeEnd) = try PipePair.make().release()
+        growPipeBuffer(writeEnd, to: 1 << 20)
         // Three frames that fill the reader's 64 KiB staging buffer exactly: its read is not
         // short, and a reader that went on reading would block here with the frames in hand.
         let sizes = [10_000, 30_000, 65_536 - 40_000 - 3 * 5]
         let frames = sizes.map { frame(kind: .task, body: Array(repeating: 9, count: $0)) }
         let all = frames.flatMap { $0 }
         #expect(all.count == 65_536)
-        all.withUnsafeBytes { raw in try? writeFully(pair.writeEnd, raw) }
+        all.withUnsafeBytes { raw in try? writeFully(writeEnd, raw) }
         // Unblocks a reader that waits wrongly, so that the test fails instead of hanging.
-        let (readEnd, writeEnd) = (pair.readEnd, pair.writeEnd)
         Rescue.detach(after: .seconds(5)) {
             let rescue = frame(kind: .ready, body: [])
             rescue.withUnsafeBytes { raw in try? writeFully(writeEnd, raw) }
             closeDescriptor(writeEnd)
             closeDescriptor(readEnd)
         }
-        var reader = BlockingFrameReader(fd: pair.readEnd)
+        var reader = BlockingFrameReader(fd: readEnd)
         let start = ContinuousClock.now
         for size in sizes {
             let next = try reader.next()

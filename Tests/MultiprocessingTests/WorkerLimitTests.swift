@@ -13,10 +13,15 @@ import Testing
     import Musl
 #endif
 
+/// A test script could not be written.
+private struct CannotWrite: Error {
+    let path: String
+}
+
 /// A worker executable that never reaches `Pool.bootstrap` and never exits by itself.
 private func neverBootstrappingExecutable() throws -> String {
     let path = TestFolder.uniquePath("never-ready") + ".sh"
-    guard let file = fopen(path, "w") else { throw PoolError(.spawnFailed, "cannot write \(path)") }
+    guard let file = fopen(path, "w") else { throw CannotWrite(path: path) }
     fputs("#!/bin/sh\nexec sleep 600\n", file)
     fclose(file)
     chmod(path, 0o755)

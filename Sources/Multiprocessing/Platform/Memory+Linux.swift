@@ -36,11 +36,13 @@
 
     /// The first `capacity` bytes of a small file such as one of /proc's (one `read`), or nil.
     private func readSmallFile(_ path: String, capacity: Int) -> ArraySlice<UInt8>? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { closeDescriptor(fd) }
+        guard let raw = try? retryingEINTR("open(\(path))", { open(path, O_RDONLY | O_CLOEXEC) }) else { return nil }
+        let file = OwnedDescriptor(taking: raw)
         var buffer = [UInt8](repeating: 0, count: capacity)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let n = buffer.withUnsafeMutableBytes { raw in
+            (try? retryingEINTR("read(\(path))") { read(file.rawValue, raw.baseAddress, raw.count) }) ?? 0
+        }
+        file.close()
         return n > 0 ? buffer[0..<n] : nil
     }
 

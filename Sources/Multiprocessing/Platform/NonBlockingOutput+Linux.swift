@@ -17,8 +17,8 @@
 
     /// A handle on the parent's stderr whose writes never wait.
     ///
-    /// Ownership: owns `fd` (its own open of, or a duplicate of, descriptor 2) and closes it in
-    /// ``close()``.
+    /// Ownership: owns its descriptor (its own open of, or a duplicate of, descriptor 2) and
+    /// closes it in ``close()`` or when the last copy of the handle is gone.
     struct NonBlockingOutput {
         enum Kind {
             /// Its own open file description in O_NONBLOCK mode (pipe, FIFO, terminal).
@@ -41,8 +41,15 @@
             case failed(Int32)
         }
 
-        let fd: Int32
+        private let descriptor: SharedDescriptor
         let kind: Kind
+        /// The descriptor's number, for the poller.
+        var fd: Int32 { descriptor.rawValue }
+
+        private init(_ fd: Int32, kind: Kind) {
+            descriptor = SharedDescriptor(OwnedDescriptor(taking: fd))
+            self.kind = kind
+        }
 
         /// Whether epoll can report the destination writable (a regular file never needs it).
         var canWatch: Bool { kind != .file }
@@ -57,23 +64,31 @@
         /// Opens `source` (a descriptor of this process) as ``openStandardError()`` does.
         static func opening(_ source: Int32) -> NonBlockingOutput? {
             var info = stat()
+            // EBADF is expected here: the process's stderr may be closed.
             guard fstat(source, &info) == 0 else { return nil }
             let type = info.st_mode & S_IFMT
+            func duplicate(_ kind: Kind) -> NonBlockingOutput? {
+                guard let copy = try? retryingEINTR("fcntl(F_DUPFD_CLOEXEC)", { fcntl(source, F_DUPFD_CLOEXEC, 3) })
+                else { return nil }
+                return NonBlockingOutput(copy, kind: kind)
+            }
             switch type {
             case S_IFIFO, S_IFCHR:
-                let fd = open(
-                    "/proc/self/fd/\(source)", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_APPEND)
-                if fd >= 0 { return NonBlockingOutput(fd: fd, kind: .nonBlocking) }
-                // A pipe or FIFO whose reader is gone: open says so with ENXIO.
-                if errno == ENXIO { return nil }
-                let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
-                return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .polled) : nil
+                do {
+                    let fd = try retryingEINTR("open(/proc/self/fd)") {
+                        open("/proc/self/fd/\(source)", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_APPEND)
+                    }
+                    return NonBlockingOutput(fd, kind: .nonBlocking)
+                } catch let error where error.errno == ENXIO {
+                    // A pipe or FIFO whose reader is gone: open says so with ENXIO.
+                    return nil
+                } catch {
+                    return duplicate(.polled)
+                }
             case S_IFSOCK:
-                let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
-                return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .socket) : nil
+                return duplicate(.socket)
             default:
-                let copy = fcntl(source, F_DUPFD_CLOEXEC, 3)
-                return copy >= 0 ? NonBlockingOutput(fd: copy, kind: .file) : nil
+                return duplicate(.file)
             }
         }
 
@@ -81,35 +96,38 @@
         func tryWrite(_ bytes: UnsafeRawBufferPointer) -> WriteOutcome {
             guard let base = bytes.baseAddress, bytes.count > 0 else { return .wrote(0) }
             var count = bytes.count
+            let fd = self.fd
             if kind == .polled {
-                var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                guard poll(&descriptor, 1, 0) > 0 else { return .wrote(0) }
-                if descriptor.revents & Int16(POLLERR | POLLHUP) != 0 { return .failed(EPIPE) }
+                var polled = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                guard (try? retryingEINTR("poll") { poll(&polled, 1, 0) }) ?? 0 > 0 else { return .wrote(0) }
+                if polled.revents & Int16(POLLERR | POLLHUP) != 0 { return .failed(EPIPE) }
                 count = min(count, Int(PIPE_BUF))
             }
-            while true {
-                let n: Int
+            do {
                 switch kind {
-                case .socket: n = send(fd, base, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-                default: n = write(fd, base, count)
+                case .socket:
+                    return .wrote(
+                        try retryingEINTR("send") { send(fd, base, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) })
+                default:
+                    return .wrote(try retryingEINTR("write") { write(fd, base, count) })
                 }
-                if n >= 0 { return .wrote(n) }
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN || code == EWOULDBLOCK { return .wrote(0) }
-                return .failed(code)
+            } catch let error where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+                return .wrote(0)
+            } catch {
+                return .failed(error.errno)
             }
         }
 
         /// Waits up to `timeoutMilliseconds` for the destination to take bytes (or fail).
         func waitWritable(timeoutMilliseconds: Int32) {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            _ = poll(&descriptor, 1, timeoutMilliseconds)
+            var polled = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            // Whatever it says (EINTR included), the caller tries a write and asks again.
+            bestEffort("poll") { poll(&polled, 1, timeoutMilliseconds) }
         }
 
         /// Closes the handle (not the process's stderr).
         func close() {
-            closeDescriptor(fd)
+            descriptor.close()
         }
     }
 #else

@@ -9,42 +9,47 @@
         import Musl
     #endif
 
-    /// The two ends of a pipe, both close-on-exec.
-    ///
-    /// Ownership: the caller owns both descriptors and must close them.
-    struct PipePair {
-        var readEnd: Int32
-        var writeEnd: Int32
+    /// The two ends of a pipe, both close-on-exec, each owned (closed when dropped, or by
+    /// `close()`).
+    struct PipePair: ~Copyable {
+        var readEnd: OwnedDescriptor
+        var writeEnd: OwnedDescriptor
 
         /// Creates a close-on-exec pipe.
         /// - Throws: ``SystemError`` from `pipe2`.
-        static func make() throws -> PipePair {
+        static func make() throws(SystemError) -> PipePair {
             var fds: (Int32, Int32) = (-1, -1)
-            _ = try withUnsafeMutableBytes(of: &fds) { (raw) -> Int32 in
+            try withUnsafeMutableBytes(of: &fds) { (raw) throws(SystemError) in
                 let p = raw.baseAddress!.assumingMemoryBound(to: Int32.self)
-                return try retryingEINTR("pipe2") { cmp_pipe_cloexec(p) }
+                _ = try retryingEINTR("pipe2") { cmp_pipe_cloexec(p) }
             }
-            return PipePair(readEnd: fds.0, writeEnd: fds.1)
+            return PipePair(readEnd: OwnedDescriptor(taking: fds.0), writeEnd: OwnedDescriptor(taking: fds.1))
         }
 
-        /// Closes both ends.
-        func close() {
-            closeDescriptor(readEnd)
-            closeDescriptor(writeEnd)
+        /// Gives up both ends without closing them, to a caller that closes each itself.
+        consuming func release() -> (readEnd: Int32, writeEnd: Int32) {
+            (readEnd.release(), writeEnd.release())
         }
     }
 
     /// Puts `fd` (this process's end of a pipe) in non-blocking mode. The other end of a pipe is a
     /// separate open file description, so a worker's end stays blocking.
-    func setNonBlocking(_ fd: Int32) throws {
+    func setNonBlocking(_ fd: Int32) throws(SystemError) {
         let flags = try retryingEINTR("fcntl(F_GETFL)") { fcntl(fd, F_GETFL) }
         _ = try retryingEINTR("fcntl(F_SETFL)") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
     }
 
+    /// Sets close-on-exec on `fd` (a descriptor this process was given, such as a worker's
+    /// channels), so that programs it starts do not inherit it.
+    func setCloseOnExec(_ fd: Int32) throws(SystemError) {
+        _ = try retryingEINTR("fcntl(F_SETFD)") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    }
+
     /// Asks for a pipe buffer of `bytes` (fewer wakeups for big payloads). Best effort: an
-    /// unprivileged process may be refused above `/proc/sys/fs/pipe-max-size`, which is fine.
+    /// unprivileged process may be refused above `/proc/sys/fs/pipe-max-size` (EPERM), which is
+    /// fine.
     func growPipeBuffer(_ fd: Int32, to bytes: Int32) {
-        _ = cmp_set_pipe_size(fd, bytes)
+        bestEffort("fcntl(F_SETPIPE_SZ)") { cmp_set_pipe_size(fd, bytes) }
     }
 
     /// The outcome of one non-blocking read.
@@ -58,61 +63,47 @@
     func readNonBlocking(
         _ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int
     )
-        throws -> ReadOutcome
+        throws(SystemError) -> ReadOutcome
     {
-        while true {
-            let n = read(fd, buffer, count)
-            if n > 0 { return .bytes(n) }
-            if n == 0 { return .endOfFile }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError(call: "read", errno: code)
+        do {
+            let n = try retryingEINTR("read") { read(fd, buffer, count) }
+            return n > 0 ? .bytes(n) : .endOfFile
+        } catch let error where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+            return .wouldBlock
         }
     }
 
     /// Writes as much of `bytes` as a non-blocking descriptor takes now; returns the count written
     /// (0 when the pipe is full).
-    func writeNonBlocking(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws -> Int {
+    func writeNonBlocking(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) -> Int {
         guard bytes.count > 0 else { return 0 }
-        while true {
-            let n = write(fd, bytes.baseAddress, bytes.count)
-            if n >= 0 { return n }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EAGAIN || code == EWOULDBLOCK { return 0 }
-            throw SystemError(call: "write", errno: code)
+        do {
+            return try retryingEINTR("write") { write(fd, bytes.baseAddress, bytes.count) }
+        } catch let error where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+            return 0
         }
     }
 
     /// Reads exactly `count` bytes from a blocking descriptor. Returns false on end of file before
     /// the first byte; throws on end of file in the middle.
-    func readFully(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) throws -> Bool {
+    func readFully(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) throws(SystemError) -> Bool {
         var done = 0
         while done < count {
-            let n = read(fd, buffer + done, count - done)
-            if n > 0 {
-                done += n
-            } else if n == 0 {
+            let n = try retryingEINTR("read") { read(fd, buffer + done, count - done) }
+            if n == 0 {
                 if done == 0 { return false }
                 throw SystemError(call: "read", errno: EPIPE)
-            } else if errno != EINTR {
-                throw SystemError(call: "read", errno: errno)
             }
+            done += n
         }
         return true
     }
 
     /// Writes all of `bytes` to a blocking descriptor.
-    func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+    func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         var done = 0
         while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n >= 0 {
-                done += n
-            } else if errno != EINTR {
-                throw SystemError(call: "write", errno: errno)
-            }
+            done += try retryingEINTR("write") { write(fd, bytes.baseAddress! + done, bytes.count - done) }
         }
     }
 
@@ -131,7 +122,8 @@
 
     /// Waits up to `timeoutMilliseconds` (-1: without limit) until `fd` or `other` (ignored when
     /// negative) is readable or reports an error or hang-up.
-    /// - Returns: whether one is ready, whether `other` is, and whether a signal cut the wait short.
+    /// - Returns: whether one is ready, whether `other` is, and whether a signal cut the wait short
+    ///   (not retried here: the caller's deadline decides what to wait for next).
     func pollReadable(
         _ fd: Int32, or other: Int32, timeoutMilliseconds: Int32
     ) -> (ready: Bool, other: Bool, interrupted: Bool) {
@@ -142,7 +134,16 @@
         let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
             poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), other >= 0 ? 2 : 1, timeoutMilliseconds)
         }
-        return (ready > 0, ready > 0 && descriptors.1.revents != 0, ready < 0 && errno == EINTR)
+        if ready < 0 {
+            let code = errno
+            assertOwnDescriptors("poll", code)
+            return (false, false, code == EINTR)
+        }
+        // A descriptor that is not open (POLLNVAL) is a bug here, like EBADF.
+        assert(
+            descriptors.0.revents & Int16(POLLNVAL) == 0 && descriptors.1.revents & Int16(POLLNVAL) == 0,
+            "poll: a descriptor that is not open: a bug in swift-multiprocessing")
+        return (ready > 0, ready > 0 && descriptors.1.revents != 0, false)
     }
 #else
     #error("swift-multiprocessing's platform layer supports Linux only: add Pipe+<System>.swift")

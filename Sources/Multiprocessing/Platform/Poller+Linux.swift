@@ -12,10 +12,12 @@
 
     /// An epoll instance and an eventfd that other threads use to wake the poller.
     ///
-    /// Ownership: owns both descriptors and closes them when it is released.
+    /// Ownership: owns both descriptors and closes them in ``close()`` or when it is released.
     final class Poller: Sendable {
-        let epollFD: Int32
-        let wakeFD: Int32
+        private let epoll: SharedDescriptor
+        private let wakeup: SharedDescriptor
+        private var epollFD: Int32 { epoll.rawValue }
+        private var wakeFD: Int32 { wakeup.rawValue }
         private let closed = Atomic<Bool>(false)
         /// The kernel's events of one wait, read only by the thread that waits (one per poller).
         private nonisolated(unsafe) let events: UnsafeMutablePointer<epoll_event>
@@ -23,29 +25,26 @@
         /// The token reported for the wake-up eventfd.
         static let wakeToken: UInt64 = .max
 
-        init() throws {
-            let epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
-            let wakeFD: Int32
-            do {
-                wakeFD = try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
-            } catch {
-                closeDescriptor(epollFD)
-                throw error
-            }
-            self.epollFD = epollFD
-            self.wakeFD = wakeFD
+        /// - Throws: ``SystemError`` from `epoll_create1`, `eventfd` or `epoll_ctl`.
+        init() throws(SystemError) {
+            let epoll = OwnedDescriptor(
+                taking: try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) })
+            let wakeup = OwnedDescriptor(
+                taking: try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) })
+            self.epoll = SharedDescriptor(epoll)
+            self.wakeup = SharedDescriptor(wakeup)
             self.events = .allocate(capacity: Poller.eventCapacity)
             try register(wakeFD, token: Poller.wakeToken, readable: true, writable: false)
         }
 
         /// Starts watching `fd`, reporting `token` when it is ready.
-        func register(_ fd: Int32, token: UInt64, readable: Bool, writable: Bool) throws {
+        func register(_ fd: Int32, token: UInt64, readable: Bool, writable: Bool) throws(SystemError) {
             var event = Poller.event(token: token, readable: readable, writable: writable)
             _ = try retryingEINTR("epoll_ctl(ADD)") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
         }
 
         /// Changes what `fd` is watched for.
-        func modify(_ fd: Int32, token: UInt64, readable: Bool, writable: Bool) throws {
+        func modify(_ fd: Int32, token: UInt64, readable: Bool, writable: Bool) throws(SystemError) {
             var event = Poller.event(token: token, readable: readable, writable: writable)
             _ = try retryingEINTR("epoll_ctl(MOD)") { epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) }
         }
@@ -53,7 +52,7 @@
         /// Stops reporting `fd` as readable while keeping it registered (cheaper than unregistering
         /// and registering it again: one `epoll_ctl(MOD)` each way). A hang-up or error is still
         /// reported, once.
-        func pause(_ fd: Int32, token: UInt64) throws {
+        func pause(_ fd: Int32, token: UInt64) throws(SystemError) {
             var event = epoll_event()
             event.events = EPOLLONESHOT.rawValue
             event.data.u64 = token
@@ -62,12 +61,9 @@
 
         /// Stops watching `fd` (before closing it).
         func unregister(_ fd: Int32) {
-            if epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil) == -1 {
-                // ENOENT: it was never registered, or twice unregistered: bookkeeping gone wrong.
-                let code = errno
-                assertOwnDescriptors("epoll_ctl(DEL, \(fd))", code)
-                assert(code != ENOENT, "epoll_ctl(DEL, \(fd)): not registered: a bug in swift-multiprocessing")
-            }
+            let failure = bestEffort("epoll_ctl(DEL)") { epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil) }
+            // ENOENT: it was never registered, or twice unregistered: bookkeeping gone wrong.
+            assert(failure?.errno != ENOENT, "epoll_ctl(DEL, \(fd)): not registered: a bug in swift-multiprocessing")
         }
 
         private static func event(token: UInt64, readable: Bool, writable: Bool) -> epoll_event {
@@ -85,12 +81,15 @@
         /// failed; what it is ready for is for its owner to find out.
         /// - Returns: how many tokens were stored in `tokens` (0 when a signal cut the wait short).
         /// - Throws: ``SystemError`` when the wait fails.
-        func wait(into tokens: UnsafeMutableBufferPointer<UInt64>, timeoutMilliseconds: Int32) throws -> Int {
+        func wait(
+            into tokens: UnsafeMutableBufferPointer<UInt64>, timeoutMilliseconds: Int32
+        ) throws(SystemError) -> Int {
             let capacity = min(tokens.count, Poller.eventCapacity)
-            let n = epoll_wait(epollFD, events, Int32(capacity), timeoutMilliseconds)
-            if n < 0 {
-                if errno == EINTR { return 0 }
-                throw SystemError(call: "epoll_wait", errno: errno)
+            let n: Int32
+            do {
+                n = try checkedCall("epoll_wait") { epoll_wait(epollFD, events, Int32(capacity), timeoutMilliseconds) }
+            } catch let error where error.errno == EINTR {
+                return 0
             }
             for i in 0..<Int(n) { tokens[i] = events[i].data.u64 }
             return Int(n)
@@ -100,25 +99,27 @@
         func wake() {
             guard !closed.load(ordering: .acquiring) else { return }
             var one: UInt64 = 1
+            let failure = bestEffort("write(eventfd)") { write(wakeFD, &one, 8) }
             // EAGAIN: the counter is full, so a wake-up is pending anyway.
-            if write(wakeFD, &one, 8) == -1 { assertOwnDescriptors("write(eventfd)", errno) }
+            assert(failure == nil || failure?.errno == EAGAIN, "\(failure!)")
         }
 
         /// Consumes pending wake-ups.
         func drainWakeups() {
             var value: UInt64 = 0
-            _ = read(wakeFD, &value, 8)
+            let failure = bestEffort("read(eventfd)") { read(wakeFD, &value, 8) }
+            // EAGAIN: none was pending (a wake-up that another thread's read took).
+            assert(failure == nil || failure?.errno == EAGAIN, "\(failure!)")
         }
 
         /// Closes both descriptors (once); the poller must not be used afterwards.
         func close() {
             guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-            closeDescriptor(wakeFD)
-            closeDescriptor(epollFD)
+            wakeup.close()
+            epoll.close()
         }
 
         deinit {
-            close()
             events.deallocate()
         }
     }

@@ -26,7 +26,8 @@
             sigpending(&pending)
             if sigismember(&pending, SIGPIPE) == 1 {
                 var zero = timespec(tv_sec: 0, tv_nsec: 0)
-                _ = sigtimedwait(&pipeOnly, nil, &zero)
+                // EAGAIN: another thread's sigwait took it first.
+                bestEffort("sigtimedwait") { sigtimedwait(&pipeOnly, nil, &zero) }
             }
         }
         pthread_sigmask(SIG_SETMASK, &previous, nil)

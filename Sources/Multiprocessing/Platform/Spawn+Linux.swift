@@ -21,27 +21,20 @@
         static let results: Int32 = 4
     }
 
-    /// A started worker process as the parent sees it.
+    /// A started worker process as the parent sees it, with the parent's ends of its channels.
     ///
-    /// Ownership: the parent owns `taskFD`, `resultFD`, `stderrFD` and `pidFD` (all close-on-exec,
-    /// the first three non-blocking) and closes them when the worker is gone.
-    struct SpawnedWorker {
+    /// Ownership: each descriptor is owned (close-on-exec; the three pipe ends non-blocking) and
+    /// is closed when dropped; the transport moves them into the holders that share them.
+    struct SpawnedWorker: ~Copyable {
         var pid: pid_t
-        /// Pidfd of the worker, readable once it exits; -1 where the kernel has no pidfd.
-        var pidFD: Int32
+        /// Pidfd of the worker, readable once it exits; nil where the kernel has no pidfd.
+        var pidFD: OwnedDescriptor?
         /// Write end of the task pipe.
-        var taskFD: Int32
+        var taskFD: OwnedDescriptor
         /// Read end of the result pipe.
-        var resultFD: Int32
+        var resultFD: OwnedDescriptor
         /// Read end of the worker's stderr pipe.
-        var stderrFD: Int32
-
-        func closeAll() {
-            closeDescriptor(pidFD)
-            closeDescriptor(taskFD)
-            closeDescriptor(resultFD)
-            closeDescriptor(stderrFD)
-        }
+        var stderrFD: OwnedDescriptor
     }
 
     /// The path of the running executable (what workers re-execute by default).
@@ -56,40 +49,18 @@
 
     /// Spawns `executable` as a worker with three pipes to this process.
     ///
+    /// Ownership: the worker's ends of the pipes are closed here once the child has its copies
+    /// (or the spawn failed); the parent's ends come back in the ``SpawnedWorker``, or are closed
+    /// here when this throws.
     /// - Throws: ``SystemError`` when a pipe cannot be made or `posix_spawn` fails (e.g. ENOENT).
     func spawnWorker(
         executable: String, arguments: [String], droppingEnvironment dropped: [String] = []
-    ) throws -> SpawnedWorker {
+    ) throws(SystemError) -> SpawnedWorker {
         let tasks = try PipePair.make()
-        let results: PipePair
-        let stderrPipe: PipePair
-        do {
-            results = try PipePair.make()
-        } catch {
-            tasks.close()
-            throw error
-        }
-        do {
-            stderrPipe = try PipePair.make()
-        } catch {
-            tasks.close()
-            results.close()
-            throw error
-        }
-        // The worker's ends are closed here in every case; ours only on failure.
-        defer {
-            closeDescriptor(tasks.readEnd)
-            closeDescriptor(results.writeEnd)
-            closeDescriptor(stderrPipe.writeEnd)
-        }
-        func fail(_ error: any Error) -> any Error {
-            closeDescriptor(tasks.writeEnd)
-            closeDescriptor(results.readEnd)
-            closeDescriptor(stderrPipe.readEnd)
-            return error
-        }
-        growPipeBuffer(tasks.writeEnd, to: 1 << 20)
-        growPipeBuffer(results.writeEnd, to: 1 << 20)
+        let results = try PipePair.make()
+        let stderrPipe = try PipePair.make()
+        growPipeBuffer(tasks.writeEnd.rawValue, to: 1 << 20)
+        growPipeBuffer(results.writeEnd.rawValue, to: 1 << 20)
 
         var environment: [String] = []
         if let env = cmp_environ() {
@@ -104,29 +75,51 @@
         }
         environment.append("\(workerEnvironmentKey)=\(getpid())")
 
+        let pid = try spawn(
+            executable, arguments: arguments, environment: environment, tasks: tasks.readEnd,
+            results: results.writeEnd, stderr: stderrPipe.writeEnd)
+        // The child has its copies: the worker's ends close here (the pipes' ends of our side
+        // then see end of file or EPIPE once the worker is gone).
+        tasks.readEnd.close()
+        results.writeEnd.close()
+        stderrPipe.writeEnd.close()
+
+        // pidfd_open sets close-on-exec itself. ENOSYS (an old kernel): exits are polled instead.
+        var pidFD: OwnedDescriptor? = nil
+        if let raw = try? retryingEINTR("pidfd_open", { cmp_pidfd_open(pid) }) { pidFD = OwnedDescriptor(taking: raw) }
+        do {
+            try setNonBlocking(tasks.writeEnd.rawValue)
+            try setNonBlocking(results.readEnd.rawValue)
+            try setNonBlocking(stderrPipe.readEnd.rawValue)
+        } catch {
+            killProcess(pid: pid, pidFD: pidFD?.rawValue ?? -1)
+            _ = reap(pid)
+            throw error
+        }
+        return SpawnedWorker(
+            pid: pid, pidFD: pidFD, taskFD: tasks.writeEnd, resultFD: results.readEnd, stderrFD: stderrPipe.readEnd)
+    }
+
+    /// posix_spawn with the worker's three channels as its file actions (fds 3, 4 and 2); the
+    /// descriptors stay the caller's.
+    /// - Returns: the child's pid.
+    /// - Throws: ``SystemError`` (`posix_spawn`'s error: ENOENT, EACCES, …).
+    private func spawn(
+        _ executable: String, arguments: [String], environment: [String], tasks: borrowing OwnedDescriptor,
+        results: borrowing OwnedDescriptor, stderr: borrowing OwnedDescriptor
+    ) throws(SystemError) -> pid_t {
+        let (taskFD, resultFD, stderrFD) = (tasks.rawValue, results.rawValue, stderr.rawValue)
         var pid: pid_t = 0
         let status = withCStrings([executable] + arguments) { argv in
             withCStrings(environment) { envp in
-                cmp_spawn_worker(executable, argv, envp, tasks.readEnd, results.writeEnd, stderrPipe.writeEnd, &pid)
+                cmp_spawn_worker(executable, argv, envp, taskFD, resultFD, stderrFD, &pid)
             }
         }
-        if status != 0 { throw fail(SystemError(call: "posix_spawn(\(executable))", errno: status)) }
-
-        let pidFD = cmp_pidfd_open(pid)
-        do {
-            try setNonBlocking(tasks.writeEnd)
-            try setNonBlocking(results.readEnd)
-            try setNonBlocking(stderrPipe.readEnd)
-        } catch {
-            kill(pid, SIGKILL)
-            var ignored: Int32 = 0
-            _ = waitpid(pid, &ignored, 0)
-            closeDescriptor(pidFD)
-            throw fail(error)
+        if status != 0 {
+            assertOwnDescriptors("posix_spawn", status)
+            throw SystemError(call: "posix_spawn(\(executable))", errno: status)
         }
-        if pidFD >= 0 { _ = fcntl(pidFD, F_SETFD, FD_CLOEXEC) }
-        return SpawnedWorker(
-            pid: pid, pidFD: pidFD, taskFD: tasks.writeEnd, resultFD: results.readEnd, stderrFD: stderrPipe.readEnd)
+        return pid
     }
 
     /// Calls `body` with a NULL-terminated C array of the given strings.
@@ -186,32 +179,32 @@
     }
 
     /// Waits for `pid` to exit and reaps it (this pid only; never `waitpid(-1)`).
+    /// - Returns: ``ProcessTermination/unknown`` when it cannot be reaped (ECHILD: someone else
+    ///   reaped it).
     func reap(_ pid: pid_t) -> ProcessTermination {
         var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, 0)
-            if r == pid { return ProcessTermination(waitStatus: status) }
-            if r == -1 && errno == EINTR { continue }
-            return .unknown
-        }
+        guard (try? retryingEINTR("waitpid") { waitpid(pid, &status, 0) }) == pid else { return .unknown }
+        return ProcessTermination(waitStatus: status)
     }
 
     /// Sends SIGKILL to a worker: through its pidfd (`pidfd_send_signal`), which names that process
     /// and no other even after its pid is reused; by pid where the kernel has no pidfd (the caller
     /// then makes sure the pid was not reaped yet).
+    /// A process that has exited already (ESRCH) is not an error: it is being reaped.
     func killProcess(pid: pid_t, pidFD: Int32) {
         if pidFD >= 0 {
-            _ = cmp_pidfd_send_signal(pidFD, SIGKILL)
+            bestEffort("pidfd_send_signal") { cmp_pidfd_send_signal(pidFD, SIGKILL) }
         } else if pid > 0 {
-            _ = kill(pid, SIGKILL)
+            bestEffort("kill") { kill(pid, SIGKILL) }
         }
     }
 
     /// Whether `pid` (a child) has exited, leaving it to be reaped by ``reap(_:)``.
     func hasExited(_ pid: pid_t) -> Bool {
         var info = siginfo_t()
-        let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
-        return r == 0 && info._sifields._sigchld.si_pid == pid
+        guard (try? retryingEINTR("waitid") { waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) }) == 0
+        else { return false }
+        return info._sifields._sigchld.si_pid == pid
     }
 #else
     #error("swift-multiprocessing's platform layer supports Linux only: add Spawn+<System>.swift")

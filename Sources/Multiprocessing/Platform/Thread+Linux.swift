@@ -39,7 +39,9 @@
             Unmanaged<ThreadBody>.fromOpaque(context).release()
             throw SystemError(call: "pthread_create", errno: status)
         }
-        pthread_detach(thread)
+        // Fails only for a thread that is not joinable: not one just created joinable.
+        let detached = pthread_detach(thread)
+        assert(detached == 0, "pthread_detach: \(detached)")
     }
 #else
     #error("swift-multiprocessing's platform layer supports Linux only: add Thread+<System>.swift")

@@ -39,9 +39,7 @@ extension ChunkFailure {
             if let text = lastWords?.text, !text.isEmpty {
                 message += (frames.isEmpty ? ". " : "\n") + "Its last words on stderr:\n\(text)"
             }
-            var error = PoolError(.workerLost, message, functionName: functionName, workerPID: pid)
-            error.crashFrames = frames
-            return error
+            return PoolError(.workerLost, message, functionName: functionName, workerPID: pid, crashFrames: frames)
         case .timedOut(let pid, let limit):
             return PoolError(
                 .taskTimedOut,

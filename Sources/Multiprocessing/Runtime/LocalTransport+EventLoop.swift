@@ -8,11 +8,17 @@ import Synchronization
 /// The read side of every worker. Touched only under `LocalTransport.loopLock`, which is what
 /// makes the `@unchecked Sendable` sound.
 final class EventLoopState: @unchecked Sendable {
+    /// One worker's read side.
+    ///
+    /// Ownership: each descriptor closes when its last holder lets go of it: `stderrFD` is the
+    /// reader's alone; `resultFD` is shared with a thread waiting for its own result (while it
+    /// has borrowed the pipe), `pidFD` with that thread and the task channel. Nil: gone (or, for
+    /// `pidFD`, a kernel without pidfds).
     struct Reader {
         var pid: Int32
-        var pidFD: Int32
-        var resultFD: Int32
-        var stderrFD: Int32
+        var pidFD: SharedDescriptor?
+        var resultFD: SharedDescriptor?
+        var stderrFD: SharedDescriptor?
         var accumulator = FrameAccumulator()
         var stderrTail = StderrTail()
         /// What its initializer threw (itself when its type is registered).
@@ -21,7 +27,7 @@ final class EventLoopState: @unchecked Sendable {
         /// it is killed (it closed its channel but lives on).
         var exitDeadline: MonotonicInstant?
         /// A thread waiting for its own result reads the result pipe (it is paused in the epoll
-        /// set meanwhile). Only that thread closes the pipe then, when it gives it back.
+        /// set meanwhile): this thread leaves it alone until it is given back.
         var borrowed = false
     }
 
@@ -53,7 +59,8 @@ extension LocalTransport {
                 runEventLoop(events: events, reportingFirstSpawns: firstSpawns)
             }
         } catch {
-            throw PoolError(.spawnFailed, "the pool's I/O thread could not start: \(error)")
+            throw PoolError(
+                .spawnFailed, "the pool's I/O thread could not start: \(error)", underlying: error as? SystemError)
         }
         if let error = firstSpawns.wait(until: nil)?.error {
             throw error as? PoolError ?? PoolError(.spawnFailed, "\(error)")
@@ -99,7 +106,7 @@ extension LocalTransport {
                 for reader in loop.readers.values {
                     if let exitDeadline = reader.exitDeadline {
                         wakeAt = wakeAt.map { min($0, exitDeadline) } ?? exitDeadline
-                        if reader.pidFD < 0 { pollWithoutPidFD = true }
+                        if reader.pidFD == nil { pollWithoutPidFD = true }
                     }
                 }
                 var timeout: Int32 = -1
@@ -149,7 +156,7 @@ extension LocalTransport {
         loopLock.withLock { _ in drainStderrAtStop() }
         // Release what is left.
         channels.withLock { channels in
-            for id in channels.table.keys { removeChannel(id, closingPidFD: true, &channels) }
+            for id in channels.table.keys { removeChannel(id, &channels) }
             // Under the lock, like every `wake()`: no wake-up can write to a reused descriptor.
             poller.close()
         }
@@ -172,34 +179,41 @@ extension LocalTransport {
                     let worker = try spawnWorker(
                         executable: options.executable, arguments: options.arguments,
                         droppingEnvironment: options.droppedEnvironment)
+                    // From here on each descriptor has its holders (reader, channel), and closes
+                    // when they let go of it: on the failure below, at once.
+                    let pid = worker.pid
+                    let pidFD = SharedDescriptor.sharing(worker.pidFD)
+                    let resultFD = SharedDescriptor(worker.resultFD)
+                    let stderrFD = SharedDescriptor(worker.stderrFD)
+                    let taskFD = SharedDescriptor(worker.taskFD)
                     do {
                         try poller.register(
-                            worker.resultFD, token: EventToken.results(id), readable: true, writable: false)
+                            resultFD.rawValue, token: EventToken.results(id), readable: true, writable: false)
                         try poller.register(
-                            worker.stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
+                            stderrFD.rawValue, token: EventToken.stderr(id), readable: true, writable: false)
                         // The parent's stderr is full: this one waits like the others.
-                        if loop.stderr.paused { try poller.pause(worker.stderrFD, token: EventToken.stderr(id)) }
-                        if worker.pidFD >= 0 {
+                        if loop.stderr.paused { try poller.pause(stderrFD.rawValue, token: EventToken.stderr(id)) }
+                        if let pidFD {
                             try poller.register(
-                                worker.pidFD, token: EventToken.exit(id), readable: true, writable: false)
+                                pidFD.rawValue, token: EventToken.exit(id), readable: true, writable: false)
                         }
                     } catch {
-                        killProcess(pid: worker.pid, pidFD: worker.pidFD)
-                        _ = reap(worker.pid)
-                        worker.closeAll()
+                        // Closing them (below, as they are dropped) takes them out of the epoll set.
+                        killProcess(pid: pid, pidFD: pidFD?.rawValue ?? -1)
+                        _ = reap(pid)
                         throw error
                     }
                     loop.readers[id] = EventLoopState.Reader(
-                        pid: worker.pid, pidFD: worker.pidFD, resultFD: worker.resultFD, stderrFD: worker.stderrFD)
+                        pid: pid, pidFD: pidFD, resultFD: resultFD, stderrFD: stderrFD)
                     // Its start frame first, before anything the storage sends it.
                     channels.withLock { channels in
-                        var channel = TaskChannel(pid: worker.pid, pidFD: worker.pidFD, fd: worker.taskFD)
+                        var channel = TaskChannel(pid: pid, pidFD: pidFD, input: taskFD)
                         channel.outbox.append(OutgoingFrame(bytes: options.startFrame))
                         channels.table[id] = channel
                         flush(id, &channels)
                     }
-                    events.workerSpawned(id, pid: worker.pid)
-                    logger.debug("worker started", metadata: ["pid": "\(worker.pid)", "worker": "\(id)"])
+                    events.workerSpawned(id, pid: pid)
+                    logger.debug("worker started", metadata: ["pid": "\(pid)", "worker": "\(id)"])
                 } catch {
                     let detail = "cannot start '\(options.executable)': \(error)"
                     logger.error("worker could not be started", metadata: ["error": "\(detail)"])
@@ -219,13 +233,15 @@ extension LocalTransport {
     // MARK: - Reading
 
     private func readResults(of id: WorkerID) {
-        guard let fd = loop.readers[id]?.resultFD, fd >= 0 else { return }
+        guard let fd = loop.readers[id]?.resultFD?.rawValue else { return }
         var frames: [FrameAccumulator.Frame] = []
         var open = true
         var failure: String?
         do {
             // In place: a copy of the reader would make its staging buffer copy on write.
             open = try loop.readers[id]!.accumulator.read(from: fd, into: &frames)
+        } catch let error as SystemError {
+            failure = "its result pipe could not be read: \(error)"
         } catch {
             failure = "sent a corrupt frame: \(error)"
         }
@@ -245,15 +261,13 @@ extension LocalTransport {
         }
     }
 
+    /// Takes the result pipe out of the epoll set and lets go of it: it closes once the reader
+    /// (this copy and the table's) no longer has it, or, when a thread waiting for its own result
+    /// has borrowed it (and may be polling it right now), once that thread lets go of it too.
     private func stopReadingResults(_ reader: inout EventLoopState.Reader) {
-        guard reader.resultFD >= 0 else { return }
-        // A borrowed pipe is paused in the epoll set, and its borrower closes it (it may be
-        // polling it right now: closing it here could let the number be reused under it).
-        if !reader.borrowed {
-            poller.unregister(reader.resultFD)
-            closeDescriptor(reader.resultFD)
-        }
-        reader.resultFD = -1
+        guard let resultFD = reader.resultFD else { return }
+        poller.unregister(resultFD.rawValue)
+        reader.resultFD = nil
     }
 
     // MARK: - Reading one's own result
@@ -268,38 +282,46 @@ extension LocalTransport {
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
         // Never wait for the loop lock: the I/O thread holds it only briefly, and waiting the
         // usual way then costs nothing. (Callbacks no longer run under it: see CallbackExecutor.)
-        let borrowed: (fd: Int32, pidFD: Int32)? =
-            loopLock.withLockIfAvailable { _ -> (Int32, Int32)? in
-                guard let reader = loop.readers[id], reader.resultFD >= 0, !reader.borrowed,
-                    (try? poller.pause(reader.resultFD, token: EventToken.results(id))) != nil
+        let borrowed: (results: SharedDescriptor, pidFD: SharedDescriptor?)? =
+            loopLock.withLockIfAvailable { _ -> (SharedDescriptor, SharedDescriptor?)? in
+                guard let reader = loop.readers[id], let results = reader.resultFD, !reader.borrowed,
+                    (try? poller.pause(results.rawValue, token: EventToken.results(id))) != nil
                 else { return nil }
                 loop.readers[id]!.borrowed = true
-                return (reader.resultFD, reader.pidFD)
+                return (results, reader.pidFD)
             } ?? nil
-        guard let (fd, pidFD) = borrowed else { return }
-        defer {
-            loopLock.withLock { _ in
-                // The worker exited meanwhile: its pidfd was left to this thread to close.
-                if loop.readers[id] == nil && pidFD >= 0 { closeDescriptor(pidFD) }
-                if loop.readers[id]?.resultFD == fd {
-                    loop.readers[id]!.borrowed = false
-                    do {
-                        try poller.modify(fd, token: EventToken.results(id), readable: true, writable: false)
-                    } catch {
-                        logger.error("cannot watch a worker's result pipe", metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    // The pipe ended or the worker is gone while this thread had it. Closing the
-                    // pipe (this process's only descriptor of it) takes it out of the epoll set;
-                    // the poller itself may be closed by now (the pool stopped once its last
-                    // worker was gone), so it is not touched.
-                    loop.readers[id]?.borrowed = false
-                    closeDescriptor(fd)
-                    // The I/O thread may have a timer to arm (a worker that closed its pipe).
-                    wakeLoop()
+        guard let (results, pidFD) = borrowed else { return }
+        // This thread holds both descriptors until it returns: neither can close (and its number
+        // be reused) while it polls them, whatever the I/O thread does meanwhile.
+        withExtendedLifetime((results, pidFD)) {
+            pollOwnResult(
+                of: id, results: results.rawValue, pidFD: pidFD?.rawValue ?? -1, deadline: deadline, until: isDone)
+        }
+        loopLock.withLock { _ in
+            if loop.readers[id]?.resultFD === results {
+                loop.readers[id]!.borrowed = false
+                do {
+                    try poller.modify(results.rawValue, token: EventToken.results(id), readable: true, writable: false)
+                } catch {
+                    logger.error("cannot watch a worker's result pipe", metadata: ["error": "\(error)"])
                 }
+            } else {
+                // The pipe ended or the worker is gone while this thread had it: the I/O thread
+                // took it out of the epoll set, and it closes as this thread lets go of it. The
+                // poller may be closed by now (the pool stopped once its last worker was gone):
+                // it is not touched.
+                loop.readers[id]?.borrowed = false
+                // The I/O thread may have a timer to arm (a worker that closed its pipe).
+                wakeLoop()
             }
         }
+    }
+
+    /// The waiting part of ``waitDirect(worker:deadline:until:)``, on the borrowed pipe `fd` and
+    /// the worker's pidfd (-1: none), which the caller holds open.
+    private func pollOwnResult(
+        of id: WorkerID, results fd: Int32, pidFD: Int32, deadline: MonotonicInstant?, until isDone: () -> Bool
+    ) {
         // Spin first: a short task answers within a few tens of microseconds, and a thread that
         // sleeps in poll takes about as long again to be woken and run on this machine. The
         // pidfd too: a worker that dies while a process it forked still holds the pipe never
@@ -319,7 +341,7 @@ extension LocalTransport {
             if interrupted { continue }
             if !ready || exited { return }
             let stillOurs = loopLock.withLock { _ -> Bool in
-                guard loop.readers[id]?.resultFD == fd else { return false }
+                guard loop.readers[id]?.resultFD?.rawValue == fd else { return false }
                 readResults(of: id)
                 return true
             }
@@ -374,22 +396,22 @@ extension LocalTransport {
     /// it is full, workers' stderr is not read (they wait in their `write`), except at `exiting`:
     /// the last words of a worker that died are read whole.
     private func readStderr(of id: WorkerID, exiting: Bool = false) {
-        guard var reader = loop.readers[id], reader.stderrFD >= 0 else { return }
+        guard var reader = loop.readers[id], let stderrFD = reader.stderrFD else { return }
         // An event from before the pause (or its one hang-up report): read it when resumed.
         if loop.stderr.paused && !exiting { return }
         defer { loop.readers[id] = reader }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let outcome = buffer.withUnsafeMutableBytes { raw in
-                (try? readNonBlocking(reader.stderrFD, into: raw.baseAddress!, count: raw.count)) ?? .endOfFile
+                (try? readNonBlocking(stderrFD.rawValue, into: raw.baseAddress!, count: raw.count)) ?? .endOfFile
             }
             switch outcome {
             case .wouldBlock:
                 return
             case .endOfFile:
-                poller.unregister(reader.stderrFD)
-                closeDescriptor(reader.stderrFD)
-                reader.stderrFD = -1
+                // Closes once this copy of the reader replaces the table's (the defer above).
+                poller.unregister(stderrFD.rawValue)
+                reader.stderrFD = nil
                 return
             case .bytes(let n):
                 let change = buffer.withUnsafeBytes { raw in
@@ -421,13 +443,13 @@ extension LocalTransport {
         case .none: break
         case .pause, .resume:
             let pause = change == .pause
-            for (id, reader) in loop.readers where reader.stderrFD >= 0 {
+            for (id, reader) in loop.readers {
+                guard let stderrFD = reader.stderrFD?.rawValue else { continue }
                 do {
                     if pause {
-                        try poller.pause(reader.stderrFD, token: EventToken.stderr(id))
+                        try poller.pause(stderrFD, token: EventToken.stderr(id))
                     } else {
-                        try poller.modify(
-                            reader.stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
+                        try poller.modify(stderrFD, token: EventToken.stderr(id), readable: true, writable: false)
                     }
                 } catch {
                     logger.error("cannot watch a worker's stderr", metadata: ["error": "\(error)"])
@@ -487,12 +509,11 @@ extension LocalTransport {
         readResults(of: id)
         readStderr(of: id, exiting: true)
         guard var reader = loop.readers.removeValue(forKey: id) else { return }
+        // Out of the epoll set; they close as their holders let go of them (this copy, the
+        // channel, a thread still polling them).
         stopReadingResults(&reader)
-        if reader.stderrFD >= 0 {
-            poller.unregister(reader.stderrFD)
-            closeDescriptor(reader.stderrFD)
-        }
-        if reader.pidFD >= 0 { poller.unregister(reader.pidFD) }
+        if let stderrFD = reader.stderrFD { poller.unregister(stderrFD.rawValue) }
+        if let pidFD = reader.pidFD { poller.unregister(pidFD.rawValue) }
         let lastWords = reader.stderrTail.lastWords()
         let detail = options.workerMemoryLimit.flatMap { limit in
             reportsAllocationFailure(lastWords.text)
@@ -501,10 +522,9 @@ extension LocalTransport {
         }
         let termination = channels.withLock { channels in
             // Reaped under the channel lock, where every kill is sent: no kill can reach a reused
-            // pid (where there is no pidfd to send it through). A thread waiting for its own
-            // result may be polling the pidfd: that thread closes it.
+            // pid (where there is no pidfd to send it through).
             let termination = reap(reader.pid)
-            removeChannel(id, closingPidFD: !reader.borrowed, &channels)
+            removeChannel(id, &channels)
             return termination
         }
         events.workerExited(
@@ -526,11 +546,11 @@ extension LocalTransport {
         }
         for (id, reader) in loop.readers {
             guard let deadline = reader.exitDeadline else { continue }
-            if reader.pidFD < 0, hasExited(reader.pid) {
+            if reader.pidFD == nil, hasExited(reader.pid) {
                 workerExited(id)
             } else if deadline <= now {
-                channels.withLock { _ in killProcess(pid: reader.pid, pidFD: reader.pidFD) }
-                if reader.pidFD < 0 { workerExited(id) }
+                channels.withLock { _ in killProcess(pid: reader.pid, pidFD: reader.pidFD?.rawValue ?? -1) }
+                if reader.pidFD == nil { workerExited(id) }
                 loop.readers[id]?.exitDeadline = nil
             }
         }

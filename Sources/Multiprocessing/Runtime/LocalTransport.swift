@@ -28,12 +28,14 @@ final class LocalTransport: WorkerTransport {
     /// The parent's end of one worker's task pipe, what could not be written yet, and the
     /// worker's pidfd (signals go through it, so that none can reach a reused pid).
     ///
-    /// Ownership: `fd` until ``LocalTransport/closeInput(_:_:)``; `pidFD` until the worker is
-    /// gone (see ``LocalTransport/removeChannel(_:closingPidFD:)``).
+    /// Ownership: `input` is this channel's alone (nil once ``LocalTransport/closeInput(_:)``
+    /// closed it); `pidFD` is shared with the worker's reader and a thread waiting for its own
+    /// result, and closes when the last of them lets go.
     struct TaskChannel {
         var pid: Int32
-        var pidFD: Int32
-        var fd: Int32
+        var pidFD: SharedDescriptor?
+        /// The write end of the task pipe; written only under the channel lock.
+        var input: SharedDescriptor?
         var outbox: Deque<OutgoingFrame> = []
         /// Bytes of `outbox.first` (frame and attachments) already written.
         var written = 0
@@ -70,9 +72,15 @@ final class LocalTransport: WorkerTransport {
 
     var logger: Logger { options.logger }
 
-    init(options: Options) throws {
+    /// - Throws: ``PoolError/Code/spawnFailed`` with the ``SystemError`` as its `underlying`
+    ///   error when the poller cannot be set up.
+    init(options: Options) throws(PoolError) {
         self.options = options
-        self.poller = try Poller()
+        do {
+            self.poller = try Poller()
+        } catch {
+            throw PoolError(.spawnFailed, "the pool could not set up its event loop: \(error)", underlying: error)
+        }
         self.loop = EventLoopState()
     }
 
@@ -136,7 +144,7 @@ final class LocalTransport: WorkerTransport {
     private func kill(_ id: WorkerID) {
         channels.withLock { channels in
             guard let channel = channels.table[id] else { return }
-            killProcess(pid: channel.pid, pidFD: channel.pidFD)
+            killProcess(pid: channel.pid, pidFD: channel.pidFD?.rawValue ?? -1)
             logger.debug("killed worker", metadata: ["pid": "\(channel.pid)", "worker": "\(id)"])
         }
     }
@@ -146,14 +154,14 @@ final class LocalTransport: WorkerTransport {
     /// Writes what the worker's pipe takes now; watches for writability if something is left;
     /// closes the pipe once everything before a `closeInput` is written.
     func flush(_ id: WorkerID, _ channels: inout Channels) {
-        guard var channel = channels.table[id], channel.fd >= 0 else { return }
+        guard var channel = channels.table[id], let fd = channel.input?.rawValue else { return }
         defer { channels.table[id] = channel }
         withSIGPIPEBlocked {
             while let frame = channel.outbox.first {
                 let (n, requested): (Int, Int)
                 do {
                     (n, requested) = try frame.withUnwritten(after: channel.written) { raw in
-                        (try writeNonBlocking(channel.fd, raw), raw.count)
+                        (try writeNonBlocking(fd, raw), raw.count)
                     }
                 } catch {
                     // EPIPE: the worker is gone; its exit is handled through its pidfd.
@@ -174,9 +182,9 @@ final class LocalTransport: WorkerTransport {
         if wantsWritable != channel.watchingWritable {
             do {
                 if wantsWritable {
-                    try poller.register(channel.fd, token: EventToken.taskWritable(id), readable: false, writable: true)
+                    try poller.register(fd, token: EventToken.taskWritable(id), readable: false, writable: true)
                 } else {
-                    poller.unregister(channel.fd)
+                    poller.unregister(fd)
                 }
                 channel.watchingWritable = wantsWritable
             } catch {
@@ -188,22 +196,23 @@ final class LocalTransport: WorkerTransport {
         }
     }
 
-    /// Closes the worker's task pipe: it reads end of file, finishes and exits.
+    /// Closes the worker's task pipe: it reads end of file, finishes and exits. Closed
+    /// explicitly, as copies of the channel may outlive this call: the worker must see the end
+    /// now.
     func closeInput(_ channel: inout TaskChannel) {
-        guard channel.fd >= 0 else { return }
-        if channel.watchingWritable { poller.unregister(channel.fd) }
-        closeDescriptor(channel.fd)
-        channel.fd = -1
+        guard let input = channel.input else { return }
+        if channel.watchingWritable { poller.unregister(input.rawValue) }
+        input.close()
+        channel.input = nil
         channel.watchingWritable = false
         channel.outbox.removeAll()
     }
 
-    /// Forgets a worker that is gone: closes its task pipe and (unless a thread waiting for its
-    /// own result still polls it, which then closes it) its pidfd.
-    func removeChannel(_ id: WorkerID, closingPidFD: Bool, _ channels: inout Channels) {
+    /// Forgets a worker that is gone: closes its task pipe and lets go of its pidfd (closed
+    /// when its other holders let go of it too).
+    func removeChannel(_ id: WorkerID, _ channels: inout Channels) {
         guard var channel = channels.table.removeValue(forKey: id) else { return }
         closeInput(&channel)
-        if closingPidFD { closeDescriptor(channel.pidFD) }
     }
 }
 

@@ -304,9 +304,11 @@ extension PoolCore.State {
     /// The error a caller sees for `failure`; an initializer's failure carries what the
     /// initializer threw as its `underlying` error.
     func poolError(_ failure: ChunkFailure, functionName: String, lastWords: LastWords?) -> PoolError {
-        var error = failure.poolError(functionName: functionName, lastWords: lastWords)
-        if case .startupFailed(_, initializer: true) = failure { error.underlying = initializerError }
-        return error
+        let error = failure.poolError(functionName: functionName, lastWords: lastWords)
+        guard case .startupFailed(_, initializer: true) = failure else { return error }
+        return PoolError(
+            error.code, error.message, functionName: error.functionName, workerPID: error.workerPID,
+            underlying: initializerError, crashFrames: error.crashFrames)
     }
 }
 

@@ -13,9 +13,6 @@ enum WorkerLoop {
     /// Serves tasks on fds 3 (tasks in) and 4 (results out) and exits the process.
     /// `Pool.bootstrap` has already made the process die with its parent (`WorkerSignals`).
     static func serve(functions: [String: any ChunkRunner]) async -> Never {
-        // The channels are ours alone: programs the task starts must not inherit them.
-        _ = fcntl(WorkerDescriptors.tasks, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(WorkerDescriptors.results, F_SETFD, FD_CLOEXEC)
         let pid = getpid()
         // Payload buffers of the same sizes come and go chunk after chunk: reuse their memory
         // rather than fault in fresh pages for each (measured: echo of 4 MiB items ~+45%; at most
@@ -23,6 +20,11 @@ enum WorkerLoop {
         keepFreedMemoryForReuse()
 
         do {
+            // The channels are ours alone: programs the task starts must not inherit them. They
+            // stay open for the process's life (the kernel closes them at its exit, which is how
+            // the parent hears of it), so nothing here owns them to close.
+            try setCloseOnExec(WorkerDescriptors.tasks)
+            try setCloseOnExec(WorkerDescriptors.results)
             var tasks = BlockingFrameReader(fd: WorkerDescriptors.tasks)
             guard let start = try tasks.next() else { exit(0) }
             guard start.kind == FrameKind.start.rawValue else {
@@ -113,7 +115,7 @@ enum WorkerLoop {
         } catch {
             // The parent is gone or sent something unreadable: nothing sensible is left to do.
             let message = "swift-multiprocessing worker \(pid): \(error)\n"
-            _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            message.withCString { text in _ = bestEffort("write(stderr)") { write(STDERR_FILENO, text, strlen(text)) } }
             exit(70)
         }
     }
