@@ -96,7 +96,8 @@ public final class Pool: Sendable {
                 ?? Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() }),
             processes: count, maxTasksPerChild: configuration.maxTasksPerChild,
             taskTimeout: configuration.taskTimeout, maxMemoryPerChild: configuration.maxMemoryPerChild,
-            workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout)
+            workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout,
+            crashReports: configuration.crashReports)
         do {
             core = try PoolCore(options: options)
         } catch {

@@ -22,6 +22,10 @@
 //                <arguments joined by |>" for a pool of itself, "named …" for one whose executable
 //                is this program's path, and "configured <arguments>" for one whose configuration
 //                sets them to `chosen`, `by configuration`
+//   crash-reports <forward|suppress>
+//                a pool with `crashReports` set so runs a task that prints a line on stderr and
+//                traps; prints "frames <count>" and "at <file>:<line>" of the innermost frame of
+//                the error, then "joined"
 //   chaos <seconds> <seed> [<kill every ms>]
 //                runs the chaos run (MultiprocessingTestSupport's ChaosRun) on a pool of three,
 //                then prints its figures, the pool's size, descriptors before and after, and
@@ -185,6 +189,21 @@ case "worker-arguments":
     let configured = try Pool(configuration)
     print("configured", try configured.apply(TestFunctions.commandLineArguments).joined(separator: "|"))
     try configured.stop()
+case "crash-reports":
+    var configuration = Pool.Configuration(processes: 1)
+    configuration.crashReports = CommandLine.arguments.dropFirst(2).first == "suppress" ? .suppress : .forward
+    let pool = try Pool(configuration)
+    do {
+        print("returned", try pool.apply(TestFunctions.printThenTrap, 1))
+    } catch let error as PoolError {
+        print("frames", error.crashFrames.count)
+        if let innermost = error.crashFrames.first {
+            print("at \(innermost.file ?? "?"):\(innermost.line.map(String.init) ?? "?")")
+        }
+    }
+    pool.close()
+    try pool.join()
+    print("joined")
 case "chaos":
     let seconds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 3
     let seed = UInt64(CommandLine.arguments.dropFirst(3).first ?? "") ?? 1

@@ -15,6 +15,8 @@ final class EventLoopState: @unchecked Sendable {
         var stderrFD: Int32
         var accumulator = FrameAccumulator()
         var stderrTail = StderrTail()
+        /// What of its stderr goes on to the parent's (all, or all but a crash report).
+        var crashReportFilter = CrashReportFilter(suppressing: false)
         /// What its initializer threw (itself when its type is registered).
         var initializerError: (any Error & Sendable)?
         /// Set when the result pipe reached end of file: if the process has not exited by then,
@@ -188,7 +190,8 @@ extension LocalTransport {
                         throw error
                     }
                     loop.readers[id] = EventLoopState.Reader(
-                        pid: worker.pid, pidFD: worker.pidFD, resultFD: worker.resultFD, stderrFD: worker.stderrFD)
+                        pid: worker.pid, pidFD: worker.pidFD, resultFD: worker.resultFD, stderrFD: worker.stderrFD,
+                        crashReportFilter: CrashReportFilter(suppressing: options.crashReports == .suppress))
                     // Its start frame first, before anything the storage sends it.
                     channels.withLock { channels in
                         var channel = TaskChannel(pid: worker.pid, pidFD: worker.pidFD, fd: worker.taskFD)
@@ -388,13 +391,17 @@ extension LocalTransport {
                 poller.unregister(reader.stderrFD)
                 closeDescriptor(reader.stderrFD)
                 reader.stderrFD = -1
+                reader.crashReportFilter.finish { part in forwardingStderr { $0.forward(part, force: true) } }
                 return
             case .bytes(let n):
                 let change = buffer.withUnsafeBytes { raw in
                     let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                     reader.stderrTail.append(chunk)
-                    // A worker's stderr is the user's: pass it on unchanged.
-                    return forwardingStderr { $0.forward(chunk, force: exiting) }
+                    // A worker's stderr is the user's: pass it on unchanged (but for a crash report,
+                    // if the configuration keeps those out).
+                    return reader.crashReportFilter.pass(chunk) { part in
+                        forwardingStderr { $0.forward(part, force: exiting) }
+                    }
                 }
                 if change == .pause && !exiting { return }
             }

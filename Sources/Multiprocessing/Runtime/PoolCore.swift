@@ -26,6 +26,8 @@ final class PoolCore: Sendable {
         var workerMemoryLimit: Int?
         /// How long a worker may take to become ready.
         var startTimeout: Duration?
+        /// Whether the runtime's crash reports reach the parent's stderr.
+        var crashReports: Pool.Configuration.CrashReports = .forward
     }
 
     struct State {
@@ -113,7 +115,7 @@ final class PoolCore: Sendable {
             options: LocalTransport.Options(
                 executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
                 logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
-                maxMemoryPerChild: options.maxMemoryPerChild))
+                maxMemoryPerChild: options.maxMemoryPerChild, crashReports: options.crashReports))
         self.callbacks = CallbackExecutor(poolStopped: stopped)
     }
 

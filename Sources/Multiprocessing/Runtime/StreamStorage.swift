@@ -124,7 +124,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         let expected = state.withLock { $0.expectedCount(ofChunk: index) ?? 0 }
         var results = ChunkResults(count: expected)
-        let ran = (nanoseconds: header.runNanoseconds, bytes: items.attachments.reduce(items.remaining) { $0 + $1.count })
+        let ran = (
+            nanoseconds: header.runNanoseconds, bytes: items.attachments.reduce(items.remaining) { $0 + $1.count }
+        )
         if let values = ResultItems.packedValues(items, header: header, expected: expected, as: Element.self) {
             results.values = values
             accept(index: index, results, ran: ran)
@@ -231,7 +233,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         // The common case: a result is ready; no waiter, no clock.
         switch poll(registering: nil) {
         case .item(let outcome, let endsChunk, let items):
-                return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
+            return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
         case .end: return nil
         case .failure(let error): throw error
         case .wait: break

@@ -83,7 +83,8 @@ enum WorkerLoop {
                     // How long the items took: a stream without a chunksize sizes its chunks by it.
                     let started = MonotonicInstant.now
                     try await function.runChunk(&reader, header: header, into: &results)
-                    results.setRunDuration(nanoseconds: UInt64(max(0, MonotonicInstant.now.nanoseconds - started.nanoseconds)))
+                    results.setRunDuration(
+                        nanoseconds: UInt64(max(0, MonotonicInstant.now.nanoseconds - started.nanoseconds)))
                 } else {
                     let known = functions[header.functionName]
                     let reason =
