@@ -15,7 +15,7 @@ extension Pool {
     ///
     /// Without a `chunksize`, chunks are sized from how long they take in the workers: the first
     /// holds one item, so the first result comes early; sizes double while a chunk takes well
-    /// under 2 ms and shrink when one takes much longer, up to 2048 items and about 1 MiB of
+    /// under 2 ms and shrink when one takes much longer, up to 8192 items and about 1 MiB of
     /// arguments or results a chunk. Tiny items then travel thousands to a message and slow ones
     /// one or a few, with no tuning (see <doc:PerformanceAndChunksize>).
     ///

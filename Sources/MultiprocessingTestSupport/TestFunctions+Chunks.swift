@@ -19,6 +19,12 @@ extension TestFunctions {
         return [x, Int(getpid())]
     }
 
+    /// `[x, pid of the worker]`; throws for 5.
+    public static let taggedPIDFailingOnFive = PoolFunction("taggedPIDFailingOnFive") { (x: Int) throws -> [Int] in
+        if x == 5 { throw TestFailure(reason: "five", value: x) }
+        return [x, Int(getpid())]
+    }
+
     /// The functions of this file, served by the test worker.
-    public static let chunks: [any AnyPoolFunction] = [taggedPID, slowTaggedPID]
+    public static let chunks: [any AnyPoolFunction] = [taggedPID, slowTaggedPID, taggedPIDFailingOnFive]
 }

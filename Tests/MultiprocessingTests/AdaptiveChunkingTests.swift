@@ -31,9 +31,9 @@ struct AdaptiveChunkingTests {
     func growsToMaximum() {
         var chunking = AdaptiveChunking()
         #expect(chunking.size == 1)
-        // 50 ns an item: even 2048 items take 0.1 ms, far below the 2 ms target.
-        let sizes = run(&chunking, rounds: 14, nanosecondsPerItem: 50)
-        #expect(sizes == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 2048, 2048])
+        // 50 ns an item: even 8192 items take 0.4 ms, below the 2 ms target.
+        let sizes = run(&chunking, rounds: 16, nanosecondsPerItem: 50)
+        #expect(sizes == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 8192, 8192])
         #expect(chunking.size == AdaptiveChunking.defaultMaximum)
     }
 
@@ -61,23 +61,23 @@ struct AdaptiveChunkingTests {
     func shrinks() {
         var chunking = AdaptiveChunking()
         _ = run(&chunking, rounds: 14, nanosecondsPerItem: 50)
-        #expect(chunking.size == 2048)
-        // Now 100 µs an item: a chunk of 2048 would take 205 ms.
+        #expect(chunking.size == 8192)
+        // Now 100 µs an item: a chunk of 8192 would take 0.8 s.
         let sizes = run(&chunking, rounds: 6, nanosecondsPerItem: 100_000)
-        #expect(sizes[1] <= 1024, "halved at least after the first slow chunk: \(sizes)")
+        #expect(sizes[1] <= 4096, "halved at least after the first slow chunk: \(sizes)")
         #expect(sizes.last! >= 10 && sizes.last! <= 40, "\(sizes)")
     }
 
     @Test("One slow chunk among fast ones does not shrink the chunks")
     func oneSlowChunk() {
         var chunking = AdaptiveChunking()
-        _ = run(&chunking, rounds: 14, nanosecondsPerItem: 200)
-        #expect(chunking.size == 2048)
-        // Ten times slower once (a busy machine): 2048 × 2 µs = 4.1 ms.
-        chunking.chunkRan(items: 2048, nanoseconds: 2048 * 2_000)
-        #expect(chunking.size == 2048)
-        _ = run(&chunking, rounds: 3, nanosecondsPerItem: 200)
-        #expect(chunking.size == 2048)
+        _ = run(&chunking, rounds: 14, nanosecondsPerItem: 100)
+        #expect(chunking.size == 8192)
+        // Five times slower once (a busy machine): 8192 × 0.5 µs = 4.1 ms.
+        chunking.chunkRan(items: 8192, nanoseconds: 8192 * 500)
+        #expect(chunking.size == 8192)
+        _ = run(&chunking, rounds: 3, nanosecondsPerItem: 100)
+        #expect(chunking.size == 8192)
     }
 
     @Test("Large items make smaller chunks: about 1 MiB of arguments or results a chunk")
@@ -91,7 +91,7 @@ struct AdaptiveChunkingTests {
         #expect(chunking.size == 1)
         // Small again: the bound fades.
         for _ in 0..<40 { chunking.chunkCarried(items: 2048, bytes: 2048 * 8) }
-        #expect(chunking.size == 2048)
+        #expect(chunking.size == AdaptiveChunking.defaultMaximum)
     }
 
     @Test("A chunk without items or with no time says nothing bad")
@@ -203,8 +203,14 @@ struct AdaptiveChunkingTests {
         let pool = try TestPools.make(processes: 2, maxTasksPerChild: 25)
         defer { pool.stop() }
         var unordered: [Int] = []
-        for try await pair in try pool.imapUnordered(F.taggedPID, 0..<3000) { unordered.append(pair[0]) }
+        var unorderedPIDs: Set<Int> = []
+        for try await pair in try pool.imapUnordered(F.taggedPID, 0..<3000) {
+            unordered.append(pair[0])
+            unorderedPIDs.insert(pair[1])
+        }
         #expect(unordered.sorted() == Array(0..<3000))
+        // About 20 chunks: one worker each, and perhaps a replacement (one a chunk: 120 workers).
+        #expect(unorderedPIDs.count <= 4, "\(unorderedPIDs.count) workers ran the chunks")
         // chunksize: 1 means it: 100 chunks, so at least 4 workers of 25 tasks each.
         var pids: Set<Int> = []
         for try await pair in try pool.imap(F.taggedPID, 0..<100, chunksize: 1) { pids.insert(pair[1]) }
@@ -212,7 +218,7 @@ struct AdaptiveChunkingTests {
     }
 
     @Test("Slow items stay one to a chunk: the worker's run time reaches the stream", .timeLimit(.minutes(1)))
-    func slowItemsAlone() async throws {
+    func slowItemsAloneInAPool() async throws {
         // 5 ms an item, more than twice the 2 ms target: chunks of one, 60 tasks, 15 workers of 4.
         // Without the measurement chunks would double to 2, 4, 8, … and take about 13 tasks.
         let pool = try TestPools.make(processes: 2, maxTasksPerChild: 4)
@@ -227,25 +233,30 @@ struct AdaptiveChunkingTests {
         #expect(pids.count >= 14, "\(pids.count) workers ran the chunks")
     }
 
-    @Test("Errors stay per item and progress counts every item without a chunksize", .timeLimit(.minutes(1)))
+    @Test(
+        "Errors stay per item and progress counts every item in chunks of many items", .timeLimit(.minutes(1)))
     func errorsAndProgress() throws {
-        let pool = try TestPools.make(processes: 2)
+        let pool = try TestPools.make(processes: 2, maxTasksPerChild: 100)
         defer { pool.stop() }
-        let stream = try pool.imap(F.failOnFive, 0..<3000)
+        let stream = try pool.imap(F.taggedPIDFailingOnFive, 0..<3000)
         var values: [Int] = []
+        var pids: Set<Int> = []
         var failures: [Int] = []
         var position = 0
         while true {
             do {
-                guard let value = try stream.next(timeout: .seconds(30)) else { break }
-                values.append(value)
+                guard let pair = try stream.next(timeout: .seconds(30)) else { break }
+                values.append(pair[0])
+                pids.insert(pair[1])
             } catch {
                 failures.append(position)
+                #expect((error as? TestFailure)?.value == 5)
             }
             position += 1
         }
         #expect(failures == [5])
-        #expect(values.count == 2999)
+        #expect(values == Array(0..<5) + Array(6..<3000))
         #expect(stream.progress.completed == 3000 && stream.progress.total == 3000)
+        #expect(pids.count <= 4, "\(pids.count) workers ran the chunks")
     }
 }

@@ -10,6 +10,10 @@
 // is):
 //
 //     swift run -c release --package-path Benchmarks pool-workloads chunks [runs]   (default 3)
+//
+// (`chunks-imap` or `chunks-hash` alone runs one of its two workloads.) Chunksize 1 on the tiny
+// items takes 40 µs a chunk here, two minutes for 3e6: it runs once, on 3e5 of them
+// (`chunks_imap_3e5_1_s`).
 
 import Multiprocessing
 
@@ -183,9 +187,9 @@ if wanted("imap") {
 
 // W7 chunk sizes: imap without a chunksize against hand-picked ones, side by side in one run,
 // best of `runs`. Keys: chunks_<workload>_<chunksize or auto>_s.
-if wanted("chunks") {
+if wanted("chunks") || wanted("chunks-imap") || wanted("chunks-hash") {
     let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 3
-    let chunksizes: [Int?] = [nil, 1, 64, 512, 1000, 4096]
+    let chunksizes: [Int?] = [nil, 1, 64, 512, 1000, 4096, 16384]
     func label(_ chunksize: Int?) -> String { chunksize.map { "\($0)" } ?? "auto" }
     func best(_ body: () throws -> Void) rethrows -> Double {
         var times: [Double] = []
@@ -194,26 +198,42 @@ if wanted("chunks") {
     }
 
     // (a) The imap workload: 3e6 tiny items from a lazy sequence.
-    let tinyCount = 3_000_000
-    for chunksize in chunksizes {
-        let time = try best {
-            let stream = try pool.imap(
-                square, (0..<tinyCount).lazy.map { @Sendable (x: Int) in x }, chunksize: chunksize)
-            var total = 0
-            while let value = try stream.next() { total &+= value }
-            precondition(total == (0..<tinyCount).reduce(0) { $0 &+ $1 &* $1 })
+    var autoRSSGrowth = 0.0
+    func tiny(_ count: Int, chunksize: Int?) throws {
+        let stream = try pool.imap(square, (0..<count).lazy.map { @Sendable (x: Int) in x }, chunksize: chunksize)
+        var total = 0
+        let before = residentMB()
+        var peak = before
+        var i = 0
+        while let value = try stream.next() {
+            total &+= value
+            if i % 50_000 == 0 { peak = max(peak, residentMB()) }
+            i += 1
         }
-        out.append(("chunks_imap_3e6_\(label(chunksize))_s", "\(time)"))
+        precondition(total == (0..<count).reduce(0) { $0 &+ $1 &* $1 })
+        if chunksize == nil { autoRSSGrowth = max(autoRSSGrowth, peak - before) }
+    }
+    for chunksize in chunksizes where !wanted("chunks-hash") || wanted("chunks") || wanted("chunks-imap") {
+        if chunksize == 1 {
+            out.append(("chunks_imap_3e5_1_s", "\(try measure { try tiny(300_000, chunksize: 1) })"))
+        } else {
+            out.append(
+                ("chunks_imap_3e6_\(label(chunksize))_s", "\(try best { try tiny(3_000_000, chunksize: chunksize) })"))
+        }
+        if chunksize == nil { out.append(("chunks_imap_3e6_auto_parent_rss_growth_MB", "\(autoRSSGrowth)")) }
     }
 
     // (b) Hasher-like: 20–200 µs an item (8–80 KiB of hashing), imapUnordered as the
     // hasher of issue 13 did.
-    let lengths = hashLengths(count: 20_000, from: 8 << 10, to: 80 << 10)
+    let hashing = !wanted("chunks-imap") || wanted("chunks") || wanted("chunks-hash")
+    let lengths = hashing ? hashLengths(count: 20_000, from: 8 << 10, to: 80 << 10) : []
     var expected: UInt64 = 0
     let serial = measure { for length in lengths { expected ^= hashBytes(length) } }
-    out.append(("chunks_hash_serial_s", "\(serial)"))
-    out.append(("chunks_hash_item_us", "\(serial / Double(lengths.count) * 1e6)"))
-    for chunksize in chunksizes {
+    if hashing {
+        out.append(("chunks_hash_serial_s", "\(serial)"))
+        out.append(("chunks_hash_item_us", "\(serial / Double(lengths.count) * 1e6)"))
+    }
+    for chunksize in chunksizes where hashing {
         let time = try best {
             var combined: UInt64 = 0
             let stream = try pool.imapUnordered(hashTask, lengths, chunksize: chunksize)

@@ -18,7 +18,7 @@ struct AdaptiveChunking: Equatable, Sendable {
     static let defaultTarget: Duration = .milliseconds(2)
     /// The largest chunk, in items: past it the pool's cost per chunk no longer shows, even for
     /// items that take nanoseconds.
-    static let defaultMaximum = 2048
+    static let defaultMaximum = 8192
     /// The most bytes a chunk should carry, its arguments or its results.
     static let defaultMaximumBytes = 1 << 20
 
