@@ -30,9 +30,10 @@ struct AdaptiveChunking: Equatable, Sendable {
     let maximumBytes: Int
     /// The size the run times ask for.
     private(set) var timedSize = 1
-    /// The running estimate of one item's run time (a moving average over chunks), in
-    /// nanoseconds; nil before the first chunk came back.
-    private(set) var nanosecondsPerItem: Double?
+    /// One item's run time in the last few chunks, in nanoseconds, oldest first.
+    private var recent: [Double] = []
+    /// How many chunks ``nanosecondsPerItem`` looks back over.
+    static let lookBack = 3
     /// The running estimate of one item's bytes, arguments or results, whichever is larger.
     private(set) var bytesPerItem: Double?
 
@@ -45,6 +46,12 @@ struct AdaptiveChunking: Equatable, Sendable {
         self.maximum = maximum
         self.maximumBytes = maximumBytes
     }
+
+    /// The estimate of one item's run time, in nanoseconds: the least of the last
+    /// ``lookBack`` chunks'. A worker that loses its core to another process (a busy machine)
+    /// only ever adds time to a chunk, so the least is the item's own cost; a real slowdown
+    /// shows once it holds for that many chunks. Nil before the first chunk came back.
+    var nanosecondsPerItem: Double? { recent.min() }
 
     /// The size of the next chunk to cut: what the run times ask for, within the byte bound.
     var size: Int {
@@ -60,17 +67,17 @@ struct AdaptiveChunking: Equatable, Sendable {
     /// - Shrinks when one would take more than twice the target: to what fits the target (at
     ///   least halving, never below one item), at once, since a slow chunk holds up its worker
     ///   and, in an ordered stream, everything behind it.
+    ///
+    /// Both go by ``nanosecondsPerItem``.
     /// - Else keeps it.
     ///
     /// - Parameter resultBytes: The bytes its results took (0 when not known).
     mutating func chunkRan(items: Int, nanoseconds: UInt64, resultBytes: Int = 0) {
         guard items > 0 else { return }
         if resultBytes > 0 { chunkCarried(items: items, bytes: resultBytes) }
-        let measured = Double(nanoseconds) / Double(items)
-        // Half the new measurement, half what came before: one chunk slowed down by a busy
-        // machine does not halve the chunks, and a real change shows within a few chunks.
-        let perItem = nanosecondsPerItem.map { ($0 + measured) / 2 } ?? measured
-        nanosecondsPerItem = perItem
+        recent.append(Double(nanoseconds) / Double(items))
+        if recent.count > Self.lookBack { recent.removeFirst() }
+        let perItem = nanosecondsPerItem!
         let projected = perItem * Double(timedSize)
         if projected * 2 <= targetNanoseconds {
             timedSize = min(timedSize * 2, maximum)
