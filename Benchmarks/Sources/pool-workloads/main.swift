@@ -231,10 +231,10 @@ if wanted("chunks") || wanted("chunks-imap") || wanted("chunks-hash") {
         out.append(("chunks_imap_3e5_1_s", "\(try measure { try tiny(300_000, chunksize: 1) })"))
     }
 
-    // (b) Hasher-like: 20–200 µs an item (8–80 KiB of hashing), imapUnordered as the
+    // (b) Hasher-like: 20–200 µs an item (10–100 KiB of hashing), imapUnordered as the
     // hasher of issue 13 did.
     if !wanted("chunks-imap") || wanted("chunks") || wanted("chunks-hash") {
-        let lengths = hashLengths(count: 20_000, from: 8 << 10, to: 80 << 10)
+        let lengths = hashLengths(count: 20_000, from: 10 << 10, to: 100 << 10)
         var expected: UInt64 = 0
         let serial = measure { for length in lengths { expected ^= hashBytes(length) } }
         out.append(("chunks_hash_serial_s", "\(serial)"))
