@@ -124,9 +124,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         let expected = state.withLock { $0.expectedCount(ofChunk: index) ?? 0 }
         var results = ChunkResults(count: expected)
-        let ran = (
-            nanoseconds: header.runNanoseconds, bytes: items.attachments.reduce(items.remaining) { $0 + $1.count }
-        )
+        // A run time of 0 was not measured (the worker does not serve the function).
+        let bytes = items.attachments.reduce(items.remaining) { $0 + $1.count }
+        let ran = header.runNanoseconds == 0 ? nil : (nanoseconds: header.runNanoseconds, bytes: bytes)
         if let values = ResultItems.packedValues(items, header: header, expected: expected, as: Element.self) {
             results.values = values
             accept(index: index, results, ran: ran)
