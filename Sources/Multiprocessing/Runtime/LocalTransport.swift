@@ -20,6 +20,8 @@ final class LocalTransport: WorkerTransport {
         var logger: Logger
         var workerMemoryLimit: Int?
         var maxMemoryPerChild: Int?
+        /// Whether the runtime's crash reports in workers' stderr reach the parent's stderr.
+        var crashReports: Pool.Configuration.CrashReports = .forward
     }
 
     /// The parent's end of one worker's task pipe, what could not be written yet, and the
