@@ -110,7 +110,7 @@
                 startFrame: startFrame, workerMemoryLimit: configuration.workerMemoryLimit,
                 maxMemoryPerChild: configuration.maxMemoryPerChild,
                 executable: configuration.executable ?? Pool.defaultExecutable.withLock { $0 },
-                arguments: configuration.arguments)
+                arguments: configuration.arguments, crashReports: configuration.crashReports)
             let transport = ClusterTransport(
                 parent: parent, agents: agents.filter { quota[$0.rank] != nil }, quota: quota, setup: setup)
             return (transport, quota.values.reduce(0, +))

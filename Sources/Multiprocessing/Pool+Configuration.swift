@@ -99,6 +99,20 @@ extension Pool {
         /// which must not bootstrap the process-wide metrics system.
         var metricsFactory: (any MetricsFactory)?
 
+        /// Whether the crash report the Swift runtime writes to a crashing worker's stderr (a
+        /// backtrace of every thread, dozens of lines) goes on to this process's stderr with the
+        /// rest of the worker's output. Default: ``CrashReports-swift.struct/forward``.
+        ///
+        /// ``CrashReports-swift.struct/suppress`` keeps the report out of your stderr; the
+        /// error still says where the worker crashed (``PoolError/crashFrames``), and everything
+        /// else workers print still passes.
+        ///
+        /// ```swift
+        /// var configuration = Pool.Configuration()
+        /// configuration.crashReports = .suppress
+        /// ```
+        public var crashReports: CrashReports = .forward
+
         /// Creates a configuration; every parameter left out keeps its default.
         ///
         /// ```swift
@@ -174,6 +188,36 @@ extension Pool {
             }
             if label.isEmpty {
                 throw PoolError(.invalidArgument, "label must not be empty")
+            }
+        }
+    }
+}
+
+extension Pool.Configuration {
+    /// What becomes of the crash report the Swift runtime writes to a crashing worker's stderr:
+    /// passed on to the parent's stderr, or kept out of it. Either way the pool reads it, so the
+    /// error names where the worker crashed (see <doc:ErrorsAndFaults>).
+    public struct CrashReports: Sendable, Hashable, CustomStringConvertible {
+        private enum Kind: Hashable {
+            case forward, suppress
+        }
+        private let kind: Kind
+
+        /// The report goes on to the parent's stderr with the rest of the worker's stderr (the
+        /// default).
+        public static let forward = CrashReports(kind: .forward)
+
+        /// The report, from its first line (`*** Signal 4: Backtracing from 0x…`) to the end of
+        /// the dying worker's stderr, is not passed on to the parent's stderr; what the worker
+        /// printed before it (the runtime's one-line `Fatal error: …` message included) still
+        /// is. ``PoolError/crashFrames`` and the error's description keep the crash location.
+        public static let suppress = CrashReports(kind: .suppress)
+
+        /// `forward` or `suppress`.
+        public var description: String {
+            switch kind {
+            case .forward: "forward"
+            case .suppress: "suppress"
             }
         }
     }

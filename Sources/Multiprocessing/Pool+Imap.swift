@@ -13,14 +13,21 @@ extension Pool {
     /// An item whose argument cannot be encoded fails at its position with
     /// ``PoolError/Code/encodingFailed``; the stream goes on.
     ///
+    /// Without a `chunksize`, chunks are sized from how long they take in the workers: the first
+    /// holds one item, so the first result comes early; sizes double while a chunk takes well
+    /// under 2 ms and shrink when one takes much longer, up to 8192 items and about 1 MiB of
+    /// arguments or results a chunk. Tiny items then travel thousands to a message and slow ones
+    /// one or a few, with no tuning (see <doc:PerformanceAndChunksize>).
+    ///
     /// - Parameters:
     ///   - function: A one-argument function the workers serve.
     ///   - items: The inputs; read as the stream is consumed.
-    ///   - chunksize: Items per task (default 1); larger chunks cost fewer messages.
+    ///   - chunksize: Items per task, exactly; larger chunks cost fewer messages. Default: nil,
+    ///     sized from the measured run time of the chunks.
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument` (chunksize below 1).
     @inlinable
     public func imap<A, R>(
-        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1
+        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
     ) throws
         -> ResultStream<R>
     {
@@ -34,11 +41,12 @@ extension Pool {
     /// - Parameters:
     ///   - function: A one-argument function the workers serve.
     ///   - items: The inputs; read as the stream is consumed.
-    ///   - chunksize: Items per task (default 1).
+    ///   - chunksize: Items per task, exactly. Default: nil, sized from the measured run time of
+    ///     the chunks, as for ``imap(_:_:chunksize:)``.
     /// - Throws: ``PoolError`` `.notRunning`, `.invalidArgument` (chunksize below 1).
     @inlinable
     public func imapUnordered<A, R>(
-        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int = 1
+        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
     ) throws -> ResultStream<R> {
         try makeStream(
             function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: false,
@@ -70,18 +78,18 @@ extension Pool {
 
     @usableFromInline
     func makeStream<A, R>(
-        _ function: PoolFunction<A, R>, pull: @escaping (inout [A], Int) -> Void, chunksize: Int, ordered: Bool,
+        _ function: PoolFunction<A, R>, pull: @escaping (inout [A], Int) -> Void, chunksize: Int?, ordered: Bool,
         knownCount: Int? = nil
     ) throws(PoolError) -> ResultStream<R> {
         let name = function.name
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: name) }
-        try Chunking.validate(chunksize, functionName: name)
+        if let chunksize { try Chunking.validate(chunksize, functionName: name) }
         let job = core.makeJobID()
         let signature = function.signatureFingerprint
         let packedStride = function.packedArgumentStride
         var batch: [A] = []
         var itemIndex = 0
-        let feeder = StreamFeeder { firstChunk in
+        let feeder = StreamFeeder { firstChunk, chunksize in
             var slots: [StreamFeeder.Slot] = []
             var chunkIndex = firstChunk
             var builder: TaskFrameBuilder?
@@ -137,7 +145,8 @@ extension Pool {
         }
         let storage = StreamStorage<R>(
             functionName: name, job: job, ordered: ordered, core: core,
-            window: Chunking.streamWindow(processes: processes), feeder: feeder, knownCount: knownCount)
+            window: Chunking.streamWindow(processes: processes), chunksize: chunksize, feeder: feeder,
+            knownCount: knownCount)
         try storage.start()
         return ResultStream(storage: storage)
     }

@@ -110,7 +110,8 @@ public final class Pool: Sendable {
             taskTimeout: configuration.taskTimeout, maxMemoryPerChild: configuration.maxMemoryPerChild,
             workerMemoryLimit: configuration.workerMemoryLimit, startTimeout: configuration.startTimeout,
             metrics: PoolMetrics(
-                label: configuration.label, factory: configuration.metricsFactory ?? MetricsSystem.factory))
+                label: configuration.label, factory: configuration.metricsFactory ?? MetricsSystem.factory),
+            crashReports: configuration.crashReports)
         do {
             core = try PoolCore(options: options, transport: transport)
         } catch let error as PoolError {

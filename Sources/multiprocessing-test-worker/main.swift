@@ -26,6 +26,10 @@
 //                imap of 8 items of which two (one chunk) throw and an apply whose worker crashes, then
 //                prints "outcome <outcome> <count>" and "restart <cause> <count>" for every value
 //                of the pool's counters, and "label <pool>" for the pool dimension they carry
+//   crash-reports <forward|suppress>
+//                a pool with `crashReports` set so runs a task that prints a line on stderr and
+//                traps; prints "frames <count>" and "at <file>:<line>" of the innermost frame of
+//                the error, then "joined"
 //   chaos <seconds> <seed> [<kill every ms>]
 //                runs the chaos run (MultiprocessingTestSupport's ChaosRun) on a pool of three,
 //                then prints its figures, the pool's size, descriptors before and after, and
@@ -229,6 +233,21 @@ case "metrics":
         print("label", counter.dimensions.first { $0.0 == "pool" }?.1 ?? "none")
     }
     try pool.stop()
+case "crash-reports":
+    var configuration = Pool.Configuration(processes: 1)
+    configuration.crashReports = CommandLine.arguments.dropFirst(2).first == "suppress" ? .suppress : .forward
+    let pool = try Pool(configuration)
+    do {
+        print("returned", try pool.apply(TestFunctions.printThenTrap, 1))
+    } catch let error as PoolError {
+        print("frames", error.crashFrames.count)
+        if let innermost = error.crashFrames.first {
+            print("at \(innermost.file ?? "?"):\(innermost.line.map(String.init) ?? "?")")
+        }
+    }
+    pool.close()
+    try pool.join()
+    print("joined")
 case "chaos":
     let seconds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 3
     let seed = UInt64(CommandLine.arguments.dropFirst(3).first ?? "") ?? 1

@@ -18,7 +18,7 @@ struct ClusterPartsTests {
         let worker = WorkerID(rawValue: 77)
         let setup = ClusterMessage.PoolSetup(
             startFrame: [1, 2, 3, 250], workerMemoryLimit: 1 << 30, maxMemoryPerChild: nil, executable: "/bin/app",
-            arguments: ["--size", "", "ünïcode"])
+            arguments: ["--size", "", "ünïcode"], crashReports: .suppress)
         guard case .openPool(9, let decoded) = try roundTrip(.openPool(pool: 9, setup: setup)) else {
             Issue.record("not an openPool")
             return
@@ -26,6 +26,7 @@ struct ClusterPartsTests {
         #expect(decoded.startFrame == setup.startFrame)
         #expect(decoded.workerMemoryLimit == 1 << 30 && decoded.maxMemoryPerChild == nil)
         #expect(decoded.executable == "/bin/app" && decoded.arguments == setup.arguments)
+        #expect(decoded.crashReports == .suppress)
         let bare = ClusterMessage.PoolSetup(
             startFrame: [], workerMemoryLimit: nil, maxMemoryPerChild: 0, executable: nil, arguments: nil)
         guard case .openPool(_, let none) = try roundTrip(.openPool(pool: 1, setup: bare)) else {
@@ -33,6 +34,7 @@ struct ClusterPartsTests {
             return
         }
         #expect(none.maxMemoryPerChild == 0 && none.executable == nil && none.arguments == nil)
+        #expect(none.crashReports == .forward)
 
         guard
             case .send(3, worker, 12, let frame) = try roundTrip(
@@ -75,7 +77,8 @@ struct ClusterPartsTests {
             Issue.record("a small report did not survive")
             return
         }
-        let header = ResultHeader(job: 1 << 40, chunkIndex: 3, itemCount: 2, anyFailed: true, packed: true)
+        let header = ResultHeader(
+            job: 1 << 40, chunkIndex: 3, itemCount: 2, anyFailed: true, packed: true, runNanoseconds: 1_234_567)
         let items: [UInt8] = [0, 1, 2, 3, 4, 5]
         let encoded = ClusterMessage.result(pool: 2, worker: worker, pid: 7, header: header, items: items[2...])
             .encoded()

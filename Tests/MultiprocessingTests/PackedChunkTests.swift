@@ -172,6 +172,7 @@ private func resultBody(count: UInt32, flags: UInt8, _ rest: (inout ByteWriter) 
     writer.writeUInt64(0)
     writer.writeUInt32(count)
     writer.writeUInt8(flags)
+    writer.writeUInt64(0)  // the run time
     rest(&writer)
     return writer.bytes
 }

@@ -4,6 +4,16 @@
 //     swift run -c release --package-path Benchmarks pool-workloads [workload …]
 //
 // With workload names (cold, starmap, apply, cpu, echo, imap) only those run: for profiling one.
+// `chunks` (run only when named; a few minutes) sets `imap` without a chunksize, whose chunks are
+// sized from their run time, beside hand-picked chunksizes on two workloads: the 3e6 tiny items
+// of `imap`, and a hasher-like one (a hash over a buffer of 20–200 µs per item, as hashing files
+// is):
+//
+//     swift run -c release --package-path Benchmarks pool-workloads chunks [runs]   (default 3)
+//
+// (`chunks-imap` or `chunks-hash` alone runs one of its two workloads.) Chunksize 1 on the tiny
+// items takes 40 µs a chunk here, two minutes for 3e6: it runs once, on 3e5 of them
+// (`chunks_imap_3e5_1_s`).
 
 import Multiprocessing
 
@@ -17,6 +27,34 @@ let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
 let echo = PoolFunction("echo") { (b: [UInt8]) in b }
 let square = PoolFunction("sq") { (x: Int) in x * x }
 let countPrimesTask = PoolFunction("count_primes") { (lo: Int, hi: Int) in countPrimes(lo, hi) }
+let hashTask = PoolFunction("hash_bytes") { (length: Int) in hashBytes(length) }
+
+/// The bytes `hashBytes` reads: 256 KiB of a fixed pattern, made once per process.
+let hashInput: [UInt8] = (0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 11) }
+
+/// A hash of the first `length` bytes of `hashInput` (FNV-1a with an extra mix per byte): about
+/// the cost per byte of a software SHA-256, so that a length stands for a file of that size.
+func hashBytes(_ length: Int) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    hashInput.withUnsafeBufferPointer { bytes in
+        for i in 0..<min(length, bytes.count) {
+            h = (h ^ UInt64(bytes[i])) &* 0x0000_0100_0000_01b3
+            h ^= h >> 29
+        }
+    }
+    return h
+}
+
+/// The `chunks` hasher's item lengths: log-uniform, so that items take from about 20 to 200 µs,
+/// as a tree of files of many sizes does; the same on every run.
+func hashLengths(count: Int, from low: Int, to high: Int) -> [Int] {
+    var state: UInt64 = 0x9e37_79b9_7f4a_7c15
+    return (0..<count).map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let unit = Double(state >> 11) / Double(1 << 53)
+        return Int(Double(low) * pow(Double(high) / Double(low), unit))
+    }
+}
 
 func countPrimes(_ lo: Int, _ hi: Int) -> Int {
     var n = 0
@@ -59,10 +97,11 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
     return seconds(ContinuousClock.now - start)
 }
 
-Pool.bootstrap(serving: [add, echo, square, countPrimesTask])
+Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask])
 
 let selected = Set(CommandLine.arguments.dropFirst())
-func wanted(_ name: String) -> Bool { selected.isEmpty || selected.contains(name) }
+/// `chunks` runs only when named: it takes minutes.
+func wanted(_ name: String) -> Bool { (selected.isEmpty && name != "chunks") || selected.contains(name) }
 
 var out: [(String, String)] = [("runtime", "\"swift-multiprocessing\""), ("start_method", "\"spawn\"")]
 
@@ -144,6 +183,70 @@ if wanted("imap") {
     }
     out.append(("imap_3e6_s", "\(imapTime)"))
     out.append(("imap_3e6_parent_rss_growth_MB", "\(peak - before)"))
+}
+
+// W7 chunk sizes: imap without a chunksize against hand-picked ones, side by side in one run:
+// every round runs each chunksize once, in turn (so that the machine's load swings hit them
+// alike), and each keeps its best of `runs` rounds. Keys: chunks_<workload>_<chunksize or auto>_s.
+if wanted("chunks") || wanted("chunks-imap") || wanted("chunks-hash") {
+    let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 3
+    let chunksizes: [Int?] = [nil, 1, 64, 512, 1000, 4096, 16384]
+    func label(_ chunksize: Int?) -> String { chunksize.map { "\($0)" } ?? "auto" }
+    /// Runs `body` for every chunksize, `runs` rounds; returns the best time of each.
+    func bestOfRounds(_ body: (Int?) throws -> Void) rethrows -> [Double] {
+        var best = Array(repeating: Double.infinity, count: chunksizes.count)
+        for _ in 0..<runs {
+            for (i, chunksize) in chunksizes.enumerated() {
+                best[i] = min(best[i], try measure { try body(chunksize) })
+            }
+        }
+        return best
+    }
+
+    // (a) The imap workload: 3e6 tiny items from a lazy sequence.
+    var autoRSSGrowth = 0.0
+    func tiny(_ count: Int, chunksize: Int?) throws {
+        let stream = try pool.imap(square, (0..<count).lazy.map { @Sendable (x: Int) in x }, chunksize: chunksize)
+        var total = 0
+        let before = residentMB()
+        var peak = before
+        var i = 0
+        while let value = try stream.next() {
+            total &+= value
+            if i % 50_000 == 0 { peak = max(peak, residentMB()) }
+            i += 1
+        }
+        precondition(total == (0..<count).reduce(0) { $0 &+ $1 &* $1 })
+        if chunksize == nil { autoRSSGrowth = max(autoRSSGrowth, peak - before) }
+    }
+    if !wanted("chunks-hash") || wanted("chunks") || wanted("chunks-imap") {
+        // Chunksize 1: once, on a tenth of the items.
+        let times = try bestOfRounds { chunksize in
+            if chunksize != 1 { try tiny(3_000_000, chunksize: chunksize) }
+        }
+        for (chunksize, time) in zip(chunksizes, times) where chunksize != 1 {
+            out.append(("chunks_imap_3e6_\(label(chunksize))_s", "\(time)"))
+        }
+        out.append(("chunks_imap_3e6_auto_parent_rss_growth_MB", "\(autoRSSGrowth)"))
+        out.append(("chunks_imap_3e5_1_s", "\(try measure { try tiny(300_000, chunksize: 1) })"))
+    }
+
+    // (b) Hasher-like: 20–200 µs an item (10–100 KiB of hashing), imapUnordered as the
+    // hasher of issue 13 did.
+    if !wanted("chunks-imap") || wanted("chunks") || wanted("chunks-hash") {
+        let lengths = hashLengths(count: 20_000, from: 10 << 10, to: 100 << 10)
+        var expected: UInt64 = 0
+        let serial = measure { for length in lengths { expected ^= hashBytes(length) } }
+        out.append(("chunks_hash_serial_s", "\(serial)"))
+        out.append(("chunks_hash_item_us", "\(serial / Double(lengths.count) * 1e6)"))
+        let times = try bestOfRounds { chunksize in
+            var combined: UInt64 = 0
+            let stream = try pool.imapUnordered(hashTask, lengths, chunksize: chunksize)
+            while let value = try stream.next() { combined ^= value }
+            precondition(combined == expected)
+        }
+        for (chunksize, time) in zip(chunksizes, times) { out.append(("chunks_hash_\(label(chunksize))_s", "\(time)")) }
+    }
 }
 
 pool.close()

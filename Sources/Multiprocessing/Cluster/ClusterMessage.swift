@@ -16,6 +16,8 @@ enum ClusterMessage {
         /// The workers' arguments, when the parent's configuration names them; nil gives them the
         /// agent's own.
         var arguments: [String]?
+        /// Whether the runtime's crash reports go on to the agent's stderr (and so to `mpiexec`'s).
+        var crashReports: Pool.Configuration.CrashReports = .forward
     }
 
     // Agent to rank 0.
@@ -73,6 +75,7 @@ enum ClusterMessage {
             w.writeUInt64(header.chunkIndex)
             w.writeUInt32(UInt32(header.itemCount))
             w.writeUInt8((header.anyFailed ? 1 : 0) | (header.packed ? 2 : 0))
+            w.writeUInt64(header.runNanoseconds)
             w.writeBytes(items)
         case .misbehaved(let pool, let worker, let detail):
             w.head(7, pool, worker)
@@ -127,6 +130,7 @@ enum ClusterMessage {
             } else {
                 w.writeVarint(0)
             }
+            w.writeUInt8(setup.crashReports == .suppress ? 1 : 0)
         case .spawn(let pool, let worker):
             w.head(21, pool, worker)
         case .send(let pool, let worker, let sequence, let frame):
@@ -176,12 +180,13 @@ enum ClusterMessage {
                 arguments = []
                 for _ in 0..<argumentCount - 1 { arguments!.append(try r.readString()) }
             }
+            let crashReports: Pool.Configuration.CrashReports = try r.readUInt8() == 1 ? .suppress : .forward
             return .openPool(
                 pool: pool,
                 setup: PoolSetup(
                     startFrame: startFrame, workerMemoryLimit: limit == 0 ? nil : Int(limit - 1),
                     maxMemoryPerChild: maxMemory == 0 ? nil : Int(maxMemory - 1), executable: executable,
-                    arguments: arguments))
+                    arguments: arguments, crashReports: crashReports))
         case 25: return .stopPool(pool: try r.readUInt32())
         case 26: return .shutdown
         default: break
@@ -199,9 +204,10 @@ enum ClusterMessage {
             let chunkIndex = try r.readUInt64()
             let count = Int(try r.readUInt32())
             let flags = try r.readUInt8()
+            let runNanoseconds = try r.readUInt64()
             let header = ResultHeader(
                 job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: flags & 1 != 0,
-                packed: flags & 2 != 0)
+                packed: flags & 2 != 0, runNanoseconds: runNanoseconds)
             return .result(pool: pool, worker: worker, pid: pid, header: header, items: bytes[r.offset...])
         case 7: return .misbehaved(pool: pool, worker: worker, detail: try r.readString())
         case 8:

@@ -94,7 +94,7 @@
                     options: LocalTransport.Options(
                         executable: executable, arguments: arguments, startFrame: setup.startFrame, logger: logger,
                         workerMemoryLimit: setup.workerMemoryLimit, maxMemoryPerChild: setup.maxMemoryPerChild,
-                        droppedEnvironment: ClusterLaunch.rankEnvironmentPrefixes))
+                        crashReports: setup.crashReports, droppedEnvironment: ClusterLaunch.rankEnvironmentPrefixes))
                 pools.withLock { $0[pool] = transport }
                 try transport.start(events: Relay(pool: pool, agent: self))
             } catch {

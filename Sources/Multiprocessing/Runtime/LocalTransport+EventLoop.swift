@@ -21,6 +21,8 @@ final class EventLoopState: @unchecked Sendable {
         var stderrFD: SharedDescriptor?
         var accumulator = FrameAccumulator()
         var stderrTail = StderrTail()
+        /// What of its stderr goes on to the parent's (all, or all but a crash report).
+        var crashReportFilter = CrashReportFilter(suppressing: false)
         /// What its initializer threw (itself when its type is registered).
         var initializerError: (any Error & Sendable)?
         /// Set when the result pipe reached end of file: if the process has not exited by then,
@@ -204,7 +206,8 @@ extension LocalTransport {
                         throw error
                     }
                     loop.readers[id] = EventLoopState.Reader(
-                        pid: pid, pidFD: pidFD, resultFD: resultFD, stderrFD: stderrFD)
+                        pid: pid, pidFD: pidFD, resultFD: resultFD, stderrFD: stderrFD,
+                        crashReportFilter: CrashReportFilter(suppressing: options.crashReports == .suppress))
                     // Its start frame first, before anything the storage sends it.
                     channels.withLock { channels in
                         var channel = TaskChannel(pid: pid, pidFD: pidFD, input: taskFD)
@@ -412,13 +415,17 @@ extension LocalTransport {
                 // Closes once this copy of the reader replaces the table's (the defer above).
                 poller.unregister(stderrFD.rawValue)
                 reader.stderrFD = nil
+                reader.crashReportFilter.finish { part in forwardingStderr { $0.forward(part, force: true) } }
                 return
             case .bytes(let n):
                 let change = buffer.withUnsafeBytes { raw in
                     let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                     reader.stderrTail.append(chunk)
-                    // A worker's stderr is the user's: pass it on unchanged.
-                    return forwardingStderr { $0.forward(chunk, force: exiting) }
+                    // A worker's stderr is the user's: pass it on unchanged (but for a crash report,
+                    // if the configuration keeps those out).
+                    return reader.crashReportFilter.pass(chunk) { part in
+                        forwardingStderr { $0.forward(part, force: exiting) }
+                    }
                 }
                 if change == .pause && !exiting { return }
             }

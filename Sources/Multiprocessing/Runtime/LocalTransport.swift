@@ -20,6 +20,8 @@ final class LocalTransport: WorkerTransport {
         var logger: Logger
         var workerMemoryLimit: Int?
         var maxMemoryPerChild: Int?
+        /// Whether the runtime's crash reports in workers' stderr reach the parent's stderr.
+        var crashReports: Pool.Configuration.CrashReports = .forward
         /// Environment variables the workers do not inherit, by prefix (a node agent's MPI
         /// variables: a worker must not take itself for a rank).
         var droppedEnvironment: [String] = []

@@ -28,6 +28,8 @@ final class PoolCore: Sendable {
         var startTimeout: Duration?
         /// The pool's swift-metrics; nil when no metrics system was bootstrapped.
         var metrics: PoolMetrics?
+        /// Whether the runtime's crash reports reach the parent's stderr.
+        var crashReports: Pool.Configuration.CrashReports = .forward
     }
 
     struct State {
@@ -121,7 +123,7 @@ final class PoolCore: Sendable {
                 options: LocalTransport.Options(
                     executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
                     logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
-                    maxMemoryPerChild: options.maxMemoryPerChild))
+                    maxMemoryPerChild: options.maxMemoryPerChild, crashReports: options.crashReports))
         self.callbacks = CallbackExecutor(poolStopped: stopped)
     }
 

@@ -1,6 +1,8 @@
 // The pure logic of an `imap`/`imapUnordered` stream: which chunks are in the pool, which have
 // arrived and may be handed out (in input order for `imap`, as they come for `imapUnordered`),
-// how far ahead the input may be read, when the stream ends, and who waits for a result.
+// how far ahead the input may be read and how big the next chunk is (the caller's chunksize, or
+// sized from the chunks' run times: AdaptiveChunking.swift), when the stream ends, and who waits
+// for a result.
 //
 // No lock, no I/O, no clock: StreamStorage.swift holds it under a lock and, after releasing the
 // lock, performs what a transition returns (wakes the waiters it hands back, reads more input).
@@ -30,13 +32,20 @@ extension StreamChunkResults: Sendable where Element: Sendable {}
 ///
 /// Chunk indices count from 0 in input order; an item that fails before it can be sent (its
 /// arguments do not encode) takes a chunk index of its own. A chunk is *outstanding* from its
-/// submission until the consumer has taken its last item; at most `window` are (unless the pool
-/// was closed: then all the input is read at once, as CPython's `imap` does).
+/// submission until the consumer has taken its last item; at most `window` are, holding at most
+/// `itemWindow` items (unless the pool was closed: then all the input is read at once, as
+/// CPython's `imap` does).
 struct StreamStateMachine<Element, Waiter> {
     /// `imap` (hand chunks out in input order) or `imapUnordered` (as they arrive).
     let ordered: Bool
     /// The most chunks outstanding at once.
     let window: Int
+    /// The most items outstanding at once: the bound on memory whatever the chunk size.
+    let itemWindow: Int
+    /// The caller's chunksize; nil: sized by `chunking`.
+    let chunksize: Int?
+    /// Sizes chunks from their run times when the caller gave no chunksize.
+    private(set) var chunking: AdaptiveChunking?
 
     /// Chunks ready to hand out, in the stream's order.
     private var ready: Deque<StreamChunkResults<Element>> = []
@@ -47,6 +56,8 @@ struct StreamStateMachine<Element, Waiter> {
     private var sizes: [Int: Int] = [:]
     private var submitted = 0
     private var consumed = 0
+    /// Items of the outstanding chunks.
+    private(set) var outstandingItems = 0
     /// Items read from the input so far (the stream's total once the input has ended).
     private(set) var itemsSubmitted = 0
     private(set) var inputExhausted = false
@@ -61,23 +72,48 @@ struct StreamStateMachine<Element, Waiter> {
     private var waiters: [UInt64: Waiter] = [:]
     private var lastWaiter: UInt64 = 0
 
-    init(ordered: Bool, window: Int) {
+    /// - Parameters:
+    ///   - window: The most chunks outstanding.
+    ///   - chunksize: The caller's; nil sizes chunks with `chunking`.
+    ///   - itemWindow: The most items outstanding; nil: `window` chunks of the largest adaptive
+    ///     size without a chunksize, no bound but `window` with one (whose chunks are never
+    ///     bigger than the caller asked).
+    init(
+        ordered: Bool, window: Int, chunksize: Int? = 1, chunking: AdaptiveChunking = AdaptiveChunking(),
+        itemWindow: Int? = nil
+    ) {
         self.ordered = ordered
         self.window = window
+        self.chunksize = chunksize
+        self.chunking = chunksize == nil ? chunking : nil
+        let (product, overflow) = window.multipliedReportingOverflow(by: chunking.maximum)
+        self.itemWindow = max(1, itemWindow ?? (chunksize != nil || overflow ? .max : product))
     }
 
     // MARK: - Feeding
 
     /// The index of the next chunk to read from the input, or nil while the window is full.
     var nextChunkToFeed: Int? {
-        submitted - consumed >= window && !unbounded ? nil : submitted
+        guard !unbounded else { return submitted }
+        return submitted - consumed >= window || outstandingItems >= itemWindow ? nil : submitted
+    }
+
+    /// How many items the next chunk takes: the caller's chunksize, or the adaptive size, cut
+    /// to what the item window has room for (at least one).
+    var nextChunkSize: Int {
+        let size = chunksize ?? chunking?.size ?? 1
+        guard !unbounded else { return size }
+        return max(1, min(size, itemWindow - outstandingItems))
     }
 
     /// The chunk `index` of `count` items was read from the input and goes to the pool.
-    mutating func chunkSubmitted(index: Int, count: Int) {
+    /// - Parameter bytes: Its encoded size (0 when not known).
+    mutating func chunkSubmitted(index: Int, count: Int, bytes: Int = 0) {
+        if bytes > 0 { chunking?.chunkCarried(items: count, bytes: bytes) }
         sizes[index] = count
         submitted += 1
         itemsSubmitted += count
+        outstandingItems += count
     }
 
     /// The item that takes chunk index `index` failed before it could be sent: it arrives at
@@ -87,6 +123,7 @@ struct StreamStateMachine<Element, Waiter> {
         sizes[index] = 1
         submitted += 1
         itemsSubmitted += 1
+        outstandingItems += 1
         early[index] = StreamChunkResults(failing: 1, with: error)
         return release() ? takeWaiters() : []
     }
@@ -109,14 +146,25 @@ struct StreamStateMachine<Element, Waiter> {
     }
 
     /// The results of chunk `index` arrived (or its failure).
+    /// - Parameters:
+    ///   - runNanoseconds: How long the worker ran the chunk (nil for a chunk that did not run:
+    ///     its worker died, it timed out); sizes the next chunks of a stream without a chunksize.
+    ///   - resultBytes: The size of its results on the wire (0 when not known).
     /// - Returns: the waiters to wake (none unless a chunk can be handed out now).
-    mutating func chunkArrived(index: Int, _ results: StreamChunkResults<Element>) -> [Waiter] {
+    mutating func chunkArrived(
+        index: Int, _ results: StreamChunkResults<Element>, runNanoseconds: UInt64? = nil, resultBytes: Int = 0
+    ) -> [Waiter] {
         // A chunk that was running when the stream was cancelled (its worker killed, or its
         // result already on the way) is not handed out: every poll after a cancel fails.
         guard !cancelled else {
             sizes[index] = nil
             return []
         }
+        if let runNanoseconds, let count = sizes[index] {
+            chunking?.chunkRan(items: count, nanoseconds: runNanoseconds, resultBytes: resultBytes)
+        }
+        // The consumer gives back the items it takes (`chunkConsumed(items:)`): count what came.
+        if let count = sizes[index] { outstandingItems += results.count - count }
         early[index] = results
         return release() ? takeWaiters() : []
     }
@@ -196,9 +244,10 @@ struct StreamStateMachine<Element, Waiter> {
         return .wait(lastWaiter)
     }
 
-    /// The consumer took the last item of a chunk: it is no longer outstanding.
-    mutating func chunkConsumed() {
+    /// The consumer took the last item of a chunk of `items` items: it is no longer outstanding.
+    mutating func chunkConsumed(items: Int = 0) {
         consumed += 1
+        outstandingItems -= items
     }
 
     /// Forgets the waiter `id` (its wait timed out).

@@ -43,15 +43,16 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// The input; nil once it has ended or the stream was cancelled.
     private let feeder: Mutex<StreamFeeder?>
 
+    /// - Parameter chunksize: The caller's; nil sizes chunks from their run times.
     init(
-        functionName: String, job: JobID, ordered: Bool, core: PoolCore, window: Int, feeder: StreamFeeder,
-        knownCount: Int? = nil
+        functionName: String, job: JobID, ordered: Bool, core: PoolCore, window: Int, chunksize: Int?,
+        feeder: StreamFeeder, knownCount: Int? = nil
     ) {
         self.progress = ProgressCounter(total: knownCount)
         self.functionName = functionName
         self.job = job
         self.core = core
-        self.state = Mutex(StateMachine(ordered: ordered, window: window))
+        self.state = Mutex(StateMachine(ordered: ordered, window: window, chunksize: chunksize))
         self.feeder = Mutex(feeder)
     }
 
@@ -90,8 +91,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     private func produceChunks(using feeder: StreamFeeder) -> ([PoolCore.Scheduler.Chunk], Bool) {
         var chunks: [PoolCore.Scheduler.Chunk] = []
         while true {
-            guard let index = state.withLock({ $0.nextChunkToFeed }) else { return (chunks, false) }
-            let slots = feeder.next(chunkIndex: index)
+            let next = state.withLock { state in state.nextChunkToFeed.map { ($0, state.nextChunkSize) } }
+            guard let (index, size) = next else { return (chunks, false) }
+            let slots = feeder.next(chunkIndex: index, size: size)
             if slots.isEmpty {
                 let total = state.withLock { state in
                     state.inputEnded()
@@ -105,7 +107,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
                 for slot in slots {
                     switch slot {
                     case .chunk(let chunk, let count):
-                        state.chunkSubmitted(index: chunk.index, count: count)
+                        state.chunkSubmitted(index: chunk.index, count: count, bytes: chunk.payload.count)
                         chunks.append(chunk)
                     case .local(let index, let error):
                         waiters += state.itemFailedLocally(index: index, with: error)
@@ -122,9 +124,12 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         let expected = state.withLock { $0.expectedCount(ofChunk: index) ?? 0 }
         var results = ChunkResults(count: expected)
+        // A run time of 0 was not measured (the worker does not serve the function).
+        let bytes = items.attachments.reduce(items.remaining) { $0 + $1.count }
+        let ran = header.runNanoseconds == 0 ? nil : (nanoseconds: header.runNanoseconds, bytes: bytes)
         if let values = ResultItems.packedValues(items, header: header, expected: expected, as: Element.self) {
             results.values = values
-            accept(index: index, results)
+            accept(index: index, results, ran: ran)
             return
         }
         results.values.reserveCapacity(expected)
@@ -141,7 +146,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             return true
         }
         results.count = position
-        accept(index: index, results)
+        accept(index: index, results, ran: ran)
     }
 
     func fail(index: Int, with error: PoolError) {
@@ -149,9 +154,14 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         accept(index: index, ChunkResults(failing: expected, with: error))
     }
 
-    private func accept(index: Int, _ results: ChunkResults) {
+    /// - Parameter ran: How long the worker ran the chunk and the size of its results; nil for a
+    ///   chunk that did not run.
+    private func accept(index: Int, _ results: ChunkResults, ran: (nanoseconds: UInt64, bytes: Int)? = nil) {
         progress.add(completed: results.count)
-        wake(state.withLock { $0.chunkArrived(index: index, results) })
+        wake(
+            state.withLock {
+                $0.chunkArrived(index: index, results, runNanoseconds: ran?.nanoseconds, resultBytes: ran?.bytes ?? 0)
+            })
     }
 
     func failJob(with error: PoolError) {
@@ -174,7 +184,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     // MARK: - Consuming
 
     private enum Poll {
-        case item(Result<Element, any Error>, endsChunk: Bool)
+        /// An item; `endsChunk` when it was the last of its chunk, of `chunkItems` items.
+        case item(Result<Element, any Error>, endsChunk: Bool, chunkItems: Int)
         case end
         case failure(any Error)
         /// Nothing yet: the waiter was registered under this id, or (0) none was.
@@ -183,13 +194,16 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
 
     private func poll(registering waiter: StreamWaiter?) -> Poll {
         cursor.withLock { cursor in
-            if let (outcome, endsChunk) = cursor.take() { return .item(outcome, endsChunk: endsChunk) }
+            let items = cursor.count
+            if let (outcome, endsChunk) = cursor.take() {
+                return .item(outcome, endsChunk: endsChunk, chunkItems: items)
+            }
             // The cursor is empty: load the next ready chunk, or say why there is none.
             switch state.withLock({ $0.poll(registering: waiter) }) {
             case .chunk(let chunk):
                 cursor.load(chunk)
                 let (outcome, endsChunk) = cursor.take()!
-                return .item(outcome, endsChunk: endsChunk)
+                return .item(outcome, endsChunk: endsChunk, chunkItems: chunk.count)
             case .end: return .end
             case .failure(let error): return .failure(error)
             case .wait(let id): return .wait(id)
@@ -198,9 +212,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         }
     }
 
-    private func deliverPolled(_ outcome: Result<Element, any Error>, endsChunk: Bool) throws -> Element {
+    private func deliverPolled(_ outcome: Result<Element, any Error>, endsChunk: Bool, items: Int) throws -> Element {
         if endsChunk {
-            state.withLock { $0.chunkConsumed() }
+            state.withLock { $0.chunkConsumed(items: items) }
             topUp()
         }
         return try outcome.get()
@@ -218,7 +232,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func next(timeout: Duration?) throws -> Element? {
         // The common case: a result is ready; no waiter, no clock.
         switch poll(registering: nil) {
-        case .item(let outcome, let endsChunk): return try deliverPolled(outcome, endsChunk: endsChunk)
+        case .item(let outcome, let endsChunk, let items):
+            return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
         case .end: return nil
         case .failure(let error): throw error
         case .wait: break
@@ -227,7 +242,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         while true {
             let semaphore = DispatchSemaphore(value: 0)
             switch poll(registering: .blocking(semaphore)) {
-            case .item(let outcome, let endsChunk): return try deliverPolled(outcome, endsChunk: endsChunk)
+            case .item(let outcome, let endsChunk, let items):
+                return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
             case .end: return nil
             case .failure(let error): throw error
             case .wait(let id):
@@ -265,7 +281,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
                 wakeAll()
             }
             switch polled {
-            case .item(let outcome, let endsChunk): return try deliverPolled(outcome, endsChunk: endsChunk)
+            case .item(let outcome, let endsChunk, let items):
+                return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
             case .end: return nil
             case .failure(let error): throw error
             case .wait: continue

@@ -18,7 +18,9 @@ enum Chunking {
 
     /// Streams keep this many chunks submitted and not yet consumed: enough that every worker
     /// has one running and one queued while the consumer reads, few enough that memory stays
-    /// flat however long the input is.
+    /// flat however long the input is. A stream without a chunksize also keeps at most this many
+    /// times ``AdaptiveChunking/defaultMaximum`` items (StreamStateMachine's `itemWindow`), so
+    /// that growing chunks do not widen the window.
     static func streamWindow(processes: Int) -> Int {
         max(4 * processes, 8)
     }

@@ -1,10 +1,12 @@
 // The results of one chunk, as one frame (worker → parent).
 //
-// Body layout: u64 job | u64 chunk index | u32 item count | u8 flags | items,
+// Body layout: u64 job | u64 chunk index | u32 item count | u8 flags | u64 run time (ns) | items,
 // where each item is `u8 outcome (0 value, 1 error) | u32 byte length | value or error record`.
 // With stop-on-error the worker stops after the first failed item, so the count may be smaller
 // than the chunk's. Flags: bit 0 some item failed, bit 1 packed. Packed results (plain numbers,
 // none failed; see PackedLayout.swift) are `u32 stride | item count × stride raw bytes`.
+// The run time is how long the worker took over the chunk's items, measured by the worker; a
+// stream given no chunksize sizes its next chunks from it (AdaptiveChunking.swift).
 
 /// The fields before the items of a result frame.
 struct ResultHeader: Equatable {
@@ -14,6 +16,8 @@ struct ResultHeader: Equatable {
     var anyFailed: Bool
     /// The items are packed values.
     var packed = false
+    /// How long the worker ran the chunk, in nanoseconds (0: not measured).
+    var runNanoseconds: UInt64 = 0
 
     static func read(from reader: inout ByteReader) throws -> ResultHeader {
         let job = try reader.readUInt64()
@@ -21,8 +25,10 @@ struct ResultHeader: Equatable {
         let count = Int(try reader.readUInt32())
         let flags = try reader.readUInt8()
         guard flags <= 2 else { throw FrameError(description: "bad result flags \(flags)") }
+        let runNanoseconds = try reader.readUInt64()
         return ResultHeader(
-            job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: flags & 1 != 0, packed: flags & 2 != 0)
+            job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: flags & 1 != 0, packed: flags & 2 != 0,
+            runNanoseconds: runNanoseconds)
     }
 }
 
@@ -32,6 +38,7 @@ struct ResultFrameBuilder {
     private let frameStart: Int
     private let countOffset: Int
     private let failedOffset: Int
+    private let runTimeOffset: Int
     private(set) var itemCount = 0
     private(set) var anyFailed = false
     private var packed = false
@@ -47,6 +54,14 @@ struct ResultFrameBuilder {
         countOffset = writer.reserveUInt32()
         failedOffset = writer.count
         writer.writeUInt8(0)
+        runTimeOffset = writer.count
+        writer.writeUInt64(0)
+    }
+
+    /// Records how long the worker took over the chunk (sent in the header).
+    mutating func setRunDuration(nanoseconds: UInt64) {
+        writer.patchUInt32(UInt32(truncatingIfNeeded: nanoseconds), at: runTimeOffset)
+        writer.patchUInt32(UInt32(truncatingIfNeeded: nanoseconds >> 32), at: runTimeOffset + 4)
     }
 
     /// Appends a value; if it cannot be encoded, appends an `.encodingFailed` error instead.

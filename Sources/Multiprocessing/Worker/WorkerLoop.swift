@@ -82,7 +82,11 @@ enum WorkerLoop {
                 var results = ResultFrameBuilder(
                     job: header.job, chunkIndex: header.chunkIndex, attachingLargeBytes: true)
                 if let function = functions[header.functionName], function.signatureFingerprint == header.signature {
+                    // How long the items took: a stream without a chunksize sizes its chunks by it.
+                    let started = MonotonicInstant.now
                     try await function.runChunk(&reader, header: header, into: &results)
+                    results.setRunDuration(
+                        nanoseconds: UInt64(max(0, MonotonicInstant.now.nanoseconds - started.nanoseconds)))
                 } else {
                     let known = functions[header.functionName]
                     let reason =
