@@ -32,18 +32,26 @@
         return now
     }
 
-    /// CPU time (user + system) of process `pid` in seconds, from /proc.
+    /// CPU time of process `pid` in seconds: the time its threads spent on a CPU, as the scheduler
+    /// accounts it (`/proc/<pid>/task/*/schedstat`, in nanoseconds). Not `utime + stime` from
+    /// `/proc/<pid>/stat`: those are sampled at the clock tick, and a thread that wakes for a few
+    /// microseconds a thousand times a second is caught by the tick far more often than it runs.
     func cpuSeconds(of pid: Int32) -> Double? {
-        guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let close = line.lastIndex(of: ")") else { return nil }
-        let fields = line[line.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3; utime and stime are fields 14 and 15.
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard let folder = opendir("/proc/\(pid)/task") else { return nil }
+        defer { closedir(folder) }
+        var nanoseconds = 0.0
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard !name.hasPrefix("."), let file = fopen("/proc/\(pid)/task/\(name)/schedstat", "r") else { continue }
+            defer { fclose(file) }
+            var buffer = [CChar](repeating: 0, count: 128)
+            guard fgets(&buffer, Int32(buffer.count), file) != nil else { continue }
+            let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            nanoseconds += Double(line.split(separator: " ").first ?? "0") ?? 0
+        }
+        return nanoseconds / 1e9
     }
 
     /// A pool left running when the program exits (see `exitWithPool`).

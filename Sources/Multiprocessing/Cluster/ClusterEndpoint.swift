@@ -8,8 +8,9 @@
 // into its own array.
 //
 // The thread polls (`MPI_Improbe`, `MPI_Test`): it spins, yielding the processor, for a short
-// while after any activity, then sleeps for growing intervals up to `maxSleep`, so that an idle
-// rank costs almost nothing; a message put in the outbox wakes it at once.
+// while after any activity, then sleeps for growing intervals up to `maxSleep` (after a second of
+// idleness, `longIdleSleep`), so that an idle rank costs almost nothing; a message put in the
+// outbox wakes it at once.
 
 #if MPI
     import Dispatch
@@ -22,9 +23,14 @@
         static let inlineLimit = 64 * 1024
         /// How long the thread spins after activity before it starts sleeping.
         static let spin: Duration = .microseconds(300)
-        /// The longest sleep of an idle thread (the latency of a message arriving from another rank
-        /// after a long idle time).
+        /// The longest sleep of a thread idle for less than `longIdle` (the latency of a message
+        /// arriving from another rank then).
         static let maxSleep: Duration = .milliseconds(1)
+        /// After this long without a message, sleeps grow to `longIdleSleep`: every wake-up costs a
+        /// timer and two context switches (tens of microseconds on a virtual machine), and an idle
+        /// rank must cost almost nothing.
+        static let longIdle: Duration = .seconds(1)
+        static let longIdleSleep: Duration = .milliseconds(2)
 
         /// What the role (parent or node agent) does with the job's messages, on the MPI thread.
         protocol Handler: AnyObject, Sendable {
@@ -180,7 +186,8 @@
                     yieldProcessor()
                     continue
                 }
-                sleep = min(max(sleep * 2, .microseconds(10)), Self.maxSleep)
+                let longest = lastActivity.duration(to: now) < Self.longIdle ? Self.maxSleep : Self.longIdleSleep
+                sleep = min(max(sleep * 2, .microseconds(10)), longest)
                 sleeping.store(true, ordering: .sequentiallyConsistent)
                 let queued = shared.withLock { !$0.outbox.isEmpty || $0.stopRequested }
                 if !queued { _ = wakeup.wait(until: now + sleep) }
