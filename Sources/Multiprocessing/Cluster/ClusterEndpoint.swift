@@ -21,16 +21,26 @@
         static let tag: Int32 = 0x6d70
         /// Buffers up to this size in all travel inside their envelope (one MPI message).
         static let inlineLimit = 64 * 1024
-        /// How long the thread spins after activity before it starts sleeping.
-        static let spin: Duration = .microseconds(300)
+        /// How long the thread spins after activity before it starts sleeping;
+        /// `MULTIPROCESSING_MPI_SPIN_US` sets it (microseconds).
+        static let spin: Duration = tuning("MULTIPROCESSING_MPI_SPIN_US", default: .microseconds(300))
         /// The longest sleep of a thread idle for less than `longIdle` (the latency of a message
         /// arriving from another rank then).
-        static let maxSleep: Duration = .milliseconds(1)
+        /// `MULTIPROCESSING_MPI_MAX_SLEEP_US` sets it (microseconds; `longIdleSleep` is twice it).
+        static let maxSleep: Duration = tuning("MULTIPROCESSING_MPI_MAX_SLEEP_US", default: .milliseconds(1))
         /// After this long without a message, sleeps grow to `longIdleSleep`: every wake-up costs a
         /// timer and two context switches (tens of microseconds on a virtual machine), and an idle
         /// rank must cost almost nothing.
         static let longIdle: Duration = .seconds(1)
-        static let longIdleSleep: Duration = .milliseconds(2)
+        static let longIdleSleep: Duration = maxSleep * 2
+
+        /// A duration in microseconds from the environment variable `name`, if it holds one.
+        private static func tuning(_ name: String, default value: Duration) -> Duration {
+            guard let text = environmentValue(name), let microseconds = Int(text), microseconds >= 0,
+                microseconds <= 1_000_000
+            else { return value }
+            return .microseconds(microseconds)
+        }
 
         /// What the role (parent or node agent) does with the job's messages, on the MPI thread.
         protocol Handler: AnyObject, Sendable {

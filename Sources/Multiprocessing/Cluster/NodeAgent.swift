@@ -12,6 +12,21 @@
         private let pools = Mutex<[UInt32: LocalTransport]>([:])
         /// The workers each pool has on this node, alive or starting (to kill at the job's end).
         private let workers = Mutex<[UInt32: Set<WorkerID>]>([:])
+
+        /// One worker of one pool.
+        struct PoolWorker: Hashable {
+            var pool: UInt32
+            var worker: WorkerID
+        }
+
+        /// Task frames sent to each worker whose results have not come back.
+        private let inFlight = Mutex<[PoolWorker: Int]>([:])
+
+        /// How long this thread reads a worker's result pipe itself after sending it the only task
+        /// in flight on this node, instead of waiting for the local transport's I/O thread to read
+        /// it and hand it over (a thread wake-up and a hand-over less per round trip). MPI waits
+        /// meanwhile: only when nothing else is in flight here.
+        static let directWait: Duration = .microseconds(200)
         private let done = Completion()
         private let logger: Logger
 
@@ -57,9 +72,20 @@
                 transport(pool)?.perform([.spawn(worker)])
             case .send(let pool, let worker, let sequence, let frame):
                 let attachments = parts.dropFirst().map { OutgoingAttachment($0) }
-                transport(pool)?.perform([
+                guard let transport = transport(pool) else { return }
+                let key = PoolWorker(pool: pool, worker: worker)
+                let alone = inFlight.withLock { inFlight in
+                    inFlight[key, default: 0] += 1
+                    return inFlight.count == 1 && inFlight[key] == 1
+                }
+                transport.perform([
                     .send(OutgoingFrame(bytes: frame, attachments: Array(attachments)), to: worker, sequence: sequence)
                 ])
+                if alone {
+                    transport.waitDirect(worker: worker, deadline: .now + Self.directWait) {
+                        inFlight.withLock { $0[key] == nil }
+                    }
+                }
             case .closeInput(let pool, let worker, let sequence):
                 transport(pool)?.perform([.closeInput(worker, sequence: sequence)])
             case .kill(let pool, let worker):
@@ -104,6 +130,15 @@
 
         fileprivate func workerGone(_ pool: UInt32, _ worker: WorkerID) {
             _ = workers.withLock { $0[pool]?.remove(worker) }
+            _ = inFlight.withLock { $0.removeValue(forKey: PoolWorker(pool: pool, worker: worker)) }
+        }
+
+        fileprivate func resultCame(_ pool: UInt32, _ worker: WorkerID) {
+            inFlight.withLock { inFlight in
+                let key = PoolWorker(pool: pool, worker: worker)
+                guard let count = inFlight[key] else { return }
+                inFlight[key] = count > 1 ? count - 1 : nil
+            }
         }
 
         fileprivate func poolStopped(_ pool: UInt32) {
@@ -140,6 +175,7 @@
             func workerReady(_ id: WorkerID) { send(.ready(pool: pool, worker: id)) }
             func workerOverMemory(_ id: WorkerID) { send(.overMemory(pool: pool, worker: id)) }
             func chunkCompleted(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32) {
+                agent.resultCame(pool, id)
                 send(
                     .result(
                         pool: pool, worker: id, pid: pid, header: header, items: items.bytes[items.offset..<items.end]),
