@@ -29,14 +29,18 @@ let square = PoolFunction("sq") { (x: Int) in x * x }
 let countPrimesTask = PoolFunction("count_primes") { (lo: Int, hi: Int) in countPrimes(lo, hi) }
 let hashTask = PoolFunction("hash_bytes") { (length: Int) in hashBytes(length) }
 
-/// The bytes `hashBytes` reads: 256 KiB of a fixed pattern, made once per process.
-let hashInput: [UInt8] = (0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 11) }
+/// The bytes `hashBytes` reads: 256 KiB of a fixed pattern, made once per process, when first
+/// used. (A top-level `let` of this file would be made before `Pool.bootstrap`, in every worker as
+/// it starts: that once tripled the cold start.)
+enum HashInput {
+    static let bytes: [UInt8] = (0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 11) }
+}
 
-/// A hash of the first `length` bytes of `hashInput` (FNV-1a with an extra mix per byte): about
+/// A hash of the first `length` bytes of `HashInput.bytes` (FNV-1a with an extra mix per byte): about
 /// the cost per byte of a software SHA-256, so that a length stands for a file of that size.
 func hashBytes(_ length: Int) -> UInt64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    hashInput.withUnsafeBufferPointer { bytes in
+    HashInput.bytes.withUnsafeBufferPointer { bytes in
         for i in 0..<min(length, bytes.count) {
             h = (h ^ UInt64(bytes[i])) &* 0x0000_0100_0000_01b3
             h ^= h >> 29
