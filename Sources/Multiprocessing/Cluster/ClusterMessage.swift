@@ -27,9 +27,9 @@ enum ClusterMessage {
     case spawnFailed(pool: UInt32, worker: WorkerID, detail: String)
     case ready(pool: UInt32, worker: WorkerID)
     case overMemory(pool: UInt32, worker: WorkerID)
-    /// A chunk's results: the result frame's body after its header (`items`), its attachments
-    /// in the message's other parts.
-    case result(pool: UInt32, worker: WorkerID, pid: Int32, header: ResultHeader, items: ArraySlice<UInt8>)
+    /// A chunk's results: the result frame as the agent read it is the message's second part, its
+    /// items at `items` in it (after the header); the frame's attachments are the parts after it.
+    case result(pool: UInt32, worker: WorkerID, pid: Int32, header: ResultHeader, items: Range<Int>)
     case misbehaved(pool: UInt32, worker: WorkerID, detail: String)
     case exited(pool: UInt32, worker: WorkerID, exit: WorkerExit)
     case poolStopped(pool: UInt32)
@@ -38,8 +38,9 @@ enum ClusterMessage {
     // Rank 0 to an agent.
     case openPool(pool: UInt32, setup: PoolSetup)
     case spawn(pool: UInt32, worker: WorkerID)
-    /// A frame for a worker; its attachments are the message's other parts.
-    case send(pool: UInt32, worker: WorkerID, sequence: UInt64, frame: [UInt8])
+    /// A frame for a worker: the frame is the message's second part, its attachments the parts
+    /// after it (sent from where they are, never copied into the head).
+    case send(pool: UInt32, worker: WorkerID, sequence: UInt64)
     case closeInput(pool: UInt32, worker: WorkerID, sequence: UInt64)
     case kill(pool: UInt32, worker: WorkerID)
     case stopPool(pool: UInt32)
@@ -68,7 +69,6 @@ enum ClusterMessage {
         case .overMemory(let pool, let worker):
             w.head(5, pool, worker)
         case .result(let pool, let worker, let pid, let header, let items):
-            w = ByteWriter(reservingCapacity: 48 + items.count)
             w.head(6, pool, worker)
             w.writeUInt32(UInt32(bitPattern: pid))
             w.writeUInt64(header.job)
@@ -76,7 +76,8 @@ enum ClusterMessage {
             w.writeUInt32(UInt32(header.itemCount))
             w.writeUInt8((header.anyFailed ? 1 : 0) | (header.packed ? 2 : 0))
             w.writeUInt64(header.runNanoseconds)
-            w.writeBytes(items)
+            w.writeUInt64(UInt64(items.lowerBound))
+            w.writeUInt64(UInt64(items.upperBound))
         case .misbehaved(let pool, let worker, let detail):
             w.head(7, pool, worker)
             w.writeString(detail)
@@ -133,11 +134,9 @@ enum ClusterMessage {
             w.writeUInt8(setup.crashReports == .suppress ? 1 : 0)
         case .spawn(let pool, let worker):
             w.head(21, pool, worker)
-        case .send(let pool, let worker, let sequence, let frame):
-            w = ByteWriter(reservingCapacity: 32 + frame.count)
+        case .send(let pool, let worker, let sequence):
             w.head(22, pool, worker)
             w.writeUInt64(sequence)
-            w.writeBytes(frame)
         case .closeInput(let pool, let worker, let sequence):
             w.head(23, pool, worker)
             w.writeUInt64(sequence)
@@ -208,7 +207,10 @@ enum ClusterMessage {
             let header = ResultHeader(
                 job: job, chunkIndex: chunkIndex, itemCount: count, anyFailed: flags & 1 != 0,
                 packed: flags & 2 != 0, runNanoseconds: runNanoseconds)
-            return .result(pool: pool, worker: worker, pid: pid, header: header, items: bytes[r.offset...])
+            let start = Int(try r.readUInt64())
+            let end = Int(try r.readUInt64())
+            guard start <= end else { throw FrameError(description: "a result's items end before they start") }
+            return .result(pool: pool, worker: worker, pid: pid, header: header, items: start..<end)
         case 7: return .misbehaved(pool: pool, worker: worker, detail: try r.readString())
         case 8:
             let pid = Int32(bitPattern: try r.readUInt32())
@@ -240,8 +242,7 @@ enum ClusterMessage {
                     initializerError: initializerError, detail: detail))
         case 21: return .spawn(pool: pool, worker: worker)
         case 22:
-            let sequence = try r.readUInt64()
-            return .send(pool: pool, worker: worker, sequence: sequence, frame: Array(bytes[r.offset...]))
+            return .send(pool: pool, worker: worker, sequence: try r.readUInt64())
         case 23: return .closeInput(pool: pool, worker: worker, sequence: try r.readUInt64())
         case 24: return .kill(pool: pool, worker: worker)
         default:

@@ -77,9 +77,8 @@
                 case .send(let frame, let id, let sequence):
                     guard let rank = rank(of: id) else { continue }
                     endpoint.send(
-                        to: rank,
-                        ClusterMessage.send(pool: pool, worker: id, sequence: sequence, frame: frame.bytes).encoded(),
-                        attachments: frame.attachments)
+                        to: rank, ClusterMessage.send(pool: pool, worker: id, sequence: sequence).encoded(),
+                        attachments: [OutgoingAttachment(frame.bytes)] + frame.attachments)
                 case .closeInput(let id, let sequence):
                     guard let rank = leaving(id) else { continue }
                     endpoint.send(
@@ -149,8 +148,12 @@
             case .overMemory(_, let worker):
                 events.workerOverMemory(worker)
             case .result(_, let worker, let pid, let header, let items):
+                guard parts.count >= 2, items.upperBound <= parts[1].count else {
+                    events.workerMisbehaved(worker, detail: "its agent (rank \(source)) sent a malformed result")
+                    break
+                }
                 let reader = ByteReader(
-                    parts[0], offset: items.startIndex, end: items.endIndex, attachments: Array(parts.dropFirst()))
+                    parts[1], offset: items.lowerBound, end: items.upperBound, attachments: Array(parts.dropFirst(2)))
                 events.chunkCompleted(worker, header: header, items: reader, pid: pid)
             case .misbehaved(_, let worker, let detail):
                 events.workerMisbehaved(worker, detail: detail)

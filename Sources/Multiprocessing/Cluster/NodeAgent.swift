@@ -70,8 +70,12 @@
             case .spawn(let pool, let worker):
                 _ = workers.withLock { $0[pool, default: []].insert(worker) }
                 transport(pool)?.perform([.spawn(worker)])
-            case .send(let pool, let worker, let sequence, let frame):
-                let attachments = parts.dropFirst().map { OutgoingAttachment($0) }
+            case .send(let pool, let worker, let sequence):
+                guard parts.count >= 2 else {
+                    fatalError("swift-multiprocessing's node agent: a task without its frame from rank \(source)")
+                }
+                let frame = parts[1]
+                let attachments = parts.dropFirst(2).map { OutgoingAttachment($0) }
                 guard let transport = transport(pool) else { return }
                 let key = PoolWorker(pool: pool, worker: worker)
                 let alone = inFlight.withLock { inFlight in
@@ -176,10 +180,11 @@
             func workerOverMemory(_ id: WorkerID) { send(.overMemory(pool: pool, worker: id)) }
             func chunkCompleted(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32) {
                 agent.resultCame(pool, id)
+                // The frame as read, up to its items' end, goes as it is: no copy into the head.
                 send(
-                    .result(
-                        pool: pool, worker: id, pid: pid, header: header, items: items.bytes[items.offset..<items.end]),
-                    attachments: items.attachments.map { OutgoingAttachment($0) })
+                    .result(pool: pool, worker: id, pid: pid, header: header, items: items.offset..<items.end),
+                    attachments: [OutgoingAttachment(packed: items.bytes[..<items.end])]
+                        + items.attachments.map { OutgoingAttachment($0) })
             }
             func workerMisbehaved(_ id: WorkerID, detail: String) {
                 send(.misbehaved(pool: pool, worker: id, detail: detail))
