@@ -415,6 +415,15 @@
             }
         }
 
+        /// Rank 0 ends while its agents are still starting a pool's workers: the job must still end
+        /// at once, with every worker gone (a worker queued before the end starts after its kill).
+        func exitWhileStarting() {
+            check("rank 0 ends while its agents start workers") {
+                leftRunning = try clusterPool(workersPerRank: 6)
+                print("created")
+            }
+        }
+
         // MARK: - Without a launcher
 
         func local() {

@@ -16,6 +16,9 @@
 //   exit-with-pool
 //                 rank 0 exits with a pool it never terminated: the job must end at once, its
 //                 workers gone
+//   exit-while-starting
+//                 rank 0 exits right after creating a pool whose agents are still starting its
+//                 workers: the job must end at once, every worker gone
 //   local         run without mpiexec: the same cluster pool runs its workers on this machine
 
 import Multiprocessing
@@ -39,6 +42,7 @@ Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
     case "kill-agent": checks.killAgent()
     case "local": checks.local()
     case "exit-with-pool": checks.exitWithPool()
+    case "exit-while-starting": checks.exitWhileStarting()
     default:
         print("unknown scenario \(scenario)")
         exit(2)

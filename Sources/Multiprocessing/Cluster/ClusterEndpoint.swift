@@ -312,6 +312,12 @@
             } else {
                 if assembly.current == nil { assembly.current = [UInt8](repeating: 0, count: length) }
                 let offset = assembly.filled
+                // A part that does not fit its buffer means the two ends disagree on the message:
+                // stop rather than write past the buffer.
+                precondition(
+                    offset + matched.count <= length,
+                    "swift-multiprocessing's cluster transport: a part of \(matched.count) bytes from rank \(source) "
+                        + "overflows its buffer (\(offset) of \(length) filled)")
                 var failure: MPIError?
                 assembly.current!.withUnsafeMutableBytes { raw in
                     do throws(MPIError) {

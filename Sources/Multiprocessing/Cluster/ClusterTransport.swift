@@ -23,6 +23,8 @@
         let setup: ClusterMessage.PoolSetup
         let pool: UInt32
         private let state: Mutex<State>
+        /// Set when the storage's next deadline may have moved (see `refreshDeadline`).
+        private let deadlineChanged = Atomic<Bool>(false)
         /// Agents by rank (host names for messages).
         let agents: [Int: ClusterParent.Agent]
 
@@ -110,17 +112,23 @@
 
         private var events: (any TransportEvents)? { state.withLock { $0.events } }
 
+        /// The storage's deadline may have changed: the MPI thread reads it again at its next turn.
+        /// (Only that thread stores it: a value read on two threads could be stored in the wrong
+        /// order, a stale one last, and a task's timeout be lost.)
         private func refreshDeadline() {
-            guard let events else { return }
-            let deadline = events.nextDeadline
-            state.withLock { $0.deadline = deadline }
+            deadlineChanged.store(true, ordering: .releasing)
         }
 
         /// Tells the storage its deadline is due, if it is; on the MPI thread, every turn.
         /// - Returns: whether a deadline was due.
         func fireDeadlines(now: MonotonicInstant) -> Bool {
+            guard let events else { return false }
+            if deadlineChanged.exchange(false, ordering: .acquiringAndReleasing) {
+                let deadline = events.nextDeadline
+                state.withLock { $0.deadline = deadline }
+            }
             let due = state.withLock { state in state.deadline.map { $0 <= now } ?? false }
-            guard due, let events else { return false }
+            guard due else { return false }
             state.withLock { $0.deadline = nil }
             events.deadlinesDue(now: now)
             refreshDeadline()

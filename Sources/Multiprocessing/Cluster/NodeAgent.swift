@@ -22,11 +22,18 @@
         /// Task frames sent to each worker whose results have not come back.
         private let inFlight = Mutex<[PoolWorker: Int]>([:])
 
+        /// How long the agent waits for its pools to stop once rank 0 says the job is over.
+        static let shutdownGrace: Duration = .seconds(5)
+
+        /// When rank 0 said the job is over.
+        private let shutdownSince = Mutex<MonotonicInstant?>(nil)
+
         /// How long this thread reads a worker's result pipe itself after sending it the only task
         /// in flight on this node, instead of waiting for the local transport's I/O thread to read
-        /// it and hand it over (a thread wake-up and a hand-over less per round trip). MPI waits
+        /// it and hand it over (a thread wake-up and a hand-over less per round trip). It spins
+        /// (the local transport's direct wait polls without sleeping for that long), and MPI waits
         /// meanwhile: only when nothing else is in flight here.
-        static let directWait: Duration = .microseconds(200)
+        static let directWait: Duration = LocalTransport.directWaitSpin
         private let done = Completion()
         private let logger: Logger
 
@@ -39,9 +46,6 @@
         static func serve(endpoint: ClusterEndpoint) -> Never {
             let logger = Logger(label: "swift-multiprocessing.agent", factory: { _ in SwiftLogNoOpLogHandler() })
             let agent = NodeAgent(endpoint: endpoint, logger: logger)
-            // What a worker can tell of where it runs (its own MPI variables are removed).
-            setEnvironmentValue(ClusterLaunch.rankVariable, "\(endpoint.rank)")
-            setEnvironmentValue(ClusterLaunch.nodeVariable, endpoint.host)
             endpoint.setHandler(agent)
             endpoint.send(
                 to: 0,
@@ -49,8 +53,12 @@
                     host: endpoint.host, cpus: availableCPUCount(), ranksOnNode: endpoint.ranksOnNode,
                     pid: currentProcessID()
                 ).encoded())
-            _ = agent.done.wait(until: nil)
-            // Workers are gone (or going: each dies with this process, see worker_start.c).
+            // Until rank 0 says the job is over and every pool here has stopped; a pool that does not
+            // stop within `shutdownGrace` of that is left behind: its workers die with this process
+            // (their parent-death signal, see worker_start.c).
+            while agent.done.wait(until: .now + .milliseconds(250)) == nil {
+                if let since = agent.shutdownSince.withLock({ $0 }), since.duration(to: .now) > shutdownGrace { break }
+            }
             endpoint.stop(timeout: .seconds(5))
             exitImmediately(0)
         }
@@ -68,8 +76,19 @@
             case .openPool(let pool, let setup):
                 open(pool, setup)
             case .spawn(let pool, let worker):
+                guard let transport = transport(pool) else {
+                    // The pool could not be opened here (its failure was reported): rank 0 must
+                    // still hear of every worker it asked for, or it waits for them forever.
+                    endpoint.send(
+                        to: 0,
+                        ClusterMessage.spawnFailed(
+                            pool: pool, worker: worker,
+                            detail: "on node \(endpoint.host): the node agent could not set up the pool"
+                        ).encoded())
+                    return
+                }
                 _ = workers.withLock { $0[pool, default: []].insert(worker) }
-                transport(pool)?.perform([.spawn(worker)])
+                transport.perform([.spawn(worker)])
             case .send(let pool, let worker, let sequence):
                 guard parts.count >= 2 else {
                     fatalError("swift-multiprocessing's node agent: a task without its frame from rank \(source)")
@@ -78,10 +97,14 @@
                 let attachments = parts.dropFirst(2).map { OutgoingAttachment($0) }
                 guard let transport = transport(pool) else { return }
                 let key = PoolWorker(pool: pool, worker: worker)
-                let alone = inFlight.withLock { inFlight in
-                    inFlight[key, default: 0] += 1
-                    return inFlight.count == 1 && inFlight[key] == 1
-                }
+                // A task for a worker already gone is dropped by the transport: it is not counted.
+                let known = workers.withLock { $0[pool]?.contains(worker) ?? false }
+                let alone =
+                    known
+                    && inFlight.withLock { inFlight in
+                        inFlight[key, default: 0] += 1
+                        return inFlight.count == 1 && inFlight[key] == 1
+                    }
                 transport.perform([
                     .send(OutgoingFrame(bytes: frame, attachments: Array(attachments)), to: worker, sequence: sequence)
                 ])
@@ -95,9 +118,15 @@
             case .kill(let pool, let worker):
                 transport(pool)?.perform([.kill(worker)])
             case .stopPool(let pool):
-                transport(pool)?.perform([.stop])
+                if let transport = transport(pool) {
+                    transport.perform([.stop])
+                } else {
+                    endpoint.send(to: 0, ClusterMessage.poolStopped(pool: pool).encoded())
+                }
             case .shutdown:
-                // Rank 0 is ending, maybe with pools it never terminated: their workers go now.
+                // Rank 0 is ending, maybe with pools it never terminated: their workers go now
+                // (those still being started go as they start, see `Relay.workerSpawned`).
+                shutdownSince.withLock { $0 = .now }
                 shuttingDown.store(true, ordering: .relaxed)
                 let open = pools.withLock { $0 }
                 if open.isEmpty { _ = done.complete(.success(())) }
@@ -111,8 +140,9 @@
         }
 
         private let shuttingDown = Atomic<Bool>(false)
+        fileprivate var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
 
-        private func transport(_ pool: UInt32) -> LocalTransport? {
+        fileprivate func transport(_ pool: UInt32) -> LocalTransport? {
             pools.withLock { $0[pool] }
         }
 
@@ -124,9 +154,19 @@
                     options: LocalTransport.Options(
                         executable: executable, arguments: arguments, startFrame: setup.startFrame, logger: logger,
                         workerMemoryLimit: setup.workerMemoryLimit, maxMemoryPerChild: setup.maxMemoryPerChild,
-                        crashReports: setup.crashReports, droppedEnvironment: ClusterLaunch.rankEnvironmentPrefixes))
+                        crashReports: setup.crashReports, droppedEnvironment: ClusterLaunch.rankEnvironmentPrefixes,
+                        // What a worker can tell of where it runs (its MPI variables are dropped).
+                        addedEnvironment: [
+                            "\(ClusterLaunch.rankVariable)=\(endpoint.rank)",
+                            "\(ClusterLaunch.nodeVariable)=\(endpoint.host)",
+                        ]))
                 pools.withLock { $0[pool] = transport }
-                try transport.start(events: Relay(pool: pool, agent: self))
+                do {
+                    try transport.start(events: Relay(pool: pool, agent: self))
+                } catch {
+                    _ = pools.withLock { $0.removeValue(forKey: pool) }
+                    throw error
+                }
             } catch {
                 endpoint.send(to: 0, ClusterMessage.transportFailed(pool: pool, detail: "\(error)").encoded())
             }
@@ -171,7 +211,11 @@
                 endpoint.send(to: 0, message.encoded(), attachments: attachments)
             }
 
-            func workerSpawned(_ id: WorkerID, pid: Int32) { send(.spawned(pool: pool, worker: id, pid: pid)) }
+            func workerSpawned(_ id: WorkerID, pid: Int32) {
+                send(.spawned(pool: pool, worker: id, pid: pid))
+                // A worker queued before the job ended starts after its kill was dropped: it goes now.
+                if agent.isShuttingDown { agent.transport(pool)?.perform([.kill(id)]) }
+            }
             func workerSpawnFailed(_ id: WorkerID, detail: String) {
                 agent.workerGone(pool, id)
                 send(.spawnFailed(pool: pool, worker: id, detail: "on node \(endpoint.host): \(detail)"))

@@ -22,11 +22,6 @@
         getenv(name).map { String(cString: $0) }
     }
 
-    /// Sets the environment variable `name` of this process (and of the processes it starts).
-    func setEnvironmentValue(_ name: String, _ value: String) {
-        setenv(name, value, 1)
-    }
-
     /// Runs `body` when the program exits through `exit` or by returning from `main` (C's
     /// `atexit`): once, whatever the number of calls.
     func runAtExit(_ handler: @convention(c) () -> Void) {

@@ -52,9 +52,13 @@
     /// Ownership: the worker's ends of the pipes are closed here once the child has its copies
     /// (or the spawn failed); the parent's ends come back in the ``SpawnedWorker``, or are closed
     /// here when this throws.
+    /// - Parameters:
+    ///   - dropped: Prefixes of this process's environment variables the worker does not get.
+    ///   - added: `NAME=value` entries the worker gets besides.
     /// - Throws: ``SystemError`` when a pipe cannot be made or `posix_spawn` fails (e.g. ENOENT).
     func spawnWorker(
-        executable: String, arguments: [String], droppingEnvironment dropped: [String] = []
+        executable: String, arguments: [String], droppingEnvironment dropped: [String] = [],
+        adding added: [String] = []
     ) throws(SystemError) -> SpawnedWorker {
         let tasks = try PipePair.make()
         let results = try PipePair.make()
@@ -73,6 +77,7 @@
                 index += 1
             }
         }
+        environment += added
         environment.append("\(workerEnvironmentKey)=\(getpid())")
 
         let pid = try spawn(

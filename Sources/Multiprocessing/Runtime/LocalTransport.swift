@@ -25,6 +25,8 @@ final class LocalTransport: WorkerTransport {
         /// Environment variables the workers do not inherit, by prefix (a node agent's MPI
         /// variables: a worker must not take itself for a rank).
         var droppedEnvironment: [String] = []
+        /// Environment variables (`NAME=value`) the workers get besides this process's.
+        var addedEnvironment: [String] = []
     }
 
     /// The parent's end of one worker's task pipe, what could not be written yet, and the
