@@ -47,10 +47,15 @@ extension Pool {
     /// - Parameters:
     ///   - function: A function the workers serve.
     ///   - arguments: Its arguments.
+    ///   - timeout: Kill the worker if this call runs longer (overrides the pool's `taskTimeout`);
+    ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
     /// - Throws: what ``applyAsync(_:_:timeout:callback:errorCallback:)`` and
-    ///   ``AsyncResult/get(timeout:)`` throw: the function's own error, or a ``PoolError``.
-    public func apply<each A, R>(_ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A) throws -> R {
-        try applyAsync(function, repeat each arguments).get()
+    ///   ``AsyncResult/get(timeout:)`` throw: the function's own error, or a ``PoolError``
+    ///   (`.taskTimedOut` past the timeout, `.invalidArgument` for a timeout not above zero).
+    public func apply<each A, R>(
+        _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
+    ) throws -> R {
+        try applyAsync(function, repeat each arguments, timeout: timeout).get()
     }
 
     /// Runs `function(arguments…)` in a worker and awaits its result.

@@ -41,13 +41,16 @@ extension Pool {
     ///   - function: A one-argument function the workers serve.
     ///   - items: The inputs; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
-    /// - Throws: the first error an item raised, or a ``PoolError``.
+    ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
+    ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
+    /// - Throws: the first error an item raised, or a ``PoolError`` (`.taskTimedOut` past the
+    ///   timeout, `.invalidArgument` for a chunksize below 1 or a timeout not above zero).
     public func map<A, R>(
-        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
+        _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil, timeout: Duration? = nil
     ) throws
         -> [R]
     {
-        try mapAsync(function, items, chunksize: chunksize).get()
+        try mapAsync(function, items, chunksize: chunksize, timeout: timeout).get()
     }
 
     /// Applies `function` to every item in worker processes and awaits the results, in input
@@ -114,11 +117,14 @@ extension Pool {
     ///   - function: A function the workers serve.
     ///   - items: Tuples of arguments; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`.
-    /// - Throws: the first error an item raised, or a ``PoolError``.
+    ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
+    ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
+    /// - Throws: the first error an item raised, or a ``PoolError`` (`.taskTimedOut` past the
+    ///   timeout, `.invalidArgument` for a chunksize below 1 or a timeout not above zero).
     public func starmap<each A, R, S: Sequence>(
-        _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil
+        _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil, timeout: Duration? = nil
     ) throws -> [R] where S.Element == (repeat each A) {
-        try starmapAsync(function, items, chunksize: chunksize).get()
+        try starmapAsync(function, items, chunksize: chunksize, timeout: timeout).get()
     }
 
     /// Applies a function of several arguments to every tuple of arguments and awaits the

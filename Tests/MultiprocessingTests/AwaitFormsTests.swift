@@ -40,9 +40,10 @@ import Testing
 
     // MARK: - timeout: on apply, map and starmap
 
-    /// The three `await` forms, each running one long task (or one short one) in one chunk.
+    /// The three `await` forms and the three blocking ones (run on a thread of their own, not on
+    /// the cooperative pool), each running one long task (or one short one) in one chunk.
     enum Form: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        case apply, map, starmap
+        case apply, map, starmap, blockingApply, blockingMap, blockingStarmap
 
         var testDescription: String { rawValue }
 
@@ -56,12 +57,23 @@ import Testing
                     .map(Int.init)
             case .starmap:
                 try await pool.starmap(F.announceThenSleep, [(marker, ms)], timeout: timeout).map(Int.init)
+            case .blockingApply:
+                try await onThread { [Int(try pool.apply(F.announceThenSleep, marker, ms, timeout: timeout))] }.get()
+            case .blockingMap:
+                try await onThread {
+                    try pool.map(F.announceThenSleepOne, [MarkedSleep(marker: marker, ms: ms)], timeout: timeout)
+                        .map(Int.init)
+                }.get()
+            case .blockingStarmap:
+                try await onThread {
+                    try pool.starmap(F.announceThenSleep, [(marker, ms)], timeout: timeout).map(Int.init)
+                }.get()
             }
         }
     }
 
     @Test(
-        "timeout: on an await form kills a task running longer with its worker: .taskTimedOut",
+        "timeout: on apply, map and starmap (await and blocking) kills a task running longer with its worker: .taskTimedOut",
         .timeLimit(.minutes(1)), arguments: Form.allCases)
     func awaitFormTimeoutKillsLongTask(form: Form) async throws {
         let pool = try TestPools.make(processes: 1)
@@ -102,7 +114,7 @@ import Testing
     }
 
     @Test(
-        "timeout: on an await form lets a task under it finish", .timeLimit(.minutes(1)),
+        "timeout: on apply, map and starmap (await and blocking) lets a task under it finish", .timeLimit(.minutes(1)),
         arguments: Form.allCases)
     func awaitFormTimeoutSparesShortTask(form: Form) async throws {
         let pool = try TestPools.make(processes: 1)
@@ -114,7 +126,8 @@ import Testing
     }
 
     @Test(
-        "timeout: on an await form not above zero throws .invalidArgument", .timeLimit(.minutes(1)),
+        "timeout: on apply, map and starmap (await and blocking) not above zero throws .invalidArgument",
+        .timeLimit(.minutes(1)),
         arguments: Form.allCases)
     func awaitFormTimeoutValidated(form: Form) async throws {
         let pool = try TestPools.make(processes: 1)
