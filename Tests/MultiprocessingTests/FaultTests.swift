@@ -151,13 +151,15 @@ import Testing
         defer { pool.stop() }
         // Tasks may wait for a thread while other tests keep the cooperative pool busy: wait
         // until this one runs, then until its first chunks do.
+        // Its tasks would take a minute each: the map cannot end before the cancel, however late a
+        // busy cooperative pool runs this test (a map of short tasks once finished before it).
         let started = Atomic<Bool>(false)
         let task = Task {
             started.store(true, ordering: .releasing)
-            return try await pool.map(F.blockMs, Array(repeating: 200, count: 100), chunksize: 1)
+            return try await pool.map(F.blockMs, Array(repeating: 60_000, count: 100), chunksize: 1)
         }
         #expect(await eventuallyAsync(timeout: .seconds(45)) { started.load(ordering: .acquiring) })
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(await eventuallyAsync(timeout: .seconds(45)) { pool.statistics.tasksRunning == 2 })
         let busy = pool.workerPIDs
         let start = ContinuousClock.now
         task.cancel()
