@@ -107,19 +107,14 @@ struct ByteReader {
     }
 
     private mutating func readVarintSlow(_ first: UInt8) throws -> UInt64 {
-        let start = offset - 1
-        var result = UInt64(first & 0x7F)
-        var shift: UInt64 = 7
-        for index in 1..<10 {
-            let b = try readUInt8()
-            if index == 9 && b > 1 {
-                throw WireFormatError(.malformedVarint, at: start, "varint overflows 64 bits")
+        var pending: UInt8? = first
+        return try Varint.decode(at: offset - 1) {
+            if let byte = pending {
+                pending = nil
+                return byte
             }
-            result |= UInt64(b & 0x7F) << shift
-            if b < 0x80 { return result }
-            shift += 7
+            return try readUInt8()
         }
-        throw WireFormatError(.malformedVarint, at: start, "varint longer than 10 bytes")
     }
 
     /// Reads a varint length and checks that at least `length * unit` bytes remain.

@@ -43,20 +43,12 @@ struct WireScanner {
     }
 
     private func varintSlow(_ pos: inout Int) throws -> UInt64 {
-        let start = pos
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        for index in 0..<10 {
-            let b = try byte(at: pos)
-            pos += 1
-            if index == 9 && b > 1 {
-                throw WireFormatError(.malformedVarint, at: start, "varint overflows 64 bits")
-            }
-            result |= UInt64(b & 0x7F) << shift
-            if b < 0x80 { return result }
-            shift += 7
+        var p = pos
+        defer { pos = p }
+        return try Varint.decode(at: pos) {
+            defer { p += 1 }
+            return try byte(at: p)
         }
-        throw WireFormatError(.malformedVarint, at: start, "varint longer than 10 bytes")
     }
 
     /// The end of the value whose tag is at `pos` (O(1), never recursive).
