@@ -103,6 +103,16 @@
             return try Pool(configuration)
         }
 
+        /// The pool a scenario's checks share, or nil when it cannot be made (a failed check).
+        func scenarioPool(configure: (inout Pool.Configuration) throws -> Void = { _ in }) -> Pool? {
+            do {
+                return try clusterPool(configure: configure)
+            } catch {
+                check("cluster pool created") { throw error }
+                return nil
+            }
+        }
+
         // MARK: - Behaviour
 
         func behaviour() async {
@@ -112,17 +122,8 @@
                 try expect(agents.map(\.rank) == Array(1...agents.count), "agents \(agents)")
                 print("agents \(agents.map { "\($0.rank)@\($0.host)" }.joined(separator: " "))")
             }
-            let pool: Pool
-            do {
-                pool = try clusterPool()
-            } catch {
-                check("cluster pool created") { throw error }
-                return
-            }
-            defer {
-                pool.terminate()
-                try? pool.join()
-            }
+            guard let pool = scenarioPool() else { return }
+            defer { pool.stop() }
             check("default workers: one per agent sharing its node, the node's CPUs for one alone") {
                 for agent in agents {
                     let expected = agent.ranksOnNode > 1 ? 1 : agent.cpus
@@ -136,10 +137,7 @@
             }
             check("processes sets the total, spread over the agents") {
                 let spread = try clusterPool { $0.processes = agents.count + 1 }
-                defer {
-                    spread.terminate()
-                    try? spread.join()
-                }
+                defer { spread.stop() }
                 try expect(spread.processes == agents.count + 1, "processes \(spread.processes)")
                 // Tasks long enough that every worker, ready or not yet, gets some.
                 let pids = Set(
@@ -227,10 +225,7 @@
                     configuration.initializer = try .init(TestFunctions.setUp, "cluster")
                     configuration.maxTasksPerChild = 3
                 }
-                defer {
-                    initialized.terminate()
-                    try? initialized.join()
-                }
+                defer { initialized.stop() }
                 var answers: [String] = []
                 for _ in 0..<40 { answers.append(try initialized.apply(TestFunctions.readInit)) }
                 try expect(answers.allSatisfy { $0.hasPrefix("cluster:") }, "answers \(answers)")
@@ -270,17 +265,8 @@
         // MARK: - Faults
 
         func faults() async {
-            let pool: Pool
-            do {
-                pool = try clusterPool { $0.taskTimeout = .seconds(2) }
-            } catch {
-                check("cluster pool created") { throw error }
-                return
-            }
-            defer {
-                pool.terminate()
-                try? pool.join()
-            }
+            guard let pool = scenarioPool(configure: { $0.taskTimeout = .seconds(2) }) else { return }
+            defer { pool.stop() }
             check("a trap fails its task with the worker's node, pid and crash, and the pool heals") {
                 do {
                     _ = try pool.apply(TestFunctions.trapAt, 3, 3)
@@ -367,10 +353,7 @@
         func idle() {
             check("an idle cluster pool costs every process under 0.15 s of CPU in 3 s") {
                 let pool = try clusterPool()
-                defer {
-                    pool.terminate()
-                    try? pool.join()
-                }
+                defer { pool.stop() }
                 _ = try pool.map(TestFunctions.square, Array(0..<100))
                 usleep(500_000)
                 let pids = [getpid()] + Pool.clusterAgents.map(\.pid) + pool.workerPIDs
@@ -430,10 +413,7 @@
             check("a cluster pool without mpiexec runs on this machine") {
                 try expect(Pool.clusterAgents.isEmpty, "agents without mpiexec")
                 let pool = try clusterPool()
-                defer {
-                    pool.terminate()
-                    try? pool.join()
-                }
+                defer { pool.stop() }
                 try expect(try pool.apply(TestFunctions.square, 9) == 81, "apply")
                 for pid in pool.workerPIDs {
                     try expect(parentPID(of: pid) == getpid(), "worker \(pid) is not this process's child")

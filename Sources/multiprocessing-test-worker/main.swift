@@ -78,7 +78,8 @@ if let seconds = getenv("MULTIPROCESSING_TEST_STALL_BEFORE_BOOTSTRAP"), getenv("
 Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
 
 extension Pool {
-    func stop() throws {
+    /// Terminates and joins, throwing what `join` throws (a parent program reports it).
+    func stopJoining() throws {
         terminate()
         try join()
     }
@@ -129,7 +130,7 @@ case "stderr-slow":
 case "hygiene":
     // Creates and terminates (or closes) many pools, then reports what is left behind.
     let rounds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 50
-    _ = try Pool(processes: 1).stop()
+    _ = try Pool(processes: 1).stopJoining()
     usleep(200_000)
     let fdsBefore = openDescriptorNumbers()
     let threadsBefore = threadCount()
@@ -198,13 +199,13 @@ case "worker-arguments":
         let pool = try Pool(processes: 2, executable: executable)
         let seen = try (0..<4).map { _ in try pool.apply(TestFunctions.commandLineArguments) }
         print(label, Set(seen).count, seen[0].joined(separator: "|"))
-        try pool.stop()
+        try pool.stopJoining()
     }
     var configuration = Pool.Configuration(processes: 1)
     configuration.arguments = ["chosen", "by configuration"]
     let configured = try Pool(configuration)
     print("configured", try configured.apply(TestFunctions.commandLineArguments).joined(separator: "|"))
-    try configured.stop()
+    try configured.stopJoining()
 case "metrics":
     let metrics = TestMetrics()
     MetricsSystem.bootstrap(metrics)
@@ -232,7 +233,7 @@ case "metrics":
     for counter in metrics.counters(label: "multiprocessing_tasks_completed_total").prefix(1) {
         print("label", counter.dimensions.first { $0.0 == "pool" }?.1 ?? "none")
     }
-    try pool.stop()
+    try pool.stopJoining()
 case "crash-reports":
     var configuration = Pool.Configuration(processes: 1)
     configuration.crashReports = CommandLine.arguments.dropFirst(2).first == "suppress" ? .suppress : .forward
@@ -252,7 +253,7 @@ case "chaos":
     let seconds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 3
     let seed = UInt64(CommandLine.arguments.dropFirst(3).first ?? "") ?? 1
     let killEvery = Int(CommandLine.arguments.dropFirst(4).first ?? "") ?? 100
-    _ = try Pool(processes: 1).stop()
+    _ = try Pool(processes: 1).stopJoining()
     usleep(200_000)
     let fdsBefore = openDescriptorNumbers()
     let pool = try Pool(processes: 3)
@@ -294,7 +295,7 @@ case "chaos":
     print("zombies", zombieChildren().count)
 case "descriptor-churn":
     let rounds = Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 10
-    _ = try Pool(processes: 1).stop()
+    _ = try Pool(processes: 1).stopJoining()
     usleep(200_000)
     let fdsBefore = openDescriptorNumbers()
     for round in 0..<rounds {
@@ -319,7 +320,7 @@ case "descriptor-churn":
     print("fds", fdsBefore.count, openDescriptorNumbers().count)
     print("zombies", zombieChildren().count)
 case "descriptor-limit":
-    _ = try Pool(processes: 1).stop()
+    _ = try Pool(processes: 1).stopJoining()
     usleep(200_000)
     // Fills the free numbers below the highest open descriptor, so that the limit leaves
     // exactly `free` descriptors to open.
@@ -338,7 +339,7 @@ case "descriptor-limit":
             let pool = try Pool(processes: 1)
             var back = restored
             setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &back)
-            try pool.stop()
+            try pool.stopJoining()
             print("started", free)
             break
         } catch let error as PoolError {

@@ -36,14 +36,6 @@ enum TestPools {
     }
 }
 
-extension Pool {
-    /// Terminates and joins (test cleanup).
-    func stop() {
-        terminate()
-        try? join()
-    }
-}
-
 /// The `PoolError` code of `error`, if it is one.
 func poolCode(_ error: any Error) -> PoolError.Code? {
     (error as? PoolError)?.code
