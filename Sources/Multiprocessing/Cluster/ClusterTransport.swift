@@ -122,15 +122,18 @@
         /// Tells the storage its deadline is due, if it is; on the MPI thread, every turn.
         /// - Returns: whether a deadline was due.
         func fireDeadlines(now: MonotonicInstant) -> Bool {
-            guard let events else { return false }
-            if deadlineChanged.exchange(false, ordering: .acquiringAndReleasing) {
+            if deadlineChanged.exchange(false, ordering: .acquiringAndReleasing), let events {
                 let deadline = events.nextDeadline
                 state.withLock { $0.deadline = deadline }
             }
-            let due = state.withLock { state in state.deadline.map { $0 <= now } ?? false }
-            guard due else { return false }
-            state.withLock { $0.deadline = nil }
-            events.deadlinesDue(now: now)
+            // One look under the lock a turn, the common case (no deadline due).
+            let due: (any TransportEvents)? = state.withLock { state in
+                guard let deadline = state.deadline, deadline <= now, let events = state.events else { return nil }
+                state.deadline = nil
+                return events
+            }
+            guard let due else { return false }
+            due.deadlinesDue(now: now)
             refreshDeadline()
             return true
         }
