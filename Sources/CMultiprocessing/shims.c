@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -37,9 +38,13 @@ int cmp_pidfd_open(pid_t pid) {
 static int high_dup(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 10); }
 
 int cmp_spawn_worker(const char *path, char *const argv[], char *const envp[],
-                     int task_fd, int result_fd, int stderr_fd, pid_t *pid_out) {
+                     int task_fd, int result_fd, int stderr_fd, const int *extra_fds, int extra_count,
+                     pid_t *pid_out) {
     int err = 0;
     int t = -1, r = -1, e = -1;
+    int x[CMP_MAX_EXTRA_FDS];
+    for (int i = 0; i < CMP_MAX_EXTRA_FDS; i++) x[i] = -1;
+    if (extra_count < 0 || extra_count > CMP_MAX_EXTRA_FDS) return EINVAL;
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int have_actions = 0, have_attr = 0;
@@ -49,13 +54,22 @@ int cmp_spawn_worker(const char *path, char *const argv[], char *const envp[],
         err = errno;
         goto done;
     }
+    for (int i = 0; i < extra_count; i++) {
+        if (extra_fds[i] >= 0 && (x[i] = high_dup(extra_fds[i])) < 0) {
+            err = errno;
+            goto done;
+        }
+    }
     if ((err = posix_spawn_file_actions_init(&actions)) != 0) goto done;
     have_actions = 1;
     if ((err = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)) != 0) goto done;
     if (e >= 0 && (err = posix_spawn_file_actions_adddup2(&actions, e, 2)) != 0) goto done;
     if ((err = posix_spawn_file_actions_adddup2(&actions, t, 3)) != 0) goto done;
     if ((err = posix_spawn_file_actions_adddup2(&actions, r, 4)) != 0) goto done;
-    if ((err = posix_spawn_file_actions_addclosefrom_np(&actions, 5)) != 0) goto done;
+    for (int i = 0; i < extra_count; i++) {
+        if (x[i] >= 0 && (err = posix_spawn_file_actions_adddup2(&actions, x[i], 5 + i)) != 0) goto done;
+    }
+    if ((err = posix_spawn_file_actions_addclosefrom_np(&actions, 5 + extra_count)) != 0) goto done;
 
     if ((err = posix_spawnattr_init(&attr)) != 0) goto done;
     have_attr = 1;
@@ -77,6 +91,7 @@ done:
     if (t >= 0) close(t);
     if (r >= 0) close(r);
     if (e >= 0) close(e);
+    for (int i = 0; i < CMP_MAX_EXTRA_FDS; i++) if (x[i] >= 0) close(x[i]);
     return err;
 }
 
@@ -94,6 +109,16 @@ int cmp_available_cpus(void) {
 int cmp_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int cmp_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+int cmp_memfd_create(const char *name, int allow_sealing) {
+    return memfd_create(name, MFD_CLOEXEC | (allow_sealing ? MFD_ALLOW_SEALING : 0));
+}
+
+int cmp_seal_read_only(int fd) { return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL); }
+
+int cmp_punch_hole(int fd, long long offset, long long length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
 
 void cmp_set_thread_name(const char *name) {
     char short_name[16];

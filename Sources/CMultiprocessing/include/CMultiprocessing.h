@@ -18,14 +18,19 @@ int cmp_pidfd_open(pid_t pid);
 ///
 /// The child gets: fd 0 = /dev/null, fd 1 = the caller's stdout, fd 2 = `stderr_fd` (or the
 /// caller's stderr when negative), fd 3 = `task_fd` (read end), fd 4 = `result_fd` (write end),
-/// and no other descriptor. Every signal handler is reset to the default, and its signal mask
+/// fd 5 + i = `extra_fds[i]` for i < `extra_count` (at most `CMP_MAX_EXTRA_FDS`; a negative entry
+/// leaves its number closed), and no other descriptor. Every signal handler is reset to the default, and its signal mask
 /// holds the terminal's signals (`cmp_terminal_signals`) alone, until the worker ignores them
 /// (`cmp_prepare_worker_process`). `envp` is the complete environment of the child.
 ///
 /// Ownership: the caller keeps ownership of every descriptor passed in, on success and failure.
 /// Returns 0 and stores the child's pid in `pid_out`, or an errno value.
 int cmp_spawn_worker(const char *path, char *const argv[], char *const envp[],
-                     int task_fd, int result_fd, int stderr_fd, pid_t *pid_out);
+                     int task_fd, int result_fd, int stderr_fd, const int *extra_fds, int extra_count,
+                     pid_t *pid_out);
+
+/// The most descriptors `cmp_spawn_worker` passes besides the worker's pipes.
+#define CMP_MAX_EXTRA_FDS 4
 
 /// The environment variable that tells a re-executed program it is a pool worker; its value is
 /// the parent's pid.
@@ -52,6 +57,18 @@ int cmp_pipe_cloexec(int fds[2]);
 
 /// Sets a pipe's buffer size (F_SETPIPE_SZ). Returns the new size, or -1 with errno set.
 int cmp_set_pipe_size(int fd, int size);
+
+/// memfd_create(MFD_CLOEXEC, and MFD_ALLOW_SEALING when `allow_sealing`): an anonymous file in
+/// memory, named nowhere (nothing to leak when a process dies). Returns the fd, or -1 with errno.
+int cmp_memfd_create(const char *name, int allow_sealing);
+
+/// Seals a memory file for good: no write, no change of size, no further seal (fcntl
+/// F_ADD_SEALS). Returns 0, or -1 with errno set (EBUSY while a writable mapping exists).
+int cmp_seal_read_only(int fd);
+
+/// Frees the memory of a file's range without changing its size (fallocate PUNCH_HOLE |
+/// KEEP_SIZE): a mapping of the range then reads zeros. Returns 0, or -1 with errno set.
+int cmp_punch_hole(int fd, long long offset, long long length);
 
 /// Names the calling thread (shown by `top -H`, debuggers). Best effort.
 void cmp_set_thread_name(const char *name);

@@ -19,6 +19,11 @@
         static let tasks: Int32 = 3
         /// Results to the parent (write end).
         static let results: Int32 = 4
+        /// The first of the descriptors a spawn passes besides the pipes (`spawnWorker`'s
+        /// `passing`): the `i`th of them is `firstPassed + i`.
+        static let firstPassed: Int32 = 5
+        /// The most descriptors a spawn passes besides the pipes.
+        static let maxPassed = Int(CMP_MAX_EXTRA_FDS)
     }
 
     /// A started worker process as the parent sees it, with the parent's ends of its channels.
@@ -55,10 +60,13 @@
     /// - Parameters:
     ///   - dropped: Prefixes of this process's environment variables the worker does not get.
     ///   - added: `NAME=value` entries the worker gets besides.
+    ///   - passed: Descriptors the worker gets as fds 5, 6, … (``WorkerDescriptors/firstPassed``),
+    ///     at most ``WorkerDescriptors/maxPassed``; -1 leaves its number closed. They stay the
+    ///     caller's.
     /// - Throws: ``SystemError`` when a pipe cannot be made or `posix_spawn` fails (e.g. ENOENT).
     func spawnWorker(
         executable: String, arguments: [String], droppingEnvironment dropped: [String] = [],
-        adding added: [String] = []
+        adding added: [String] = [], passing passed: [Int32] = []
     ) throws(SystemError) -> SpawnedWorker {
         let tasks = try PipePair.make()
         let results = try PipePair.make()
@@ -82,7 +90,7 @@
 
         let pid = try spawn(
             executable, arguments: arguments, environment: environment, tasks: tasks.readEnd,
-            results: results.writeEnd, stderr: stderrPipe.writeEnd)
+            results: results.writeEnd, stderr: stderrPipe.writeEnd, passing: passed)
         // The child has its copies: the worker's ends close here (the pipes' ends of our side
         // then see end of file or EPIPE once the worker is gone).
         tasks.readEnd.close()
@@ -105,19 +113,25 @@
             pid: pid, pidFD: pidFD, taskFD: tasks.writeEnd, resultFD: results.readEnd, stderrFD: stderrPipe.readEnd)
     }
 
-    /// posix_spawn with the worker's three channels as its file actions (fds 3, 4 and 2); the
-    /// descriptors stay the caller's.
+    /// posix_spawn with the worker's three channels as its file actions (fds 3, 4 and 2), and
+    /// `passed` as fds 5, …; the descriptors stay the caller's.
     /// - Returns: the child's pid.
     /// - Throws: ``SystemError`` (`posix_spawn`'s error: ENOENT, EACCES, …).
     private func spawn(
         _ executable: String, arguments: [String], environment: [String], tasks: borrowing OwnedDescriptor,
-        results: borrowing OwnedDescriptor, stderr: borrowing OwnedDescriptor
+        results: borrowing OwnedDescriptor, stderr: borrowing OwnedDescriptor, passing passed: [Int32]
     ) throws(SystemError) -> pid_t {
+        precondition(
+            passed.count <= WorkerDescriptors.maxPassed,
+            "spawn passes at most \(WorkerDescriptors.maxPassed) descriptors")
         let (taskFD, resultFD, stderrFD) = (tasks.rawValue, results.rawValue, stderr.rawValue)
         var pid: pid_t = 0
         let status = withCStrings([executable] + arguments) { argv in
             withCStrings(environment) { envp in
-                cmp_spawn_worker(executable, argv, envp, taskFD, resultFD, stderrFD, &pid)
+                passed.withUnsafeBufferPointer { extra in
+                    cmp_spawn_worker(
+                        executable, argv, envp, taskFD, resultFD, stderrFD, extra.baseAddress, Int32(extra.count), &pid)
+                }
             }
         }
         if status != 0 {
