@@ -16,6 +16,8 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
+#include <time.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -112,6 +114,15 @@ int cmp_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); 
 
 int cmp_memfd_create(const char *name, int allow_sealing) {
     return memfd_create(name, MFD_CLOEXEC | (allow_sealing ? MFD_ALLOW_SEALING : 0));
+}
+
+int cmp_futex_wait(const unsigned int *address, unsigned int expected, int timeout_ms) {
+    struct timespec timeout = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+    return (int)syscall(SYS_futex, address, FUTEX_WAIT, expected, timeout_ms >= 0 ? &timeout : NULL, NULL, 0);
+}
+
+int cmp_futex_wake(const unsigned int *address) {
+    return (int)syscall(SYS_futex, address, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
 }
 
 int cmp_seal_read_only(int fd) { return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL); }

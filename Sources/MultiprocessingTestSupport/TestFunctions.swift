@@ -10,6 +10,7 @@
 // (Swift cannot enumerate static lets at run time).
 
 public import Multiprocessing
+@_spi(Testing) import Multiprocessing
 import Synchronization
 
 #if canImport(Glibc)
@@ -162,10 +163,10 @@ public enum TestFunctions {
         _ = line.withCString { write(2, $0, strlen($0)) }
         return x
     }
-    /// Writes bytes that are not a frame to the worker's result channel (fd 4), then waits: the
-    /// parent must notice the corrupt stream and replace the worker.
+    /// Writes bytes that are not a frame to the worker's result stream, then waits: the parent
+    /// must notice the corrupt stream and replace the worker.
     public static let corruptChannel = PoolFunction("corruptChannel") { (garbage: [UInt8]) -> Int in
-        _ = garbage.withUnsafeBytes { write(4, $0.baseAddress, $0.count) }
+        WorkerTesting.writeToResultStream(garbage)
         sleep(30)
         return 0
     }

@@ -21,6 +21,9 @@ final class FramePipe: @unchecked Sendable {
         bytes.withUnsafeBytes { raw in try? writeFully(writeFD, raw) }
     }
 
+    /// The write end (-1 once closed).
+    var writeEnd: Int32 { writeFD }
+
     func closeWriter() {
         guard writeFD >= 0 else { return }
         closeDescriptor(writeFD)

@@ -92,25 +92,20 @@ private enum Rescue {
 
     @Test("A blocking reader hands out frames that arrived together without waiting for more")
     func blockingReaderDoesNotWaitWithFramesInHand() throws {
-        // Both ends belong to the rescue thread below, which closes them when it is done: the
-        // test never closes a descriptor another thread might still use.
-        let (readEnd, writeEnd) = try PipePair.make().release()
-        growPipeBuffer(writeEnd, to: 1 << 20)
+        let stream = try RingStream()
         // Three frames that fill the reader's 64 KiB staging buffer exactly: its read is not
-        // short, and a reader that went on reading would block here with the frames in hand.
+        // short, and a reader that went on reading would wait here with the frames in hand.
         let sizes = [10_000, 30_000, 65_536 - 40_000 - 3 * 5]
         let frames = sizes.map { frame(kind: .task, body: Array(repeating: 9, count: $0)) }
         let all = frames.flatMap { $0 }
         #expect(all.count == 65_536)
-        all.withUnsafeBytes { raw in try? writeFully(writeEnd, raw) }
+        stream.write(all)
         // Unblocks a reader that waits wrongly, so that the test fails instead of hanging.
         Rescue.detach(after: .seconds(5)) {
-            let rescue = frame(kind: .ready, body: [])
-            rescue.withUnsafeBytes { raw in try? writeFully(writeEnd, raw) }
-            closeDescriptor(writeEnd)
-            closeDescriptor(readEnd)
+            stream.write(frame(kind: .ready, body: []))
+            stream.closeWriter()
         }
-        var reader = BlockingFrameReader(fd: readEnd)
+        var reader = stream.reader()
         let start = ContinuousClock.now
         for size in sizes {
             let next = try reader.next()
@@ -122,20 +117,22 @@ private enum Rescue {
 
     @Test("A blocking reader throws for a stream cut inside a frame, small or large", arguments: [100, 200_000])
     func blockingReaderCutFrame(size: Int) throws {
-        let pipe = try FramePipe()
-        defer { pipe.close() }
+        let stream = try RingStream()
         let whole = frame(kind: .task, body: Array(repeating: 3, count: size))
-        pipe.write(Array(whole.prefix(whole.count * 3 / 4)))
-        pipe.closeWriter()
-        // Non-blocking here, so that a wrong wait fails instead of hanging; the reader's logic
-        // is the same.
-        var reader = BlockingFrameReader(fd: pipe.readFD)
-        var outcome: Result<FrameAccumulator.Frame?, any Error> = .success(nil)
-        for _ in 0..<100 {
-            outcome = Result { try reader.next() }
-            if case .failure = outcome { break }
-        }
-        #expect(throws: FrameError.self) { try outcome.get() }
+        stream.write(Array(whole.prefix(whole.count * 3 / 4)))
+        stream.closeWriter()
+        var reader = stream.reader()
+        #expect(throws: FrameError.self) { _ = try reader.next() }
+    }
+
+    @Test("A blocking reader returns nil at the end of a stream of whole frames, after the last frame")
+    func blockingReaderEnd() throws {
+        let stream = try RingStream()
+        stream.write(frame(kind: .task, body: [1, 2, 3]))
+        stream.closeWriter()
+        var reader = stream.reader()
+        #expect(try reader.next()?.bytes == [FrameKind.task.rawValue, 1, 2, 3])
+        #expect(try reader.next() == nil)
     }
 
     @Test("Task and result frames parse back", .timeLimit(.minutes(1)))

@@ -70,6 +70,15 @@ int cmp_seal_read_only(int fd);
 /// KEEP_SIZE): a mapping of the range then reads zeros. Returns 0, or -1 with errno set.
 int cmp_punch_hole(int fd, long long offset, long long length);
 
+/// Sleeps while the 32-bit word at `address` (in memory shared between processes) holds
+/// `expected`, for at most `timeout_ms` milliseconds (FUTEX_WAIT). Returns 0 when woken, or -1 with
+/// errno set: EAGAIN (the word had changed already), ETIMEDOUT, EINTR.
+int cmp_futex_wait(const unsigned int *address, unsigned int expected, int timeout_ms);
+
+/// Wakes every thread of any process sleeping on the word at `address` (FUTEX_WAKE). Returns the
+/// number woken, or -1 with errno set.
+int cmp_futex_wake(const unsigned int *address);
+
 /// Names the calling thread (shown by `top -H`, debuggers). Best effort.
 void cmp_set_thread_name(const char *name);
 

@@ -84,6 +84,35 @@
         }
     }
 
+    /// Rings a doorbell: writes one byte to the pipe `fd`, whose reader sleeps until something
+    /// is there (a full pipe has been rung already). Returns false when the reader is gone
+    /// (EPIPE; the caller blocks SIGPIPE where the process must not die of it).
+    @discardableResult
+    func ringDoorbell(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 1
+        do {
+            _ = try retryingEINTR("write(doorbell)") { write(fd, &byte, 1) }
+            return true
+        } catch {
+            return error.errno != EPIPE
+        }
+    }
+
+    /// Empties a non-blocking doorbell pipe. Returns false at end of file (its writer is gone).
+    func drainDoorbell(_ fd: Int32) -> Bool {
+        var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            while true {
+                switch (try? readNonBlocking(fd, into: raw.baseAddress!, count: raw.count)) ?? .endOfFile {
+                case .wouldBlock: return true
+                case .endOfFile: return false
+                case .bytes(let n) where n < raw.count: return true
+                case .bytes: continue
+                }
+            }
+        }
+    }
+
     /// Reads exactly `count` bytes from a blocking descriptor. Returns false on end of file before
     /// the first byte; throws on end of file in the middle.
     func readFully(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) throws(SystemError) -> Bool {

@@ -1,6 +1,6 @@
 // Memory that several processes map: anonymous memory files (memfd), named nowhere, so that
 // nothing is left behind in /dev/shm when a process dies; and their mappings, unmapped exactly
-// once, when the last holder lets go.
+// once, when the last holder lets go; and the futex, to sleep on a word of such memory.
 
 #if os(Linux)
     import CMultiprocessing
@@ -29,6 +29,14 @@
     /// - Throws: ``SystemError`` from `ftruncate`.
     func resizeMemoryFile(_ fd: Int32, to size: Int) throws(SystemError) {
         _ = try retryingEINTR("ftruncate") { ftruncate(fd, off_t(size)) }
+    }
+
+    /// A memory file's size in bytes.
+    /// - Throws: ``SystemError`` from `fstat`.
+    func memoryFileSize(_ fd: Int32) throws(SystemError) -> Int {
+        var status = stat()
+        _ = try retryingEINTR("fstat") { fstat(fd, &status) }
+        return Int(status.st_size)
     }
 
     /// Seals a memory file against any change of its contents or size (F_SEAL_WRITE, _GROW,
@@ -77,6 +85,20 @@
         deinit {
             bestEffort("munmap") { munmap(base, count) }
         }
+    }
+
+    /// Sleeps while the 32-bit word at `address` (memory other processes map too) holds
+    /// `expected`, for at most `timeoutMilliseconds`: until a ``futexWake(_:)`` on it, a signal,
+    /// or the timeout. Returns at once when the word holds something else already.
+    func futexWait(_ address: UnsafeRawPointer, expected: UInt32, timeoutMilliseconds: Int32) {
+        // EAGAIN (changed already), ETIMEDOUT and EINTR all mean "look again", which the caller does.
+        _ = cmp_futex_wait(address.assumingMemoryBound(to: UInt32.self), expected, timeoutMilliseconds)
+    }
+
+    /// Wakes whoever sleeps in ``futexWait(_:expected:timeoutMilliseconds:)`` on `address`, in any
+    /// process.
+    func futexWake(_ address: UnsafeRawPointer) {
+        bestEffort("futex(FUTEX_WAKE)") { cmp_futex_wake(address.assumingMemoryBound(to: UInt32.self)) }
     }
 
     /// The system's page size in bytes.

@@ -19,6 +19,8 @@
         static let tasks: Int32 = 3
         /// Results to the parent (write end).
         static let results: Int32 = 4
+        /// The worker's data plane: its ``SharedChannel``'s memory file (the first passed).
+        static let channel: Int32 = 5
         /// The first of the descriptors a spawn passes besides the pipes (`spawnWorker`'s
         /// `passing`): the `i`th of them is `firstPassed + i`.
         static let firstPassed: Int32 = 5

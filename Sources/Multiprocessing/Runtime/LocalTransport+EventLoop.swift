@@ -1,6 +1,6 @@
-// The local transport's I/O thread: spawns workers, reads their results and stderr, notices
-// their exit through a pidfd, writes what the task pipes would not take at once, and tells the
-// storage when a deadline is due. Everything it learns goes to the storage as `TransportEvents`.
+// The local transport's I/O thread: spawns workers, reads their results (from their shared
+// rings, when their doorbells ring) and stderr, notices their exit through a pidfd, writes what
+// the task rings would not take at once, and tells the storage when a deadline is due. Everything it learns goes to the storage as `TransportEvents`.
 
 import Logging
 import Synchronization
@@ -11,13 +11,16 @@ final class EventLoopState: @unchecked Sendable {
     /// One worker's read side.
     ///
     /// Ownership: each descriptor closes when its last holder lets go of it: `stderrFD` is the
-    /// reader's alone; `resultFD` is shared with a thread waiting for its own result (while it
-    /// has borrowed the pipe), `pidFD` with that thread and the task channel. Nil: gone (or, for
-    /// `pidFD`, a kernel without pidfds).
+    /// reader's alone; `resultFD` (the worker's doorbell to this side) is shared with a thread
+    /// waiting for its own result (while it has borrowed the pipe), `pidFD` with that thread and
+    /// the task channel. Nil: gone (or, for `pidFD`, a kernel without pidfds). `shared` is
+    /// unmapped once the reader, the task channel and any waiting thread have let go of it.
     struct Reader {
         var pid: Int32
         var pidFD: SharedDescriptor?
         var resultFD: SharedDescriptor?
+        /// The worker's shared memory, whose result ring this side reads.
+        var shared: SharedChannel
         var stderrFD: SharedDescriptor?
         var accumulator = FrameAccumulator()
         var stderrTail = StderrTail()
@@ -145,9 +148,7 @@ extension LocalTransport {
                         if loop.readers[id]?.borrowed != true { readResults(of: id) }
                     case 1: readStderr(of: id)
                     case 2: workerExited(id)
-                    case 4: flushStderr()
-                    default:
-                        channels.withLock { flush(id, &$0) }
+                    default: flushStderr()
                     }
                 }
                 fireTimers(deadline: turn.deadline)
@@ -178,9 +179,14 @@ extension LocalTransport {
             if ids.isEmpty { return firstError }
             for id in ids {
                 do {
+                    // The worker's data plane: the worker gets its memory file as fd 5, closed
+                    // here once passed (the mapping stays).
+                    let shared = try SharedChannel.create()
+                    defer { shared.file?.close() }
                     let worker = try spawnWorker(
                         executable: options.executable, arguments: options.arguments,
-                        droppingEnvironment: options.droppedEnvironment, adding: options.addedEnvironment)
+                        droppingEnvironment: options.droppedEnvironment, adding: options.addedEnvironment,
+                        passing: [shared.file!.rawValue])
                     // From here on each descriptor has its holders (reader, channel), and closes
                     // when they let go of it: on the failure below, at once.
                     let pid = worker.pid
@@ -206,11 +212,11 @@ extension LocalTransport {
                         throw error
                     }
                     loop.readers[id] = EventLoopState.Reader(
-                        pid: pid, pidFD: pidFD, resultFD: resultFD, stderrFD: stderrFD,
+                        pid: pid, pidFD: pidFD, resultFD: resultFD, shared: shared, stderrFD: stderrFD,
                         crashReportFilter: CrashReportFilter(suppressing: options.crashReports == .suppress))
                     // Its start frame first, before anything the storage sends it.
                     channels.withLock { channels in
-                        var channel = TaskChannel(pid: pid, pidFD: pidFD, input: taskFD)
+                        var channel = TaskChannel(pid: pid, pidFD: pidFD, input: taskFD, shared: shared)
                         channel.outbox.append(OutgoingFrame(bytes: options.startFrame))
                         channels.table[id] = channel
                         flush(id, &channels)
@@ -235,21 +241,30 @@ extension LocalTransport {
 
     // MARK: - Reading
 
-    private func readResults(of id: WorkerID) {
-        guard let fd = loop.readers[id]?.resultFD?.rawValue else { return }
+    /// Reads what worker `id` put in its result ring, and acts on each frame. The doorbell first:
+    /// its end of file means the worker is gone, and then what is in the ring is all there is.
+    /// `arming` (the I/O thread, which sleeps in epoll): the worker rings the doorbell for its next
+    /// result; a thread that spins on the ring itself reads without arming.
+    private func readResults(of id: WorkerID, arming: Bool = true) {
+        guard let fd = loop.readers[id]?.resultFD?.rawValue, let ring = loop.readers[id]?.shared.results else { return }
         var frames: [FrameAccumulator.Frame] = []
-        var open = true
+        let open = drainDoorbell(fd)
+        // Armed before the last look: a result published after it rings again.
+        if arming { ring.armConsumer() }
         var failure: String?
+        var source = RingSource(ring: ring, wake: .futex)
         do {
             // In place: a copy of the reader would make its staging buffer copy on write.
-            open = try loop.readers[id]!.accumulator.read(from: fd, into: &frames)
-        } catch let error as SystemError {
-            failure = "its result pipe could not be read: \(error)"
+            _ = try loop.readers[id]!.accumulator.read(from: &source, into: &frames)
         } catch {
             failure = "sent a corrupt frame: \(error)"
         }
         for frame in frames where failure == nil {
             failure = handle(frame, from: id)
+        }
+        // The worker rings this side for room in its task ring too: write what waits for it.
+        channels.withLock { channels in
+            if channels.table[id]?.outbox.isEmpty == false { flush(id, &channels) }
         }
         guard var reader = loop.readers[id] else { return }
         if let failure {
@@ -275,34 +290,40 @@ extension LocalTransport {
 
     // MARK: - Reading one's own result
 
-    /// Waits for `isDone` by reading worker `id`'s result pipe on this thread, instead of being
-    /// woken by the I/O thread after it read it: one thread wake-up less per round trip. The I/O
-    /// thread leaves the pipe alone meanwhile; the worker's death, a kill (timeout, cancel,
-    /// terminate) or the pipe's end wake this thread like a result does.
+    /// Waits for `isDone` by reading worker `id`'s result ring on this thread, instead of being
+    /// woken by the I/O thread after it read it: one thread wake-up less per round trip, and,
+    /// while this thread spins, no system call on either side. The I/O thread leaves the worker's
+    /// results alone meanwhile; the worker's death, a kill (timeout, cancel, terminate) or the
+    /// pipe's end wake this thread like a result does.
     ///
     /// Returns when `isDone()` holds, or early (the deadline passed, the pipe is taken or gone);
     /// the caller then waits the usual way for whatever is left.
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
         // Never wait for the loop lock: the I/O thread holds it only briefly, and waiting the
         // usual way then costs nothing. (Callbacks no longer run under it: see CallbackExecutor.)
-        let borrowed: (results: SharedDescriptor, pidFD: SharedDescriptor?)? =
-            loopLock.withLockIfAvailable { _ -> (SharedDescriptor, SharedDescriptor?)? in
+        let borrowed: (results: SharedDescriptor, pidFD: SharedDescriptor?, shared: SharedChannel)? =
+            loopLock.withLockIfAvailable { _ -> (SharedDescriptor, SharedDescriptor?, SharedChannel)? in
                 guard let reader = loop.readers[id], let results = reader.resultFD, !reader.borrowed,
                     (try? poller.pause(results.rawValue, token: EventToken.results(id))) != nil
                 else { return nil }
                 loop.readers[id]!.borrowed = true
-                return (results, reader.pidFD)
+                return (results, reader.pidFD, reader.shared)
             } ?? nil
-        guard let (results, pidFD) = borrowed else { return }
-        // This thread holds both descriptors until it returns: neither can close (and its number
-        // be reused) while it polls them, whatever the I/O thread does meanwhile.
-        withExtendedLifetime((results, pidFD)) {
+        guard let (results, pidFD, shared) = borrowed else { return }
+        // This thread holds both descriptors and the shared memory until it returns: neither
+        // descriptor can close (and its number be reused), nor the memory be unmapped, while it
+        // polls them, whatever the I/O thread does meanwhile.
+        withExtendedLifetime((results, pidFD, shared)) {
             pollOwnResult(
-                of: id, results: results.rawValue, pidFD: pidFD?.rawValue ?? -1, deadline: deadline, until: isDone)
+                of: id, ring: shared.results, results: results.rawValue, pidFD: pidFD?.rawValue ?? -1,
+                deadline: deadline, until: isDone)
         }
         loopLock.withLock { _ in
             if loop.readers[id]?.resultFD === results {
                 loop.readers[id]!.borrowed = false
+                // The I/O thread reads from here on: armed, and what came meanwhile read now.
+                shared.results.armConsumer()
+                if !shared.results.isEmpty { readResults(of: id) }
                 do {
                     try poller.modify(results.rawValue, token: EventToken.results(id), readable: true, writable: false)
                 } catch {
@@ -320,20 +341,51 @@ extension LocalTransport {
         }
     }
 
-    /// The waiting part of ``waitDirect(worker:deadline:until:)``, on the borrowed pipe `fd` and
-    /// the worker's pidfd (-1: none), which the caller holds open.
+    /// The waiting part of ``waitDirect(worker:deadline:until:)``, on the borrowed result ring,
+    /// its doorbell `fd` and the worker's pidfd (-1: none), which the caller holds.
     private func pollOwnResult(
-        of id: WorkerID, results fd: Int32, pidFD: Int32, deadline: MonotonicInstant?, until isDone: () -> Bool
+        of id: WorkerID, ring: SharedRing, results fd: Int32, pidFD: Int32, deadline: MonotonicInstant?,
+        until isDone: () -> Bool
     ) {
-        // Spin first: a short task answers within a few tens of microseconds, and a thread that
-        // sleeps in poll takes about as long again to be woken and run on this machine. The
-        // pidfd too: a worker that dies while a process it forked still holds the pipe never
-        // ends it; the I/O thread handles the exit, and this thread waits the usual way.
-        if !isDone() {
-            let spin = deadline.map { min(LocalTransport.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
-            _ = pollReadable(fd, or: pidFD, spinningFor: spin ?? LocalTransport.directWaitSpin)
+        /// Reads the ring (and the doorbell) under the loop lock; false when the worker's results
+        /// are no longer this thread's (its pipe ended, it is gone).
+        func readOwn() -> Bool {
+            loopLock.withLock { _ -> Bool in
+                guard loop.readers[id]?.resultFD?.rawValue == fd else { return false }
+                readResults(of: id, arming: false)
+                return true
+            }
         }
+        // Spin first, on the ring alone (no system call): a short task answers within a few
+        // microseconds, and a thread that sleeps in poll takes tens of microseconds to be woken
+        // and run on this machine. The worker does not ring while this thread spins.
+        ring.disarmConsumer()
+        if isDone() { return }
+        let spin = deadline.map { min(LocalTransport.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
+        let spinUntil = MonotonicInstant.now.advanced(by: spin ?? LocalTransport.directWaitSpin)
+        var turns = 0
+        while true {
+            if !ring.isEmpty {
+                guard readOwn() else { return }
+                if isDone() { return }
+                continue
+            }
+            turns += 1
+            if turns & 63 == 0 {
+                if MonotonicInstant.now >= spinUntil { break }
+                // A worker that shares this core (a busy machine) must get to run.
+                yieldProcessor()
+            }
+        }
+        // Then sleep on the doorbell and the pidfd: a worker that dies while a process it forked
+        // still holds the pipe never ends it; the I/O thread handles the exit, and this thread
+        // waits the usual way.
         while !isDone() {
+            ring.armConsumer()
+            if !ring.isEmpty {
+                guard readOwn() else { return }
+                continue
+            }
             var timeout: Int32 = -1
             if let deadline {
                 let remaining = MonotonicInstant.now.duration(to: deadline)
@@ -343,12 +395,7 @@ extension LocalTransport {
             let (ready, exited, interrupted) = pollReadable(fd, or: pidFD, timeoutMilliseconds: timeout)
             if interrupted { continue }
             if !ready || exited { return }
-            let stillOurs = loopLock.withLock { _ -> Bool in
-                guard loop.readers[id]?.resultFD?.rawValue == fd else { return false }
-                readResults(of: id)
-                return true
-            }
-            if !stillOurs { return }
+            guard readOwn() else { return }
         }
     }
 

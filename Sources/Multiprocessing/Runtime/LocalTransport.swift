@@ -1,11 +1,12 @@
 // The local transport: worker processes on this machine, started with posix_spawn, reached
-// through a task pipe each (written here), a result pipe and a stderr pipe (read by the I/O
-// thread, see LocalTransport+EventLoop.swift), and noticed gone through a pidfd.
+// through a shared-memory channel each (SharedChannel: a task ring written here, a result ring
+// read by the I/O thread, see LocalTransport+EventLoop.swift), whose doorbells are a task pipe
+// and a result pipe; a stderr pipe; noticed gone through a pidfd.
 //
 // Effects arrive after the storage released its lock, from any thread. What they touch here —
-// the task pipes' write ends, their outboxes, the pidfds that signals go through — is under the
-// channel lock, never under the storage's: a `write` that takes time, a `kill` or a `close`
-// holds up no thread that submits work.
+// the task rings and their doorbells, their outboxes, the pidfds that signals go through — is
+// under the channel lock, never under the storage's: a copy that takes time, a `kill` or a
+// `close` holds up no thread that submits work.
 
 import DequeModule
 import Logging
@@ -29,21 +30,24 @@ final class LocalTransport: WorkerTransport {
         var addedEnvironment: [String] = []
     }
 
-    /// The parent's end of one worker's task pipe, what could not be written yet, and the
-    /// worker's pidfd (signals go through it, so that none can reach a reused pid).
+    /// The parent's end of one worker's task stream (its ring and doorbell), what could not be
+    /// written yet, and the worker's pidfd (signals go through it, so that none can reach a
+    /// reused pid).
     ///
     /// Ownership: `input` is this channel's alone (nil once ``LocalTransport/closeInput(_:)``
     /// closed it); `pidFD` is shared with the worker's reader and a thread waiting for its own
-    /// result, and closes when the last of them lets go.
+    /// result, and closes when the last of them lets go; `shared`'s memory stays mapped while
+    /// any of them holds it.
     struct TaskChannel {
         var pid: Int32
         var pidFD: SharedDescriptor?
-        /// The write end of the task pipe; written only under the channel lock.
+        /// The write end of the task pipe, the worker's doorbell: rung only under the channel lock.
         var input: SharedDescriptor?
+        /// The worker's shared memory: tasks go into its task ring, under the channel lock.
+        var shared: SharedChannel
         var outbox: Deque<OutgoingFrame> = []
         /// Bytes of `outbox.first` (frame and attachments) already written.
         var written = 0
-        var watchingWritable = false
         var closeWhenFlushed = false
         /// The sequence number of the next effect to perform; effects that came early wait in
         /// `early` (see ``WorkerTransport``).
@@ -153,62 +157,49 @@ final class LocalTransport: WorkerTransport {
         }
     }
 
-    // MARK: - Task pipes (under the channel lock)
+    // MARK: - Task streams (under the channel lock)
 
-    /// Writes what the worker's pipe takes now; watches for writability if something is left;
-    /// closes the pipe once everything before a `closeInput` is written.
+    /// Copies into the worker's task ring what it takes now, and rings the worker's doorbell if
+    /// it sleeps. A full ring keeps the rest here: the worker, once it freed space, rings this
+    /// side's doorbell (its result pipe), and the I/O thread flushes again. Closes the task pipe
+    /// once everything before a `closeInput` is in the ring.
     func flush(_ id: WorkerID, _ channels: inout Channels) {
         guard var channel = channels.table[id], let fd = channel.input?.rawValue else { return }
         defer { channels.table[id] = channel }
-        withSIGPIPEBlocked {
-            while let frame = channel.outbox.first {
-                let (n, requested): (Int, Int)
-                do {
-                    (n, requested) = try frame.withUnwritten(after: channel.written) { raw in
-                        (try writeNonBlocking(fd, raw), raw.count)
-                    }
-                } catch {
-                    // EPIPE: the worker is gone; its exit is handled through its pidfd.
-                    channel.outbox.removeAll()
-                    channel.written = 0
-                    return true
-                }
-                channel.written += n
-                // The pipe is full: the rest when it is writable again.
-                if n < requested { return false }
-                if channel.written < frame.count { continue }
-                channel.outbox.removeFirst()
-                channel.written = 0
+        let ring = channel.shared.tasks
+        var wrote = false
+        while let frame = channel.outbox.first {
+            // Copying cannot fail: `withUnwritten` throws only what its body throws.
+            let (n, requested) =
+                (try? frame.withUnwritten(after: channel.written) { raw in (ring.write(raw), raw.count) }) ?? (0, 0)
+            if n > 0 { wrote = true }
+            channel.written += n
+            if n < requested {
+                ring.markProducerWaiting()
+                // The worker may have freed space since: look once more, after the mark.
+                if ring.hasFreeSpace { continue }
+                break
             }
-            return false
+            if channel.written < frame.count { continue }
+            channel.outbox.removeFirst()
+            channel.written = 0
         }
-        let wantsWritable = !channel.outbox.isEmpty
-        if wantsWritable != channel.watchingWritable {
-            do {
-                if wantsWritable {
-                    try poller.register(fd, token: EventToken.taskWritable(id), readable: false, writable: true)
-                } else {
-                    poller.unregister(fd)
-                }
-                channel.watchingWritable = wantsWritable
-            } catch {
-                logger.error("cannot watch a worker's task pipe", metadata: ["error": "\(error)"])
-            }
+        if wrote && ring.takeConsumerArmed() {
+            // EPIPE: the worker is gone; its exit is handled through its pidfd.
+            withSIGPIPEBlocked { !ringDoorbell(fd) }
         }
         if channel.outbox.isEmpty && channel.closeWhenFlushed {
             closeInput(&channel)
         }
     }
 
-    /// Closes the worker's task pipe: it reads end of file, finishes and exits. Closed
-    /// explicitly, as copies of the channel may outlive this call: the worker must see the end
-    /// now.
+    /// Closes the worker's task pipe: once it has read what is in its ring, it reads end of
+    /// file, finishes and exits. Closed explicitly, as copies of the channel may outlive this
+    /// call: the worker must see the end now.
     func closeInput(_ channel: inout TaskChannel) {
         guard let input = channel.input else { return }
-        if channel.watchingWritable { poller.unregister(input.rawValue) }
         input.close()
         channel.input = nil
-        channel.watchingWritable = false
         channel.outbox.removeAll()
     }
 
@@ -226,7 +217,6 @@ enum EventToken {
     static func results(_ id: WorkerID) -> UInt64 { make(id, 0) }
     static func stderr(_ id: WorkerID) -> UInt64 { make(id, 1) }
     static func exit(_ id: WorkerID) -> UInt64 { make(id, 2) }
-    static func taskWritable(_ id: WorkerID) -> UInt64 { make(id, 3) }
     /// The parent's stderr (one per pool, not per worker).
     static let stderrOutput: UInt64 = make(WorkerID(rawValue: 0), 4)
 

@@ -1,40 +1,76 @@
 // BlockingFrameReader.swift
 //
-// The worker's side of the frame stream: the next frame from its blocking task pipe, polling
-// briefly before it sleeps.
+// The worker's side of the task stream: the next frame from its shared ring, spinning briefly
+// before it sleeps on its doorbell (the task pipe), which also tells it the parent closed its
+// input.
 
-/// Reads frames from a blocking descriptor (the worker's side): as many bytes as are there at
-/// each read, so a frame usually costs one `read`, and frames sent together cost one in all.
+/// Reads frames from a ``SharedRing`` on the thread that waits for them (the worker's side).
 struct BlockingFrameReader {
-    let fd: Int32
+    let ring: SharedRing
+    /// Readable when the producer rang (or closed it: end of input). Non-blocking.
+    let doorbell: Int32
+    private var source: RingSource
     private var accumulator = FrameAccumulator()
     private var frames: [FrameAccumulator.Frame] = []
     private var nextFrame = 0
+    /// The doorbell reached end of file: what is in the ring is all there is.
+    private var ended = false
 
-    /// How long to poll for the next frame, without sleeping, before sleeping in `read`.
+    /// How long to look for the next frame, without sleeping, before sleeping on the doorbell.
     var spin: Duration
 
-    init(fd: Int32, spin: Duration = .zero) {
-        self.fd = fd
+    /// - Parameters:
+    ///   - ring: The ring to read.
+    ///   - doorbell: The pipe its producer rings (non-blocking).
+    ///   - wakeProducer: How to wake the producer when it waits for space.
+    init(ring: SharedRing, doorbell: Int32, spin: Duration = .zero, wakeProducer: RingSource.ProducerWake) {
+        self.ring = ring
+        self.doorbell = doorbell
         self.spin = spin
+        self.source = RingSource(ring: ring, wake: wakeProducer)
     }
 
-    /// The next frame, waiting for it; nil at a clean end of file.
+    /// The next frame, waiting for it; nil once the producer closed its end and the ring is empty.
     /// - Throws: ``FrameError`` for a malformed stream or one that ends inside a frame.
     mutating func next() throws -> FrameAccumulator.Frame? {
         while nextFrame == frames.count {
             frames.removeAll(keepingCapacity: true)
             nextFrame = 0
-            // A frame that follows within `spin` is read without the wake-up of a sleeping
-            // thread (what that costs: see the performance article).
-            if spin > .zero { _ = pollReadable(fd, spinningFor: spin) }
-            let open = try accumulator.read(from: fd, into: &frames, returningOnFrame: true)
-            if !open && frames.isEmpty {
-                if accumulator.hasPartialFrame { throw FrameError(description: "end of file inside a frame") }
+            _ = try accumulator.read(from: &source, into: &frames, returningOnFrame: true)
+            if !frames.isEmpty { break }
+            if ended {
+                guard ring.isEmpty else { continue }
+                if accumulator.hasPartialFrame { throw FrameError(description: "end of input inside a frame") }
                 return nil
             }
+            // A frame that follows within `spin` is read without the wake-up of a sleeping
+            // process (what that costs: see the performance article).
+            if spin > .zero, spinUntilReadable() { continue }
+            ring.armConsumer()
+            if !ring.isEmpty {
+                ring.disarmConsumer()
+                continue
+            }
+            _ = pollReadable(doorbell, or: -1, timeoutMilliseconds: -1)
+            if !drainDoorbell(doorbell) { ended = true }
+            ring.disarmConsumer()
         }
         defer { nextFrame += 1 }
         return frames[nextFrame]
+    }
+
+    /// Looks at the ring for up to `spin`; returns whether bytes came. Yields the core now and
+    /// then: when the producer shares it (a busy machine), spinning alone would keep it out.
+    private func spinUntilReadable() -> Bool {
+        let until = MonotonicInstant.now.advanced(by: spin)
+        var turns = 0
+        while ring.isEmpty {
+            turns += 1
+            if turns & 63 == 0 {
+                if MonotonicInstant.now >= until { return false }
+                yieldProcessor()
+            }
+        }
+        return true
     }
 }

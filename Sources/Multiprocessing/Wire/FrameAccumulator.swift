@@ -1,9 +1,28 @@
 // FrameAccumulator.swift
 //
-// Cuts the bytes read from a pipe into frames (see Frame.swift), attachments included: small
-// frames out of a staging buffer, large ones read straight into a buffer of their own.
+// Cuts the bytes read from a byte stream (a worker's shared ring, a pipe) into frames (see
+// Frame.swift), attachments included: small frames out of a staging buffer, large ones read
+// straight into a buffer of their own.
 
-/// Splits the bytes read from a non-blocking pipe into frames.
+/// Where a ``FrameAccumulator`` reads from: a worker's ``SharedRing`` (``RingSource``), or a
+/// non-blocking descriptor (``DescriptorSource``).
+protocol ByteSource {
+    /// Reads up to `count` bytes into `buffer`: the bytes there are now, or ``ReadOutcome/wouldBlock``
+    /// when there are none (``ReadOutcome/endOfFile`` when there will be none).
+    /// - Throws: ``SystemError`` for a failed read.
+    mutating func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> ReadOutcome
+}
+
+/// A non-blocking descriptor as a ``ByteSource``.
+struct DescriptorSource: ByteSource {
+    let fd: Int32
+
+    mutating func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> ReadOutcome {
+        try readNonBlocking(fd, into: buffer, count: count)
+    }
+}
+
+/// Splits the bytes read from a byte stream into frames.
 ///
 /// Small frames are cut out of a staging buffer, so many results cost one `read`; a frame larger
 /// than what is staged gets a buffer of its exact size that the pipe is then read into directly,
@@ -46,15 +65,23 @@ struct FrameAccumulator {
         staging = [UInt8](repeating: 0, count: stagingSize)
     }
 
-    /// Reads what `fd` has now and appends the complete frames to `frames`. Returns after a
-    /// read that got fewer bytes than asked for, so on a blocking descriptor it waits for the
-    /// first bytes only.
+    /// Reads what the non-blocking descriptor `fd` has now and appends the complete frames to
+    /// `frames` (see ``read(from:into:returningOnFrame:)-(inout S,_,_)``).
+    mutating func read(from fd: Int32, into frames: inout [Frame], returningOnFrame: Bool = false) throws -> Bool {
+        var source = DescriptorSource(fd: fd)
+        return try read(from: &source, into: &frames, returningOnFrame: returningOnFrame)
+    }
+
+    /// Reads what `source` has now and appends the complete frames to `frames`. Returns after a
+    /// read that got fewer bytes than asked for.
     /// - Returns: false at end of file.
     /// - Throws: ``FrameError`` for a malformed stream, ``SystemError`` for a failed read.
     ///
     /// With `returningOnFrame`, also returns as soon as a frame is complete: a blocking reader
     /// must not wait for more bytes while it holds a frame to act on.
-    mutating func read(from fd: Int32, into frames: inout [Frame], returningOnFrame: Bool = false) throws -> Bool {
+    mutating func read<S: ByteSource>(
+        from source: inout S, into frames: inout [Frame], returningOnFrame: Bool = false
+    ) throws -> Bool {
         while true {
             if returningOnFrame && !frames.isEmpty { return true }
             if var pending = large {
@@ -70,7 +97,7 @@ struct FrameAccumulator {
                 }
                 let requested = pending.buffer.count - pending.filled
                 let outcome = try pending.buffer.withUnsafeMutableBytes { (raw) -> ReadOutcome in
-                    try readNonBlocking(fd, into: raw.baseAddress! + pending.filled, count: requested)
+                    try source.read(into: raw.baseAddress! + pending.filled, count: requested)
                 }
                 switch outcome {
                 case .wouldBlock:
@@ -105,7 +132,7 @@ struct FrameAccumulator {
             }
             let requested = staging.count - stagedEnd
             let outcome = try staging.withUnsafeMutableBytes { (raw) -> ReadOutcome in
-                try readNonBlocking(fd, into: raw.baseAddress! + stagedEnd, count: requested)
+                try source.read(into: raw.baseAddress! + stagedEnd, count: requested)
             }
             switch outcome {
             case .wouldBlock: return true

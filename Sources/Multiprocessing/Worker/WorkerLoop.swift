@@ -2,6 +2,7 @@
 // the parent until the task pipe closes, then exits. It never returns to the program's `main`.
 
 import CMultiprocessing
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -10,7 +11,8 @@ import CMultiprocessing
 #endif
 
 enum WorkerLoop {
-    /// Serves tasks on fds 3 (tasks in) and 4 (results out) and exits the process.
+    /// Serves tasks from its shared channel (fd 5), whose doorbells are fds 3 (tasks in) and 4
+    /// (results out), and exits the process.
     /// `Pool.bootstrap` has already made the process die with its parent (`WorkerSignals`).
     static func serve(functions: [String: any ChunkRunner]) async -> Never {
         let pid = getpid()
@@ -22,10 +24,19 @@ enum WorkerLoop {
         do {
             // The channels are ours alone: programs the task starts must not inherit them. They
             // stay open for the process's life (the kernel closes them at its exit, which is how
-            // the parent hears of it), so nothing here owns them to close.
+            // the parent hears of it), so nothing here owns them to close. The shared memory
+            // stays mapped for the process's life too; its descriptor is closed once mapped.
             try setCloseOnExec(WorkerDescriptors.tasks)
             try setCloseOnExec(WorkerDescriptors.results)
-            var tasks = BlockingFrameReader(fd: WorkerDescriptors.tasks)
+            try setNonBlocking(WorkerDescriptors.tasks)
+            let channel = try SharedChannel.attach(fd: WorkerDescriptors.channel)
+            closeDescriptor(WorkerDescriptors.channel)
+            let output = ResultWriter(ring: channel.results, doorbell: WorkerDescriptors.results)
+            workerResultStream.withLock { $0 = output }
+            // The parent waits for room in the task ring on its doorbell, the result pipe.
+            var tasks = BlockingFrameReader(
+                ring: channel.tasks, doorbell: WorkerDescriptors.tasks,
+                wakeProducer: .doorbell(WorkerDescriptors.results))
             guard let start = try tasks.next() else { exit(0) }
             guard start.kind == FrameKind.start.rawValue else {
                 throw FrameError(description: "expected a start frame, got kind \(start.kind)")
@@ -47,7 +58,7 @@ enum WorkerLoop {
                 do {
                     try limitOwnMemory(to: memoryLimit)
                 } catch {
-                    try sendInitializerFailure(error)
+                    sendInitializerFailure(error, to: output)
                     exit(1)
                 }
             }
@@ -63,7 +74,7 @@ enum WorkerLoop {
                     }
                     try await function.runOnce(&arguments)
                 } catch {
-                    try sendInitializerFailure(error)
+                    sendInitializerFailure(error, to: output)
                     exit(1)
                 }
             }
@@ -71,7 +82,7 @@ enum WorkerLoop {
             let frame = ready.beginFrame(.ready)
             ready.writeUInt32(UInt32(bitPattern: pid))
             ready.finishFrame(startingAt: frame)
-            try send(ready.bytes)
+            output.send(OutgoingFrame(bytes: ready.bytes))
 
             while let task = try tasks.next() {
                 guard task.kind == FrameKind.task.rawValue else {
@@ -106,9 +117,9 @@ enum WorkerLoop {
                     let frame = report.beginFrame(.overMemory)
                     report.writeUInt64(UInt64(resident))
                     report.finishFrame(startingAt: frame)
-                    try send(report.bytes)
+                    output.send(OutgoingFrame(bytes: report.bytes))
                 }
-                try send(results.finishWithAttachments())
+                output.send(results.finishWithAttachments())
                 // After a lone call, the next one may follow at once (a loop of `apply`): poll
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
                 // Not after chunks of bigger jobs: a worker polling then takes a core from the
@@ -126,12 +137,12 @@ enum WorkerLoop {
 
     /// The worker cannot serve (its initializer threw, its memory limit cannot hold it): the
     /// parent counts it as an initializer failure.
-    private static func sendInitializerFailure(_ error: any Error) throws {
+    private static func sendInitializerFailure(_ error: any Error, to output: ResultWriter) {
         var writer = ByteWriter()
         let frame = writer.beginFrame(.initializerFailed)
         ErrorRecord.write(error, into: &writer)
         writer.finishFrame(startingAt: frame)
-        try send(writer.bytes)
+        output.send(OutgoingFrame(bytes: writer.bytes))
     }
 
     /// Sets the pool's `workerMemoryLimit` on this process, before the initializer and every
@@ -156,16 +167,4 @@ enum WorkerLoop {
         }
     }
 
-    private static func send(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in try writeFully(WorkerDescriptors.results, raw) }
-    }
-
-    /// Sends a frame, then its attachments from where they are (one more `write` each: they are
-    /// large by definition, so the call costs nothing next to the copy).
-    private static func send(_ frame: OutgoingFrame) throws {
-        try send(frame.bytes)
-        for attachment in frame.attachments {
-            try attachment.withBytes { try writeFully(WorkerDescriptors.results, $0) }
-        }
-    }
 }

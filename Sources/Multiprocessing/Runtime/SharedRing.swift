@@ -1,0 +1,191 @@
+// One direction of a worker's data plane: a byte ring in memory both processes map, with the
+// protocol that lets each side sleep without costing the other a system call while it is awake.
+//
+// The ring carries the same byte stream the pipes used to: frames, then their attachments (see
+// Attachments.swift). A producer copies into the free space and publishes its position (release);
+// the consumer copies out and publishes its own. Positions only grow (64 bits), so full and empty
+// are never confused.
+//
+// Waking (a spin-then-sleep protocol in the manner of a futex):
+// - A consumer that finds the ring empty may spin a while; before it sleeps it *arms* (stores 1,
+//   then a full fence) and looks once more. A producer, after publishing, fences and takes the
+//   flag (exchange with 0): only when it was armed does it ring the consumer's doorbell. A side
+//   that is awake therefore costs the other no system call, and a sleeping one is woken exactly
+//   when it sleeps. (The fences on both sides make sure at least one of them sees the other.)
+//   The doorbell is the worker's pipe, not the futex itself: the parent's I/O thread sleeps in
+//   epoll over every worker's pipe and pidfd at once, which no futex can join; a pipe also tells
+//   each side of the other's end (end of file), as it always did.
+// - A producer that finds the ring full marks itself waiting (then a fence, and a second look);
+//   the consumer, after freeing space, takes the mark and wakes it: the worker sleeps on a futex
+//   over the consumer's position; the parent, which never blocks in a write, is told through the
+//   worker's result pipe (its doorbell) and writes the rest from its I/O thread.
+
+import Synchronization
+
+/// One direction of a shared-memory byte stream: the view of a ring whose memory a
+/// ``SharedChannel`` keeps mapped. Copies of it are views of the same ring.
+///
+/// A ring has one producer and one consumer at a time (each side's callers serialize their
+/// calls: the parent under its locks, the worker on its one thread).
+struct SharedRing: @unchecked Sendable {
+    /// The ring's control block: four cache lines (producer's position, consumer's position,
+    /// the consumer's armed flag, the producer's waiting flag), one each so that neither side's
+    /// stores slow down the other's loads.
+    static let controlSize = 4 * 64
+
+    private let control: UnsafeMutableRawPointer
+    private let data: UnsafeMutableRawPointer
+    /// The data area's size in bytes, a power of two.
+    let capacity: Int
+
+    /// A view of the ring whose control block is at `control` and data at `data`.
+    init(control: UnsafeMutableRawPointer, data: UnsafeMutableRawPointer, capacity: Int) {
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0, "ring capacity \(capacity) is not a power of two")
+        self.control = control
+        self.data = data
+        self.capacity = capacity
+    }
+
+    /// Sets up a fresh control block (both positions 0; the consumer armed, the producer not
+    /// waiting). Only its creator calls this, before the other process starts.
+    func initialize() {
+        tail.initialize(to: Atomic(0))
+        head.initialize(to: Atomic(0))
+        armed.initialize(to: Atomic(1))
+        waiting.initialize(to: Atomic(0))
+    }
+
+    private var tail: UnsafeMutablePointer<Atomic<UInt64>> { control.assumingMemoryBound(to: Atomic<UInt64>.self) }
+    private var head: UnsafeMutablePointer<Atomic<UInt64>> {
+        (control + 64).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    private var armed: UnsafeMutablePointer<Atomic<UInt64>> {
+        (control + 128).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    private var waiting: UnsafeMutablePointer<Atomic<UInt64>> {
+        (control + 192).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    // MARK: - Producer
+
+    /// Copies as much of `bytes` as fits into the ring and publishes it; returns the count.
+    func write(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let t = tail.pointee.load(ordering: .relaxed)
+        let h = head.pointee.load(ordering: .acquiring)
+        let count = min(bytes.count, capacity - Int(t &- h))
+        guard count > 0 else { return 0 }
+        let start = Int(t & UInt64(capacity - 1))
+        let first = min(count, capacity - start)
+        (data + start).copyMemory(from: bytes.baseAddress!, byteCount: first)
+        if count > first { data.copyMemory(from: bytes.baseAddress! + first, byteCount: count - first) }
+        tail.pointee.store(t &+ UInt64(count), ordering: .releasing)
+        return count
+    }
+
+    /// After publishing: whether the consumer is asleep and must be woken (its doorbell rung). It
+    /// is disarmed, so it is rung once per sleep.
+    func takeConsumerArmed() -> Bool {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        guard armed.pointee.load(ordering: .relaxed) != 0 else { return false }
+        return armed.pointee.exchange(0, ordering: .acquiringAndReleasing) != 0
+    }
+
+    /// The ring was full: marks the producer as waiting for space. Look at the free space again
+    /// after this; the consumer wakes the producer once it freed some.
+    func markProducerWaiting() {
+        waiting.pointee.store(1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+    }
+
+    /// Whether there is room for at least one byte.
+    var hasFreeSpace: Bool {
+        Int(tail.pointee.load(ordering: .relaxed) &- head.pointee.load(ordering: .acquiring)) < capacity
+    }
+
+    /// Sleeps (the worker, its result ring full) until the consumer frees space, for at most
+    /// `timeoutMilliseconds`; after ``markProducerWaiting()`` and a last look.
+    func sleepUntilSpace(timeoutMilliseconds: Int32) {
+        let observed = head.pointee.load(ordering: .acquiring)
+        guard Int(tail.pointee.load(ordering: .relaxed) &- observed) >= capacity else { return }
+        // The futex word is the low half of the consumer's position (little-endian): it changes
+        // whenever the consumer frees space.
+        futexWait(UnsafeRawPointer(head), expected: UInt32(truncatingIfNeeded: observed),
+            timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    // MARK: - Consumer
+
+    /// Copies up to `count` available bytes to `buffer`, frees their space, and returns how many
+    /// there were (0: the ring is empty). Wakes a producer that waits for space.
+    func read(into buffer: UnsafeMutableRawPointer, count requested: Int) -> Int {
+        let h = head.pointee.load(ordering: .relaxed)
+        let t = tail.pointee.load(ordering: .acquiring)
+        let count = min(requested, Int(t &- h))
+        guard count > 0 else { return 0 }
+        let start = Int(h & UInt64(capacity - 1))
+        let first = min(count, capacity - start)
+        buffer.copyMemory(from: data + start, byteCount: first)
+        if count > first { (buffer + first).copyMemory(from: data, byteCount: count - first) }
+        head.pointee.store(h &+ UInt64(count), ordering: .releasing)
+        return count
+    }
+
+    /// Whether nothing is there to read.
+    var isEmpty: Bool {
+        tail.pointee.load(ordering: .acquiring) == head.pointee.load(ordering: .relaxed)
+    }
+
+    /// Before sleeping: arms the consumer, so that the next producer rings its doorbell. Look
+    /// at the ring again after this (``isEmpty``) before sleeping.
+    func armConsumer() {
+        armed.pointee.store(1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+    }
+
+    /// While spinning: the producer need not ring.
+    func disarmConsumer() {
+        armed.pointee.store(0, ordering: .relaxed)
+    }
+
+    /// After freeing space: whether the producer waits for it (and must be woken). Cleared, so it
+    /// is woken once per wait.
+    func takeProducerWaiting() -> Bool {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        guard waiting.pointee.load(ordering: .relaxed) != 0 else { return false }
+        return waiting.pointee.exchange(0, ordering: .acquiringAndReleasing) != 0
+    }
+
+    /// Wakes a producer sleeping in ``sleepUntilSpace(timeoutMilliseconds:)``.
+    func wakeProducer() {
+        futexWake(UnsafeRawPointer(head))
+    }
+}
+
+/// The consumer side of a ring as a ``ByteSource`` for a ``FrameAccumulator``: an empty ring
+/// reads as "would block"; a producer waiting for space is woken as soon as space is freed, so
+/// that its copy and the reader's overlap.
+struct RingSource: ByteSource {
+    /// How the producer of a ring waits for space.
+    enum ProducerWake {
+        /// On a futex (the worker, writing results).
+        case futex
+        /// For its doorbell, this pipe (the parent, writing tasks, is woken through the result
+        /// pipe).
+        case doorbell(Int32)
+    }
+
+    let ring: SharedRing
+    let wake: ProducerWake
+
+    mutating func read(into buffer: UnsafeMutableRawPointer, count: Int) -> ReadOutcome {
+        let n = ring.read(into: buffer, count: count)
+        guard n > 0 else { return .wouldBlock }
+        if ring.takeProducerWaiting() {
+            switch wake {
+            case .futex: ring.wakeProducer()
+            case .doorbell(let fd): ringDoorbell(fd)
+            }
+        }
+        return .bytes(n)
+    }
+}
