@@ -109,7 +109,8 @@ struct SharedRing: @unchecked Sendable {
         guard Int(tail.pointee.load(ordering: .relaxed) &- observed) >= capacity else { return }
         // The futex word is the low half of the consumer's position (little-endian): it changes
         // whenever the consumer frees space.
-        futexWait(UnsafeRawPointer(head), expected: UInt32(truncatingIfNeeded: observed),
+        futexWait(
+            UnsafeRawPointer(head), expected: UInt32(truncatingIfNeeded: observed),
             timeoutMilliseconds: timeoutMilliseconds)
     }
 
