@@ -10,11 +10,10 @@ import Synchronization
 final class EventLoopState: @unchecked Sendable {
     /// One worker's read side.
     ///
-    /// Ownership: each descriptor closes when its last holder lets go of it: `stderrFD` is the
-    /// reader's alone; `resultFD` (the worker's doorbell to this side) is shared with a thread
-    /// waiting for its own result (while it has borrowed the pipe), `pidFD` with that thread and
-    /// the task channel. Nil: gone (or, for `pidFD`, a kernel without pidfds). `shared` is
-    /// unmapped once the reader, the task channel and any waiting thread have let go of it.
+    /// Ownership: each descriptor closes when its last holder lets go of it: `stderrFD` and
+    /// `resultFD` (the worker's doorbell to this side) are the reader's alone, `pidFD` is shared
+    /// with the task channel. Nil: gone (or, for `pidFD`, a kernel without pidfds). `shared` is
+    /// unmapped once the reader, the task channel and any thread spinning on it have let go of it.
     struct Reader {
         var pid: Int32
         var pidFD: SharedDescriptor?
@@ -31,9 +30,6 @@ final class EventLoopState: @unchecked Sendable {
         /// Set when the result pipe reached end of file: if the process has not exited by then,
         /// it is killed (it closed its channel but lives on).
         var exitDeadline: MonotonicInstant?
-        /// A thread waiting for its own result reads the result pipe (it is paused in the epoll
-        /// set meanwhile): this thread leaves it alone until it is given back.
-        var borrowed = false
     }
 
     var readers = WorkerTable<Reader>()
@@ -47,8 +43,10 @@ final class EventLoopState: @unchecked Sendable {
 }
 
 extension LocalTransport {
-    /// How long a thread waiting for its own result polls the pipe without sleeping.
+    /// How long a thread waiting for its own result watches the ring without sleeping.
     static let directWaitSpin: Duration = .microseconds(50)
+    /// How long it spins before it yields the core now and then (a yield is a system call).
+    static let directWaitSpinWithoutYield: Duration = .microseconds(15)
 
     /// How long a worker may live after closing its result pipe before it is killed.
     static let exitGrace: Duration = .seconds(1)
@@ -142,10 +140,7 @@ extension LocalTransport {
                     }
                     let (id, kind) = EventToken.decode(token)
                     switch kind {
-                    case 0:
-                        // An event from before the pipe was borrowed: its borrower reads it now
-                        // (reading it here could take the borrower's result and leave it waiting).
-                        if loop.readers[id]?.borrowed != true { readResults(of: id) }
+                    case 0: readResults(of: id)
                     case 1: readStderr(of: id)
                     case 2: workerExited(id)
                     default: flushStderr()
@@ -243,14 +238,18 @@ extension LocalTransport {
 
     /// Reads what worker `id` put in its result ring, and acts on each frame. The doorbell first:
     /// its end of file means the worker is gone, and then what is in the ring is all there is.
-    /// `arming` (the I/O thread, which sleeps in epoll): the worker rings the doorbell for its next
-    /// result; a thread that spins on the ring itself reads without arming.
-    private func readResults(of id: WorkerID, arming: Bool = true) {
+    /// `fromDoorbell` (the I/O thread, which sleeps in epoll): the doorbell is emptied, and the
+    /// consumer armed so that the worker rings it for its next result; a thread that spins on
+    /// the ring itself reads without either (no system call).
+    private func readResults(of id: WorkerID, fromDoorbell: Bool = true) {
         guard let fd = loop.readers[id]?.resultFD?.rawValue, let ring = loop.readers[id]?.shared.results else { return }
         var frames: [FrameAccumulator.Frame] = []
-        let open = drainDoorbell(fd)
-        // Armed before the last look: a result published after it rings again.
-        if arming { ring.armConsumer() }
+        var open = true
+        if fromDoorbell {
+            open = drainDoorbell(fd)
+            // Armed before the last look: a result published after it rings again.
+            ring.armConsumer()
+        }
         var failure: String?
         var source = RingSource(ring: ring, wake: .futex)
         do {
@@ -279,9 +278,7 @@ extension LocalTransport {
         }
     }
 
-    /// Takes the result pipe out of the epoll set and lets go of it: it closes once the reader
-    /// (this copy and the table's) no longer has it, or, when a thread waiting for its own result
-    /// has borrowed it (and may be polling it right now), once that thread lets go of it too.
+    /// Takes the result pipe out of the epoll set and lets go of it (it closes with the reader).
     private func stopReadingResults(_ reader: inout EventLoopState.Reader) {
         guard let resultFD = reader.resultFD else { return }
         poller.unregister(resultFD.rawValue)
@@ -290,112 +287,55 @@ extension LocalTransport {
 
     // MARK: - Reading one's own result
 
-    /// Waits for `isDone` by reading worker `id`'s result ring on this thread, instead of being
-    /// woken by the I/O thread after it read it: one thread wake-up less per round trip, and,
-    /// while this thread spins, no system call on either side. The I/O thread leaves the worker's
-    /// results alone meanwhile; the worker's death, a kill (timeout, cancel, terminate) or the
-    /// pipe's end wake this thread like a result does.
+    /// Waits a little for `isDone` by watching worker `id`'s result ring on this thread, and
+    /// reading it as soon as bytes come, instead of being woken by the I/O thread after it read
+    /// them: while this thread spins, the worker does not ring, and a round trip costs neither
+    /// side a system call. A short task answers within a few microseconds; a thread that sleeps
+    /// takes tens of microseconds to be woken and run on this machine.
     ///
-    /// Returns when `isDone()` holds, or early (the deadline passed, the pipe is taken or gone);
-    /// the caller then waits the usual way for whatever is left.
+    /// Returns when `isDone()` holds, or once the spin (``directWaitSpin``, or less before
+    /// `deadline`) is over; the caller then waits the usual way for whatever is left (the I/O
+    /// thread reads the result, and sees the worker's death, a kill or the pipe's end).
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
-        // Never wait for the loop lock: the I/O thread holds it only briefly, and waiting the
-        // usual way then costs nothing. (Callbacks no longer run under it: see CallbackExecutor.)
-        let borrowed: (results: SharedDescriptor, pidFD: SharedDescriptor?, shared: SharedChannel)? =
-            loopLock.withLockIfAvailable { _ -> (SharedDescriptor, SharedDescriptor?, SharedChannel)? in
-                guard let reader = loop.readers[id], let results = reader.resultFD, !reader.borrowed,
-                    (try? poller.pause(results.rawValue, token: EventToken.results(id))) != nil
-                else { return nil }
-                loop.readers[id]!.borrowed = true
-                return (results, reader.pidFD, reader.shared)
-            } ?? nil
-        guard let (results, pidFD, shared) = borrowed else { return }
-        // This thread holds both descriptors and the shared memory until it returns: neither
-        // descriptor can close (and its number be reused), nor the memory be unmapped, while it
-        // polls them, whatever the I/O thread does meanwhile.
-        withExtendedLifetime((results, pidFD, shared)) {
-            pollOwnResult(
-                of: id, ring: shared.results, results: results.rawValue, pidFD: pidFD?.rawValue ?? -1,
-                deadline: deadline, until: isDone)
-        }
-        loopLock.withLock { _ in
-            if loop.readers[id]?.resultFD === results {
-                loop.readers[id]!.borrowed = false
-                // The I/O thread reads from here on: armed, and what came meanwhile read now.
-                shared.results.armConsumer()
-                if !shared.results.isEmpty { readResults(of: id) }
-                do {
-                    try poller.modify(results.rawValue, token: EventToken.results(id), readable: true, writable: false)
-                } catch {
-                    logger.error("cannot watch a worker's result pipe", metadata: ["error": "\(error)"])
+        guard !isDone() else { return }
+        // Never wait for the loop lock here: the I/O thread holds it only briefly, and waiting
+        // the usual way then costs nothing.
+        guard let shared = loopLock.withLockIfAvailable({ _ in loop.readers[id]?.shared }) ?? nil else { return }
+        let ring = shared.results
+        // This thread holds the memory while it spins: it cannot be unmapped under it.
+        withExtendedLifetime(shared) {
+            let spin = deadline.map { min(LocalTransport.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
+            let start = MonotonicInstant.now
+            let until = start.advanced(by: spin ?? LocalTransport.directWaitSpin)
+            let yieldAfter = start.advanced(by: LocalTransport.directWaitSpinWithoutYield)
+            ring.disarmConsumer()
+            var turns = 0
+            while true {
+                if !ring.isEmpty {
+                    let ours = loopLock.withLock { _ -> Bool in
+                        guard loop.readers[id]?.shared === shared else { return false }
+                        readResults(of: id, fromDoorbell: false)
+                        return true
+                    }
+                    if !ours || isDone() { break }
+                    continue
                 }
-            } else {
-                // The pipe ended or the worker is gone while this thread had it: the I/O thread
-                // took it out of the epoll set, and it closes as this thread lets go of it. The
-                // poller may be closed by now (the pool stopped once its last worker was gone):
-                // it is not touched.
-                loop.readers[id]?.borrowed = false
-                // The I/O thread may have a timer to arm (a worker that closed its pipe).
-                wakeLoop()
+                turns &+= 1
+                if turns & 63 == 0 {
+                    let now = MonotonicInstant.now
+                    if now >= until { break }
+                    // A worker that shares this core (a busy machine) must get to run.
+                    if now >= yieldAfter { yieldProcessor() }
+                }
             }
-        }
-    }
-
-    /// The waiting part of ``waitDirect(worker:deadline:until:)``, on the borrowed result ring,
-    /// its doorbell `fd` and the worker's pidfd (-1: none), which the caller holds.
-    private func pollOwnResult(
-        of id: WorkerID, ring: SharedRing, results fd: Int32, pidFD: Int32, deadline: MonotonicInstant?,
-        until isDone: () -> Bool
-    ) {
-        /// Reads the ring (and the doorbell) under the loop lock; false when the worker's results
-        /// are no longer this thread's (its pipe ended, it is gone).
-        func readOwn() -> Bool {
-            loopLock.withLock { _ -> Bool in
-                guard loop.readers[id]?.resultFD?.rawValue == fd else { return false }
-                readResults(of: id, arming: false)
-                return true
-            }
-        }
-        // Spin first, on the ring alone (no system call): a short task answers within a few
-        // microseconds, and a thread that sleeps in poll takes tens of microseconds to be woken
-        // and run on this machine. The worker does not ring while this thread spins.
-        ring.disarmConsumer()
-        if isDone() { return }
-        let spin = deadline.map { min(LocalTransport.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
-        let spinUntil = MonotonicInstant.now.advanced(by: spin ?? LocalTransport.directWaitSpin)
-        var turns = 0
-        while true {
-            if !ring.isEmpty {
-                guard readOwn() else { return }
-                if isDone() { return }
-                continue
-            }
-            turns += 1
-            if turns & 63 == 0 {
-                if MonotonicInstant.now >= spinUntil { break }
-                // A worker that shares this core (a busy machine) must get to run.
-                yieldProcessor()
-            }
-        }
-        // Then sleep on the doorbell and the pidfd: a worker that dies while a process it forked
-        // still holds the pipe never ends it; the I/O thread handles the exit, and this thread
-        // waits the usual way.
-        while !isDone() {
+            // The I/O thread reads from here on: the worker rings it again, and what came
+            // before the arm is read now.
             ring.armConsumer()
             if !ring.isEmpty {
-                guard readOwn() else { return }
-                continue
+                loopLock.withLock { _ in
+                    if loop.readers[id]?.shared === shared { readResults(of: id, fromDoorbell: false) }
+                }
             }
-            var timeout: Int32 = -1
-            if let deadline {
-                let remaining = MonotonicInstant.now.duration(to: deadline)
-                if remaining <= .zero { return }
-                timeout = Int32(clamping: remaining.milliseconds + 1)
-            }
-            let (ready, exited, interrupted) = pollReadable(fd, or: pidFD, timeoutMilliseconds: timeout)
-            if interrupted { continue }
-            if !ready || exited { return }
-            guard readOwn() else { return }
         }
     }
 

@@ -12,9 +12,9 @@
 
 /// The two rings of one worker, and the mapping that holds their memory.
 final class SharedChannel: Sendable {
-    /// Each ring's data area (1 MiB: a 4 MiB payload crosses in four pieces, the two sides
+    /// Each ring's data area (2 MiB: a 4 MiB payload crosses in pieces, the two sides
     /// copying at once; see the performance article).
-    static let defaultCapacity = 1 << 20
+    static let defaultCapacity = 2 << 20
     private static let headerSize = 4096
     private static let magic: UInt64 = 0x4d50_5249_4e47_0001  // "MPRING", version 1
 

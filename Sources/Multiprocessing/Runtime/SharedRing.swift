@@ -97,6 +97,11 @@ struct SharedRing: @unchecked Sendable {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
     }
 
+    /// Whether the consumer has read everything published (the producer's view).
+    var isDrained: Bool {
+        head.pointee.load(ordering: .acquiring) == tail.pointee.load(ordering: .relaxed)
+    }
+
     /// Whether there is room for at least one byte.
     var hasFreeSpace: Bool {
         Int(tail.pointee.load(ordering: .relaxed) &- head.pointee.load(ordering: .acquiring)) < capacity

@@ -18,6 +18,10 @@ struct BlockingFrameReader {
 
     /// How long to look for the next frame, without sleeping, before sleeping on the doorbell.
     var spin: Duration
+    /// Called while spinning (`final` false), and right before sleeping or handing out a frame
+    /// (`final` true): the worker rings a deferred doorbell there
+    /// (``ResultWriter/settleDoorbell(final:)``).
+    var idle: ((_ final: Bool) -> Void)?
 
     /// - Parameters:
     ///   - ring: The ring to read.
@@ -46,6 +50,7 @@ struct BlockingFrameReader {
             // A frame that follows within `spin` is read without the wake-up of a sleeping
             // process (what that costs: see the performance article).
             if spin > .zero, spinUntilReadable() { continue }
+            idle?(true)
             ring.armConsumer()
             if !ring.isEmpty {
                 ring.disarmConsumer()
@@ -55,20 +60,27 @@ struct BlockingFrameReader {
             if !drainDoorbell(doorbell) { ended = true }
             ring.disarmConsumer()
         }
+        // The worker is about to work: a deferred doorbell cannot wait for the task to end.
+        idle?(true)
         defer { nextFrame += 1 }
         return frames[nextFrame]
     }
 
-    /// Looks at the ring for up to `spin`; returns whether bytes came. Yields the core now and
-    /// then: when the producer shares it (a busy machine), spinning alone would keep it out.
+    /// Looks at the ring for up to `spin`; returns whether bytes came. Past the first few
+    /// microseconds, yields the core now and then: when the producer shares it (a busy machine),
+    /// spinning alone would keep it out.
     private func spinUntilReadable() -> Bool {
-        let until = MonotonicInstant.now.advanced(by: spin)
+        let start = MonotonicInstant.now
+        let until = start.advanced(by: spin)
+        let yieldAfter = start.advanced(by: LocalTransport.directWaitSpinWithoutYield)
         var turns = 0
         while ring.isEmpty {
-            turns += 1
+            turns &+= 1
+            if turns & 15 == 0 { idle?(false) }
             if turns & 63 == 0 {
-                if MonotonicInstant.now >= until { return false }
-                yieldProcessor()
+                let now = MonotonicInstant.now
+                if now >= until { return false }
+                if now >= yieldAfter { yieldProcessor() }
             }
         }
         return true

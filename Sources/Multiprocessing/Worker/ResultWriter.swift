@@ -1,41 +1,81 @@
 // The worker's side of the result stream: frames (and their attachments, each from where it is)
 // into its shared ring, ringing the parent's doorbell only when the parent sleeps, and sleeping on
 // a futex while the ring is full.
+//
+// The result of a lone call is usually read by the caller's own thread, spinning on the ring
+// (LocalTransport.waitDirect), which may start spinning a few microseconds after the worker
+// answered. Ringing at once would then wake the parent's I/O thread for nothing, a third thread
+// on two cores. So the doorbell for such a result is deferred: the worker, spinning for its next
+// task anyway, rings only if the result is still unread after ``deferredDoorbellDelay`` (or when it
+// stops spinning), and then only if the parent is armed.
 
-/// Writes the worker's frames into its result ring (see SharedRing.swift).
-struct ResultWriter {
+/// Writes the worker's frames into its result ring (see SharedRing.swift). One per worker,
+/// used on its one thread.
+final class ResultWriter: @unchecked Sendable {
     let ring: SharedRing
     /// The parent's doorbell: the worker's end of the result pipe (its end of file tells the
     /// parent this process is gone).
     let doorbell: Int32
+    /// When a deferred doorbell is due (nil: none pending).
+    private var doorbellDue: MonotonicInstant?
 
     /// How long one sleep on a full ring lasts before the worker looks again (a parent that
     /// reads wakes it at once).
     static let fullRingSleepMilliseconds: Int32 = 100
+    /// How long a lone call's result may wait unread before its doorbell rings.
+    static let deferredDoorbellDelay: Duration = .microseconds(20)
 
-    /// Sends a frame, then its attachments, from where they are.
-    func send(_ frame: OutgoingFrame) {
-        frame.bytes.withUnsafeBytes { send($0) }
+    init(ring: SharedRing, doorbell: Int32) {
+        self.ring = ring
+        self.doorbell = doorbell
+    }
+
+    /// Sends a frame, then its attachments, from where they are. `deferringDoorbell`: the
+    /// result of a lone call (see the file's header); the caller then calls
+    /// ``settleDoorbell(final:)`` while it spins and before it sleeps.
+    func send(_ frame: OutgoingFrame, deferringDoorbell: Bool = false) {
+        frame.bytes.withUnsafeBytes { send($0, deferringDoorbell: deferringDoorbell) }
         for attachment in frame.attachments {
             // The closure cannot throw: it only copies.
-            try? attachment.withBytes { send($0) }
+            try? attachment.withBytes { send($0, deferringDoorbell: deferringDoorbell) }
+        }
+        if deferringDoorbell && doorbellDue == nil {
+            doorbellDue = .now + ResultWriter.deferredDoorbellDelay
         }
     }
 
     /// Sends `bytes`, waiting for space as long as the ring is full.
-    func send(_ bytes: UnsafeRawBufferPointer) {
+    func send(_ bytes: UnsafeRawBufferPointer, deferringDoorbell: Bool = false) {
         var done = 0
         while done < bytes.count {
             let n = ring.write(UnsafeRawBufferPointer(rebasing: bytes[done...]))
             if n > 0 {
                 done += n
                 // The parent sleeps: wake it (once; it re-arms when it sleeps again).
-                if ring.takeConsumerArmed() { ringDoorbell(doorbell) }
+                if !deferringDoorbell { ringIfArmed() }
                 continue
             }
+            // Full: the parent must be awake to make room.
+            ringIfArmed()
             ring.markProducerWaiting()
             if ring.hasFreeSpace { continue }
             ring.sleepUntilSpace(timeoutMilliseconds: ResultWriter.fullRingSleepMilliseconds)
         }
+    }
+
+    /// Rings a deferred doorbell that is due (`final`: now, as the worker is about to sleep),
+    /// unless the parent has read everything meanwhile.
+    func settleDoorbell(final: Bool) {
+        guard let due = doorbellDue else { return }
+        if ring.isDrained {
+            doorbellDue = nil
+        } else if final || MonotonicInstant.now >= due {
+            doorbellDue = nil
+            ringIfArmed()
+        }
+    }
+
+    private func ringIfArmed() {
+        if ring.takeConsumerArmed() { ringDoorbell(doorbell) }
     }
 }

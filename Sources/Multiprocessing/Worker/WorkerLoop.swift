@@ -37,6 +37,7 @@ enum WorkerLoop {
             var tasks = BlockingFrameReader(
                 ring: channel.tasks, doorbell: WorkerDescriptors.tasks,
                 wakeProducer: .doorbell(WorkerDescriptors.results))
+            tasks.idle = { final in output.settleDoorbell(final: final) }
             guard let start = try tasks.next() else { exit(0) }
             guard start.kind == FrameKind.start.rawValue else {
                 throw FrameError(description: "expected a start frame, got kind \(start.kind)")
@@ -119,7 +120,7 @@ enum WorkerLoop {
                     report.finishFrame(startingAt: frame)
                     output.send(OutgoingFrame(bytes: report.bytes))
                 }
-                output.send(results.finishWithAttachments())
+                output.send(results.finishWithAttachments(), deferringDoorbell: header.lone)
                 // After a lone call, the next one may follow at once (a loop of `apply`): poll
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
                 // Not after chunks of bigger jobs: a worker polling then takes a core from the
