@@ -180,7 +180,8 @@ extension LocalTransport {
                 do {
                     let worker = try spawnWorker(
                         executable: options.executable, arguments: options.arguments,
-                        droppingEnvironment: options.droppedEnvironment, adding: options.addedEnvironment)
+                        droppingEnvironment: options.droppedEnvironment, adding: options.addedEnvironment,
+                        passing: options.passedDescriptors)
                     // From here on each descriptor has its holders (reader, channel), and closes
                     // when they let go of it: on the failure below, at once.
                     let pid = worker.pid

@@ -27,6 +27,10 @@ final class LocalTransport: WorkerTransport {
         var droppedEnvironment: [String] = []
         /// Environment variables (`NAME=value`) the workers get besides this process's.
         var addedEnvironment: [String] = []
+        /// Descriptors every worker gets as fds 5, 6, … (`spawnWorker`'s `passing`; -1 leaves a
+        /// number closed). They stay their owner's, who keeps them open until the transport
+        /// stopped (the pool's shared values' memory file, fd 6).
+        var passedDescriptors: [Int32] = []
     }
 
     /// The parent's end of one worker's task pipe, what could not be written yet, and the
