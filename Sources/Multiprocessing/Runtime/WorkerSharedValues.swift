@@ -117,8 +117,8 @@ enum WorkerSharedValues {
                 state.segment = .available
             } else {
                 state.segment = .unavailable(
-                    "this process is not a worker of a local pool (a shared value's handle is read in place "
-                        + "only in the parent that shared it and its pool's workers)")
+                    "it names no live value of this process (freed, or shared by another process), and this "
+                        + "process is not a worker of a local pool")
             }
         }
         if case .unavailable(let reason) = state.segment { throw LookupError(description: reason) }
