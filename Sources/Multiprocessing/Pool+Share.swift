@@ -56,6 +56,7 @@ extension Pool {
         let (offset, mapping) = try segment.allocate(length: length)
         let id = SharedValueRegistry.makeID()
         let typeFingerprint = SharedValueHeader.typeFingerprint(of: Element.self)
+        mapping.populateForWriting()
         array.withUnsafeBytes { bytes in
             if let source = bytes.baseAddress {
                 (mapping.base + SharedValueHeader.size).copyMemory(from: source, byteCount: bytes.count)

@@ -53,6 +53,15 @@
     func processIDs() -> (own: Int32, parent: Int32) { (getpid(), getppid()) }
 
     extension SharedMapping {
+        /// Supplies every page of the mapping now, writable, in one call (MADV_POPULATE_WRITE,
+        /// Linux 5.14) instead of one page fault per page of the copy into it. Best effort: on an
+        /// older kernel the copy takes the faults. (256 MiB on the loaded 2-core VM: 0.17–0.24 s
+        /// with it, 0.18–0.93 s without; the kernel's zeroing of the pages dominates either way.)
+        func populateForWriting() {
+            precondition(writable, "MADV_POPULATE_WRITE needs a writable mapping")
+            _ = madvise(base, count, MADV_POPULATE_WRITE)
+        }
+
         /// Gives the memory of the mapped range back to the system (MADV_REMOVE: a hole in the
         /// memory file, for every process that maps it; they read zeros there from now on). The
         /// mapping must be writable.
