@@ -134,7 +134,9 @@ private func mapsMemoryFile(_ name: String) -> Bool {
             let table = try pool.share(values)
             let first = pool.workerPIDs
             await #expect { try await pool.apply(F.sharedTrapMidRead, table) } throws: { poolCode($0) == .workerLost }
-            await #expect { try await pool.apply(F.sharedSlowSum, table, 10_000, timeout: .milliseconds(300)) } throws: {
+            await #expect {
+                try await pool.apply(F.sharedSlowSum, table, 10_000, timeout: .milliseconds(300))
+            } throws: {
                 poolCode($0) == .taskTimedOut
             }
             let cancelled = Task { try await pool.apply(F.sharedSlowSum, table, 10_000) }

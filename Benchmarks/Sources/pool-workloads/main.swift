@@ -222,7 +222,8 @@ if wanted("share") {
         precondition(total == expected)
         if round == 0 { first = sharedTime }
         best.shared = min(best.shared, sharedTime)
-        best.byValue = min(best.byValue, try measure { total = try pool.map(sliceSum, slices, chunksize: 1).reduce(0, &+) })
+        best.byValue = min(
+            best.byValue, try measure { total = try pool.map(sliceSum, slices, chunksize: 1).reduce(0, &+) })
         precondition(total == expected)
     }
     out.append(("share_copy_s", "\(copy)"))

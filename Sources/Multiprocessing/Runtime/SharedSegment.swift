@@ -98,7 +98,8 @@ final class SharedSegment: Sendable {
                 return (offset, mapping)
             } catch {
                 throw PoolError(
-                    .invalidArgument, "the pool cannot add \(length) bytes of shared memory: \(error)", underlying: error)
+                    .invalidArgument, "the pool cannot add \(length) bytes of shared memory: \(error)",
+                    underlying: error)
             }
         }
     }

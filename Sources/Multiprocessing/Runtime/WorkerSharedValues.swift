@@ -58,7 +58,9 @@ enum WorkerSharedValues {
             try checkSegment(&state)
             dropFreed(&state)
             if let entry = state.entries[id] {
-                guard entry.offset == offset else { throw LookupError(description: "it names value \(id) at another place") }
+                guard entry.offset == offset else {
+                    throw LookupError(description: "it names value \(id) at another place")
+                }
                 return entry.mapping
             }
             let page = systemPageSize
