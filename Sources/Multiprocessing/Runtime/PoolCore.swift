@@ -133,7 +133,13 @@ final class PoolCore: Sendable {
             self.transport = transport
             self.sharedSegment = nil
         } else {
-            let segment = try SharedSegment()
+            let segment: SharedSegment
+            do {
+                segment = try SharedSegment()
+            } catch {
+                throw PoolError(
+                    .spawnFailed, "the pool could not create its shared memory file: \(error)", underlying: error)
+            }
             var local = LocalTransport.Options(
                 executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
                 logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
