@@ -9,6 +9,9 @@
 //   encode, write to the worker's pipe, run, read the result back, decode.
 // - "Pool starmap …" and "Pool map echo …": chunk throughput on a warm one-worker pool, one call
 //   per iteration; the custom metrics report items per second and mebibytes per second.
+// - "Pool apply sum of a shared 1 MiB [Int64]": one `pool.apply(sharedSum, table)` per iteration,
+//   `table` a `Pool.share`d array the worker mapped in the warm-up: the handle's way through the
+//   pool and its lookup in the worker, and the sum of 1 MiB read in place.
 //
 // Run from Benchmarks/: `swift package --disable-sandbox benchmark --target PoolMicro`. The pools
 // start bench-worker (built with this target, found beside its executable) as their workers.
@@ -204,5 +207,24 @@ func registerPoolBenchmarks() {
         let elapsed = seconds(ContinuousClock.now - start)
         benchmark.measurement(ThroughputMetric.mebibytes, Int(mebibytes / elapsed))
         blackHole(echoed)
+    }
+
+    let sharedNumbers = (0..<(1 << 17)).map { Int64($0) }
+    let sharedTable = Mutex<SharedArray<Int64>?>(nil)
+    let sharedConfiguration = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .readSyscalls, .writeSyscalls],
+        warmupIterations: 3, scalingFactor: .one, maxDuration: .seconds(2), maxIterations: 10_000,
+        setup: {
+            try benchmarkPool.start()
+            let table = try benchmarkPool.pool.share(sharedNumbers)
+            sharedTable.withLock { $0 = table }
+        },
+        teardown: {
+            sharedTable.withLock { $0 = nil }
+            try benchmarkPool.stop()
+        })
+    Benchmark("Pool apply sum of a shared 1 MiB [Int64]", configuration: sharedConfiguration) { _ in
+        guard let table = sharedTable.withLock({ $0 }) else { preconditionFailure("no shared table") }
+        blackHole(try benchmarkPool.pool.apply(MicroFunctions.sharedSum, table))
     }
 }

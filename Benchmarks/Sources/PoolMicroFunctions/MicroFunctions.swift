@@ -14,6 +14,12 @@ public enum MicroFunctions {
     /// Returns its bytes unchanged: what is measured is moving them to a worker and back.
     public static let echo = PoolFunction("echo") { (bytes: [UInt8]) in bytes }
 
+    /// The sum of a shared array (`Pool.share`), read in place: what is measured is the handle's
+    /// way to the worker and its lookup there, beside the sum itself.
+    public static let sharedSum = PoolFunction("sharedSum") { (table: SharedArray<Int64>) -> Int64 in
+        table.withUnsafeBufferPointer { $0.reduce(0, &+) }
+    }
+
     /// Every function above: what `bench-worker` passes to `Pool.bootstrap(serving:)`.
-    public static let all: [any AnyPoolFunction] = [add, echo]
+    public static let all: [any AnyPoolFunction] = [add, echo, sharedSum]
 }

@@ -3,7 +3,7 @@
 //
 //     swift run -c release --package-path Benchmarks pool-workloads [workload …]
 //
-// With workload names (cold, starmap, apply, cpu, echo, imap) only those run: for profiling one.
+// With workload names (cold, starmap, apply, cpu, echo, imap, share) only those run: for profiling one.
 // `chunks` (run only when named; a few minutes) sets `imap` without a chunksize, whose chunks are
 // sized from their run time, beside hand-picked chunksizes on two workloads: the 3e6 tiny items
 // of `imap`, and a hasher-like one (a hash over a buffer of 20–200 µs per item, as hashing files
@@ -15,7 +15,9 @@
 // items takes 40 µs a chunk here, two minutes for 3e6: it runs once, on 3e5 of them
 // (`chunks_imap_3e5_1_s`).
 
+import Dispatch
 import Multiprocessing
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -28,6 +30,10 @@ let echo = PoolFunction("echo") { (b: [UInt8]) in b }
 let square = PoolFunction("sq") { (x: Int) in x * x }
 let countPrimesTask = PoolFunction("count_primes") { (lo: Int, hi: Int) in countPrimes(lo, hi) }
 let hashTask = PoolFunction("hash_bytes") { (length: Int) in hashBytes(length) }
+let sharedSliceSum = PoolFunction("shared_slice_sum") { (table: SharedArray<Int64>, lo: Int, hi: Int) in
+    table.withUnsafeBufferPointer { $0[lo..<hi].reduce(0, &+) }
+}
+let sliceSum = PoolFunction("slice_sum") { (slice: [Int64]) in slice.reduce(0, &+) }
 
 /// The bytes `hashBytes` reads: 256 KiB of a fixed pattern, made once per process, when first
 /// used. (A top-level `let` of this file would be made before `Pool.bootstrap`, in every worker as
@@ -101,7 +107,7 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
     return seconds(ContinuousClock.now - start)
 }
 
-Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask])
+Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask, sharedSliceSum, sliceSum])
 
 let selected = Set(CommandLine.arguments.dropFirst())
 /// `chunks` runs only when named: it takes minutes.
@@ -187,6 +193,59 @@ if wanted("imap") {
     }
     out.append(("imap_3e6_s", "\(imapTime)"))
     out.append(("imap_3e6_parent_rss_growth_MB", "\(peak - before)"))
+}
+
+// W8 shared read-only data: a 256 MiB [Int64], 64 tasks each summing its own 1/64 slice, through
+// a `Pool.share`d handle, against passing each task its slice by value (the slices are cut
+// before the clock starts), and against the serial sum in this process. Each round runs the
+// three in turn; each keeps its best of 3 rounds. `share_copy_s` is what `share` itself took;
+// `share_shared_first_s` the first round of the handle, in which each worker maps the value.
+if wanted("share") {
+    let count = 32 << 20
+    var numbers = [Int64](repeating: 0, count: count)
+    for i in numbers.indices { numbers[i] = Int64(truncatingIfNeeded: i &* 2_654_435_761 >> 7) }
+    let expected = numbers.reduce(0, &+)
+    let bounds = (0..<64).map { i in (i * count / 64, (i + 1) * count / 64) }
+    let slices = bounds.map { Array(numbers[$0.0..<$0.1]) }
+    var table: SharedArray<Int64>?
+    let copy = try measure { table = try pool.share(numbers) }
+    let shared = table!
+    var best = (serial: Double.infinity, shared: Double.infinity, byValue: Double.infinity)
+    var first = 0.0
+    for round in 0..<3 {
+        var total: Int64 = 0
+        best.serial = min(best.serial, measure { total = numbers.reduce(0, &+) })
+        precondition(total == expected)
+        let sharedTime = try measure {
+            total = try pool.starmap(sharedSliceSum, bounds.map { (shared, $0.0, $0.1) }, chunksize: 1).reduce(0, &+)
+        }
+        precondition(total == expected)
+        if round == 0 { first = sharedTime }
+        best.shared = min(best.shared, sharedTime)
+        best.byValue = min(
+            best.byValue, try measure { total = try pool.map(sliceSum, slices, chunksize: 1).reduce(0, &+) })
+        precondition(total == expected)
+    }
+    out.append(("share_copy_s", "\(copy)"))
+    out.append(("share_serial_s", "\(best.serial)"))
+    out.append(("share_shared_s", "\(best.shared)"))
+    out.append(("share_shared_first_s", "\(first)"))
+    out.append(("share_by_value_s", "\(best.byValue)"))
+    // The machine's own bound: the same 64 slices summed by two threads of this process.
+    let frozen = numbers
+    let twoThreads = (0..<3).map { _ in
+        measure {
+            let sums = Mutex([Int64](repeating: 0, count: 64))
+            DispatchQueue.concurrentPerform(iterations: 2) { half in
+                for slice in stride(from: half, to: 64, by: 2) {
+                    let sum = frozen[bounds[slice].0..<bounds[slice].1].reduce(0, &+)
+                    sums.withLock { $0[slice] = sum }
+                }
+            }
+            precondition(sums.withLock { $0.reduce(0, &+) } == expected)
+        }
+    }.min()!
+    out.append(("share_two_threads_s", "\(twoThreads)"))
 }
 
 // W7 chunk sizes: imap without a chunksize against hand-picked ones, side by side in one run:

@@ -181,7 +181,7 @@ extension LocalTransport {
                     let worker = try spawnWorker(
                         executable: options.executable, arguments: options.arguments,
                         droppingEnvironment: options.droppedEnvironment, adding: options.addedEnvironment,
-                        passing: [shared.file!.rawValue])
+                        passing: [shared.file!.rawValue] + options.passedDescriptors)
                     // From here on each descriptor has its holders (reader, channel), and closes
                     // when they let go of it: on the failure below, at once.
                     let pid = worker.pid

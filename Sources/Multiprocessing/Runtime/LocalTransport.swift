@@ -28,6 +28,10 @@ final class LocalTransport: WorkerTransport {
         var droppedEnvironment: [String] = []
         /// Environment variables (`NAME=value`) the workers get besides this process's.
         var addedEnvironment: [String] = []
+        /// Descriptors every worker gets as fds 6, 7, … (after its own channel, fd 5; -1 leaves
+        /// a number closed). They stay their owner's, who keeps them open until the transport
+        /// stopped (the pool's shared values' memory file, fd 6).
+        var passedDescriptors: [Int32] = []
     }
 
     /// The parent's end of one worker's task stream (its ring and doorbell), what could not be

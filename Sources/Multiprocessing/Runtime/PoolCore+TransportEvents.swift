@@ -83,6 +83,7 @@ extension PoolCore: TransportEvents {
     }
 
     func transportStopped() {
+        workersStopped()
         stopped.complete(.success(()))
     }
 }

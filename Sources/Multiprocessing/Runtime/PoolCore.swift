@@ -42,6 +42,16 @@ final class PoolCore: Sendable {
         var stopped = false
         /// What the metrics were last told (used only with metrics).
         var metricsLedger = MetricsLedger()
+        /// Actions waiting for the jobs in flight when they were registered (``afterJobsInFlight``).
+        var barriers: [JobBarrier] = []
+        /// The transport stopped: every worker is gone, barriers run at once.
+        var workersGone = false
+    }
+
+    /// An action to run once every job up to `newest` has finished.
+    struct JobBarrier {
+        let newest: JobID
+        let action: @Sendable () -> Void
     }
 
     /// A job's sink, with the sequencer that keeps its events in order.
@@ -105,6 +115,8 @@ final class PoolCore: Sendable {
     let stopped = Completion()
     /// Runs the callbacks of results, off the threads that read results.
     let callbacks: CallbackExecutor
+    /// The memory of the pool's shared values (``Pool/share(_:)``); nil for a cluster's transport.
+    let sharedSegment: SharedSegment?
     private let nextJob = Atomic<UInt64>(1)
 
     var logger: Logger { options.logger }
@@ -117,14 +129,28 @@ final class PoolCore: Sendable {
             taskTimeout: options.taskTimeout, startTimeout: options.startTimeout,
             recordsTimings: options.metrics != nil)
         self.state = Mutex(State(scheduler: Scheduler(configuration: configuration)))
-        self.transport =
-            try transport
-            ?? LocalTransport(
-                options: LocalTransport.Options(
-                    executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
-                    logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
-                    maxMemoryPerChild: options.maxMemoryPerChild, crashReports: options.crashReports))
+        if let transport {
+            self.transport = transport
+            self.sharedSegment = nil
+        } else {
+            let segment: SharedSegment
+            do {
+                segment = try SharedSegment()
+            } catch {
+                throw PoolError(
+                    .spawnFailed, "the pool could not create its shared memory file: \(error)", underlying: error)
+            }
+            var local = LocalTransport.Options(
+                executable: options.executable, arguments: options.arguments, startFrame: options.startFrame,
+                logger: options.logger, workerMemoryLimit: options.workerMemoryLimit,
+                maxMemoryPerChild: options.maxMemoryPerChild, crashReports: options.crashReports)
+            // fd 5 is the worker's own channel; the shared values' memory file is fd 6 of every worker.
+            local.passedDescriptors = [segment.descriptor]
+            self.transport = try LocalTransport(options: local)
+            self.sharedSegment = segment
+        }
         self.callbacks = CallbackExecutor(poolStopped: stopped)
+        sharedSegment?.attach(to: self)
     }
 
     func makeJobID() -> JobID {
@@ -195,6 +221,49 @@ final class PoolCore: Sendable {
         transition { $0.scheduler.terminate() }
     }
 
+    /// Runs `action` once every job submitted until now has finished (at once when none is in
+    /// flight, or every worker is gone): no task that could use what the action frees is still
+    /// running or about to run. A job counts from when its sink is registered (`submit`): its
+    /// caller holds its arguments until then.
+    func afterJobsInFlight(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            guard !state.workersGone, let newest = state.sinks.keys.max(by: { $0.rawValue < $1.rawValue }) else {
+                return true
+            }
+            state.barriers.append(JobBarrier(newest: newest, action: action))
+            return false
+        }
+        if now { action() }
+    }
+
+    /// The barriers whose jobs have all finished, taken out of `state` (under the lock).
+    private func dueBarriers(_ state: inout State) -> [JobBarrier] {
+        guard !state.barriers.isEmpty else { return [] }
+        let oldest = state.workersGone ? nil : state.sinks.keys.min(by: { $0.rawValue < $1.rawValue })
+        guard let oldest else {
+            defer { state.barriers.removeAll() }
+            return state.barriers
+        }
+        var due: [JobBarrier] = []
+        state.barriers.removeAll { barrier in
+            guard barrier.newest.rawValue < oldest.rawValue else { return false }
+            due.append(barrier)
+            return true
+        }
+        return due
+    }
+
+    /// Every worker is gone: the barriers run now, and the shared values' memory file closes
+    /// (no spawn needs it any more).
+    func workersStopped() {
+        let due = state.withLock { state -> [JobBarrier] in
+            state.workersGone = true
+            return dueBarriers(&state)
+        }
+        for barrier in due { barrier.action() }
+        sharedSegment?.closeDescriptor()
+    }
+
     var lifecycle: Scheduler.Lifecycle { state.withLock { $0.scheduler.lifecycle } }
 
     var workerPIDs: [Int32] { state.withLock { $0.scheduler.activeWorkerPIDs } }
@@ -226,8 +295,8 @@ final class PoolCore: Sendable {
         _ context: ActionContext = ActionContext(), _ body: @Sendable (inout State) -> ([Scheduler.Action], T)
     ) -> T {
         let metrics = options.metrics
-        let (effects, events, report, value) = state.withLock {
-            state -> ([TransportEffect], [SinkEvent], MetricsReport?, T) in
+        let (effects, events, report, value, due) = state.withLock {
+            state -> ([TransportEffect], [SinkEvent], MetricsReport?, T, [JobBarrier]) in
             let deadlineBefore = state.scheduler.nextDeadline
             let (actions, value) = body(&state)
             var effects: [TransportEffect] = []
@@ -241,12 +310,13 @@ final class PoolCore: Sendable {
                 effects.append(.deadlineChanged)
             }
             let report = metrics == nil ? nil : state.metricsLedger.report(&state.scheduler)
-            return (effects, events, report, value)
+            return (effects, events, report, value, dueBarriers(&state))
         }
         if !effects.isEmpty { transport.perform(effects) }
         // Before the sink events: a caller woken by its result finds the metrics counted.
         if let metrics, let report, !report.isEmpty { metrics.record(report) }
         for event in events { event.run() }
+        for barrier in due { barrier.action() }
         return value
     }
 
