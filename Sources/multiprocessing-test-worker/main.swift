@@ -37,8 +37,10 @@
 //   descriptor-churn <rounds>
 //                pools whose callers wait on their worker's result pipe themselves (blocking
 //                apply, a get that times out and gives the pipe back, a worker that exits while
-//                waited for, one whose forked child keeps the pipe open): prints "fds <before>
-//                <after>" and "zombies <count>"
+//                waited for, one whose forked child keeps the pipe open, a call killed by its
+//                timeout, a 4 MiB echo): prints "fds <before> <after>", "mappings <before>
+//                <after>" (of the workers' shared channels, in /proc/self/maps) and
+//                "zombies <count>"
 //   descriptor-limit
 //                creates pools with 0, 1, 2, … descriptors free (RLIMIT_NOFILE) until one starts;
 //                prints "<free> <code> <call> <errno>" for each failure (the call and errno of its
@@ -93,6 +95,18 @@ enum SIGINTCounter {
         _ = count.load(ordering: .relaxed)  // initialized before the handler can run
         signal(SIGINT) { _ in _ = SIGINTCounter.count.add(1, ordering: .relaxed) }
     }
+}
+
+/// How many mappings of workers' shared channels this process has (lines of /proc/self/maps).
+func channelMappings() -> Int {
+    guard let file = fopen("/proc/self/maps", "r") else { return -1 }
+    defer { fclose(file) }
+    var count = 0
+    var line = [CChar](repeating: 0, count: 4096)
+    while fgets(&line, Int32(line.count), file) != nil {
+        if String(cString: line).contains("multiprocessing-channel") { count += 1 }
+    }
+    return count
 }
 
 switch CommandLine.arguments.dropFirst().first {
@@ -298,9 +312,12 @@ case "descriptor-churn":
     _ = try Pool(processes: 1).stopJoining()
     usleep(200_000)
     let fdsBefore = openDescriptorNumbers()
+    let mappingsBefore = channelMappings()
     for round in 0..<rounds {
         let pool = try Pool(processes: 1)
         for i in 0..<20 { _ = try pool.apply(TestFunctions.square, i) }
+        _ = try? pool.apply(TestFunctions.blockMs, 5_000, timeout: .milliseconds(50))
+        _ = try pool.apply(TestFunctions.echoBytes, [UInt8](repeating: 7, count: 4 << 20))
         let slow = try pool.applyAsync(TestFunctions.blockMs, 200)
         _ = try? slow.get(timeout: .milliseconds(20))
         _ = try slow.get()
@@ -318,6 +335,7 @@ case "descriptor-churn":
     }
     usleep(300_000)  // the forked pipe holders are gone by now
     print("fds", fdsBefore.count, openDescriptorNumbers().count)
+    print("mappings", mappingsBefore, channelMappings())
     print("zombies", zombieChildren().count)
 case "descriptor-limit":
     _ = try Pool(processes: 1).stopJoining()

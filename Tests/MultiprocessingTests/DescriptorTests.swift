@@ -96,7 +96,9 @@ struct DescriptorTests {
         #expect(seesEndOfFile(secondRead))
     }
 
-    @Test("Pools whose callers wait on their worker's pipe leave no descriptors or zombies", .timeLimit(.minutes(2)))
+    @Test(
+        "Pools whose callers wait on their worker's results leave no descriptors, shared memory or zombies",
+        .timeLimit(.minutes(2)))
     func directWaitsLeaveNothingBehind() async throws {
         let (output, _) = try await onThread { try runParentProgram(["descriptor-churn", "10"]) }.get()
         var figures: [String: [Int]] = [:]
@@ -106,6 +108,7 @@ struct DescriptorTests {
         }
         let fds = try #require(figures["fds"], "\(output)")
         #expect(fds.count == 2 && fds[0] == fds[1], "descriptors before and after")
+        #expect(figures["mappings"] == [0, 0], "the workers' channels are unmapped once their pools are gone")
         #expect(figures["zombies"] == [0])
     }
 
