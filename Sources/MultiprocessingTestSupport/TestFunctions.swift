@@ -9,8 +9,7 @@
 // sources and fails, naming the property and its file, for every declaration in neither list
 // (Swift cannot enumerate static lets at run time).
 
-public import Multiprocessing
-@_spi(Testing) import Multiprocessing
+@_spi(Testing) public import Multiprocessing
 import Synchronization
 
 #if canImport(Glibc)
