@@ -3,10 +3,12 @@
 // - "Wire …": the wire coder that carries arguments and results between processes, on its own (no
 //   process involved): encode and decode of an Int, of a small Codable struct (an Int, a String
 //   and 8 Doubles), of 1000 Ints and of 64 KiB of bytes; pack and unpack of 1000 (Int, Int)
-//   pairs, as chunks of plain numbers travel. Scaled benchmarks (`K` in the output) run 1000
-//   operations per iteration and report per operation.
+//   pairs, as chunks of plain numbers travel; "Ring transfer …": a message through the data
+//   plane's shared-memory ring and back out, in one thread. Scaled benchmarks (`K` in the
+//   output) run 1000 operations per iteration and report per operation.
 // - "Pool apply round trip": one `pool.apply(add, 1, 2)` per iteration on a warm one-worker pool:
-//   encode, write to the worker's pipe, run, read the result back, decode.
+//   encode, copy into the worker's task ring, run, read the result from its result ring, decode
+//   (its read and write syscall counts show that both sides, awake, make none).
 // - "Pool starmap …" and "Pool map echo …": chunk throughput on a warm one-worker pool, one call
 //   per iteration; the custom metrics report items per second and mebibytes per second.
 // - "Pool apply sum of a shared 1 MiB [Int64]": one `pool.apply(sharedSum, table)` per iteration,
@@ -87,6 +89,17 @@ func registerWireBenchmarks() {
     }
     Benchmark("Wire unpack (Int, Int) x1000", configuration: wireConfiguration(.one)) { _ in
         blackHole(try WireBenchmarks.unpack((Int, Int).self, from: packed))
+    }
+
+    // The data plane's ring alone: a small message and a large one, in and out in one thread.
+    for (name, count) in [("16 B", 16), ("64 KiB", 64 * 1024), ("4 MiB", 4 << 20)] {
+        let message = [UInt8](repeating: 3, count: count)
+        let scaling: BenchmarkScalingFactor = count < 1024 ? .kilo : .one
+        Benchmark("Ring transfer \(name)", configuration: wireConfiguration(scaling)) { benchmark in
+            let ring = try RingBenchmarks()
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { blackHole(ring.transfer(message)) }
+        }
     }
 }
 

@@ -29,7 +29,8 @@ final class SinkSequencer: Sendable {
         while let event = current {
             event.perform()
             current = state.withLock { state in
-                guard let parked = state.parked.removeValue(forKey: state.next) else {
+                // Most events come in order: no hashing when none waits.
+                guard !state.parked.isEmpty, let parked = state.parked.removeValue(forKey: state.next) else {
                     state.running = false
                     return nil
                 }
