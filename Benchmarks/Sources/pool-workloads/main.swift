@@ -3,7 +3,14 @@
 //
 //     swift run -c release --package-path Benchmarks pool-workloads [workload …]
 //
-// With workload names (cold, starmap, apply, cpu, echo, imap) only those run: for profiling one.
+// With workload names (floor, cold, starmap, apply, cpu, echo, imap, idle) only those run: for
+// profiling one.
+//
+// The program links Foundation (see the import below), as users' programs do: a worker is this
+// program started again, so what loading Foundation costs is part of every worker's start. `floor`
+// measures that cost alone: this same program, started with `--exit-at-once`, which exits right
+// after `Pool.bootstrap` (key `exec_floor_s`: posix_spawn → waitpid, best of 40), the floor under
+// the cold start (`cold_start_s`), which starts two of it and has one answer.
 // `chunks` (run only when named; a few minutes) sets `imap` without a chunksize, whose chunks are
 // sized from their run time, beside hand-picked chunksizes on two workloads: the 3e6 tiny items
 // of `imap`, and a hasher-like one (a hash over a buffer of 20–200 µs per item, as hashing files
@@ -15,6 +22,9 @@
 // items takes 40 µs a chunk here, two minutes for 3e6: it runs once, on 3e5 of them
 // (`chunks_imap_3e5_1_s`).
 
+// Not used here: linked so that this program (and so every worker it starts) loads what users'
+// programs load. A program that does not link Foundation starts in about half the time.
+import Foundation
 import Multiprocessing
 
 #if canImport(Glibc)
@@ -91,6 +101,53 @@ func residentMB() -> Double {
     return 0
 }
 
+/// The best time, over `runs` runs, from posix_spawn of this program with `--exit-at-once` to
+/// its reaping.
+func execFloor(runs: Int) throws -> Double {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    precondition(length > 0, "cannot read /proc/self/exe")
+    let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("--exit-at-once"), nil]
+    defer { for arg in argv { free(arg) } }
+    var best = Double.infinity
+    for _ in 0..<runs {
+        var pid: pid_t = 0
+        var status: Int32 = 0
+        let time = measure {
+            let spawned = argv.withUnsafeBufferPointer { posix_spawn(&pid, path, nil, nil, $0.baseAddress!, environ) }
+            precondition(spawned == 0, "posix_spawn of the exec floor's program failed: \(spawned)")
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        precondition(status == 0, "the exec floor's program exited with status \(status)")
+        best = min(best, time)
+    }
+    return best
+}
+
+/// Nanoseconds that process `pid` ("self": this one) has run on a CPU so far, all its threads:
+/// the first field of each `/proc/<pid>/task/<tid>/schedstat` (the scheduler's own account; the
+/// tick-sampled utime and stime of `stat` over-count short bursts).
+func cpuNanoseconds(of pid: String) -> UInt64 {
+    let directory = "/proc/\(pid)/task"
+    guard let tasks = opendir(directory) else { return 0 }
+    defer { closedir(tasks) }
+    var total: UInt64 = 0
+    while let entry = readdir(tasks) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard name.first?.isNumber == true, let file = fopen("\(directory)/\(name)/schedstat", "r") else { continue }
+        var line = [CChar](repeating: 0, count: 128)
+        if fgets(&line, 128, file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            total += text.split(separator: " ").first.flatMap { UInt64($0) } ?? 0
+        }
+        fclose(file)
+    }
+    return total
+}
+
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }
@@ -102,6 +159,9 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
 }
 
 Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask])
+
+// The exec floor's program: this one, exiting as soon as it is its own (see `floor` below).
+if CommandLine.arguments.dropFirst().first == "--exit-at-once" { exit(0) }
 
 let selected = Set(CommandLine.arguments.dropFirst())
 /// `chunks` runs only when named: it takes minutes.
@@ -118,6 +178,13 @@ if wanted("cold") {
         try pool.join()
     }
     out.append(("cold_start_s", "\(cold)"))
+}
+
+// The exec floor: this program started and exiting at once (`--exit-at-once`), posix_spawn to
+// waitpid, best of 40. The cold start cannot beat it: it starts this program twice (in parallel)
+// and waits for one of them to answer.
+if wanted("floor") {
+    out.append(("exec_floor_s", "\(try execFloor(runs: 40))"))
 }
 
 let pool = try Pool(processes: 2)
@@ -187,6 +254,33 @@ if wanted("imap") {
     }
     out.append(("imap_3e6_s", "\(imapTime)"))
     out.append(("imap_3e6_parent_rss_growth_MB", "\(peak - before)"))
+}
+
+// Idle: the pool after one `apply`, then after a `map`, left alone for 1 s; then the CPU time
+// over the next 1.5 s of this process (all its threads) and of each worker, in % of one core.
+// Keys: the worst of the two (the workers' the max over workers), and each of them.
+if wanted("idle") {
+    func idleCorePercent(after warmUp: () throws -> Void) throws -> (parent: Double, worker: Double) {
+        try warmUp()
+        let workers = pool.workerPIDs.map { "\($0)" }
+        usleep(1_000_000)
+        let processes = ["self"] + workers
+        let before = processes.map(cpuNanoseconds(of:))
+        let start = ContinuousClock.now
+        usleep(1_500_000)
+        let after = processes.map(cpuNanoseconds(of:))
+        let wall = seconds(ContinuousClock.now - start) * 1e9
+        let percent = zip(before, after).map { Double($1 &- $0) / wall * 100 }
+        return (percent[0], percent.dropFirst().max() ?? 0)
+    }
+    let afterApply = try idleCorePercent { _ = try pool.apply(add, 1, 2) }
+    let afterMap = try idleCorePercent { _ = try pool.map(square, Array(0..<10_000)) }
+    out.append(("idle_parent_core_pct", "\(max(afterApply.parent, afterMap.parent))"))
+    out.append(("idle_worker_core_pct", "\(max(afterApply.worker, afterMap.worker))"))
+    out.append(("idle_after_apply_parent_core_pct", "\(afterApply.parent)"))
+    out.append(("idle_after_apply_worker_core_pct", "\(afterApply.worker)"))
+    out.append(("idle_after_map_parent_core_pct", "\(afterMap.parent)"))
+    out.append(("idle_after_map_worker_core_pct", "\(afterMap.worker)"))
 }
 
 // W7 chunk sizes: imap without a chunksize against hand-picked ones, side by side in one run:
