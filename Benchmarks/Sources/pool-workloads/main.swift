@@ -9,7 +9,7 @@
 // The program links Foundation (see the import below), as users' programs do: a worker is this
 // program started again, so what loading Foundation costs is part of every worker's start. `floor`
 // measures that cost alone: this same program, started with `--exit-at-once`, which exits right
-// after `Pool.bootstrap` (key `exec_floor_s`: posix_spawn → waitpid, best of 40), the floor under
+// before anything else (key `exec_floor_s`: posix_spawn → waitpid, best of 40), the floor under
 // the cold start (`cold_start_s`), which starts two of it and has one answer.
 // `chunks` (run only when named; a few minutes) sets `imap` without a chunksize, whose chunks are
 // sized from their run time, beside hand-picked chunksizes on two workloads: the 3e6 tiny items
@@ -32,6 +32,10 @@ import Multiprocessing
 #elseif canImport(Musl)
     import Musl
 #endif
+
+// The exec floor's program (see `floor` below): this one, exiting before any code of ours runs
+// (the pool functions below are made as `main` reaches them). A worker never gets this argument.
+if CommandLine.arguments.dropFirst().first == "--exit-at-once" { exit(0) }
 
 let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
 let echo = PoolFunction("echo") { (b: [UInt8]) in b }
@@ -159,9 +163,6 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
 }
 
 Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask])
-
-// The exec floor's program: this one, exiting as soon as it is its own (see `floor` below).
-if CommandLine.arguments.dropFirst().first == "--exit-at-once" { exit(0) }
 
 let selected = Set(CommandLine.arguments.dropFirst())
 /// `chunks` runs only when named: it takes minutes.
