@@ -129,27 +129,18 @@ func execFloor(runs: Int) throws -> Double {
     return best
 }
 
-/// Nanoseconds that process `pid` ("self": this one) has run on a CPU so far, all its threads:
-/// the first field of each `/proc/<pid>/task/<tid>/schedstat` (the scheduler's own account; the
-/// tick-sampled utime and stime of `stat` over-count short bursts).
-func cpuNanoseconds(of pid: String) -> UInt64 {
-    let directory = "/proc/\(pid)/task"
-    guard let tasks = opendir(directory) else { return 0 }
-    defer { closedir(tasks) }
-    var total: UInt64 = 0
-    while let entry = readdir(tasks) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        guard name.first?.isNumber == true, let file = fopen("\(directory)/\(name)/schedstat", "r") else { continue }
-        var line = [CChar](repeating: 0, count: 128)
-        if fgets(&line, 128, file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            total += text.split(separator: " ").first.flatMap { UInt64($0) } ?? 0
-        }
-        fclose(file)
-    }
-    return total
+/// Nanoseconds that process `pid` has run on a CPU so far, all its threads, those that have
+/// exited too: its CPU-time clock (`clock_getcpuclockid`), the scheduler's own account (the sum
+/// of the first fields of `/proc/<pid>/task/*/schedstat`, plus the threads gone; the tick-sampled
+/// utime and stime of `/proc/<pid>/stat` over-count short bursts). Summing `schedstat` over the
+/// threads instead loses the time of a thread that exits between two readings: an idle worker's
+/// concurrency threads do exit after a few idle seconds.
+func cpuNanoseconds(of pid: pid_t) -> UInt64 {
+    var clock = clockid_t()
+    guard clock_getcpuclockid(pid, &clock) == 0 else { return 0 }
+    var time = timespec()
+    guard clock_gettime(clock, &time) == 0 else { return 0 }
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
 func seconds(_ duration: Duration) -> Double {
@@ -165,8 +156,8 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
 Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask])
 
 let selected = Set(CommandLine.arguments.dropFirst())
-/// `chunks` runs only when named: it takes minutes.
-func wanted(_ name: String) -> Bool { (selected.isEmpty && name != "chunks") || selected.contains(name) }
+/// `chunks` (and each of its parts) runs only when named: it takes minutes.
+func wanted(_ name: String) -> Bool { (selected.isEmpty && !name.hasPrefix("chunks")) || selected.contains(name) }
 
 var out: [(String, String)] = [("runtime", "\"swift-multiprocessing\""), ("start_method", "\"spawn\"")]
 
@@ -258,20 +249,22 @@ if wanted("imap") {
 }
 
 // Idle: the pool after one `apply`, then after a `map`, left alone for 1 s; then the CPU time
-// over the next 1.5 s of this process (all its threads) and of each worker, in % of one core.
+// over the next 1.5 s of this process (all its threads) and of each worker, in % of one core
+// (their CPU-time clocks: see `cpuNanoseconds`).
 // Keys: the worst of the two (the workers' the max over workers), and each of them.
 if wanted("idle") {
     func idleCorePercent(after warmUp: () throws -> Void) throws -> (parent: Double, worker: Double) {
         try warmUp()
-        let workers = pool.workerPIDs.map { "\($0)" }
+        let workers = pool.workerPIDs
         usleep(1_000_000)
-        let processes = ["self"] + workers
+        let processes = [getpid()] + workers
         let before = processes.map(cpuNanoseconds(of:))
         let start = ContinuousClock.now
         usleep(1_500_000)
         let after = processes.map(cpuNanoseconds(of:))
         let wall = seconds(ContinuousClock.now - start) * 1e9
-        let percent = zip(before, after).map { Double($1 &- $0) / wall * 100 }
+        precondition(pool.workerPIDs == workers, "a worker was replaced while the pool was idle")
+        let percent = zip(before, after).map { Double($1 - $0) / wall * 100 }
         return (percent[0], percent.dropFirst().max() ?? 0)
     }
     let afterApply = try idleCorePercent { _ = try pool.apply(add, 1, 2) }
