@@ -143,6 +143,30 @@ func cpuNanoseconds(of pid: pid_t) -> UInt64 {
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
+/// Nanoseconds that the threads of process `pid` have waited on a run queue (runnable, not
+/// running): the second field of each `/proc/<pid>/task/<tid>/schedstat`, summed. A thread that
+/// exits between two readings takes its share with it.
+func runQueueWaitNanoseconds(of pid: pid_t) -> UInt64 {
+    let directory = "/proc/\(pid)/task"
+    guard let tasks = opendir(directory) else { return 0 }
+    defer { closedir(tasks) }
+    var total: UInt64 = 0
+    while let entry = readdir(tasks) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard name.first?.isNumber == true, let file = fopen("\(directory)/\(name)/schedstat", "r") else { continue }
+        var line = [CChar](repeating: 0, count: 128)
+        if fgets(&line, 128, file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let fields = text.split(separator: " ")
+            if fields.count > 1 { total += UInt64(fields[1]) ?? 0 }
+        }
+        fclose(file)
+    }
+    return total
+}
+
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }
@@ -201,19 +225,42 @@ if wanted("apply") {
 // range (200_000..<210_000) takes CPython 20–40 ms but Swift about 1 ms, so the workload as the
 // issue states it (tasks of 20–40 ms) uses a wider range here; CPython's own range is measured too
 // (`cpu_speedup_2proc_same_range`), where the pool's per-task cost weighs 20–40 times more.
+//
+// Where a run falls short, the keys after the speedup say why: the CPU time of the workers (sum)
+// and of this process during the parallel part, and how long the workers' threads waited on a
+// run queue meanwhile (`schedstat`'s second field: runnable, but a core ran something else).
 if wanted("cpu") {
-    func speedup(_ range: (Int, Int)) throws -> (speedup: Double, serial: Double, parallel: Double) {
+    struct Speedup {
+        var speedup, serial, parallel, workerCPU, parentCPU, workerWait: Double
+    }
+    func speedup(_ range: (Int, Int)) throws -> Speedup {
         let ranges = Array(repeating: range, count: 32)
         var serial: [Int] = []
         let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
         var parallel: [Int] = []
+        let workers = pool.workerPIDs
+        let cpuBefore = workers.map(cpuNanoseconds(of:)), parentBefore = cpuNanoseconds(of: getpid())
+        let waitBefore = workers.map { runQueueWaitNanoseconds(of: $0) }
         let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
+        let cpuAfter = workers.map(cpuNanoseconds(of:)), parentAfter = cpuNanoseconds(of: getpid())
+        let waitAfter = workers.map { runQueueWaitNanoseconds(of: $0) }
         precondition(serial == parallel)
-        return (serialTime / parallelTime, serialTime, parallelTime)
+        func total(_ before: [UInt64], _ after: [UInt64]) -> Double {
+            Double(zip(before, after).reduce(0) { $0 + Int64(bitPattern: $1.1 &- $1.0) }) * 1e-9
+        }
+        return Speedup(
+            speedup: serialTime / parallelTime, serial: serialTime, parallel: parallelTime,
+            workerCPU: total(cpuBefore, cpuAfter), parentCPU: Double(parentAfter - parentBefore) * 1e-9,
+            workerWait: total(waitBefore, waitAfter))
     }
     let wide = try speedup((200_000, 400_000))
     out.append(("cpu_speedup_2proc", "\(wide.speedup)"))
     out.append(("cpu_task_ms", "\(wide.serial / 32 * 1000)"))
+    out.append(("cpu_serial_s", "\(wide.serial)"))
+    out.append(("cpu_parallel_s", "\(wide.parallel)"))
+    out.append(("cpu_parallel_worker_cpu_s", "\(wide.workerCPU)"))
+    out.append(("cpu_parallel_parent_cpu_s", "\(wide.parentCPU)"))
+    out.append(("cpu_parallel_worker_runqueue_wait_s", "\(wide.workerWait)"))
     out.append(("cpu_speedup_2proc_same_range", "\(try speedup((200_000, 210_000)).speedup)"))
 }
 
