@@ -8,7 +8,7 @@
 //
 // The program links Foundation (see the import below), as users' programs do: a worker is this
 // program started again, so what loading Foundation costs is part of every worker's start. `floor`
-// measures that cost alone: this same program, started with `--exit-at-once`, which exits right
+// measures that cost alone: this same program, started with `--exit-at-once`, which exits
 // before anything else (key `exec_floor_s`: posix_spawn → waitpid, best of 40), the floor under
 // the cold start (`cold_start_s`), which starts two of it and has one answer.
 // `chunks` (run only when named; a few minutes) sets `imap` without a chunksize, whose chunks are
@@ -105,9 +105,9 @@ func residentMB() -> Double {
     return 0
 }
 
-/// The best time, over `runs` runs, from posix_spawn of this program with `--exit-at-once` to
-/// its reaping.
-func execFloor(runs: Int) throws -> Double {
+/// The best time, over `runs` runs, from posix_spawn of `together` copies of this program with
+/// `--exit-at-once` to the reaping of the last.
+func execFloor(runs: Int, together: Int = 1) -> Double {
     var buffer = [CChar](repeating: 0, count: 4096)
     let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     precondition(length > 0, "cannot read /proc/self/exe")
@@ -116,14 +116,20 @@ func execFloor(runs: Int) throws -> Double {
     defer { for arg in argv { free(arg) } }
     var best = Double.infinity
     for _ in 0..<runs {
-        var pid: pid_t = 0
-        var status: Int32 = 0
+        var pids = [pid_t](repeating: 0, count: together)
+        var statuses = [Int32](repeating: 0, count: together)
         let time = measure {
-            let spawned = argv.withUnsafeBufferPointer { posix_spawn(&pid, path, nil, nil, $0.baseAddress!, environ) }
-            precondition(spawned == 0, "posix_spawn of the exec floor's program failed: \(spawned)")
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            for i in 0..<together {
+                let spawned = argv.withUnsafeBufferPointer {
+                    posix_spawn(&pids[i], path, nil, nil, $0.baseAddress!, environ)
+                }
+                precondition(spawned == 0, "posix_spawn of the exec floor's program failed: \(spawned)")
+            }
+            for i in 0..<together {
+                while waitpid(pids[i], &statuses[i], 0) < 0 && errno == EINTR {}
+            }
         }
-        precondition(status == 0, "the exec floor's program exited with status \(status)")
+        precondition(statuses.allSatisfy { $0 == 0 }, "the exec floor's program exited with \(statuses)")
         best = min(best, time)
     }
     return best
@@ -199,8 +205,11 @@ if wanted("cold") {
 // The exec floor: this program started and exiting at once (`--exit-at-once`), posix_spawn to
 // waitpid, best of 40. The cold start cannot beat it: it starts this program twice (in parallel)
 // and waits for one of them to answer.
+// `exec_floor_2_s`: two of it started at once, both reaped (what a `Pool(2)` starts): where the
+// machine has one core free rather than two, about twice the floor.
 if wanted("floor") {
-    out.append(("exec_floor_s", "\(try execFloor(runs: 40))"))
+    out.append(("exec_floor_s", "\(execFloor(runs: 40))"))
+    out.append(("exec_floor_2_s", "\(execFloor(runs: 40, together: 2))"))
 }
 
 let pool = try Pool(processes: 2)
