@@ -99,9 +99,15 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     public var signature: String { Self.signature }
 
     static var signature: String {
+        // `_typeName(_:qualified:)` is the name `String(reflecting:)` prints for a type, without
+        // the printing machinery around it, whose conformance checks (is a metatype
+        // `CustomDebugStringConvertible`? `TextOutputStreamable`? …) scan every conformance of
+        // every loaded library on first use: with Foundation loaded, ~1M instructions per
+        // function, which every process paid for every function it declares before `main` went on
+        // (in a worker, before it could serve: callgrind, 5.5M instructions for 5 functions).
         var arguments: [String] = []
-        for type in repeat (each Argument).self { arguments.append(String(reflecting: type)) }
-        return "(\(arguments.joined(separator: ", "))) -> \(String(reflecting: Result.self))"
+        for type in repeat (each Argument).self { arguments.append(_typeName(type, qualified: true)) }
+        return "(\(arguments.joined(separator: ", "))) -> \(_typeName(Result.self, qualified: true))"
     }
 
     @usableFromInline

@@ -3,7 +3,14 @@
 //
 //     swift run -c release --package-path Benchmarks pool-workloads [workload …]
 //
-// With workload names (cold, starmap, apply, cpu, echo, imap, share) only those run: for profiling one.
+// With workload names (floor, cold, starmap, apply, cpu, echo, imap, share, idle) only those run:
+// for profiling one.
+//
+// The program links Foundation (see the import below), as users' programs do: a worker is this
+// program started again, so what loading Foundation costs is part of every worker's start. `floor`
+// measures that cost alone: this same program, started with `--exit-at-once`, which exits
+// before anything else (key `exec_floor_s`: posix_spawn → waitpid, best of 40), the floor under
+// the cold start (`cold_start_s`), which starts two of it and has one answer.
 // `chunks` (run only when named; a few minutes) sets `imap` without a chunksize, whose chunks are
 // sized from their run time, beside hand-picked chunksizes on two workloads: the 3e6 tiny items
 // of `imap`, and a hasher-like one (a hash over a buffer of 20–200 µs per item, as hashing files
@@ -16,6 +23,9 @@
 // (`chunks_imap_3e5_1_s`).
 
 import Dispatch
+// Not used here: linked so that this program (and so every worker it starts) loads what users'
+// programs load. A program that does not link Foundation starts in about half the time.
+import Foundation
 import Multiprocessing
 import Synchronization
 
@@ -24,6 +34,10 @@ import Synchronization
 #elseif canImport(Musl)
     import Musl
 #endif
+
+// The exec floor's program (see `floor` below): this one, exiting before any code of ours runs
+// (the pool functions below are made as `main` reaches them). A worker never gets this argument.
+if CommandLine.arguments.dropFirst().first == "--exit-at-once" { exit(0) }
 
 let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
 let echo = PoolFunction("echo") { (b: [UInt8]) in b }
@@ -97,6 +111,74 @@ func residentMB() -> Double {
     return 0
 }
 
+/// The best time, over `runs` runs, from posix_spawn of `together` copies of this program with
+/// `--exit-at-once` to the reaping of the last.
+func execFloor(runs: Int, together: Int = 1) -> Double {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    precondition(length > 0, "cannot read /proc/self/exe")
+    let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("--exit-at-once"), nil]
+    defer { for arg in argv { free(arg) } }
+    var best = Double.infinity
+    for _ in 0..<runs {
+        var pids = [pid_t](repeating: 0, count: together)
+        var statuses = [Int32](repeating: 0, count: together)
+        let time = measure {
+            for i in 0..<together {
+                let spawned = argv.withUnsafeBufferPointer {
+                    posix_spawn(&pids[i], path, nil, nil, $0.baseAddress!, environ)
+                }
+                precondition(spawned == 0, "posix_spawn of the exec floor's program failed: \(spawned)")
+            }
+            for i in 0..<together {
+                while waitpid(pids[i], &statuses[i], 0) < 0 && errno == EINTR {}
+            }
+        }
+        precondition(statuses.allSatisfy { $0 == 0 }, "the exec floor's program exited with \(statuses)")
+        best = min(best, time)
+    }
+    return best
+}
+
+/// Nanoseconds that process `pid` has run on a CPU so far, all its threads, those that have
+/// exited too: its CPU-time clock (`clock_getcpuclockid`), the scheduler's own account (the sum
+/// of the first fields of `/proc/<pid>/task/*/schedstat`, plus the threads gone; the tick-sampled
+/// utime and stime of `/proc/<pid>/stat` over-count short bursts). Summing `schedstat` over the
+/// threads instead loses the time of a thread that exits between two readings: an idle worker's
+/// concurrency threads do exit after a few idle seconds.
+func cpuNanoseconds(of pid: pid_t) -> UInt64 {
+    var clock = clockid_t()
+    guard clock_getcpuclockid(pid, &clock) == 0 else { return 0 }
+    var time = timespec()
+    guard clock_gettime(clock, &time) == 0 else { return 0 }
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+/// Nanoseconds that the threads of process `pid` have waited on a run queue (runnable, not
+/// running): the second field of each `/proc/<pid>/task/<tid>/schedstat`, summed. A thread that
+/// exits between two readings takes its share with it.
+func runQueueWaitNanoseconds(of pid: pid_t) -> UInt64 {
+    let directory = "/proc/\(pid)/task"
+    guard let tasks = opendir(directory) else { return 0 }
+    defer { closedir(tasks) }
+    var total: UInt64 = 0
+    while let entry = readdir(tasks) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard name.first?.isNumber == true, let file = fopen("\(directory)/\(name)/schedstat", "r") else { continue }
+        var line = [CChar](repeating: 0, count: 128)
+        if fgets(&line, 128, file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let fields = text.split(separator: " ")
+            if fields.count > 1 { total += UInt64(fields[1]) ?? 0 }
+        }
+        fclose(file)
+    }
+    return total
+}
+
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }
@@ -110,8 +192,8 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
 Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask, sharedSliceSum, sliceSum])
 
 let selected = Set(CommandLine.arguments.dropFirst())
-/// `chunks` runs only when named: it takes minutes.
-func wanted(_ name: String) -> Bool { (selected.isEmpty && name != "chunks") || selected.contains(name) }
+/// `chunks` (and each of its parts) runs only when named: it takes minutes.
+func wanted(_ name: String) -> Bool { (selected.isEmpty && !name.hasPrefix("chunks")) || selected.contains(name) }
 
 var out: [(String, String)] = [("runtime", "\"swift-multiprocessing\""), ("start_method", "\"spawn\"")]
 
@@ -124,6 +206,16 @@ if wanted("cold") {
         try pool.join()
     }
     out.append(("cold_start_s", "\(cold)"))
+}
+
+// The exec floor: this program started and exiting at once (`--exit-at-once`), posix_spawn to
+// waitpid, best of 40. The cold start cannot beat it: it starts this program twice (in parallel)
+// and waits for one of them to answer.
+// `exec_floor_2_s`: two of it started at once, both reaped (what a `Pool(2)` starts): where the
+// machine has one core free rather than two, about twice the floor.
+if wanted("floor") {
+    out.append(("exec_floor_s", "\(execFloor(runs: 40))"))
+    out.append(("exec_floor_2_s", "\(execFloor(runs: 40, together: 2))"))
 }
 
 let pool = try Pool(processes: 2)
@@ -148,19 +240,42 @@ if wanted("apply") {
 // range (200_000..<210_000) takes CPython 20–40 ms but Swift about 1 ms, so the workload as the
 // issue states it (tasks of 20–40 ms) uses a wider range here; CPython's own range is measured too
 // (`cpu_speedup_2proc_same_range`), where the pool's per-task cost weighs 20–40 times more.
+//
+// Where a run falls short, the keys after the speedup say why: the CPU time of the workers (sum)
+// and of this process during the parallel part, and how long the workers' threads waited on a
+// run queue meanwhile (`schedstat`'s second field: runnable, but a core ran something else).
 if wanted("cpu") {
-    func speedup(_ range: (Int, Int)) throws -> (speedup: Double, serial: Double, parallel: Double) {
+    struct Speedup {
+        var speedup, serial, parallel, workerCPU, parentCPU, workerWait: Double
+    }
+    func speedup(_ range: (Int, Int)) throws -> Speedup {
         let ranges = Array(repeating: range, count: 32)
         var serial: [Int] = []
         let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
         var parallel: [Int] = []
+        let workers = pool.workerPIDs
+        let cpuBefore = workers.map(cpuNanoseconds(of:)), parentBefore = cpuNanoseconds(of: getpid())
+        let waitBefore = workers.map { runQueueWaitNanoseconds(of: $0) }
         let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
+        let cpuAfter = workers.map(cpuNanoseconds(of:)), parentAfter = cpuNanoseconds(of: getpid())
+        let waitAfter = workers.map { runQueueWaitNanoseconds(of: $0) }
         precondition(serial == parallel)
-        return (serialTime / parallelTime, serialTime, parallelTime)
+        func total(_ before: [UInt64], _ after: [UInt64]) -> Double {
+            Double(zip(before, after).reduce(0) { $0 + Int64(bitPattern: $1.1 &- $1.0) }) * 1e-9
+        }
+        return Speedup(
+            speedup: serialTime / parallelTime, serial: serialTime, parallel: parallelTime,
+            workerCPU: total(cpuBefore, cpuAfter), parentCPU: Double(parentAfter - parentBefore) * 1e-9,
+            workerWait: total(waitBefore, waitAfter))
     }
     let wide = try speedup((200_000, 400_000))
     out.append(("cpu_speedup_2proc", "\(wide.speedup)"))
     out.append(("cpu_task_ms", "\(wide.serial / 32 * 1000)"))
+    out.append(("cpu_serial_s", "\(wide.serial)"))
+    out.append(("cpu_parallel_s", "\(wide.parallel)"))
+    out.append(("cpu_parallel_worker_cpu_s", "\(wide.workerCPU)"))
+    out.append(("cpu_parallel_parent_cpu_s", "\(wide.parentCPU)"))
+    out.append(("cpu_parallel_worker_runqueue_wait_s", "\(wide.workerWait)"))
     out.append(("cpu_speedup_2proc_same_range", "\(try speedup((200_000, 210_000)).speedup)"))
 }
 
@@ -246,6 +361,35 @@ if wanted("share") {
         }
     }.min()!
     out.append(("share_two_threads_s", "\(twoThreads)"))
+}
+
+// Idle: the pool after one `apply`, then after a `map`, left alone for 1 s; then the CPU time
+// over the next 1.5 s of this process (all its threads) and of each worker, in % of one core
+// (their CPU-time clocks: see `cpuNanoseconds`).
+// Keys: the worst of the two (the workers' the max over workers), and each of them.
+if wanted("idle") {
+    func idleCorePercent(after warmUp: () throws -> Void) throws -> (parent: Double, worker: Double) {
+        try warmUp()
+        let workers = pool.workerPIDs
+        usleep(1_000_000)
+        let processes = [getpid()] + workers
+        let before = processes.map(cpuNanoseconds(of:))
+        let start = ContinuousClock.now
+        usleep(1_500_000)
+        let after = processes.map(cpuNanoseconds(of:))
+        let wall = seconds(ContinuousClock.now - start) * 1e9
+        precondition(pool.workerPIDs == workers, "a worker was replaced while the pool was idle")
+        let percent = zip(before, after).map { Double($1 - $0) / wall * 100 }
+        return (percent[0], percent.dropFirst().max() ?? 0)
+    }
+    let afterApply = try idleCorePercent { _ = try pool.apply(add, 1, 2) }
+    let afterMap = try idleCorePercent { _ = try pool.map(square, Array(0..<10_000)) }
+    out.append(("idle_parent_core_pct", "\(max(afterApply.parent, afterMap.parent))"))
+    out.append(("idle_worker_core_pct", "\(max(afterApply.worker, afterMap.worker))"))
+    out.append(("idle_after_apply_parent_core_pct", "\(afterApply.parent)"))
+    out.append(("idle_after_apply_worker_core_pct", "\(afterApply.worker)"))
+    out.append(("idle_after_map_parent_core_pct", "\(afterMap.parent)"))
+    out.append(("idle_after_map_worker_core_pct", "\(afterMap.worker)"))
 }
 
 // W7 chunk sizes: imap without a chunksize against hand-picked ones, side by side in one run:

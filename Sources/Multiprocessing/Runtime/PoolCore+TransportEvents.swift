@@ -42,7 +42,10 @@ extension PoolCore: TransportEvents {
     }
 
     func workerExited(_ id: WorkerID, exit: WorkerExit) {
-        let phase = transition(ActionContext(lastWords: [id: exit.lastWords])) { state in
+        // Nothing said, nothing to pass on: no dictionary (the first one of its type costs a
+        // scan of every loaded library's conformances, on the way from `terminate` to `join`).
+        let said = !exit.lastWords.text.isEmpty || !exit.lastWords.crashFrames.isEmpty
+        let phase = transition(ActionContext(lastWords: said ? [id: exit.lastWords] : [:])) { state in
             let phase = state.scheduler.worker(id)?.phase
             state.sequences[id] = nil
             if let error = exit.initializerError { state.initializerError = error }
@@ -51,7 +54,8 @@ extension PoolCore: TransportEvents {
                 lostDetail: exit.detail, lastWords: exit.lastWords.text, now: .now)
             return (actions, phase)
         }
-        let metadata: Logger.Metadata = ["pid": "\(exit.pid)", "worker": "\(id)", "exit": "\(exit.termination)"]
+        // Made only for a logger that logs the level (the log calls take it as an autoclosure).
+        var metadata: Logger.Metadata { ["pid": "\(exit.pid)", "worker": "\(id)", "exit": "\(exit.termination)"] }
         switch phase {
         case .inputClosed?:
             logger.debug("worker exited", metadata: metadata)
