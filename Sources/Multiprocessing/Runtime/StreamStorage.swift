@@ -38,8 +38,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     let progress: ProgressCounter
 
     private let state: Mutex<StateMachine>
-    /// The chunk being handed out, item by item.
-    @usableFromInline let cursor: Mutex<StreamCursor<Element>> = Mutex(StreamCursor())
+    /// The chunk being handed out, item by item: in an object of its own (see
+    /// ``StreamCursorLine``).
+    @usableFromInline let cursorLine = StreamCursorLine<Element>()
     /// The input; nil once it has ended or the stream was cancelled.
     private let feeder: Mutex<StreamFeeder?>
 
@@ -193,7 +194,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     private func poll(registering waiter: StreamWaiter?) -> Poll {
-        cursor.withLock { cursor in
+        cursorLine.cursor.withLock { cursor in
             let items = cursor.count
             if let (outcome, endsChunk) = cursor.take() {
                 return .item(outcome, endsChunk: endsChunk, chunkItems: items)
@@ -224,7 +225,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// last): inlined into the consumer, so that most items cost one uncontended lock.
     @inlinable
     func nextBuffered() -> Element? {
-        cursor.withLock { $0.takeValue() }
+        cursorLine.cursor.withLock { $0.takeValue() }
     }
 
     /// The next result, blocking; nil at the end.
@@ -302,7 +303,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func cancel(stopRunning: Bool, error: any Error) {
         // Results not yet taken are dropped: every later `next` throws `error`.
         _ = state.withLock { $0.cancel(with: error) }
-        cursor.withLock { $0 = StreamCursor() }
+        cursorLine.cursor.withLock { $0 = StreamCursor() }
         feeder.withLock { $0 = nil }
         core.cancel(job: job, stopRunning: stopRunning)
         progress.finish()
@@ -312,4 +313,20 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     var isComplete: Bool {
         state.withLock { $0.isComplete }
     }
+}
+
+/// The consumer's cursor, alone on its cache lines: the consumer takes its lock once per item,
+/// and a lock word that shares a line with what the I/O thread writes (the stream's state lock
+/// beside it, in the storage object) makes every one of those a cache miss. Measured with
+/// `perf annotate` on `imap` of 3e6 items: the two atomic instructions of that lock were 80% of
+/// the consumer's time, about 37 ns an item, against 18 ns for an uncontended lock.
+@usableFromInline
+final class StreamCursorLine<Element: Sendable>: Sendable {
+    /// Padding: a cache line (64 bytes) before and after the lock and the cursor.
+    private let before: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    @usableFromInline let cursor: Mutex<StreamCursor<Element>> = Mutex(StreamCursor())
+    private let after: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    @usableFromInline
+    init() {}
 }

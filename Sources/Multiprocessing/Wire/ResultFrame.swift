@@ -42,6 +42,8 @@ struct ResultFrameBuilder {
     private(set) var itemCount = 0
     private(set) var anyFailed = false
     private var packed = false
+    /// Where the packed results' stride is in the frame (``fillPacked(stride:count:_:)``).
+    private var packedStart: Int?
 
     /// - Parameter attachingLargeBytes: Whether a large `[UInt8]` result travels after the frame
     ///   (see Attachments.swift); the frame must then be sent with ``finishWithAttachments()``.
@@ -97,6 +99,39 @@ struct ResultFrameBuilder {
         writer.writeRaw(raw)
         itemCount = count
         packed = true
+    }
+
+    /// Sets the items to `count` packed values of `stride` bytes that `fill` writes (nothing
+    /// appended before), into memory that is not zeroed first: every byte must be written. The
+    /// worker's packed loop stores its results there; one copy takes them into the frame.
+    /// (Growing the frame by zeros to store into it directly costs more: Swift appends
+    /// `repeatElement(0, …)` a byte at a time, about 1 instruction a byte, where the copy is a
+    /// `memcpy`.)
+    mutating func fillPacked(stride: Int, count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        precondition(itemCount == 0 && !packed, "packed results after other items")
+        let length = stride * count
+        let values = [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
+            fill(UnsafeMutableRawBufferPointer(buffer))
+            initialized = length
+        }
+        packedStart = writer.count
+        writer.bytes.reserveCapacity(writer.count + 4 + length)
+        writer.writeUInt32(UInt32(stride))
+        values.withUnsafeBytes { writer.writeRaw($0) }
+        itemCount = count
+        packed = true
+    }
+
+    /// Takes back the packed values ``fillPacked(stride:count:_:)`` set: their bytes, the frame
+    /// left without items (so that they can go item by item, with errors among them).
+    mutating func unsetPacked() -> [UInt8] {
+        guard let start = packedStart, packed else { preconditionFailure("no packed results to take back") }
+        let values = Array(writer.bytes[(start + 4)...])
+        writer.truncate(to: start, attachmentCount: writer.attachments.count)
+        packedStart = nil
+        itemCount = 0
+        packed = false
+        return values
     }
 
     /// Appends an error.
