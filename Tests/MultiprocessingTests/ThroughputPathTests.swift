@@ -138,6 +138,17 @@ private func makeSink<R: Decodable & Sendable>(_: R.Type, chunkSizes: [Int]) -> 
         #expect(outcomes.compactMap { try? $0.get() } == [5])
     }
 
+    @Test("map's default chunks of plain numbers hold at most 512 KiB of arguments; others follow CPython")
+    func defaultChunksOfPlainNumbers() {
+        // 1e6 pairs of Int on 2 workers: 32 768 a chunk, not CPython's 125 000.
+        #expect(Chunking.defaultChunksize(itemCount: 1_000_000, processes: 2, packedStride: 16) == 32_768)
+        #expect(Chunking.defaultChunksize(itemCount: 1_000_000, processes: 2, packedStride: nil) == 125_000)
+        // Below the cap, CPython's rule; a stride above the cap, one item a chunk.
+        #expect(Chunking.defaultChunksize(itemCount: 1000, processes: 2, packedStride: 8) == 125)
+        #expect(Chunking.defaultChunksize(itemCount: 1000, processes: 2, packedStride: 1 << 20) == 1)
+        #expect(Chunking.defaultChunksize(itemCount: 0, processes: 2, packedStride: 8) == 1)
+    }
+
     @Test("A stream's input is pulled in whole batches, past 64 Ki items, and never past its end")
     func batchesPullInPlace() {
         /// Counts the calls of `next()` made after it returned nil.
