@@ -149,6 +149,24 @@ private func makeSink<R: Decodable & Sendable>(_: R.Type, chunkSizes: [Int]) -> 
         #expect(Chunking.defaultChunksize(itemCount: 0, processes: 2, packedStride: 8) == 1)
     }
 
+    @Test("A stream reads more input once a quarter of its window is free, not after every chunk")
+    func refillByQuarters() {
+        var sm = StreamStateMachine<Int, String>(ordered: true, window: 8, chunksize: 10)
+        while let index = sm.nextChunkToFeed { sm.chunkSubmitted(index: index, count: 10) }
+        #expect(!sm.wantsRefill)
+        sm.chunkConsumed(items: 10)
+        #expect(!sm.wantsRefill)
+        sm.chunkConsumed(items: 10)
+        #expect(sm.wantsRefill)
+        // A small window refills after every chunk; an input that ended, never.
+        var small = StreamStateMachine<Int, String>(ordered: true, window: 2, chunksize: 10)
+        while let index = small.nextChunkToFeed { small.chunkSubmitted(index: index, count: 10) }
+        small.chunkConsumed(items: 10)
+        #expect(small.wantsRefill)
+        small.inputEnded()
+        #expect(!small.wantsRefill)
+    }
+
     @Test("A stream's input is pulled in whole batches, past 64 Ki items, and never past its end")
     func batchesPullInPlace() {
         /// Counts the calls of `next()` made after it returned nil.

@@ -244,6 +244,18 @@ struct StreamStateMachine<Element, Waiter> {
         return .wait(lastWaiter)
     }
 
+    /// Whether the consumer, having taken the last item of a chunk, should read more input now:
+    /// once a quarter of the window is free (at least one chunk), so that chunks go to the pool
+    /// a few at a time: one transition of the pool and one write per worker for them, where one
+    /// chunk at a time made the I/O thread spin for the pool's locks against each write.
+    /// (Measured on `imap` of 3e6 items, chunksize 1000, 2 workers: 7% less CPU time in all,
+    /// `perf stat` task-clock 198–233 ms against 219–240 ms.)
+    var wantsRefill: Bool {
+        guard !inputExhausted else { return false }
+        let free = window - (submitted - consumed)
+        return unbounded || outstandingItems < itemWindow && free >= max(1, window / 4)
+    }
+
     /// The consumer took the last item of a chunk of `items` items: it is no longer outstanding.
     mutating func chunkConsumed(items: Int = 0) {
         consumed += 1

@@ -215,8 +215,11 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
 
     private func deliverPolled(_ outcome: Result<Element, any Error>, endsChunk: Bool, items: Int) throws -> Element {
         if endsChunk {
-            state.withLock { $0.chunkConsumed(items: items) }
-            topUp()
+            let refill = state.withLock { state in
+                state.chunkConsumed(items: items)
+                return state.wantsRefill
+            }
+            if refill { topUp() }
         }
         return try outcome.get()
     }
