@@ -4,6 +4,7 @@
 // pulled into its batch in place (`Pool.batches(of:)`). Each is checked against what the slower
 // path gives, on the cases where the fast path must fall back or refuse.
 
+import MultiprocessingTestSupport
 import Testing
 
 @testable import Multiprocessing
@@ -165,6 +166,24 @@ private func makeSink<R: Decodable & Sendable>(_: R.Type, chunkSizes: [Int]) -> 
         #expect(small.wantsRefill)
         small.inputEnded()
         #expect(!small.wantsRefill)
+    }
+
+    @Test(
+        "After the last item of a chunk, the next ready chunk is loaded: its first item comes on the fast path",
+        .timeLimit(.minutes(1)))
+    func nextChunkPreloaded() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let stream = try pool.imap(TestFunctions.square, [1, 2, 3, 4, 5, 6], chunksize: 2)
+        // Every chunk in, so that chunk 1 is ready when the last item of chunk 0 is taken.
+        while !stream.storage.isComplete { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(try stream.next() == 1)
+        #expect(try stream.next() == 4)
+        #expect(stream.storage.nextBuffered() == 9)
+        #expect(try stream.next() == 16)
+        #expect(stream.storage.nextBuffered() == 25)
+        #expect(try stream.next() == 36)
+        #expect(try stream.next() == nil)
     }
 
     @Test("A stream's input is pulled in whole batches, past 64 Ki items, and never past its end")
