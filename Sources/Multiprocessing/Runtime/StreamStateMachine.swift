@@ -165,8 +165,20 @@ struct StreamStateMachine<Element, Waiter> {
         }
         // The consumer gives back the items it takes (`chunkConsumed(items:)`): count what came.
         if let count = sizes[index] { outstandingItems += results.count - count }
-        early[index] = results
-        return release() ? takeWaiters() : []
+        // The chunk whose turn it is (or any chunk, unordered) goes straight to `ready`: through
+        // `early` it cost a store and a removal in a dictionary of generic values, looked up
+        // at run time (measured with callgrind on `imap` of 3e6 items, chunksize 1000: about
+        // 4,000 of the 6,500 instructions a chunk of this transition).
+        guard !ordered || index == nextToRelease else {
+            early[index] = results
+            return []
+        }
+        append(results, chunk: index)
+        if ordered {
+            nextToRelease += 1
+            _ = release()
+        }
+        return takeWaiters()
     }
 
     /// The whole job failed (the pool was terminated): every later poll throws `error`, after
