@@ -58,7 +58,11 @@ extension Pool {
         if let timeout, timeout <= .zero {
             throw PoolError(.invalidArgument, "timeout must be above zero, not \(timeout)", functionName: functionName)
         }
-        let size = chunksize ?? Chunking.defaultChunksize(itemCount: items.count, processes: processes)
+        let size =
+            chunksize
+            ?? Chunking.defaultChunksize(
+                itemCount: items.count, processes: processes,
+                packedStride: packedStride == MemoryLayout<Element>.stride ? packedStride : nil)
         try Chunking.validate(size, functionName: functionName)
         let job = core.makeJobID()
         let (chunks, sizes) = try Pool.encodeChunks(

@@ -90,6 +90,17 @@ func registerWireBenchmarks() {
     Benchmark("Wire unpack (Int, Int) x1000", configuration: wireConfiguration(.one)) { _ in
         blackHole(try WireBenchmarks.unpack((Int, Int).self, from: packed))
     }
+    // The result paths of `map`/`starmap` over plain numbers: a worker stores its results straight
+    // into the frame, the parent copies them from it straight into the caller's array.
+    Benchmark("Wire fill packed results Int x1000", configuration: wireConfiguration(.one)) { _ in
+        blackHole(WireBenchmarks.fillPackedResults(count: 1000))
+    }
+    let resultFrame = WireBenchmarks.fillPackedResults(count: 1000)
+    Benchmark("Wire copy packed results into place Int x1000", configuration: wireConfiguration(.one)) { _ in
+        var list = [Int](repeating: 0, count: 4000)
+        try WireBenchmarks.copyPackedResults(resultFrame, count: 1000, into: &list, at: 2000)
+        blackHole(list)
+    }
 
     // The data plane's ring alone: a small message and a large one, in and out in one thread.
     for (name, count) in [("16 B", 16), ("64 KiB", 64 * 1024), ("4 MiB", 4 << 20)] {

@@ -2,6 +2,11 @@
 // completes an AsyncResult with the whole value, or with the first error. A callback for that
 // outcome runs on the pool's callback executor, and the result completes after it; without one,
 // the result completes here, on the thread that delivered the last event.
+//
+// Results that are plain numbers (see PackedLayout.swift) go straight into the caller's array:
+// it is made once, at its full size, and each chunk's packed bytes are copied from the frame to
+// their place in it (one copy per result; measured on `starmap` of 1e6 pairs, this saves a copy
+// of every result into an array per chunk, and another when those were joined at the end).
 
 import Synchronization
 
@@ -19,8 +24,18 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     private let settled = Atomic<Bool>(false)
     let progress: ProgressCounter
 
+    /// The results are plain numbers, filled into `State.values` in place.
+    private let inPlace: Bool
+    /// Where each chunk's results start in the whole list, by chunk index.
+    private let offsets: [Int]
+
     private struct State {
+        /// Each chunk's results, when they are not filled in place.
         var chunks: [[R]?]
+        /// The whole list, when its values are filled in place (uninitialized until each
+        /// chunk's `arrived`).
+        var values: [R] = []
+        var arrived: [Bool] = []
         var error: (any Error)?
         var done = false
     }
@@ -37,8 +52,26 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         self.makeValue = makeValue
         self.callback = callback
         self.errorCallback = errorCallback
-        self.state = Mutex(State(chunks: Array(repeating: nil, count: chunkSizes.count)))
-        self.progress = ProgressCounter(total: chunkSizes.reduce(0, +))
+        let total = chunkSizes.reduce(0, +)
+        var offsets: [Int] = []
+        offsets.reserveCapacity(chunkSizes.count)
+        var offset = 0
+        for size in chunkSizes {
+            offsets.append(offset)
+            offset += size
+        }
+        self.offsets = offsets
+        inPlace = PackedLayout.isPlain(R.self)
+        if inPlace {
+            var state = State(chunks: [])
+            // Plain values: every byte pattern is one, and each is written before it is read.
+            state.values = [R](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+            state.arrived = Array(repeating: false, count: chunkSizes.count)
+            self.state = Mutex(state)
+        } else {
+            self.state = Mutex(State(chunks: Array(repeating: nil, count: chunkSizes.count)))
+        }
+        self.progress = ProgressCounter(total: total)
         if hasCallbacks { callbacks.resultPending() }
     }
 
@@ -51,14 +84,56 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         let first = state.withLock { state -> Bool in
             guard !state.done else { return false }
             state.done = true
+            state.values = []
             return true
         }
         if first && hasCallbacks { callbacks.resultSettled() }
     }
 
+    /// Copies a chunk's values to their place in the whole list (in-place mode).
+    /// - Parameter fill: Writes the chunk's values into the buffer it is given, of exactly their
+    ///   size; returns false when it could not (nothing is marked as arrived then).
+    private enum Fill {
+        /// Filled: the chunk's values are in place.
+        case filled
+        /// A duplicate, or a chunk that arrived after the outcome: nothing kept.
+        case ignored
+        /// `fill` could not write them.
+        case failed
+    }
+
+    private func fillInPlace(index: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Bool) -> Fill {
+        let stride = MemoryLayout<R>.stride
+        let start = offsets[index] * stride
+        let end = start + chunkSizes[index] * stride
+        return state.withLock { state in
+            // A duplicate, or a chunk that arrives after the outcome: nothing to keep.
+            guard !state.done, !state.arrived[index] else { return .ignored }
+            let filled = state.values.withUnsafeMutableBytes {
+                fill(UnsafeMutableRawBufferPointer(rebasing: $0[start..<end]))
+            }
+            if filled { state.arrived[index] = true }
+            return filled ? .filled : .failed
+        }
+    }
+
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         guard chunkSizes.indices.contains(index) else { return }
-        if let values = ResultItems.packedValues(items, header: header, expected: chunkSizes[index], as: R.self) {
+        if inPlace {
+            let expected = chunkSizes[index]
+            switch fillInPlace(
+                index: index,
+                { ResultItems.copyPacked(items, header: header, expected: expected, as: R.self, into: $0) })
+            {
+            case .filled:
+                progress.add(completed: expected)
+                return
+            case .ignored: return
+            case .failed: break
+            }
+        } else if let values = ResultItems.packedValues(
+            items, header: header, expected: chunkSizes[index], as: R.self)
+        {
             state.withLock { $0.chunks[index] = values }
             progress.add(completed: values.count)
             return
@@ -80,6 +155,16 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
                 firstError = error
                 return false
             }
+        }
+        if firstError == nil && inPlace {
+            // Values that came one by one (a chunk not sent packed), copied to their place.
+            let filled = fillInPlace(index: index) { destination in
+                guard values.count == chunkSizes[index] else { return false }
+                values.withUnsafeBytes { destination.copyMemory(from: $0) }
+                return true
+            }
+            if filled == .filled { progress.add(completed: count) }
+            return
         }
         state.withLock { state in
             if let firstError {
@@ -108,7 +193,19 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         let outcome: Completion.Outcome? = state.withLock { state in
             guard !state.done else { return nil }
             state.done = true
-            if let error = state.error { return .failure(error) }
+            if let error = state.error {
+                state.values = []
+                return .failure(error)
+            }
+            if inPlace {
+                guard !state.arrived.contains(false) else {
+                    state.values = []
+                    return .failure(PoolError(.workerLost, "a chunk of '\(functionName)' never came back"))
+                }
+                let all = state.values
+                state.values = []
+                return .success(makeValue(all))
+            }
             var all: [R] = []
             all.reserveCapacity(chunkSizes.reduce(0, +))
             for chunk in state.chunks {
@@ -151,6 +248,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         let first = state.withLock { state -> Bool in
             guard !state.done else { return false }
             state.done = true
+            state.values = []
             return true
         }
         guard first else { return }

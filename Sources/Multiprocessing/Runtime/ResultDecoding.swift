@@ -26,6 +26,25 @@ extension ResultItems {
         return try? readPacked(&reader, header: header, as: R.self)
     }
 
+    /// Copies the values of a chunk whose results came back packed straight into
+    /// `destination` (room for `expected` values of `R`), in one copy; false, with nothing
+    /// written, when they were not packed or are not `expected` values of `R` (then use
+    /// ``decodeEach(_:header:expected:as:functionName:workerPID:_:)``, which reports why).
+    static func copyPacked<R>(
+        _ reader: ByteReader, header: ResultHeader, expected: Int, as type: R.Type,
+        into destination: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard header.packed, header.itemCount == expected, PackedLayout.isPlain(R.self) else { return false }
+        var reader = reader
+        guard let stride = try? reader.readUInt32() else { return false }
+        do {
+            try PackedLayout.copy(R.self, count: expected, stride: Int(stride), from: &reader, into: destination)
+            return true
+        } catch {
+            return false
+        }
+    }
+
     /// All the packed values of a chunk whose header says they are packed.
     /// - Throws: ``FrameError`` when `R` is not a plain number or the bytes are not its values.
     private static func readPacked<R>(_ reader: inout ByteReader, header: ResultHeader, as type: R.Type) throws -> [R] {

@@ -165,8 +165,20 @@ struct StreamStateMachine<Element, Waiter> {
         }
         // The consumer gives back the items it takes (`chunkConsumed(items:)`): count what came.
         if let count = sizes[index] { outstandingItems += results.count - count }
-        early[index] = results
-        return release() ? takeWaiters() : []
+        // The chunk whose turn it is (or any chunk, unordered) goes straight to `ready`: through
+        // `early` it cost a store and a removal in a dictionary of generic values, looked up
+        // at run time (measured with callgrind on `imap` of 3e6 items, chunksize 1000: about
+        // 4,000 of the 6,500 instructions a chunk of this transition).
+        guard !ordered || index == nextToRelease else {
+            early[index] = results
+            return []
+        }
+        append(results, chunk: index)
+        if ordered {
+            nextToRelease += 1
+            _ = release()
+        }
+        return takeWaiters()
     }
 
     /// The whole job failed (the pool was terminated): every later poll throws `error`, after
@@ -242,6 +254,18 @@ struct StreamStateMachine<Element, Waiter> {
         lastWaiter += 1
         waiters[lastWaiter] = waiter
         return .wait(lastWaiter)
+    }
+
+    /// Whether the consumer, having taken the last item of a chunk, should read more input now:
+    /// once a quarter of the window is free (at least one chunk), so that chunks go to the pool
+    /// a few at a time: one transition of the pool and one write per worker for them, where one
+    /// chunk at a time made the I/O thread spin for the pool's locks against each write.
+    /// (Measured on `imap` of 3e6 items, chunksize 1000, 2 workers: 7% less CPU time in all,
+    /// `perf stat` task-clock 198–233 ms against 219–240 ms.)
+    var wantsRefill: Bool {
+        guard !inputExhausted else { return false }
+        let free = window - (submitted - consumed)
+        return unbounded || outstandingItems < itemWindow && free >= max(1, window / 4)
     }
 
     /// The consumer took the last item of a chunk of `items` items: it is no longer outstanding.

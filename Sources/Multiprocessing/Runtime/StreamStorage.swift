@@ -196,6 +196,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         cursor.withLock { cursor in
             let items = cursor.count
             if let (outcome, endsChunk) = cursor.take() {
+                if endsChunk { preloadNextChunk(into: &cursor) }
                 return .item(outcome, endsChunk: endsChunk, chunkItems: items)
             }
             // The cursor is empty: load the next ready chunk, or say why there is none.
@@ -203,6 +204,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             case .chunk(let chunk):
                 cursor.load(chunk)
                 let (outcome, endsChunk) = cursor.take()!
+                if endsChunk { preloadNextChunk(into: &cursor) }
                 return .item(outcome, endsChunk: endsChunk, chunkItems: chunk.count)
             case .end: return .end
             case .failure(let error): return .failure(error)
@@ -212,10 +214,22 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         }
     }
 
+    /// Loads the next chunk into the cursor if one is ready, after the last item of the one
+    /// before was taken: the next call then takes its first item on the fast path
+    /// (``nextBuffered()``), and this slow path runs once a chunk instead of twice (each run of
+    /// it, unspecialized generic code, looks up some 20 type metadata: measured with callgrind
+    /// on `imap` of 3e6 items, chunksize 1000, about 7,500 instructions a run).
+    private func preloadNextChunk(into cursor: inout StreamCursor<Element>) {
+        if case .chunk(let next) = state.withLock({ $0.poll(registering: nil) }) { cursor.load(next) }
+    }
+
     private func deliverPolled(_ outcome: Result<Element, any Error>, endsChunk: Bool, items: Int) throws -> Element {
         if endsChunk {
-            state.withLock { $0.chunkConsumed(items: items) }
-            topUp()
+            let refill = state.withLock { state in
+                state.chunkConsumed(items: items)
+                return state.wantsRefill
+            }
+            if refill { topUp() }
         }
         return try outcome.get()
     }

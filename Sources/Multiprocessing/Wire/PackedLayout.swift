@@ -62,6 +62,33 @@ enum PackedLayout {
     }
 }
 
+extension PackedLayout {
+    /// Copies `count` packed values of `T` (whose stride is `stride`) from `reader` straight
+    /// into `destination`, which has room for them: the one copy of a result on its way from
+    /// the frame into the caller's array (ListSink.swift).
+    /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
+    static func copy<T>(
+        _: T.Type = T.self, count: Int, stride: Int, from reader: inout ByteReader,
+        into destination: UnsafeMutableRawBufferPointer
+    ) throws {
+        precondition(_isPOD(T.self), "packed values must be trivial")
+        guard stride == MemoryLayout<T>.stride, stride > 0 else {
+            throw FrameError(description: "packed items of stride \(stride), expected \(MemoryLayout<T>.stride)")
+        }
+        guard fits(count, of: stride, in: reader.remaining) else {
+            throw FrameError(description: "\(count) packed items overrun their frame")
+        }
+        let length = count * stride
+        precondition(destination.count >= length, "no room for the packed values")
+        let start = reader.offset
+        try reader.skip(length)
+        guard length > 0 else { return }
+        reader.bytes.withUnsafeBytes { raw in
+            destination.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: length)
+        }
+    }
+}
+
 extension ByteWriter {
     /// Appends the raw bytes of `values` (plain values, see ``PackedLayout``).
     mutating func writePacked<T>(_ values: ArraySlice<T>) {

@@ -42,6 +42,8 @@ struct ResultFrameBuilder {
     private(set) var itemCount = 0
     private(set) var anyFailed = false
     private var packed = false
+    /// Where the packed results' stride is in the frame (``fillPacked(stride:count:_:)``).
+    private var packedStart: Int?
 
     /// - Parameter attachingLargeBytes: Whether a large `[UInt8]` result travels after the frame
     ///   (see Attachments.swift); the frame must then be sent with ``finishWithAttachments()``.
@@ -97,6 +99,38 @@ struct ResultFrameBuilder {
         writer.writeRaw(raw)
         itemCount = count
         packed = true
+    }
+
+    /// Sets the items to `count` packed values of `stride` bytes that `fill` writes in place,
+    /// in the frame itself (nothing appended before): the worker's packed loop stores its
+    /// results there, with no array of its own to copy them from. (Measured: zeroing the frame's
+    /// new bytes and storing into them takes 52 µs for 1 MiB, 0.3 µs for 8 KiB; a scratch array
+    /// copied in after takes 950 µs and 0.9 µs, its fresh pages faulted in every time.)
+    mutating func fillPacked(stride: Int, count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        precondition(itemCount == 0 && !packed, "packed results after other items")
+        let length = stride * count
+        packedStart = writer.count
+        writer.bytes.reserveCapacity(writer.count + 4 + length)
+        writer.writeUInt32(UInt32(stride))
+        let start = writer.count
+        writer.bytes.append(contentsOf: repeatElement(0, count: length))
+        writer.bytes.withUnsafeMutableBytes {
+            fill(UnsafeMutableRawBufferPointer(rebasing: $0[start..<start + length]))
+        }
+        itemCount = count
+        packed = true
+    }
+
+    /// Takes back the packed values ``fillPacked(stride:count:_:)`` set: their bytes, the frame
+    /// left without items (so that they can go item by item, with errors among them).
+    mutating func unsetPacked() -> [UInt8] {
+        guard let start = packedStart, packed else { preconditionFailure("no packed results to take back") }
+        let values = Array(writer.bytes[(start + 4)...])
+        writer.truncate(to: start, attachmentCount: writer.attachments.count)
+        packedStart = nil
+        itemCount = 0
+        packed = false
+        return values
     }
 
     /// Appends an error.

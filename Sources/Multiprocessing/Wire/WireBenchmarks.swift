@@ -38,4 +38,32 @@ public enum WireBenchmarks {
             type, count: bytes.count / MemoryLayout<T>.stride,
             stride: MemoryLayout<T>.stride, from: &reader)
     }
+
+    /// Builds the result frame of `count` plain `Int` results as a worker's packed loop does:
+    /// stored straight into the frame (`ResultFrameBuilder.fillPacked`). Returns the frame.
+    public static func fillPackedResults(count: Int) -> [UInt8] {
+        var builder = ResultFrameBuilder(job: 1, chunkIndex: 0)
+        builder.fillPacked(stride: MemoryLayout<Int>.stride, count: count) { raw in
+            for index in 0..<count { raw.storeBytes(of: index, toByteOffset: index * 8, as: Int.self) }
+        }
+        return builder.finish()
+    }
+
+    /// Copies the packed `Int` results of `frame` (made by ``fillPackedResults(count:)``) into
+    /// `destination` at `offset`, as the parent's list of results is filled in place.
+    /// - Throws: when the frame does not hold `count` packed `Int`s.
+    public static func copyPackedResults(
+        _ frame: [UInt8], count: Int, into destination: inout [Int], at offset: Int
+    )
+        throws
+    {
+        var reader = ByteReader(frame, offset: 5)
+        let header = try ResultHeader.read(from: &reader)
+        let copied = destination.withUnsafeMutableBytes { raw in
+            ResultItems.copyPacked(
+                reader, header: header, expected: count, as: Int.self,
+                into: UnsafeMutableRawBufferPointer(rebasing: raw[(offset * 8)...]))
+        }
+        guard copied else { throw FrameError(description: "not \(count) packed Int results") }
+    }
 }

@@ -94,35 +94,33 @@ extension PoolFunction: ChunkRunner {
         let count = header.itemCount
         let length = count * stride
         let resultStride = MemoryLayout<Result>.stride
-        var output = [UInt8](repeating: 0, count: count * resultStride)
         var failures: [PackedFailure] = []
         var run = count
-        if count > 0 {
-            let offset = reader.offset
+        // The results are stored straight into the frame (no array of their own to copy them
+        // from); taken back out only when some call threw.
+        let offset = reader.offset
+        results.fillPacked(stride: resultStride, count: count) { output in
+            guard count > 0 else { return }
             reader.bytes.withUnsafeBytes { input in
-                output.withUnsafeMutableBytes { output in
-                    var start = 0
-                    while start < count {
-                        guard
-                            let failure = runner(
-                                input.baseAddress! + offset + start * stride, count - start,
-                                output.baseAddress! + start * resultStride)
-                        else { break }
-                        failures.append(PackedFailure(index: start + failure.index, error: failure.error))
-                        start += failure.index + 1
-                        if header.stopOnError {
-                            run = start
-                            break
-                        }
+                var start = 0
+                while start < count {
+                    guard
+                        let failure = runner(
+                            input.baseAddress! + offset + start * stride, count - start,
+                            output.baseAddress! + start * resultStride)
+                    else { break }
+                    failures.append(PackedFailure(index: start + failure.index, error: failure.error))
+                    start += failure.index + 1
+                    if header.stopOnError {
+                        run = start
+                        break
                     }
                 }
             }
         }
         try reader.skip(length)
-        if failures.isEmpty {
-            output.withUnsafeBytes { results.setPacked(raw: $0, stride: resultStride, count: count) }
-            return
-        }
+        if failures.isEmpty { return }
+        let output = results.unsetPacked()
         // Some call threw: the chunk goes back item by item, values and errors in order.
         var nextFailure = 0
         for index in 0..<run {
