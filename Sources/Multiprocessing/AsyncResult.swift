@@ -13,28 +13,14 @@
 /// ```
 public final class AsyncResult<Value: Sendable>: Sendable {
     let completion: Completion
-    /// The pool's callback executor: a wait on its thread (in a callback) runs the callbacks
-    /// queued behind the waiting one.
     private let callbacks: CallbackExecutor
-    private let cancelWork: @Sendable () -> Void
-    private let cancelResult: @Sendable (any Error) -> Void
-    private let counter: ProgressCounter
-    /// For a one-chunk call that went to a worker at once: waits (until a deadline) by reading
-    /// that worker's result pipe on the waiting thread, which saves the hand-off from the I/O
-    /// thread. Returns early when it cannot; the usual wait covers what is left.
-    private let waitDirect: (@Sendable (MonotonicInstant?) -> Void)?
+    /// The job behind it: cancellation, progress, the direct wait of a lone call.
+    private let call: SubmittedCall
 
-    init(
-        completion: Completion, callbacks: CallbackExecutor, progress: ProgressCounter,
-        cancelWork: @escaping @Sendable () -> Void, cancelResult: @escaping @Sendable (any Error) -> Void,
-        waitDirect: (@Sendable (MonotonicInstant?) -> Void)? = nil
-    ) {
-        self.completion = completion
-        self.callbacks = callbacks
-        self.counter = progress
-        self.cancelWork = cancelWork
-        self.cancelResult = cancelResult
-        self.waitDirect = waitDirect
+    init(call: SubmittedCall) {
+        self.completion = call.sink.completion
+        self.callbacks = call.core.callbacks
+        self.call = call
     }
 
     private enum BlockingWait {
@@ -48,9 +34,7 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     /// when that is possible, then for the completion.
     private func waitBlocking(timeout: Duration?) -> BlockingWait {
         let deadline = timeout.map { MonotonicInstant.now.advanced(by: $0) }
-        if let waitDirect, !completion.isComplete {
-            waitDirect(deadline)
-        }
+        if !completion.isComplete { call.waitDirect(deadline: deadline) }
         if completion.isComplete, let outcome = completion.outcome { return .done(outcome) }
         if callbacks.isRunningCallback(of: completion) { return .inOwnCallback }
         guard let outcome = completion.wait(until: deadline, helping: callbacks) else { return .timedOut }
@@ -113,9 +97,9 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     /// - Throws: the same errors as ``get(timeout:)`` (except `.timeout`), or `CancellationError`.
     public var value: Value {
         get async throws {
-            try await completion.value(onCancel: { [cancelWork, cancelResult] in
-                cancelResult(CancellationError())
-                cancelWork()
+            try await completion.value(onCancel: { [call] in
+                call.sink.cancel(with: CancellationError())
+                call.cancelWork()
             }).get(as: Value.self)
         }
     }
@@ -124,13 +108,13 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     /// are dropped and running ones are killed (their workers replaced). No effect once ready.
     public func cancel() {
         guard !completion.isComplete else { return }
-        cancelResult(PoolError(.cancelled, "the result was cancelled"))
-        cancelWork()
+        call.sink.cancel(with: PoolError(.cancelled, "the result was cancelled"))
+        call.cancelWork()
     }
 
     /// How many items have finished, out of how many.
-    public var progress: PoolProgress { counter.snapshot }
+    public var progress: PoolProgress { call.sink.progress.snapshot }
 
     /// Progress snapshots as they change, ending when the call ends.
-    public var progressUpdates: AsyncStream<PoolProgress> { counter.updates() }
+    public var progressUpdates: AsyncStream<PoolProgress> { call.sink.progress.updates() }
 }

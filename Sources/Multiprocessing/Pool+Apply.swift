@@ -32,10 +32,9 @@ extension Pool {
                 .encodingFailed, "the arguments for '\(function.name)' could not be encoded: \(error)",
                 functionName: function.name)
         }
-        return try submitCollecting(
-            functionName: function.name, signature: function.signatureFingerprint, items: [encoded], chunksize: 1,
-            timeout: timeout, encode: { item, writer in writer.append(item) },
-            makeValue: { (values: [R]) in values[0] }, callback: callback, errorCallback: errorCallback)
+        return try submitCall(
+            functionName: function.name, signature: function.signatureFingerprint, arguments: encoded,
+            timeout: timeout, callback: callback, errorCallback: errorCallback)
     }
 
     /// Runs `function(arguments…)` in a worker and waits for its result (blocking this thread).

@@ -71,6 +71,35 @@ extension Pool {
         let sink = ListSink<R, Value>(
             functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
             errorCallback: errorCallback, callbacks: core.callbacks)
+        return try submit(job: job, chunks: chunks, sink: sink, functionName: functionName)
+    }
+
+    /// Submits one call whose arguments are encoded already (apply): one chunk of one item,
+    /// whose result is that item's value, through the non-generic ``ApplySink``.
+    func submitCall<R: Decodable & Sendable>(
+        functionName: String, signature: UInt64, arguments: ByteWriter, timeout: Duration?,
+        callback: (@Sendable (R) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?
+    ) throws(PoolError) -> AsyncResult<R> {
+        guard core.lifecycle == .running else { throw core.notRunningError(functionName: functionName) }
+        if let timeout, timeout <= .zero {
+            throw PoolError(.invalidArgument, "timeout must be above zero, not \(timeout)", functionName: functionName)
+        }
+        let job = core.makeJobID()
+        let (chunks, _) = try Pool.encodeChunks(
+            [arguments], chunksize: 1, job: job, functionName: functionName, signature: signature, stopOnError: true,
+            timeout: timeout, packedStride: nil, encode: { item, writer in writer.append(item) })
+        let sink = ApplySink(
+            functionName: functionName, decode: ApplySink.decoder(for: R.self, functionName: functionName),
+            callback: callback.map { callback in { @Sendable (value: any Sendable) in callback(value as! R) } },
+            errorCallback: errorCallback,
+            callbacks: core.callbacks)
+        return try submit(job: job, chunks: chunks, sink: sink, functionName: functionName)
+    }
+
+    /// Hands a job's chunks and its sink to the scheduler, and returns the caller's handle.
+    private func submit<Value>(
+        job: JobID, chunks: [PoolCore.Scheduler.Chunk], sink: some ResultSink, functionName: String
+    ) throws(PoolError) -> AsyncResult<Value> {
         let sentTo: WorkerID?
         do {
             sentTo = try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
@@ -78,18 +107,52 @@ extension Pool {
             sink.abandon()
             throw error
         }
-        let core = self.core
-        var waitDirect: (@Sendable (MonotonicInstant?) -> Void)?
-        if let worker = sentTo {
-            // Until the outcome is known: a callback's result completes later, on the callback
-            // executor, and nothing more comes through the pipe for it.
-            waitDirect = { deadline in
-                core.waitDirect(worker: worker, deadline: deadline) { sink.isSettled }
-            }
-        }
-        return AsyncResult(
-            completion: sink.completion, callbacks: core.callbacks, progress: sink.progress,
-            cancelWork: { core.cancel(job: job, stopRunning: true) },
-            cancelResult: { sink.cancel(with: $0) }, waitDirect: waitDirect)
+        return AsyncResult(call: SubmittedCall(core: core, job: job, sink: sink, worker: sentTo))
+    }
+}
+
+/// A job's sink as its caller's handle sees it: the outcome, its progress, cancellation.
+protocol ResultSink: JobSink {
+    var completion: Completion { get }
+    var progress: ProgressCounter { get }
+    /// Whether the outcome is known (no more results will come for it).
+    var isSettled: Bool { get }
+    /// The job was never submitted: nothing will come.
+    func abandon()
+    /// Completes the result with `error` (the pool stops the work separately).
+    func cancel(with error: any Error)
+}
+
+extension ListSink: ResultSink {}
+extension ApplySink: ResultSink {}
+
+/// What an ``AsyncResult`` acts on: the job, its sink, and the worker its one chunk went
+/// straight to, if it did. One object (not generic) rather than a closure for each action.
+final class SubmittedCall: Sendable {
+    let core: PoolCore
+    let job: JobID
+    let sink: any ResultSink
+    /// The worker a lone call went to at once: its caller may wait on that worker's results.
+    let worker: WorkerID?
+
+    init(core: PoolCore, job: JobID, sink: any ResultSink, worker: WorkerID?) {
+        self.core = core
+        self.job = job
+        self.sink = sink
+        self.worker = worker
+    }
+
+    /// Stops the job's work: what has not started is dropped, what runs is killed.
+    func cancelWork() {
+        core.cancel(job: job, stopRunning: true)
+    }
+
+    /// Waits a little on the worker's results on this thread, if the call went straight to one,
+    /// until the outcome is known (a callback's result completes later, on the callback
+    /// executor, and nothing more comes from the worker for it).
+    func waitDirect(deadline: MonotonicInstant?) {
+        guard let worker else { return }
+        let sink = self.sink
+        core.waitDirect(worker: worker, deadline: deadline) { sink.isSettled }
     }
 }

@@ -231,7 +231,7 @@ if wanted("starmap") {
 
 // W2 latency: 2000 sequential apply round trips.
 if wanted("apply") {
-    let roundTrips = Int(getenv("APPLY_N").map { String(cString: $0) } ?? "2000")!
+    let roundTrips = 2000
     let latency = try measure { for i in 0..<roundTrips { _ = try pool.apply(add, i, i) } }
     out.append(("apply_roundtrip_us", "\(latency / Double(roundTrips) * 1e6)"))
 }

@@ -131,23 +131,24 @@ final class LocalTransport: WorkerTransport {
     /// before it came; drops it when the worker is gone.
     private func apply(_ operation: Operation, to id: WorkerID, sequence: UInt64) {
         channels.withLock { channels in
-            guard var channel = channels.table[id] else { return }
-            guard sequence == channel.nextSequence else {
-                channel.early[sequence] = operation
-                channels.table[id] = channel
-                return
-            }
-            var next: Operation? = operation
-            while let operation = next {
-                switch operation {
-                case .send(let frame): channel.outbox.append(frame)
-                case .closeInput: channel.closeWhenFlushed = true
-                }
-                channel.nextSequence += 1
-                next = channel.early.removeValue(forKey: channel.nextSequence)
-            }
-            channels.table[id] = channel
-            flush(id, &channels)
+            let ready =
+                channels.table.update(id) { channel -> Bool in
+                    guard sequence == channel.nextSequence else {
+                        channel.early[sequence] = operation
+                        return false
+                    }
+                    var next: Operation? = operation
+                    while let operation = next {
+                        switch operation {
+                        case .send(let frame): channel.outbox.append(frame)
+                        case .closeInput: channel.closeWhenFlushed = true
+                        }
+                        channel.nextSequence += 1
+                        next = channel.early.isEmpty ? nil : channel.early.removeValue(forKey: channel.nextSequence)
+                    }
+                    return true
+                } ?? false
+            if ready { flush(id, &channels) }
         }
     }
 
@@ -168,8 +169,12 @@ final class LocalTransport: WorkerTransport {
     /// side's doorbell (its result pipe), and the I/O thread flushes again. Closes the task pipe
     /// once everything before a `closeInput` is in the ring.
     func flush(_ id: WorkerID, _ channels: inout Channels) {
-        guard var channel = channels.table[id], let fd = channel.input?.rawValue else { return }
-        defer { channels.table[id] = channel }
+        channels.table.update(id) { flush(&$0) }
+    }
+
+    /// ``flush(_:_:)`` on the channel itself (in place: its outbox is not copied).
+    private func flush(_ channel: inout TaskChannel) {
+        guard let fd = channel.input?.rawValue else { return }
         let ring = channel.shared.tasks
         var wrote = false
         while let frame = channel.outbox.first {

@@ -48,6 +48,14 @@ struct WorkerTable<Value> {
         }
     }
 
+    /// Runs `body` on the value of `id` in place (taken out of its slot meanwhile, so that a
+    /// value holding arrays is not copied on write); nil when `id` has none.
+    mutating func update<R>(_ id: WorkerID, _ body: (inout Value) throws -> R) rethrows -> R? {
+        guard let i = index(of: id), var value = slots[i].take() else { return nil }
+        defer { slots[i] = value }
+        return try body(&value)
+    }
+
     @discardableResult
     mutating func removeValue(forKey id: WorkerID) -> Value? {
         guard let i = index(of: id) else { return nil }
