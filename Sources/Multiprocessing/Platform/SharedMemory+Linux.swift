@@ -90,9 +90,12 @@
     /// Sleeps while the 32-bit word at `address` (memory other processes map too) holds
     /// `expected`, for at most `timeoutMilliseconds`: until a ``futexWake(_:)`` on it, a signal,
     /// or the timeout. Returns at once when the word holds something else already.
-    func futexWait(_ address: UnsafeRawPointer, expected: UInt32, timeoutMilliseconds: Int32) {
-        // EAGAIN (changed already), ETIMEDOUT and EINTR all mean "look again", which the caller does.
-        _ = cmp_futex_wait(address.assumingMemoryBound(to: UInt32.self), expected, timeoutMilliseconds)
+    /// Returns false when the timeout ran out (ETIMEDOUT); a wake-up, a word that had changed
+    /// already (EAGAIN) and a signal (EINTR) all return true: the caller looks again.
+    @discardableResult
+    func futexWait(_ address: UnsafeRawPointer, expected: UInt32, timeoutMilliseconds: Int32) -> Bool {
+        let result = cmp_futex_wait(address.assumingMemoryBound(to: UInt32.self), expected, timeoutMilliseconds)
+        return result == 0 || errno != ETIMEDOUT
     }
 
     /// Wakes whoever sleeps in ``futexWait(_:expected:timeoutMilliseconds:)`` on `address`, in any

@@ -73,8 +73,8 @@
         let tasks = try PipePair.make()
         let results = try PipePair.make()
         let stderrPipe = try PipePair.make()
-        growPipeBuffer(tasks.writeEnd.rawValue, to: 1 << 20)
-        growPipeBuffer(results.writeEnd.rawValue, to: 1 << 20)
+        // The task and result pipes carry only doorbell bytes (the data goes through the
+        // worker's shared memory): their default size is plenty.
 
         var environment: [String] = []
         if let env = cmp_environ() {

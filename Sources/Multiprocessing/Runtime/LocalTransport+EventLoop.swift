@@ -317,7 +317,8 @@ extension LocalTransport {
                         readResults(of: id, fromDoorbell: false)
                         return true
                     }
-                    if !ours || isDone() { break }
+                    // Reading took time too: the spin ends on time whatever keeps coming.
+                    if !ours || isDone() || MonotonicInstant.now >= until { break }
                     continue
                 }
                 turns &+= 1

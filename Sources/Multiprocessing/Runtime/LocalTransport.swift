@@ -184,6 +184,15 @@ final class LocalTransport: WorkerTransport {
             if n > 0 { wrote = true }
             channel.written += n
             if n < requested {
+                if n == 0 && !ring.positionsAreValid {
+                    // The worker wrote over its ring's control block: it is broken. Killed, its
+                    // calls fail as a lost worker's and it is replaced.
+                    logger.error("a worker's task ring is corrupt: killing it", metadata: ["pid": "\(channel.pid)"])
+                    killProcess(pid: channel.pid, pidFD: channel.pidFD?.rawValue ?? -1)
+                    channel.outbox.removeAll()
+                    channel.written = 0
+                    break
+                }
                 ring.markProducerWaiting()
                 // The worker may have freed space since: look once more, after the mark.
                 if ring.hasFreeSpace { continue }

@@ -3,8 +3,9 @@
 // side's doorbell and tell it of the other's end; the bytes go through this memory.
 //
 // Layout (the memory file, created by the parent before the spawn and passed as the worker's
-// fd 5): a 4 KiB header — a magic number, the layout's version, the two capacities, then the
-// tasks ring's control block at 256 and the results ring's at 512 — and the two data areas.
+// fd 5): a 4 KiB header — a magic number that includes the layout's version, the capacity of
+// each ring, then the tasks ring's control block at 256 and the results ring's at 512 — and the
+// two data areas.
 // Nothing is named in /dev/shm: the memory goes with the last process that maps it, whatever way
 // it ends. The parent keeps the mapping while anything reads it (the I/O thread's reader, a
 // thread waiting for its own result, the task channel): a dead or killed worker never leaves a

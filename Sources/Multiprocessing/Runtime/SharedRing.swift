@@ -12,12 +12,15 @@
 //   flag (exchange with 0): only when it was armed does it ring the consumer's doorbell. A side
 //   that is awake therefore costs the other no system call, and a sleeping one is woken exactly
 //   when it sleeps. (The fences on both sides make sure at least one of them sees the other.)
-//   The doorbell is the worker's pipe, not the futex itself: the parent's I/O thread sleeps in
+//   Taking the flag before ringing is safe because a doorbell byte stays in its pipe until it is
+//   read: rung a moment before its reader sleeps, it still wakes it. The doorbell is the worker's
+//   pipe, not the futex itself: the parent's I/O thread sleeps in
 //   epoll over every worker's pipe and pidfd at once, which no futex can join; a pipe also tells
 //   each side of the other's end (end of file), as it always did.
 // - A producer that finds the ring full marks itself waiting (then a fence, and a second look);
 //   the consumer, after freeing space, takes the mark and wakes it: the worker sleeps on a futex
-//   over the consumer's position; the parent, which never blocks in a write, is told through the
+//   over the mark itself (a wake that comes before the sleep leaves the mark cleared, and the
+//   sleep returns at once); the parent, which never blocks in a write, is told through the
 //   worker's result pipe (its doorbell) and writes the rest from its I/O thread.
 
 import Synchronization
@@ -33,7 +36,8 @@ struct SharedRing: @unchecked Sendable {
     /// stores slow down the other's loads.
     static let controlSize = 4 * 64
 
-    private let control: UnsafeMutableRawPointer
+    /// The control block (internal for the tests, which write over it as a broken peer would).
+    let control: UnsafeMutableRawPointer
     private let data: UnsafeMutableRawPointer
     /// The data area's size in bytes, a power of two.
     let capacity: Int
@@ -68,11 +72,16 @@ struct SharedRing: @unchecked Sendable {
 
     // MARK: - Producer
 
-    /// Copies as much of `bytes` as fits into the ring and publishes it; returns the count.
+    /// Copies as much of `bytes` as fits into the ring and publishes it; returns the count (0
+    /// also when the consumer's position is impossible: see ``positionsAreValid``).
     func write(_ bytes: UnsafeRawBufferPointer) -> Int {
         let t = tail.pointee.load(ordering: .relaxed)
         let h = head.pointee.load(ordering: .acquiring)
-        let count = min(bytes.count, capacity - Int(t &- h))
+        // Positions the other process writes are checked before they are used: a broken worker
+        // must not make the parent trap or copy out of bounds.
+        let used = t &- h
+        guard used <= UInt64(capacity) else { return 0 }
+        let count = min(bytes.count, capacity - Int(used))
         guard count > 0 else { return 0 }
         let start = Int(t & UInt64(capacity - 1))
         let first = min(count, capacity - start)
@@ -104,29 +113,40 @@ struct SharedRing: @unchecked Sendable {
 
     /// Whether there is room for at least one byte.
     var hasFreeSpace: Bool {
-        Int(tail.pointee.load(ordering: .relaxed) &- head.pointee.load(ordering: .acquiring)) < capacity
+        tail.pointee.load(ordering: .relaxed) &- head.pointee.load(ordering: .acquiring) < UInt64(capacity)
+    }
+
+    /// Whether the two positions make sense: at most ``capacity`` bytes between them. Only a
+    /// process that wrote over the ring's control block (a broken worker) breaks this.
+    var positionsAreValid: Bool {
+        tail.pointee.load(ordering: .acquiring) &- head.pointee.load(ordering: .acquiring) <= UInt64(capacity)
     }
 
     /// Sleeps (the worker, its result ring full) until the consumer frees space, for at most
-    /// `timeoutMilliseconds`; after ``markProducerWaiting()`` and a last look.
-    func sleepUntilSpace(timeoutMilliseconds: Int32) {
-        let observed = head.pointee.load(ordering: .acquiring)
-        guard Int(tail.pointee.load(ordering: .relaxed) &- observed) >= capacity else { return }
-        // The futex word is the low half of the consumer's position (little-endian): it changes
-        // whenever the consumer frees space.
-        futexWait(
-            UnsafeRawPointer(head), expected: UInt32(truncatingIfNeeded: observed),
-            timeoutMilliseconds: timeoutMilliseconds)
+    /// `timeoutMilliseconds`; after ``markProducerWaiting()`` and a last look. Returns false
+    /// when the sleep ran out without a wake-up.
+    ///
+    /// The futex word is the waiting mark itself (its low half, little-endian): a consumer that
+    /// took the mark before this thread got to sleep has cleared it, and the wait then returns at
+    /// once. (Sleeping on the consumer's position instead lost that wake-up: the consumer could
+    /// take the mark, and wake nobody, between this thread's last look and its sleep.)
+    @discardableResult
+    func sleepUntilSpace(timeoutMilliseconds: Int32) -> Bool {
+        guard !hasFreeSpace else { return true }
+        return futexWait(UnsafeRawPointer(waiting), expected: 1, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     // MARK: - Consumer
 
     /// Copies up to `count` available bytes to `buffer`, frees their space, and returns how many
     /// there were (0: the ring is empty). Wakes a producer that waits for space.
+    /// Returns -1, reading nothing, when the positions are impossible (``positionsAreValid``).
     func read(into buffer: UnsafeMutableRawPointer, count requested: Int) -> Int {
         let h = head.pointee.load(ordering: .relaxed)
         let t = tail.pointee.load(ordering: .acquiring)
-        let count = min(requested, Int(t &- h))
+        let available = t &- h
+        guard available <= UInt64(capacity) else { return -1 }
+        let count = min(requested, Int(available))
         guard count > 0 else { return 0 }
         let start = Int(h & UInt64(capacity - 1))
         let first = min(count, capacity - start)
@@ -161,9 +181,10 @@ struct SharedRing: @unchecked Sendable {
         return waiting.pointee.exchange(0, ordering: .acquiringAndReleasing) != 0
     }
 
-    /// Wakes a producer sleeping in ``sleepUntilSpace(timeoutMilliseconds:)``.
+    /// Wakes a producer sleeping in ``sleepUntilSpace(timeoutMilliseconds:)`` (after
+    /// ``takeProducerWaiting()`` cleared its mark).
     func wakeProducer() {
-        futexWake(UnsafeRawPointer(head))
+        futexWake(UnsafeRawPointer(waiting))
     }
 }
 
@@ -183,8 +204,11 @@ struct RingSource: ByteSource {
     let ring: SharedRing
     let wake: ProducerWake
 
-    mutating func read(into buffer: UnsafeMutableRawPointer, count: Int) -> ReadOutcome {
+    /// - Throws: ``FrameError`` when the ring's positions are impossible (its producer wrote over
+    ///   them): the stream is corrupt.
+    mutating func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> ReadOutcome {
         let n = ring.read(into: buffer, count: count)
+        if n < 0 { throw FrameError(description: "the shared ring's positions are corrupt") }
         guard n > 0 else { return .wouldBlock }
         if ring.takeProducerWaiting() {
             switch wake {

@@ -16,8 +16,15 @@ final class ResultWriter: @unchecked Sendable {
     /// The parent's doorbell: the worker's end of the result pipe (its end of file tells the
     /// parent this process is gone).
     let doorbell: Int32
+    /// The channel whose memory `ring` views: kept mapped while this writer lives.
+    private let channel: SharedChannel?
+    /// How long one sleep on a full ring lasts at most.
+    private let fullRingSleep: Int32
     /// When a deferred doorbell is due (nil: none pending).
     private var doorbellDue: MonotonicInstant?
+    /// How many sleeps on a full ring ran out without a wake-up (the parent, reading, wakes
+    /// this side at once: only a parent that stops reading lets one run out).
+    private(set) var fullRingTimeouts = 0
 
     /// How long one sleep on a full ring lasts before the worker looks again (a parent that
     /// reads wakes it at once).
@@ -25,9 +32,17 @@ final class ResultWriter: @unchecked Sendable {
     /// How long a lone call's result may wait unread before its doorbell rings.
     static let deferredDoorbellDelay: Duration = .microseconds(20)
 
-    init(ring: SharedRing, doorbell: Int32) {
+    /// - Parameters:
+    ///   - ring: The ring written, a view of `channel`'s memory (nil: the caller keeps it mapped).
+    ///   - fullRingSleep: How long one sleep on a full ring lasts at most, in milliseconds.
+    init(
+        ring: SharedRing, doorbell: Int32, channel: SharedChannel? = nil,
+        fullRingSleep: Int32 = ResultWriter.fullRingSleepMilliseconds
+    ) {
         self.ring = ring
         self.doorbell = doorbell
+        self.channel = channel
+        self.fullRingSleep = fullRingSleep
     }
 
     /// Sends a frame, then its attachments, from where they are. `deferringDoorbell`: the
@@ -59,7 +74,7 @@ final class ResultWriter: @unchecked Sendable {
             ringIfArmed()
             ring.markProducerWaiting()
             if ring.hasFreeSpace { continue }
-            ring.sleepUntilSpace(timeoutMilliseconds: ResultWriter.fullRingSleepMilliseconds)
+            if !ring.sleepUntilSpace(timeoutMilliseconds: fullRingSleep) { fullRingTimeouts += 1 }
         }
     }
 

@@ -31,7 +31,9 @@ enum WorkerLoop {
             try setNonBlocking(WorkerDescriptors.tasks)
             let channel = try SharedChannel.attach(fd: WorkerDescriptors.channel)
             closeDescriptor(WorkerDescriptors.channel)
-            let output = ResultWriter(ring: channel.results, doorbell: WorkerDescriptors.results)
+            // The writer keeps the channel mapped for the process's life (the reader's ring is a
+            // view of the same memory).
+            let output = ResultWriter(ring: channel.results, doorbell: WorkerDescriptors.results, channel: channel)
             workerResultStream.withLock { $0 = output }
             // The parent waits for room in the task ring on its doorbell, the result pipe.
             var tasks = BlockingFrameReader(
