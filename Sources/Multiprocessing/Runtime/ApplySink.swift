@@ -89,20 +89,8 @@ final class ApplySink: JobSink, NamedSink {
     private func settle(_ outcome: Completion.Outcome) {
         settled.store(true, ordering: .releasing)
         progress.finish()
-        switch outcome {
-        case .success(let value):
-            if let callback {
-                callbacks.enqueue(.init(completion: completion, outcome: outcome) { callback(value) })
-                return
-            }
-        case .failure(let error):
-            if let errorCallback {
-                callbacks.enqueue(.init(completion: completion, outcome: outcome) { errorCallback(error) })
-                return
-            }
-        }
-        completion.complete(outcome)
-        if hasCallbacks { callbacks.resultSettled() }
+        callbacks.settle(
+            completion, with: outcome, onSuccess: callback, onFailure: errorCallback, counted: hasCallbacks)
     }
 
     /// Completes the result as cancelled (by the caller); the pool stops the work separately.

@@ -217,3 +217,29 @@ final class CallbackExecutor: Sendable {
         return drained
     }
 }
+
+extension CallbackExecutor {
+    /// Completes a result with `outcome`: on this executor, after `onSuccess` or `onFailure` has
+    /// run with it, when the outcome has such a callback; else at once, here (and, when the
+    /// result was counted by ``resultPending()``, counts it settled).
+    func settle(
+        _ completion: Completion, with outcome: Completion.Outcome,
+        onSuccess: (@Sendable (any Sendable) -> Void)?, onFailure: (@Sendable (any Error) -> Void)?,
+        counted: Bool
+    ) {
+        switch outcome {
+        case .success(let value):
+            if let onSuccess {
+                enqueue(.init(completion: completion, outcome: outcome) { onSuccess(value) })
+                return
+            }
+        case .failure(let error):
+            if let onFailure {
+                enqueue(.init(completion: completion, outcome: outcome) { onFailure(error) })
+                return
+            }
+        }
+        completion.complete(outcome)
+        if counted { resultSettled() }
+    }
+}

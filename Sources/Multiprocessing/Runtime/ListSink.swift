@@ -226,21 +226,10 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     private func settle(_ outcome: Completion.Outcome) {
         settled.store(true, ordering: .releasing)
         progress.finish()
-        switch outcome {
-        case .success(let value):
-            if let callback {
-                let value = value as! Value
-                callbacks.enqueue(.init(completion: completion, outcome: outcome) { callback(value) })
-                return
-            }
-        case .failure(let error):
-            if let errorCallback {
-                callbacks.enqueue(.init(completion: completion, outcome: outcome) { errorCallback(error) })
-                return
-            }
-        }
-        completion.complete(outcome)
-        if hasCallbacks { callbacks.resultSettled() }
+        var onSuccess: (@Sendable (any Sendable) -> Void)?
+        if let callback { onSuccess = { @Sendable value in callback(value as! Value) } }
+        callbacks.settle(
+            completion, with: outcome, onSuccess: onSuccess, onFailure: errorCallback, counted: hasCallbacks)
     }
 
     /// Completes the result as cancelled (by the caller); the pool stops the work separately.
