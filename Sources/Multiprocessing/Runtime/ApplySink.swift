@@ -111,17 +111,16 @@ extension ApplySink {
             // A plain number comes back packed: read it in place (no array, no Result of R).
             if header.packed, header.itemCount == 1, PackedLayout.isPlain(R.self) {
                 var reader = items
-                if let stride = try? reader.readUInt32(), Int(stride) == MemoryLayout<R>.stride,
-                    reader.remaining >= Int(stride)
+                if let stride = try? reader.readUInt32(),
+                    let value = try? withUnsafeTemporaryAllocation(
+                        of: R.self, capacity: 1,
+                        { slot -> R in
+                            try PackedLayout.copy(
+                                R.self, count: 1, stride: Int(stride), from: &reader,
+                                into: UnsafeMutableRawBufferPointer(slot))
+                            return slot[0]
+                        })
                 {
-                    let start = reader.offset
-                    let value = withUnsafeTemporaryAllocation(of: R.self, capacity: 1) { slot in
-                        reader.bytes.withUnsafeBytes { raw in
-                            UnsafeMutableRawBufferPointer(slot).copyMemory(
-                                from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + Int(stride))]))
-                        }
-                        return slot[0]
-                    }
                     return .success(value)
                 }
             }

@@ -42,21 +42,11 @@ enum PackedLayout {
     /// Reads `count` packed values of `T` (whose stride is `stride`) from `reader`.
     /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
     static func read<T>(_: T.Type = T.self, count: Int, stride: Int, from reader: inout ByteReader) throws -> [T] {
-        precondition(_isPOD(T.self), "packed values must be trivial")
-        guard stride == MemoryLayout<T>.stride, stride > 0 else {
-            throw FrameError(description: "packed items of stride \(stride), expected \(MemoryLayout<T>.stride)")
-        }
         guard fits(count, of: stride, in: reader.remaining) else {
             throw FrameError(description: "\(count) packed items overrun their frame")
         }
-        let length = count * stride
-        let start = reader.offset
-        try reader.skip(length)
-        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            reader.bytes.withUnsafeBytes { raw in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(
-                    from: UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
-            }
+        return try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try copy(T.self, count: count, stride: stride, from: &reader, into: UnsafeMutableRawBufferPointer(buffer))
             initialized = count
         }
     }
