@@ -23,18 +23,10 @@ extension Pool {
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil,
         callback: (@Sendable (R) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
     ) throws -> AsyncResult<R> {
-        var encoded = ByteWriter()
-        encoded.attachesLargeBytes = true
-        do {
-            try function.encodeArguments(repeat each arguments, into: &encoded)
-        } catch {
-            throw PoolError(
-                .encodingFailed, "the arguments for '\(function.name)' could not be encoded: \(error)",
-                functionName: function.name)
-        }
-        return try submitCall(
-            functionName: function.name, signature: function.signatureFingerprint, arguments: encoded,
-            timeout: timeout, callback: callback, errorCallback: errorCallback)
+        try submitCall(
+            functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
+            callback: callback, errorCallback: errorCallback
+        ) { writer in try function.encodeArguments(repeat each arguments, into: &writer) }
     }
 
     /// Runs `function(arguments…)` in a worker and waits for its result (blocking this thread).

@@ -74,26 +74,40 @@ extension Pool {
         return try submit(job: job, chunks: chunks, sink: sink, functionName: functionName)
     }
 
-    /// Submits one call whose arguments are encoded already (apply): one chunk of one item,
-    /// whose result is that item's value, through the non-generic ``ApplySink``.
+    /// Submits one call (apply): one chunk of one item, whose arguments `encodeArguments` writes
+    /// straight into the task frame, and whose result is that item's value, through the
+    /// non-generic ``ApplySink``.
+    /// - Throws: `PoolError.encodingFailed` when the arguments cannot be encoded, `.notRunning`,
+    ///   `.invalidArgument` for a timeout not above zero.
     func submitCall<R: Decodable & Sendable>(
-        functionName: String, signature: UInt64, arguments: ByteWriter, timeout: Duration?,
-        callback: (@Sendable (R) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?
+        functionName: String, signature: UInt64, timeout: Duration?, callback: (@Sendable (R) -> Void)?,
+        errorCallback: (@Sendable (any Error) -> Void)?, encodeArguments: (inout ByteWriter) throws -> Void
     ) throws(PoolError) -> AsyncResult<R> {
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: functionName) }
         if let timeout, timeout <= .zero {
             throw PoolError(.invalidArgument, "timeout must be above zero, not \(timeout)", functionName: functionName)
         }
         let job = core.makeJobID()
-        let (chunks, _) = try Pool.encodeChunks(
-            [arguments], chunksize: 1, job: job, functionName: functionName, signature: signature, stopOnError: true,
-            timeout: timeout, packedStride: nil, encode: { item, writer in writer.append(item) })
+        var builder = TaskFrameBuilder(
+            job: job, chunkIndex: 0, functionName: functionName, signature: signature, stopOnError: true,
+            lone: true, capacity: 96 + functionName.utf8.count, attachingLargeBytes: true)
+        do {
+            try builder.appendItem(encodeArguments)
+        } catch {
+            throw PoolError(
+                .encodingFailed, "the arguments for '\(functionName)' could not be encoded: \(error)",
+                functionName: functionName)
+        }
+        let chunk = PoolCore.Scheduler.Chunk(
+            job: job, index: 0, payload: builder.finishWithAttachments(), timeout: timeout, items: 1)
+        // `if let`, not `Optional.map`: the generic map looked up the metadata of the optional
+        // closure type on every call (~450 instructions).
+        var erasedCallback: (@Sendable (any Sendable) -> Void)?
+        if let callback { erasedCallback = { value in callback(value as! R) } }
         let sink = ApplySink(
             functionName: functionName, decode: ApplySink.decoder(for: R.self, functionName: functionName),
-            callback: callback.map { callback in { @Sendable (value: any Sendable) in callback(value as! R) } },
-            errorCallback: errorCallback,
-            callbacks: core.callbacks)
-        return try submit(job: job, chunks: chunks, sink: sink, functionName: functionName)
+            callback: erasedCallback, errorCallback: errorCallback, callbacks: core.callbacks)
+        return try submit(job: job, chunks: [chunk], sink: sink, functionName: functionName)
     }
 
     /// Hands a job's chunks and its sink to the scheduler, and returns the caller's handle.

@@ -107,21 +107,17 @@ final class ApplySink: JobSink, NamedSink {
 extension ApplySink {
     /// Decodes a call's one result item as `R`: its value, or the error the worker sent.
     static func decoder<R: Decodable & Sendable>(for _: R.Type, functionName: String) -> Decode {
-        { items, header, workerPID in
-            // A plain number comes back packed: read it in place (no array, no Result of R).
-            if header.packed, header.itemCount == 1, PackedLayout.isPlain(R.self) {
+        let plain = PackedLayout.isPlain(R.self)
+        return { items, header, workerPID in
+            // A plain number comes back packed (its stride, then its bytes): load it in place,
+            // no array, no `Result` of R, no temporary buffer.
+            if plain, header.packed, header.itemCount == 1 {
                 var reader = items
-                if let stride = try? reader.readUInt32(),
-                    let value = try? withUnsafeTemporaryAllocation(
-                        of: R.self, capacity: 1,
-                        { slot -> R in
-                            try PackedLayout.copy(
-                                R.self, count: 1, stride: Int(stride), from: &reader,
-                                into: UnsafeMutableRawBufferPointer(slot))
-                            return slot[0]
-                        })
+                if let stride = try? reader.readUInt32(), Int(stride) == MemoryLayout<R>.stride,
+                    reader.remaining >= MemoryLayout<R>.size
                 {
-                    return .success(value)
+                    let offset = reader.offset
+                    return .success(reader.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: R.self) })
                 }
             }
             var outcome: Completion.Outcome = .failure(

@@ -69,6 +69,8 @@ final class Completion: Sendable {
                 guard state.outcome == nil else { return nil }
                 state.outcome = outcome
                 done.store(true, ordering: .releasing)
+                // Mostly nobody waits yet (a caller spinning on its own result checks `isComplete`).
+                if state.blocked.isEmpty && state.suspended.isEmpty { return ([], []) }
                 defer {
                     state.blocked = [:]
                     state.suspended = [:]

@@ -332,6 +332,8 @@ final class PoolCore: Sendable {
         _ events: inout [SinkEvent], _ context: ActionContext
     ) {
         for action in actions {
+            // A result's events come in twos (deliver, finish): one allocation for both.
+            if events.isEmpty, actions.count > 1, action.isSinkEvent { events.reserveCapacity(actions.count) }
             switch action {
             case .spawn(let id):
                 state.sequences[id] = 0
@@ -347,9 +349,10 @@ final class PoolCore: Sendable {
             case .kill(let id, _):
                 effects.append(.kill(id))
             case .deliver(let job, let index):
-                guard state.sinks[job] != nil, let result = context.result else { continue }
+                // By index: one hash of the job, not two.
+                guard let result = context.result, let s = state.sinks.index(forKey: job) else { continue }
                 events.append(
-                    state.sinks[job]!.event(
+                    state.sinks.values[s].event(
                         .deliver(index: index, header: result.header, items: result.items, pid: result.pid)))
             case .failChunk(let job, let index, let failure, let worker):
                 guard let entry = state.sinks[job] else { continue }
@@ -387,4 +390,14 @@ extension PoolCore.State {
 /// A sink that knows the function its job runs (for error messages).
 protocol NamedSink {
     var functionName: String { get }
+}
+
+extension SchedulerStateMachine.Action {
+    /// Whether the action becomes a sink event (rather than a transport effect).
+    var isSinkEvent: Bool {
+        switch self {
+        case .deliver, .failChunk, .failJob, .finishJob: true
+        case .spawn, .send, .closeInput, .kill, .stopped: false
+        }
+    }
 }

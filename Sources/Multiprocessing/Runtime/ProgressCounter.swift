@@ -37,6 +37,10 @@ final class ProgressCounter: Sendable {
         let (snapshot, observers, finished) = state.withLock { state in
             change(&state)
             let snapshot = PoolProgress(completed: state.completed, total: state.total, isFinished: state.finished)
+            // Mostly nobody observes: no array, no new dictionary.
+            guard !state.observers.isEmpty else {
+                return (snapshot, [AsyncStream<PoolProgress>.Continuation](), state.finished)
+            }
             let observers = Array(state.observers.values)
             if state.finished { state.observers = [:] }
             return (snapshot, observers, state.finished)

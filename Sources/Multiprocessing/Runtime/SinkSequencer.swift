@@ -17,26 +17,28 @@ final class SinkSequencer: Sendable {
     private let state = Mutex(State())
 
     func submit(_ event: PoolCore.SinkEvent) {
-        var current: PoolCore.SinkEvent? = state.withLock { state in
+        // The event is parked (copied) only when it must wait; mostly it runs at once.
+        let now = state.withLock { state -> Bool in
             guard event.sequence == state.next, !state.running else {
                 state.parked[event.sequence] = event
-                return nil
+                return false
             }
             state.running = true
             state.next += 1
-            return event
+            return true
         }
-        while let event = current {
-            event.perform()
-            current = state.withLock { state in
-                // Most events come in order: no hashing when none waits.
-                guard !state.parked.isEmpty, let parked = state.parked.removeValue(forKey: state.next) else {
-                    state.running = false
-                    return nil
-                }
-                state.next += 1
-                return parked
+        guard now else { return }
+        event.perform()
+        while let parked = state.withLock({ state -> PoolCore.SinkEvent? in
+            // Most events come in order: no hashing when none waits.
+            guard !state.parked.isEmpty, let parked = state.parked.removeValue(forKey: state.next) else {
+                state.running = false
+                return nil
             }
+            state.next += 1
+            return parked
+        }) {
+            parked.perform()
         }
     }
 }

@@ -56,6 +56,15 @@ struct WorkerTable<Value> {
         return try body(&value)
     }
 
+    /// Runs `body` on every value in place, in the table's order (see ``update(_:_:)``).
+    mutating func updateEach(_ body: (WorkerID, inout Value) throws -> Void) rethrows {
+        for i in ids.indices {
+            guard var value = slots[i].take() else { continue }
+            defer { slots[i] = value }
+            try body(ids[i], &value)
+        }
+    }
+
     @discardableResult
     mutating func removeValue(forKey id: WorkerID) -> Value? {
         guard let i = index(of: id) else { return nil }

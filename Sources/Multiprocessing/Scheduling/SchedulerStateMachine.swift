@@ -425,7 +425,9 @@ struct SchedulerStateMachine<Payload> {
         workers[i].headStartedAt = workers[i].inFlight.isEmpty ? nil : now
         if let next = workers[i].inFlight.first { recordWait(of: next) }
 
-        if var record = jobs[job] {
+        // One hash of the job for the whole update (its record is reached by index after it).
+        if let j = jobs.index(forKey: job) {
+            var record = jobs.values[j]
             record.inFlight -= 1
             if !record.cancelled && !(record.failed && record.failFast) {
                 actions.append(.deliver(job: job, index: chunkIndex))
@@ -434,8 +436,12 @@ struct SchedulerStateMachine<Payload> {
                     dropQueued(of: job, &record)
                 }
             }
-            jobs[job] = record
-            finishJobIfDone(job, &actions)
+            if !record.open, record.queued == 0, record.inFlight == 0 {
+                jobs.remove(at: j)
+                actions.append(.finishJob(job))
+            } else {
+                jobs.values[j] = record
+            }
         }
         // The next chunk on this worker belongs to a cancelled job: stop it now.
         if let next = workers[i].inFlight.first, jobs[next.job]?.stopRunning ?? false, workers[i].phase == .running {
@@ -490,7 +496,8 @@ struct SchedulerStateMachine<Payload> {
         jobs[job] = Job(failFast: failFast, open: open, queued: chunks.count)
         enqueue(chunks)
         dispatch(&actions)
-        finishJobIfDone(job, &actions)
+        // A job with chunks cannot be done yet: they are queued or in flight.
+        if chunks.isEmpty { finishJobIfDone(job, &actions) }
         return actions
     }
 
@@ -711,8 +718,9 @@ struct SchedulerStateMachine<Payload> {
                 for i in workers.indices where !queue.isEmpty && canTake(workers[i], prefetch: prefetch) {
                     if !prefetch && !workers[i].inFlight.isEmpty { continue }
                     let chunk = queue.removeFirst()
-                    // One lookup (a hash and an access) instead of two: this runs for every chunk.
-                    jobs[chunk.job]?.startOne()
+                    // One hash, then the record by index (the dictionary's own in-place
+                    // subscript costs twice as much): this runs for every chunk.
+                    if let j = jobs.index(forKey: chunk.job) { jobs.values[j].startOne() }
                     counters.queuedItems -= chunk.items
                     counters.runningItems += chunk.items
                     if workers[i].inFlight.isEmpty {
