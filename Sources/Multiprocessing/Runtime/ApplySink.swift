@@ -117,7 +117,8 @@ extension ApplySink {
                     reader.remaining >= MemoryLayout<R>.size
                 {
                     let offset = reader.offset
-                    return .success(reader.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: R.self) })
+                    return .success(
+                        reader.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: R.self) })
                 }
             }
             var outcome: Completion.Outcome = .failure(

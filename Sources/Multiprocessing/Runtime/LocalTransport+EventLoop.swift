@@ -271,10 +271,7 @@ extension LocalTransport {
             if channels.table[id]?.outbox.isEmpty == false { flush(id, &channels) }
         }
         if let failure {
-            guard let pid = loop.readers.update(id, { reader in
-                stopReadingResults(&reader)
-                return reader.pid
-            }) else { return }
+            guard loop.readers.update(id, { stopReadingResults(&$0) }) != nil else { return }
             logger.warning("worker broke the protocol", metadata: ["pid": "\(pid)", "detail": "\(failure)"])
             events.workerMisbehaved(id, detail: failure)
         } else if !open {
