@@ -23,24 +23,6 @@ public final class AsyncResult<Value: Sendable>: Sendable {
         self.call = call
     }
 
-    private enum BlockingWait {
-        case done(Completion.Outcome)
-        case timedOut
-        /// The wait was made by this result's own callback, before which it cannot be ready.
-        case inOwnCallback
-    }
-
-    /// Waits the blocking way, until one deadline for every step: directly on the worker's pipe
-    /// when that is possible, then for the completion.
-    private func waitBlocking(timeout: Duration?) -> BlockingWait {
-        let deadline = timeout.map { MonotonicInstant.now.advanced(by: $0) }
-        if !completion.isComplete { call.waitDirect(deadline: deadline) }
-        if completion.isComplete, let outcome = completion.outcome { return .done(outcome) }
-        if callbacks.isRunningCallback(of: completion) { return .inOwnCallback }
-        guard let outcome = completion.wait(until: deadline, helping: callbacks) else { return .timedOut }
-        return .done(outcome)
-    }
-
     /// Waits for the result and returns it, or throws the call's error.
     ///
     /// In a callback (which runs on the pool's callback thread), the wait runs the callbacks
@@ -54,15 +36,7 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     ///   `.functionNotRegistered` or `.cancelled`; `.notReady` at once when called from this
     ///   result's own callback (which runs before the result is ready).
     public func get(timeout: Duration? = nil) throws -> Value {
-        switch waitBlocking(timeout: timeout) {
-        case .done(let outcome):
-            return try outcome.get(as: Value.self)
-        case .timedOut:
-            throw PoolError(.timeout, "the result was not ready within \(timeout!)")
-        case .inOwnCallback:
-            throw PoolError(
-                .notReady, "get() was called in this result's own callback, which runs before the result is ready")
-        }
+        try call.outcome(waitingUpTo: timeout).get(as: Value.self)
     }
 
     /// Waits until the result is ready or `timeout` passes.
@@ -72,7 +46,7 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     /// - Returns: whether the result is ready.
     @discardableResult
     public func wait(timeout: Duration? = nil) -> Bool {
-        if case .done = waitBlocking(timeout: timeout) { return true }
+        if case .done = call.waitBlocking(timeout: timeout) { return true }
         return false
     }
 

@@ -23,10 +23,11 @@ extension Pool {
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil,
         callback: (@Sendable (R) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
     ) throws -> AsyncResult<R> {
-        try submitCall(
-            functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
-            callback: callback, errorCallback: errorCallback
-        ) { writer in try function.encodeArguments(repeat each arguments, into: &writer) }
+        AsyncResult(
+            call: try submitCall(
+                functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
+                callback: callback, errorCallback: errorCallback
+            ) { writer in try function.encodeArguments(repeat each arguments, into: &writer) })
     }
 
     /// Runs `function(arguments…)` in a worker and waits for its result (blocking this thread).
@@ -46,7 +47,12 @@ extension Pool {
     public func apply<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
     ) throws -> R {
-        try applyAsync(function, repeat each arguments, timeout: timeout).get()
+        // Without an `AsyncResult` (nobody else can see this call): its own wait, as `get()`'s.
+        let call = try submitCall(
+            functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
+            callback: nil as (@Sendable (R) -> Void)?, errorCallback: nil
+        ) { writer in try function.encodeArguments(repeat each arguments, into: &writer) }
+        return try call.outcome(waitingUpTo: nil).get(as: R.self)
     }
 
     /// Runs `function(arguments…)` in a worker and awaits its result.

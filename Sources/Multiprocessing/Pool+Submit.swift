@@ -71,7 +71,7 @@ extension Pool {
         let sink = ListSink<R, Value>(
             functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
             errorCallback: errorCallback, callbacks: core.callbacks)
-        return try submit(job: job, chunks: chunks, sink: sink, functionName: functionName)
+        return AsyncResult(call: try submit(job: job, chunks: chunks, sink: sink, functionName: functionName))
     }
 
     /// Submits one call (apply): one chunk of one item, whose arguments `encodeArguments` writes
@@ -82,7 +82,7 @@ extension Pool {
     func submitCall<R: Decodable & Sendable>(
         functionName: String, signature: UInt64, timeout: Duration?, callback: (@Sendable (R) -> Void)?,
         errorCallback: (@Sendable (any Error) -> Void)?, encodeArguments: (inout ByteWriter) throws -> Void
-    ) throws(PoolError) -> AsyncResult<R> {
+    ) throws(PoolError) -> SubmittedCall {
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: functionName) }
         if let timeout, timeout <= .zero {
             throw PoolError(.invalidArgument, "timeout must be above zero, not \(timeout)", functionName: functionName)
@@ -110,10 +110,11 @@ extension Pool {
         return try submit(job: job, chunks: [chunk], sink: sink, functionName: functionName)
     }
 
-    /// Hands a job's chunks and its sink to the scheduler, and returns the caller's handle.
-    private func submit<Value>(
+    /// Hands a job's chunks and its sink to the scheduler, and returns what the caller's handle
+    /// acts on.
+    private func submit(
         job: JobID, chunks: [PoolCore.Scheduler.Chunk], sink: some ResultSink, functionName: String
-    ) throws(PoolError) -> AsyncResult<Value> {
+    ) throws(PoolError) -> SubmittedCall {
         let sentTo: WorkerID?
         do {
             sentTo = try core.submit(job: job, chunks: chunks, failFast: true, sink: sink, functionName: functionName)
@@ -121,7 +122,7 @@ extension Pool {
             sink.abandon()
             throw error
         }
-        return AsyncResult(call: SubmittedCall(core: core, job: job, sink: sink, worker: sentTo))
+        return SubmittedCall(core: core, job: job, sink: sink, worker: sentTo)
     }
 }
 
@@ -159,6 +160,41 @@ final class SubmittedCall: Sendable {
     /// Stops the job's work: what has not started is dropped, what runs is killed.
     func cancelWork() {
         core.cancel(job: job, stopRunning: true)
+    }
+
+    /// How a blocking wait ended.
+    enum BlockingWait {
+        case done(Completion.Outcome)
+        case timedOut
+        /// The wait was made by this result's own callback, before which it cannot be ready.
+        case inOwnCallback
+    }
+
+    /// Waits the blocking way, until one deadline for every step: directly on the worker's
+    /// channel when that is possible, then for the completion.
+    func waitBlocking(timeout: Duration?) -> BlockingWait {
+        let completion = sink.completion
+        let deadline = timeout.map { MonotonicInstant.now.advanced(by: $0) }
+        if !completion.isComplete { waitDirect(deadline: deadline) }
+        if completion.isComplete, let outcome = completion.outcome { return .done(outcome) }
+        if core.callbacks.isRunningCallback(of: completion) { return .inOwnCallback }
+        guard let outcome = completion.wait(until: deadline, helping: core.callbacks) else { return .timedOut }
+        return .done(outcome)
+    }
+
+    /// Waits for the outcome (see ``AsyncResult/get(timeout:)``).
+    /// - Throws: `PoolError.timeout` when `timeout` passes first, `.notReady` in the result's
+    ///   own callback.
+    func outcome(waitingUpTo timeout: Duration?) throws(PoolError) -> Completion.Outcome {
+        switch waitBlocking(timeout: timeout) {
+        case .done(let outcome):
+            return outcome
+        case .timedOut:
+            throw PoolError(.timeout, "the result was not ready within \(timeout!)")
+        case .inOwnCallback:
+            throw PoolError(
+                .notReady, "get() was called in this result's own callback, which runs before the result is ready")
+        }
     }
 
     /// Waits a little on the worker's results on this thread, if the call went straight to one,

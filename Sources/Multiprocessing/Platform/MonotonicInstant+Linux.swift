@@ -37,6 +37,14 @@
             return MonotonicInstant(nanoseconds: sum)
         }
 
+        /// This instant moved by `nanoseconds` (saturating), without `Duration`'s 128-bit
+        /// arithmetic: for the spins that bound themselves on every call.
+        func advanced(byNanoseconds delta: Int64) -> MonotonicInstant {
+            let (sum, overflowed) = nanoseconds.addingReportingOverflow(delta)
+            if overflowed { return MonotonicInstant(nanoseconds: delta < 0 ? .min : .max) }
+            return MonotonicInstant(nanoseconds: sum)
+        }
+
         /// The time from this instant to `other` (negative when `other` is earlier).
         func duration(to other: MonotonicInstant) -> Duration {
             let (difference, overflow) = other.nanoseconds.subtractingReportingOverflow(nanoseconds)

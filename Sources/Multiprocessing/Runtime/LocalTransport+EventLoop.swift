@@ -44,9 +44,12 @@ final class EventLoopState: @unchecked Sendable {
 
 extension LocalTransport {
     /// How long a thread waiting for its own result watches the ring without sleeping.
-    static let directWaitSpin: Duration = .microseconds(50)
+    static let directWaitSpin: Duration = .nanoseconds(directWaitSpinNanoseconds)
     /// How long it spins before it yields the core now and then (a yield is a system call).
-    static let directWaitSpinWithoutYield: Duration = .microseconds(15)
+    static let directWaitSpinWithoutYield: Duration = .nanoseconds(directWaitSpinWithoutYieldNanoseconds)
+    /// The two in nanoseconds, for the spins' own arithmetic (no `Duration` on every call).
+    static let directWaitSpinNanoseconds: Int64 = 50_000
+    static let directWaitSpinWithoutYieldNanoseconds: Int64 = 15_000
 
     /// How long a worker may live after closing its result pipe before it is killed.
     static let exitGrace: Duration = .seconds(1)
@@ -310,10 +313,10 @@ extension LocalTransport {
         let ring = shared.results
         // This thread holds the memory while it spins: it cannot be unmapped under it.
         withExtendedLifetime(shared) {
-            let spin = deadline.map { min(LocalTransport.directWaitSpin, MonotonicInstant.now.duration(to: $0)) }
             let start = MonotonicInstant.now
-            let until = start.advanced(by: spin ?? LocalTransport.directWaitSpin)
-            let yieldAfter = start.advanced(by: LocalTransport.directWaitSpinWithoutYield)
+            var until = start.advanced(byNanoseconds: LocalTransport.directWaitSpinNanoseconds)
+            if let deadline, deadline < until { until = deadline }
+            let yieldAfter = start.advanced(byNanoseconds: LocalTransport.directWaitSpinWithoutYieldNanoseconds)
             ring.disarmConsumer()
             var turns = 0
             while true {

@@ -17,7 +17,11 @@ struct BlockingFrameReader {
     private var ended = false
 
     /// How long to look for the next frame, without sleeping, before sleeping on the doorbell.
-    var spin: Duration
+    var spin: Duration {
+        didSet { spinNanoseconds = Int64(spin.saturatingNanoseconds) }
+    }
+    /// `spin` in nanoseconds, worked out when it is set, not at every spin.
+    private var spinNanoseconds: Int64
     /// Called while spinning (`final` false), and right before sleeping or handing out a frame
     /// (`final` true): the worker rings a deferred doorbell there
     /// (``ResultWriter/settleDoorbell(final:)``).
@@ -31,6 +35,7 @@ struct BlockingFrameReader {
         self.ring = ring
         self.doorbell = doorbell
         self.spin = spin
+        self.spinNanoseconds = Int64(spin.saturatingNanoseconds)
         self.source = RingSource(ring: ring, wake: wakeProducer)
     }
 
@@ -71,8 +76,8 @@ struct BlockingFrameReader {
     /// spinning alone would keep it out.
     private func spinUntilReadable() -> Bool {
         let start = MonotonicInstant.now
-        let until = start.advanced(by: spin)
-        let yieldAfter = start.advanced(by: LocalTransport.directWaitSpinWithoutYield)
+        let until = start.advanced(byNanoseconds: spinNanoseconds)
+        let yieldAfter = start.advanced(byNanoseconds: LocalTransport.directWaitSpinWithoutYieldNanoseconds)
         var turns = 0
         while ring.isEmpty {
             turns &+= 1

@@ -30,7 +30,9 @@ final class ResultWriter: @unchecked Sendable {
     /// reads wakes it at once).
     static let fullRingSleepMilliseconds: Int32 = 100
     /// How long a lone call's result may wait unread before its doorbell rings.
-    static let deferredDoorbellDelay: Duration = .microseconds(20)
+    static let deferredDoorbellDelay: Duration = .nanoseconds(deferredDoorbellDelayNanoseconds)
+    /// The same in nanoseconds (no `Duration` arithmetic per result).
+    static let deferredDoorbellDelayNanoseconds: Int64 = 20_000
 
     /// - Parameters:
     ///   - ring: The ring written, a view of `channel`'s memory (nil: the caller keeps it mapped).
@@ -55,7 +57,7 @@ final class ResultWriter: @unchecked Sendable {
             try? attachment.withBytes { send($0, deferringDoorbell: deferringDoorbell) }
         }
         if deferringDoorbell && doorbellDue == nil {
-            doorbellDue = .now + ResultWriter.deferredDoorbellDelay
+            doorbellDue = MonotonicInstant.now.advanced(byNanoseconds: ResultWriter.deferredDoorbellDelayNanoseconds)
         }
     }
 

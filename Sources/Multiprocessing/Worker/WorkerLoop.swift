@@ -87,6 +87,9 @@ enum WorkerLoop {
             ready.finishFrame(startingAt: frame)
             output.send(OutgoingFrame(bytes: ready.bytes))
 
+            // The function of the last task: a loop of calls of one function looks it up once
+            // (hashing its name costs more than comparing it).
+            var last: (name: String, function: any ChunkRunner)?
             while let task = try tasks.next() {
                 guard task.kind == FrameKind.task.rawValue else {
                     throw FrameError(description: "expected a task frame, got kind \(task.kind)")
@@ -95,7 +98,14 @@ enum WorkerLoop {
                 let header = try TaskHeader.read(from: &reader)
                 var results = ResultFrameBuilder(
                     job: header.job, chunkIndex: header.chunkIndex, attachingLargeBytes: true)
-                if let function = functions[header.functionName], function.signatureFingerprint == header.signature {
+                let function: (any ChunkRunner)?
+                if let last, last.name == header.functionName {
+                    function = last.function
+                } else {
+                    function = functions[header.functionName]
+                    last = function.map { (header.functionName, $0) }
+                }
+                if let function, function.signatureFingerprint == header.signature {
                     // How long the items took: a stream without a chunksize sizes its chunks by it.
                     let started = MonotonicInstant.now
                     try await function.runChunk(&reader, header: header, into: &results)
@@ -127,7 +137,8 @@ enum WorkerLoop {
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
                 // Not after chunks of bigger jobs: a worker polling then takes a core from the
                 // parent, which is then what the job waits for.
-                tasks.spin = header.lone ? LocalTransport.directWaitSpin : .zero
+                let spin = header.lone ? LocalTransport.directWaitSpin : .zero
+                if tasks.spin != spin { tasks.spin = spin }
             }
             exit(0)
         } catch {
