@@ -271,7 +271,8 @@ extension LocalTransport {
         }
         // The worker rings this side for room in its task ring too: write what waits for it.
         channels.withLock { channels in
-            if channels.table[id]?.outbox.isEmpty == false { flush(id, &channels) }
+            // In place (a copy of the channel would retain what it holds).
+            if channels.table.update(id, { !$0.outbox.isEmpty }) == true { flush(id, &channels) }
         }
         if let failure {
             guard loop.readers.update(id, { stopReadingResults(&$0) }) != nil else { return }

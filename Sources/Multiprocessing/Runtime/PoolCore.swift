@@ -57,13 +57,25 @@ final class PoolCore: Sendable {
     /// A job's sink, with the sequencer that keeps its events in order.
     struct SinkEntry {
         let sink: any JobSink
-        let sequencer = SinkSequencer()
+        /// Made with the job's first event that another thread's could overtake.
+        private var sequencer: SinkSequencer?
         /// Events issued so far (under the lock): the next event's sequence number.
-        var issued: UInt64 = 0
+        private(set) var issued: UInt64 = 0
+        /// Every event of the job is issued by one transition, which also finishes it (a lone
+        /// call's result, or its failure): they run in order on that transition's thread, and
+        /// no other thread can have or get one, so they need no sequencer.
+        private var direct = false
 
-        mutating func event(_ kind: SinkEvent.Kind) -> SinkEvent {
+        init(sink: any JobSink) {
+            self.sink = sink
+        }
+
+        /// The next event. `finishing`: the transition issuing it also finishes the job.
+        mutating func event(_ kind: SinkEvent.Kind, finishing: Bool) -> SinkEvent {
             defer { issued += 1 }
-            return SinkEvent(sink: sink, sequencer: sequencer, sequence: issued, kind: kind)
+            if issued == 0 && finishing { direct = true }
+            if !direct && sequencer == nil { sequencer = SinkSequencer() }
+            return SinkEvent(sink: sink, sequencer: direct ? nil : sequencer, sequence: issued, kind: kind)
         }
     }
 
@@ -82,12 +94,17 @@ final class PoolCore: Sendable {
             case finish
         }
         let sink: any JobSink
-        let sequencer: SinkSequencer
+        /// Nil: the event runs at once (see ``SinkEntry``).
+        let sequencer: SinkSequencer?
         let sequence: UInt64
         let kind: Kind
 
         func run() {
-            sequencer.submit(self)
+            if let sequencer {
+                sequencer.submit(self)
+            } else {
+                perform()
+            }
         }
 
         func perform() {
@@ -331,9 +348,14 @@ final class PoolCore: Sendable {
         _ actions: [Scheduler.Action], _ state: inout State, _ effects: inout [TransportEffect],
         _ events: inout [SinkEvent], _ context: ActionContext
     ) {
-        for action in actions {
+        for (k, action) in actions.enumerated() {
             // A result's events come in twos (deliver, finish): one allocation for both.
             if events.isEmpty, actions.count > 1, action.isSinkEvent { events.reserveCapacity(actions.count) }
+            // The scheduler finishes a job right after its last event: then no sequencer is needed.
+            func finishing(_ job: JobID) -> Bool {
+                guard k + 1 < actions.count, case .finishJob(job) = actions[k + 1] else { return false }
+                return true
+            }
             switch action {
             case .spawn(let id):
                 state.sequences[id] = 0
@@ -353,20 +375,25 @@ final class PoolCore: Sendable {
                 guard let result = context.result, let s = state.sinks.index(forKey: job) else { continue }
                 events.append(
                     state.sinks.values[s].event(
-                        .deliver(index: index, header: result.header, items: result.items, pid: result.pid)))
+                        .deliver(index: index, header: result.header, items: result.items, pid: result.pid),
+                        finishing: finishing(job)))
             case .failChunk(let job, let index, let failure, let worker):
                 guard let entry = state.sinks[job] else { continue }
                 let name = (entry.sink as? any NamedSink)?.functionName ?? "?"
                 let lastWords = worker.flatMap { context.lastWords[$0] }
                 let error = state.poolError(failure, functionName: name, lastWords: lastWords)
-                events.append(state.sinks[job]!.event(.fail(index: index, error)))
+                events.append(state.sinks[job]!.event(.fail(index: index, error), finishing: finishing(job)))
             case .failJob(let job, let failure):
                 guard let entry = state.sinks[job] else { continue }
                 let name = (entry.sink as? any NamedSink)?.functionName ?? "?"
                 events.append(
-                    state.sinks[job]!.event(.failJob(state.poolError(failure, functionName: name, lastWords: nil))))
+                    state.sinks[job]!.event(
+                        .failJob(state.poolError(failure, functionName: name, lastWords: nil)),
+                        finishing: finishing(job)))
             case .finishJob(let job):
-                if var entry = state.sinks.removeValue(forKey: job) { events.append(entry.event(.finish)) }
+                if var entry = state.sinks.removeValue(forKey: job) {
+                    events.append(entry.event(.finish, finishing: true))
+                }
             case .stopped:
                 state.stopped = true
                 effects.append(.stop)
