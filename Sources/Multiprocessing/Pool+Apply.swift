@@ -26,8 +26,8 @@ extension Pool {
         AsyncResult(
             call: try submitCall(
                 functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
-                callback: callback, errorCallback: errorCallback
-            ) { writer in try function.encodeArguments(repeat each arguments, into: &writer) })
+                callback: callback, errorCallback: errorCallback, packedStride: function.packedCallStride
+            ) { builder in try Pool.append(function, repeat each arguments, to: &builder) })
     }
 
     /// Runs `function(arguments…)` in a worker and waits for its result (blocking this thread).
@@ -50,8 +50,9 @@ extension Pool {
         // Without an `AsyncResult` (nobody else can see this call): its own wait, as `get()`'s.
         let call = try submitCall(
             functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
-            callback: nil as (@Sendable (R) -> Void)?, errorCallback: nil
-        ) { writer in try function.encodeArguments(repeat each arguments, into: &writer) }
+            callback: nil as (@Sendable (R) -> Void)?, errorCallback: nil,
+            packedStride: function.packedCallStride
+        ) { builder in try Pool.append(function, repeat each arguments, to: &builder) }
         return try call.outcome(waitingUpTo: nil).get(as: R.self)
     }
 
@@ -78,5 +79,18 @@ extension Pool {
         -> R
     {
         try await applyAsync(function, repeat each arguments, timeout: timeout).value
+    }
+
+    /// Appends one call's arguments to its frame: packed when the frame was made with the
+    /// function's ``PoolFunction/packedCallStride`` (the worker then runs the loop compiled for its
+    /// types, and neither side runs the generic coder), else encoded.
+    static func append<each A, R>(
+        _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, to builder: inout TaskFrameBuilder
+    ) throws {
+        if builder.packedStride != nil {
+            builder.appendPacked((repeat each arguments))
+        } else {
+            try builder.appendItem { writer in try function.encodeArguments(repeat each arguments, into: &writer) }
+        }
     }
 }

@@ -74,14 +74,18 @@ extension Pool {
         return AsyncResult(call: try submit(job: job, chunks: chunks, sink: sink, functionName: functionName))
     }
 
-    /// Submits one call (apply): one chunk of one item, whose arguments `encodeArguments` writes
-    /// straight into the task frame, and whose result is that item's value, through the
+    /// Submits one call (apply): one chunk of one item, whose arguments `encodeArguments` appends
+    /// straight to the task frame, and whose result is that item's value, through the
     /// non-generic ``ApplySink``.
     /// - Throws: `PoolError.encodingFailed` when the arguments cannot be encoded, `.notRunning`,
     ///   `.invalidArgument` for a timeout not above zero.
+    ///
+    /// `packedStride`: the arguments are plain numbers of that stride, which `encodeArguments`
+    /// appends packed (the worker then runs the call through the loop compiled for its types).
     func submitCall<R: Decodable & Sendable>(
         functionName: String, signature: UInt64, timeout: Duration?, callback: (@Sendable (R) -> Void)?,
-        errorCallback: (@Sendable (any Error) -> Void)?, encodeArguments: (inout ByteWriter) throws -> Void
+        errorCallback: (@Sendable (any Error) -> Void)?, packedStride: Int? = nil,
+        encodeArguments: (inout TaskFrameBuilder) throws -> Void
     ) throws(PoolError) -> SubmittedCall {
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: functionName) }
         if let timeout, timeout <= .zero {
@@ -90,9 +94,9 @@ extension Pool {
         let job = core.makeJobID()
         var builder = TaskFrameBuilder(
             job: job, chunkIndex: 0, functionName: functionName, signature: signature, stopOnError: true,
-            lone: true, capacity: 96 + functionName.utf8.count, attachingLargeBytes: true)
+            packedStride: packedStride, lone: true, capacity: 96 + functionName.utf8.count, attachingLargeBytes: true)
         do {
-            try builder.appendItem(encodeArguments)
+            try encodeArguments(&builder)
         } catch {
             throw PoolError(
                 .encodingFailed, "the arguments for '\(functionName)' could not be encoded: \(error)",

@@ -31,6 +31,10 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     @usableFromInline let packedRunner: PackedRunner?
     /// The fingerprint of ``signature``, computed once: it travels with every chunk.
     @usableFromInline let signatureFingerprint: UInt64
+    /// The stride a lone call's arguments travel packed at, when the worker runs it through
+    /// ``packedRunner``; nil: encoded. Stored, not computed: a computed property of a generic
+    /// type, read by the library's unspecialized code, made the type's metadata at every call.
+    @usableFromInline let packedCallStride: Int?
 
     /// Declares a pool function with a synchronous body.
     /// - Parameters:
@@ -42,7 +46,9 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
         self.signatureFingerprint = Self.makeSignatureFingerprint()
         self.body = { (arguments: repeat each Argument) in try body(repeat each arguments) }
         self.syncBody = body
-        self.packedRunner = Self.makePackedRunner(body)
+        let packedRunner = Self.makePackedRunner(body)
+        self.packedRunner = packedRunner
+        self.packedCallStride = packedRunner == nil ? nil : PackedLayout.stride(of: repeat (each Argument).self)
     }
 
     /// The loop a worker runs over a chunk of packed items: built here, inlined where the
@@ -81,6 +87,7 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
         self.body = body
         self.syncBody = nil
         self.packedRunner = nil
+        self.packedCallStride = nil
     }
 
     /// Runs the body here, in the calling process (no worker involved): for tests, and for
@@ -129,6 +136,7 @@ extension PoolFunction where Result == PoolVoid {
         self.body = { (arguments: repeat each Argument) in try wrapped(repeat each arguments) }
         self.syncBody = wrapped
         self.packedRunner = nil
+        self.packedCallStride = nil
     }
 
     /// Declares a pool function whose `async` body returns nothing.
@@ -145,6 +153,7 @@ extension PoolFunction where Result == PoolVoid {
         }
         self.syncBody = nil
         self.packedRunner = nil
+        self.packedCallStride = nil
     }
 }
 
