@@ -206,8 +206,13 @@ func seconds(_ duration: Duration) -> Double {
 
 /// Registers the benchmarks that run tasks in a worker.
 func registerPoolBenchmarks() {
+    // A plain synchronous function: its lone call travels as one packed item.
     Benchmark("Pool apply round trip", configuration: poolConfiguration()) { _ in
         blackHole(try benchmarkPool.pool.apply(MicroFunctions.add, 1, 2))
+    }
+    // The same call of an async function: encoded, through the generic coder on both sides.
+    Benchmark("Pool apply round trip, encoded arguments", configuration: poolConfiguration()) { _ in
+        blackHole(try benchmarkPool.pool.apply(MicroFunctions.addAsync, 1, 2))
     }
 
     let pairs = (0..<100_000).map { ($0, $0) }

@@ -11,6 +11,10 @@ public enum MicroFunctions {
     /// as raw bytes (the path `starmap` over pairs of `Int` takes).
     public static let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
 
+    /// Adds two numbers with an `async` body: a lone call of it travels encoded (the generic
+    /// coder on both sides), beside `add`'s packed one.
+    public static let addAsync = PoolFunction("addAsync") { (a: Int, b: Int) async in a + b }
+
     /// Returns its bytes unchanged: what is measured is moving them to a worker and back.
     public static let echo = PoolFunction("echo") { (bytes: [UInt8]) in bytes }
 
@@ -21,5 +25,5 @@ public enum MicroFunctions {
     }
 
     /// Every function above: what `bench-worker` passes to `Pool.bootstrap(serving:)`.
-    public static let all: [any AnyPoolFunction] = [add, echo, sharedSum]
+    public static let all: [any AnyPoolFunction] = [add, addAsync, echo, sharedSum]
 }
