@@ -65,10 +65,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         if inPlace {
             var state = State(chunks: [])
             // Plain values: every byte pattern is one, and each is written before it is read.
-            state.values = [R](unsafeUninitializedCapacity: total) { buffer, initialized in
-                adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
-                initialized = total
-            }
+            state.values = [R](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
             state.arrived = Array(repeating: false, count: chunkSizes.count)
             self.state = Mutex(state)
         } else {
