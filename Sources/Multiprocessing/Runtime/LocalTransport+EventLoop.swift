@@ -33,9 +33,6 @@ final class EventLoopState: @unchecked Sendable {
     }
 
     var readers = WorkerTable<Reader>()
-    /// Workers whose outbox the I/O thread could not look at, the channel lock being busy: it
-    /// looks again on its next turn, without sleeping first.
-    var flushesPutOff: Set<WorkerID> = []
     /// Where events go: set when the I/O thread starts, cleared when it ends (the storage owns
     /// the transport; this reference keeps the storage alive while the thread runs).
     var events: (any TransportEvents)?
@@ -122,8 +119,6 @@ extension LocalTransport {
                     timeout = ms
                 }
                 if pollWithoutPidFD { timeout = timeout < 0 ? 20 : min(timeout, 20) }
-                // An outbox to look at again: no sleep.
-                if !loop.flushesPutOff.isEmpty { timeout = 0 }
                 return (timeout, deadline)
             }
             guard let turn else { break turns }
@@ -137,7 +132,6 @@ extension LocalTransport {
                 count = 0
             }
             loopLock.withLock { _ in
-                if !loop.flushesPutOff.isEmpty { flushPutOffTasks() }
                 for i in 0..<count {
                     let token = tokens[i]
                     if token == Poller.wakeToken {
@@ -268,7 +262,9 @@ extension LocalTransport {
             failure = handle(frame, from: id)
         }
         // The worker rings this side for room in its task ring too: write what waits for it.
-        flushWaitingTasks(of: id, mayPutOff: fromDoorbell)
+        channels.withLock { channels in
+            if channels.table[id]?.outbox.isEmpty == false { flush(id, &channels) }
+        }
         guard var reader = loop.readers[id] else { return }
         if let failure {
             stopReadingResults(&reader)
@@ -280,33 +276,6 @@ extension LocalTransport {
             reader.exitDeadline = .now + LocalTransport.exitGrace
             loop.readers[id] = reader
         }
-    }
-
-    /// Writes what waits in worker `id`'s outbox for room in its task ring. The I/O thread
-    /// (`waiting` false) never waits for the channel lock here: whoever holds it is sending or
-    /// killing, and a sender writes its worker's outbox as it sends; a busy lock puts the look off
-    /// to the next turn of the loop, which then does not sleep. (Measured with perf on `imap` of
-    /// 3e6 items: a tenth of the I/O thread's time went into spinning on this lock while the
-    /// consumer's thread, holding it, rang a worker's doorbell, and the lock's hand-over cost the
-    /// consumer a futex wake.) A thread reading its own result (`mayPutOff` false) takes the lock.
-    private func flushWaitingTasks(of id: WorkerID, mayPutOff: Bool) {
-        if !mayPutOff {
-            channels.withLock { channels in
-                if channels.table[id]?.outbox.isEmpty == false { flush(id, &channels) }
-            }
-        } else if channels.withLockIfAvailable({ channels -> Bool in
-            if channels.table[id]?.outbox.isEmpty == false { flush(id, &channels) }
-            return true
-        }) == nil {
-            loop.flushesPutOff.insert(id)
-        } else if !loop.flushesPutOff.isEmpty {
-            loop.flushesPutOff.remove(id)
-        }
-    }
-
-    /// The looks at outboxes put off by a busy channel lock (see ``flushWaitingTasks(of:mayPutOff:)``).
-    private func flushPutOffTasks() {
-        for id in loop.flushesPutOff { flushWaitingTasks(of: id, mayPutOff: true) }
     }
 
     /// Takes the result pipe out of the epoll set and lets go of it (it closes with the reader).
