@@ -1,7 +1,8 @@
 // The second round of issue 14's throughput paths: a stream's cursor under a lock of one atomic
-// operation per item (CursorLock.swift), the I/O thread putting off a look at a worker's outbox
-// while the channel lock is busy (LocalTransport+EventLoop.swift, `flushWaitingTasks`), and huge
-// pages asked for the caller's array of plain results (LargeArrays+Linux.swift, ListSink.swift).
+// operation per item (CursorLock.swift), read by one thread and by several at once; and tasks
+// left in an outbox by a full task ring, which the I/O thread writes when the worker makes room,
+// while other threads keep the channel lock busy (a way the I/O thread's read path must never
+// lose: its look at the outbox was tried as a look put off when the lock is busy, see git log).
 
 import Multiprocessing
 import MultiprocessingTestSupport
@@ -10,35 +11,9 @@ import Testing
 
 @testable import Multiprocessing
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// A counter that is not atomic: only a lock keeps its increments from being lost.
 private final class PlainCounter: @unchecked Sendable {
     var value = 0
-}
-
-/// The `VmFlags` line of the mapping of this process that holds `address`, from /proc/self/smaps.
-private func mappingFlags(containing address: UInt) -> String? {
-    guard let file = fopen("/proc/self/smaps", "r") else { return nil }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 4096)
-    var inside = false
-    while fgets(&buffer, Int32(buffer.count), file) != nil {
-        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
-            let start = UInt(line[..<dash], radix: 16),
-            let end = UInt(line[line.index(after: dash)..<space], radix: 16)
-        {
-            inside = start <= address && address < end
-        } else if inside && line.hasPrefix("VmFlags:") {
-            return line
-        }
-    }
-    return nil
 }
 
 @Suite("Throughput paths, second round") struct ThroughputRoundTwoTests {
@@ -118,30 +93,5 @@ private func mappingFlags(containing address: UInt) -> String? {
             return true
         }
         #expect(try #require(outcome, "a starmap did not finish: tasks left in an outbox").get())
-    }
-
-    @Test("Huge pages are asked for the 2 MiB-aligned part of a large array, before it is touched")
-    func hugePagesAdvised() throws {
-        let count = 8 << 20
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
-            initialized = count
-        }
-        let middle = bytes.withUnsafeBytes { UInt(bitPattern: $0.baseAddress!) + UInt(count / 2) }
-        let flags = try #require(mappingFlags(containing: middle))
-        #expect(flags.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("hg"), "VmFlags: \(flags)")
-        // Small arrays are left alone.
-        var small = [UInt8](repeating: 1, count: 1 << 20)
-        small.withUnsafeMutableBytes { adviseHugePages($0) }
-        #expect(small.allSatisfy { $0 == 1 })
-    }
-
-    @Test("starmap of plain numbers whose results span several huge pages gives every result in place")
-    func largePlainResultsInPlace() throws {
-        let pool = try TestPools.make(processes: 2)
-        defer { pool.stop() }
-        let pairs = (0..<700_000).map { ($0, -7) }
-        let products = try pool.starmap(F.mul, pairs)
-        #expect(products == pairs.map { $0.0 * $0.1 })
     }
 }

@@ -11,6 +11,9 @@ public enum MicroFunctions {
     /// as raw bytes (the path `starmap` over pairs of `Int` takes).
     public static let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
 
+    /// Squares a number: one plain argument, one plain result (the path `imap` of tiny items takes).
+    public static let square = PoolFunction("square") { (x: Int) in x &* x }
+
     /// Returns its bytes unchanged: what is measured is moving them to a worker and back.
     public static let echo = PoolFunction("echo") { (bytes: [UInt8]) in bytes }
 
@@ -21,5 +24,5 @@ public enum MicroFunctions {
     }
 
     /// Every function above: what `bench-worker` passes to `Pool.bootstrap(serving:)`.
-    public static let all: [any AnyPoolFunction] = [add, echo, sharedSum]
+    public static let all: [any AnyPoolFunction] = [add, square, echo, sharedSum]
 }
