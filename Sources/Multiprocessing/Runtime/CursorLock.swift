@@ -7,9 +7,10 @@
 // Measured with perf on `imap` of 3e6 items (chunksize 1000), the two read-modify-writes were
 // two thirds of the consumer's loop; with this lock the stream took 67-109 ms instead of 99-146 ms
 // (`pool-workloads imap`, six alternating runs under `chrt -f 10`), and callgrind counts 105
-// instructions per item in the consumer's thread instead of 117. A thread that finds it taken spins, then yields its core:
-// the holder keeps it for one item, or for loading the next chunk (a look at the stream's state),
-// never across a wait, and only several threads reading one stream at once ever meet it.
+// instructions per item in the consumer's thread instead of 117. A thread that finds it taken
+// spins, then yields its core: the holder keeps it for one item, or for loading the next chunk (a
+// look at the stream's state), never across a wait, and only several threads reading one stream
+// at once ever meet it.
 
 public import Synchronization
 
