@@ -15,6 +15,9 @@ public enum MicroFunctions {
     /// coder on both sides), beside `add`'s packed one.
     public static let addAsync = PoolFunction("addAsync") { (a: Int, b: Int) async in a + b }
 
+    /// Squares a number: one plain argument, one plain result (the path `imap` of tiny items takes).
+    public static let square = PoolFunction("square") { (x: Int) in x &* x }
+
     /// Returns its bytes unchanged: what is measured is moving them to a worker and back.
     public static let echo = PoolFunction("echo") { (bytes: [UInt8]) in bytes }
 
@@ -25,5 +28,5 @@ public enum MicroFunctions {
     }
 
     /// Every function above: what `bench-worker` passes to `Pool.bootstrap(serving:)`.
-    public static let all: [any AnyPoolFunction] = [add, addAsync, echo, sharedSum]
+    public static let all: [any AnyPoolFunction] = [add, addAsync, square, echo, sharedSum]
 }

@@ -9,7 +9,7 @@
 // for it. Lock order: `cursor` before `state`, `feeder` before `state`.
 
 import Dispatch
-public import Synchronization
+import Synchronization
 
 /// What a consumer waiting for the next result is woken through.
 enum StreamWaiter {
@@ -38,8 +38,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     let progress: ProgressCounter
 
     private let state: Mutex<StateMachine>
-    /// The chunk being handed out, item by item.
-    @usableFromInline let cursor: Mutex<StreamCursor<Element>> = Mutex(StreamCursor())
+    /// The chunk being handed out, item by item (a lock of one atomic operation per item: see
+    /// CursorLock.swift).
+    @usableFromInline let cursor = CursorLock(StreamCursor<Element>())
     /// The input; nil once it has ended or the stream was cancelled.
     private let feeder: Mutex<StreamFeeder?>
 
