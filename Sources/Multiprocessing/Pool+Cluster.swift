@@ -113,7 +113,7 @@
                 arguments: configuration.arguments, crashReports: configuration.crashReports)
             let transport = ClusterTransport(
                 parent: parent, agents: agents.filter { quota[$0.rank] != nil }, quota: quota, setup: setup,
-                startWait: wait)
+                startWait: wait, logger: Pool.logger(configuration))
             return (transport, quota.values.reduce(0, +))
         }
     }

@@ -5,9 +5,11 @@
 // an expired one becomes a kill sent to the worker's agent. `start` returns once the agents have
 // answered for the pool's first workers, as the local transport's does once it has spawned them:
 // a pool whose agents cannot open it, or cannot start its program, fails `Pool(...)` with
-// `.spawnFailed`, as a local pool does.
+// `.spawnFailed`, as a local pool does. What the local transport logs of its workers (started,
+// could not start, the pool stopped) this one logs with the pool's logger, naming the agent.
 
 #if MPI
+    import Logging
     import Synchronization
 
     final class ClusterTransport: WorkerTransport {
@@ -51,17 +53,22 @@
         let agents: [Int: ClusterParent.Agent]
         /// How long `start` waits for the agents to answer for the first workers.
         let startWait: Duration
+        /// The pool's logger.
+        let logger: Logger
 
         /// - Parameters:
         ///   - quota: How many workers each agent (by rank) runs.
         ///   - startWait: How long `start` waits for the agents to answer for the first workers.
+        ///   - logger: The pool's logger, for what the local transport would log of its workers.
         init(
             parent: ClusterParent, agents: [ClusterParent.Agent], quota: [Int: Int], setup: ClusterMessage.PoolSetup,
-            startWait: Duration = Pool.defaultStartTimeout
+            startWait: Duration = Pool.defaultStartTimeout,
+            logger: Logger = Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
             self.parent = parent
             self.setup = setup
             self.startWait = startWait
+            self.logger = logger
             self.agents = Dictionary(uniqueKeysWithValues: agents.map { ($0.rank, $0) })
             self.state = Mutex(State(placement: WorkerPlacement(quota: quota)))
             self.pool = parent.newPoolID()
@@ -192,9 +199,15 @@
         }
 
         private func stopped() {
+            logger.debug("pool stopped")
             parent.unregister(pool)
             events?.transportStopped()
             state.withLock { $0.events = nil }
+        }
+
+        /// `metadata` with the agent of rank `rank` (its rank and host).
+        private func place(_ rank: Int, _ metadata: Logger.Metadata) -> Logger.Metadata {
+            metadata.merging(["rank": "\(rank)", "host": "\(agents[rank]?.host ?? "?")"]) { $1 }
         }
 
         // MARK: - Agents' reports (on the MPI thread)
@@ -204,10 +217,12 @@
             switch message {
             case .spawned(_, let worker, let pid):
                 events.workerSpawned(worker, pid: pid)
+                logger.debug("worker started", metadata: place(source, ["pid": "\(pid)", "worker": "\(worker)"]))
                 startupAnswer(worker)
             case .spawnFailed(_, let worker, let detail):
                 state.withLock { $0.placement.remove(worker) }
                 events.workerSpawnFailed(worker, detail: detail)
+                logger.error("worker could not be started", metadata: place(source, ["error": "\(detail)"]))
                 startupAnswer(worker, failure: "the node agent of rank \(source) could not start a worker \(detail)")
             case .ready(_, let worker):
                 events.workerReady(worker)
