@@ -69,6 +69,15 @@
             #expect(workers.reduce(Set<Int32>()) { $0.union($1) }.count == 8)
         }
 
+        @Test("pool.share on a cluster pool fails with invalidArgument, saying why", .timeLimit(.minutes(1)))
+        func shareIsRefused() throws {
+            let pool = try TestPools.make(processes: 1)
+            defer { pool.stop() }
+            let error = #expect(throws: PoolError.self) { _ = try pool.share([1, 2, 3]) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.description.contains("cluster") == true)
+        }
+
         @Test(
             "A program the agents cannot start fails Pool(...) with spawnFailed, naming the agent",
             .timeLimit(.minutes(1)))

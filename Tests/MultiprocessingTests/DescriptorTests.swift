@@ -98,7 +98,7 @@ struct DescriptorTests {
 
     @Test(
         "Pools whose callers wait on their worker's results leave no descriptors, shared memory or zombies",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(2)), .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func directWaitsLeaveNothingBehind() async throws {
         let (output, _) = try await onThread { try runParentProgram(["descriptor-churn", "10"]) }.get()
         var figures: [String: [Int]] = [:]
@@ -114,7 +114,7 @@ struct DescriptorTests {
 
     @Test(
         "Out of descriptors, a pool fails with .spawnFailed, its underlying error the SystemError of the call",
-        .timeLimit(.minutes(1)))
+        .timeLimit(.minutes(1)), .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func outOfDescriptors() async throws {
         let (output, _) = try await onThread { try runParentProgram(["descriptor-limit"]) }.get()
         let lines = output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }

@@ -74,11 +74,20 @@ enum TestPools {
 enum TestBackend {
     static let isCluster: Bool = environment("MULTIPROCESSING_TEST_BACKEND") == "mpi"
 
-    /// The reason a test is skipped on the cluster backend because it needs this process to be the
-    /// workers' parent (it counts this process's descriptors, threads, children, or reads what the
-    /// workers' stderr does here).
+    /// Why a test is skipped on the cluster backend when what it checks is about this process
+    /// being the workers' parent (descriptors it passes them, children it reaps).
     static let needsLocalWorkers: Comment =
-        "the cluster backend's workers are children of the node agents, not of this process"
+        "checks this process as the workers' parent: a cluster pool's workers are the node agents' children"
+
+    /// Why a test is skipped on the cluster backend when it runs the test worker as a parent program
+    /// of its own: that program's pools are local pools (the cluster pool is not what it tests),
+    /// and it would inherit rank 0's MPI launcher variables and take itself for rank 0.
+    static let parentProgram: Comment =
+        "runs a parent program whose pools are local: nothing of it runs on the cluster"
+
+    /// Why a test is skipped on the cluster backend when it shares values with `pool.share`.
+    static let sharesMemory: Comment =
+        "pool.share maps this machine's memory into the workers: a cluster pool refuses it (.invalidArgument)"
 
     static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
