@@ -3,12 +3,15 @@
 // pools, whose workers run under the node agents (the other ranks of the MPI job), not under this
 // process; that this process, rank 0, holds many of them at once, used in parallel, as the
 // suites' parallel tests do; and that a pool its agents cannot start fails `Pool(...)`, naming
-// the agent. Built with the `MPI` trait only, and run only on that backend.
+// the agent. Built with the `MPI` trait only, and run only on that backend; beside it, the agents'
+// log level read from the environment (any backend of an MPI build).
 
 #if MPI
-    import Multiprocessing
+    import Logging
     import MultiprocessingTestSupport
     import Testing
+
+    @testable import Multiprocessing
 
     #if canImport(Glibc)
         import Glibc
@@ -93,6 +96,18 @@
             let pool = try TestPools.make(processes: 2)
             defer { pool.stop() }
             #expect(try pool.map(F.square, 0..<10) == (0..<10).map { $0 * $0 })
+        }
+    }
+
+    @Suite("Node agents' log level")
+    struct NodeAgentLogLevelTests {
+        @Test("MULTIPROCESSING_LOG_LEVEL names the agents' level, in any case; anything else is warning")
+        func levelFromTheEnvironment() {
+            #expect(NodeAgent.logLevel(nil) == .warning)
+            #expect(NodeAgent.logLevel("debug") == .debug)
+            #expect(NodeAgent.logLevel("TRACE") == .trace)
+            #expect(NodeAgent.logLevel("error") == .error)
+            #expect(NodeAgent.logLevel("loud") == .warning)
         }
     }
 #endif
