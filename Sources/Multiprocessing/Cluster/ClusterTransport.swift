@@ -249,14 +249,13 @@
                 if last { stopped() }
                 return
             case .transportFailed(_, let detail):
-                let host = agents[source]?.host ?? "?"
-                let what = "the node agent of rank \(source) on \(host) could not set up the pool: \(detail)"
+                let agent = "the node agent of rank \(source) on \(agents[source]?.host ?? "?")"
                 let starting = state.withLock { $0.startup != nil }
                 if starting {
-                    // `start` throws it, and the storage then terminates the pool.
-                    startupAnswer(nil, failure: what)
+                    // It could not open the pool: `start` throws, and the storage then terminates it.
+                    startupAnswer(nil, failure: "\(agent) could not set up the pool: \(detail)")
                 } else {
-                    events.transportFailed(detail: what)
+                    events.transportFailed(detail: "\(agent): \(detail)")
                 }
             default:
                 return
