@@ -112,7 +112,8 @@
                 executable: configuration.executable ?? Pool.defaultExecutable.withLock { $0 },
                 arguments: configuration.arguments, crashReports: configuration.crashReports)
             let transport = ClusterTransport(
-                parent: parent, agents: agents.filter { quota[$0.rank] != nil }, quota: quota, setup: setup)
+                parent: parent, agents: agents.filter { quota[$0.rank] != nil }, quota: quota, setup: setup,
+                startWait: wait, logger: Pool.logger(configuration))
             return (transport, quota.values.reduce(0, +))
         }
     }

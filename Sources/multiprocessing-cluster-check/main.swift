@@ -11,6 +11,10 @@
 //   faults        a worker SIGKILLed mid-map, a trap, a task timeout, a cancelled task: each fails
 //                 only its task, the worker is replaced on its node, the pool goes on
 //   idle          an idle cluster pool for 3 s: every process's CPU time grows by under 0.15 s
+//   start-failures
+//                 pools the agents cannot start (an agent out of descriptors, a missing worker
+//                 program) fail Pool(...) with spawnFailed at once, naming the agent; the agents
+//                 serve the next pool
 //   kill-agent    kills the last agent rank during a map: the job must end (mpiexec's exit),
 //                 never hang; prints "killing <pid>" first
 //   exit-with-pool
@@ -39,6 +43,7 @@ Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
     case "behaviour": await checks.behaviour()
     case "faults": await checks.faults()
     case "idle": checks.idle()
+    case "start-failures": checks.startFailures()
     case "kill-agent": checks.killAgent()
     case "local": checks.local()
     case "exit-with-pool": checks.exitWithPool()

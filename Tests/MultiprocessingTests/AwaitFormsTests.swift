@@ -19,15 +19,14 @@ import Testing
     @Test("withPool from the main actor takes the README's plain closure and runs it there", .timeLimit(.minutes(1)))
     func withPoolFromMainActor() async throws {
         var bodyRuns = 0  // main-actor state the body may use: it runs on the caller's actor
-        let squares = try await withPool(processes: 2, executable: TestPools.workerExecutable) { pool in
+        let squares = try await withPool(configuration: TestPools.configuration(processes: 2)) { pool in
             MainActor.assertIsolated("withPool's body left the caller's actor")
             bodyRuns += 1
             return try await pool.map(F.square, 0..<10)
         }
         #expect(squares == (0..<10).map { $0 * $0 })
 
-        var configuration = Pool.Configuration(processes: 1)
-        configuration.executable = TestPools.workerExecutable
+        let configuration = TestPools.configuration(processes: 1)
         let (products, used) = try await withPool(configuration: configuration) { pool in
             MainActor.assertIsolated("withPool's body left the caller's actor")
             bodyRuns += 1

@@ -555,7 +555,7 @@ struct CPythonPoolPortTests {
     // after the block becomes PoolError.notRunning.
     @Test(.timeLimit(.minutes(1))) func test_context() throws {
         var saved: Pool?
-        let values = try withPool(processes: 2, executable: TestPools.workerExecutable) { pool in
+        let values = try withPool(configuration: TestPools.configuration(processes: 2)) { pool in
             saved = pool
             return try pool.mapAsync(F.square, 0..<10).get()
         }
@@ -573,7 +573,7 @@ struct CPythonPoolPortTests {
     // test_context (async withPool): the same for the async overload.
     @Test(.timeLimit(.minutes(1))) func test_context_async() async throws {
         let box = CPyLocked<Pool?>(nil)
-        let values = try await withPool(processes: 2, executable: TestPools.workerExecutable) { pool in
+        let values = try await withPool(configuration: TestPools.configuration(processes: 2)) { pool in
             box.update { $0 = pool }
             return try await pool.map(F.square, 0..<10)
         }
@@ -588,7 +588,7 @@ struct CPythonPoolPortTests {
     // that cannot be encoded) stay local PoolErrors, not remote ones.
     @Test(.timeLimit(.minutes(1))) func test_traceback() throws {
         var workers: [Int32] = []
-        let caught: (any Error)? = try withPool(processes: 1, executable: TestPools.workerExecutable) { pool in
+        let caught: (any Error)? = try withPool(configuration: TestPools.configuration(processes: 1)) { pool in
             workers = pool.workerPIDs
             do {
                 _ = try pool.apply(F.failOnFive, 5)
@@ -606,7 +606,7 @@ struct CPythonPoolPortTests {
         #expect(remote.description.contains("failOnFive"))
         #expect(remote.description.contains("unregistered failure"))
 
-        let local: (any Error)? = try withPool(processes: 1, executable: TestPools.workerExecutable) { pool in
+        let local: (any Error)? = try withPool(configuration: TestPools.configuration(processes: 1)) { pool in
             do {
                 _ = try pool.map(F.takeUnencodable, [Unencodable()], chunksize: 1)
                 return nil
@@ -622,7 +622,7 @@ struct CPythonPoolPortTests {
     // test_wrapped_exception: RuntimeError becomes the registered Codable TestFailure, which comes
     // back as itself (not wrapped).
     @Test(.timeLimit(.minutes(1))) func test_wrapped_exception() throws {
-        try withPool(processes: 1, executable: TestPools.workerExecutable) { pool in
+        try withPool(configuration: TestPools.configuration(processes: 1)) { pool in
             #expect(throws: TestFailure(reason: "negative", value: -4)) { _ = try pool.apply(F.checkedSqrt, -4) }
             #expect(throws: TestFailure(reason: "negative", value: -9)) {
                 _ = try pool.map(F.checkedSqrt, [1, -9, 4])
@@ -851,8 +851,9 @@ struct CPythonPoolPortTests {
     // test_pool_initializer: the initializer's effect is read back with readInit ("tag:<pid>")
     // instead of a manager Namespace; every worker that serves a task has run it.
     @Test(.timeLimit(.minutes(1))) func test_pool_initializer() throws {
-        let pool = try Pool(
-            processes: 2, initializer: F.setUp, initArgs: ("tag"), executable: TestPools.workerExecutable)
+        var configuration = TestPools.configuration(processes: 2)
+        configuration.initializer = try .init(F.setUp, "tag")
+        let pool = try TestPools.make(configuration)
         defer { pool.stop() }
         let workers = Set(pool.workerPIDs)
         var seen: Set<Int32> = []
@@ -873,9 +874,9 @@ struct CPythonPoolPortTests {
     // test_pool_initializer with maxtasksperchild (the bpo-38744/39360 worker lifetime case):
     // replacement workers run the initializer too.
     @Test(.timeLimit(.minutes(1))) func test_pool_initializer_replacements() throws {
-        let pool = try Pool(
-            processes: 2, initializer: F.setUp, initArgs: ("again"), maxTasksPerChild: 1,
-            executable: TestPools.workerExecutable)
+        var configuration = TestPools.configuration(processes: 2, maxTasksPerChild: 1)
+        configuration.initializer = try .init(F.setUp, "again")
+        let pool = try TestPools.make(configuration)
         defer { pool.stop() }
         let texts = try (0..<6).map { _ in try pool.applyAsync(F.readInit) }.map { try $0.get() }
         var pids: Set<Substring> = []
@@ -894,7 +895,8 @@ struct CPythonPoolPortTests {
     // .spawnFailed (instead of OSError), leaving no pool behind.
     @Test(.timeLimit(.minutes(1))) func test_release_unused_processes() throws {
         do {
-            let pool = try Pool(processes: 3, executable: "/nonexistent/multiprocessing-worker")
+            let pool = try TestPools.make(
+                TestPools.configuration(processes: 3, executable: "/nonexistent/multiprocessing-worker"))
             pool.stop()
             Issue.record("a pool of a missing executable should not start")
         } catch {

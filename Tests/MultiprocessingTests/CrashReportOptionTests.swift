@@ -83,7 +83,7 @@ struct CrashReportOptionTests {
 
     @Test(
         "With crashReports: .suppress the parent's stderr has the task's line but no report; the error keeps the location",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(2)), .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func suppressedInAParent() throws {
         let trapLine =
             try String(contentsOfFile: TestFunctions.crashReportsSourcePath, encoding: .utf8)

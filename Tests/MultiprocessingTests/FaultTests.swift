@@ -229,8 +229,9 @@ import Testing
 
     @Test("An initializer that always throws breaks the pool with initializerFailed", .timeLimit(.minutes(1)))
     func failingInitializer() throws {
-        let pool = try Pool(
-            processes: 1, initializer: F.failingSetUp, initArgs: (), executable: TestPools.workerExecutable)
+        var configuration = TestPools.configuration(processes: 1)
+        configuration.initializer = try .init(F.failingSetUp)
+        let pool = try TestPools.make(configuration)
         defer { pool.stop() }
         let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
         #expect(error?.code == .initializerFailed)
@@ -244,7 +245,8 @@ import Testing
     @Test("A missing worker executable fails Pool.init with spawnFailed", .timeLimit(.minutes(1)))
     func missingExecutable() throws {
         let error = #expect(throws: PoolError.self) {
-            _ = try Pool(processes: 1, executable: "/nonexistent/multiprocessing-worker")
+            _ = try TestPools.make(
+                TestPools.configuration(processes: 1, executable: "/nonexistent/multiprocessing-worker"))
         }
         #expect(error?.code == .spawnFailed)
         #expect(error?.description.contains("/nonexistent/multiprocessing-worker") == true)
@@ -252,7 +254,7 @@ import Testing
 
     @Test("A worker executable that never bootstraps fails calls instead of hanging", .timeLimit(.minutes(1)))
     func executableWithoutBootstrap() throws {
-        let pool = try Pool(processes: 1, executable: "/bin/true")
+        let pool = try TestPools.make(TestPools.configuration(processes: 1, executable: "/bin/true"))
         defer { pool.stop() }
         let error = #expect(throws: PoolError.self) { try pool.apply(F.square, 2) }
         #expect(error?.code == .spawnFailed)

@@ -15,7 +15,9 @@ import Testing
 #endif
 
 @Suite("Hygiene") struct HygieneTests {
-    @Test("50 pools leave no descriptors, threads or zombies behind", .timeLimit(.minutes(2)))
+    @Test(
+        "50 pools leave no descriptors, threads or zombies behind", .timeLimit(.minutes(2)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func noLeaks() throws {
         let (output, _) = try runParentProgram(["hygiene", "50"])
         var figures: [String: [Int]] = [:]
@@ -31,7 +33,9 @@ import Testing
         #expect(zombies == [0])
     }
 
-    @Test("imap over a long lazy input keeps the parent's memory flat", .timeLimit(.minutes(2)))
+    @Test(
+        "imap over a long lazy input keeps the parent's memory flat", .timeLimit(.minutes(2)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func imapMemoryStaysFlat() throws {
         let (output, _) = try runParentProgram(["imap-memory", "200000"])
         let fields = output.split(separator: "\n").first { $0.hasPrefix("rss") }?.split(separator: " ") ?? []
@@ -42,7 +46,9 @@ import Testing
         #expect(output.contains("sum \((0..<200_000).reduce(0) { $0 + ($1 % 1000) * ($1 % 1000) })"))
     }
 
-    @Test("Workers inherit no descriptor but their channels", .timeLimit(.minutes(1)))
+    @Test(
+        "Workers inherit no descriptor but their channels", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.needsLocalWorkers))
     func noStrayDescriptors() throws {
         // A descriptor without close-on-exec, as careless code might leave one.
         let path = TestFolder.uniquePath("multiprocessing-stray")
@@ -63,7 +69,9 @@ import Testing
         #expect(inWorker.first { $0.hasPrefix("0 ") }?.contains("/dev/null") == true)
     }
 
-    @Test("Workers exit when their parent is killed with SIGKILL", .timeLimit(.minutes(1)))
+    @Test(
+        "Workers exit when their parent is killed with SIGKILL", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func noOrphans() throws {
         let (process, out, _) = try startParentProgram(["own-pool"])
         // Read the "pids …" line.
@@ -84,7 +92,9 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(2))
     }
 
-    @Test("A pool never reaps children it did not start", .timeLimit(.minutes(1)))
+    @Test(
+        "A pool never reaps children it did not start", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.needsLocalWorkers))
     func reapsOnlyItsOwn() throws {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup("sleep 0.3; exit 7"), nil]
@@ -100,13 +110,17 @@ import Testing
         #expect((status >> 8) & 0xff == 7)
     }
 
-    @Test("A parent whose stderr is closed survives its workers writing to theirs", .timeLimit(.minutes(1)))
+    @Test(
+        "A parent whose stderr is closed survives its workers writing to theirs", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func closedStderr() throws {
         let (stdout, _) = try runParentProgram(["chatty"], closedStderr: true)
         #expect(stdout.contains("results 0 1 2"))
     }
 
-    @Test("A pool created in a worker before bootstrap stops instead of multiplying", .timeLimit(.minutes(1)))
+    @Test(
+        "A pool created in a worker before bootstrap stops instead of multiplying", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func poolBeforeBootstrap() throws {
         let (stdout, stderr) = try runParentProgram(
             [], environment: ["MULTIPROCESSING_TEST_POOL_BEFORE_BOOTSTRAP": "1"])
@@ -114,7 +128,9 @@ import Testing
         #expect(stderr.contains("before Pool.bootstrap(serving:) ran"))
     }
 
-    @Test("Worker stdout and stderr stay the user's and never disturb results", .timeLimit(.minutes(1)))
+    @Test(
+        "Worker stdout and stderr stay the user's and never disturb results", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func printsDoNotDisturb() throws {
         let (stdout, stderr) = try runParentProgram(["chatty"])
         #expect(stdout.contains("results 0 1 2"))

@@ -350,8 +350,8 @@ final class CountingSequence: Sequence, @unchecked Sendable {
         let handler = CapturingLogHandler()
         var pids: [Int32] = []
         do {
-            let pool = try Pool(
-                processes: 2, executable: TestPools.workerExecutable, logger: Logger(label: "test") { _ in handler })
+            let pool = try TestPools.make(
+                TestPools.configuration(processes: 2, logger: Logger(label: "test") { _ in handler }))
             _ = try pool.map(F.square, 0..<4, chunksize: 1)
             pids = pool.workerPIDs
         }
@@ -363,9 +363,9 @@ final class CountingSequence: Sequence, @unchecked Sendable {
     @Test("The logger hears of workers started, lost and timed out", .timeLimit(.minutes(1)))
     func logging() throws {
         let handler = CapturingLogHandler()
-        let pool = try Pool(
-            processes: 1, taskTimeout: .milliseconds(200), executable: TestPools.workerExecutable,
-            logger: Logger(label: "test") { _ in handler })
+        let pool = try TestPools.make(
+            TestPools.configuration(
+                processes: 1, taskTimeout: .milliseconds(200), logger: Logger(label: "test") { _ in handler }))
         _ = try? pool.apply(F.exitWith, 2)
         _ = try? pool.apply(F.blockMs, 5_000)
         pool.close()
@@ -381,13 +381,13 @@ final class CountingSequence: Sequence, @unchecked Sendable {
     @Test("withPool terminates the pool when its body ends", .timeLimit(.minutes(1)))
     func withPoolScopes() async throws {
         var pids: [Int32] = []
-        let squares = try withPool(processes: 2, executable: TestPools.workerExecutable) { pool in
+        let squares = try withPool(configuration: TestPools.configuration(processes: 2)) { pool in
             pids = pool.workerPIDs
             return try pool.map(F.square, 0..<5)
         }
         #expect(squares == [0, 1, 4, 9, 16])
         #expect(!pids.contains(where: processIsAlive))
-        let doubled = try await withPool(processes: 1, executable: TestPools.workerExecutable) { pool in
+        let doubled = try await withPool(configuration: TestPools.configuration(processes: 1)) { pool in
             try await pool.map(F.asyncDouble, 0..<5)
         }
         #expect(doubled == [0, 2, 4, 6, 8])
@@ -397,7 +397,7 @@ final class CountingSequence: Sequence, @unchecked Sendable {
     func setExecutable() throws {
         Pool.setExecutable(TestPools.workerExecutable)
         defer { Pool.setExecutable(nil) }
-        let pool = try Pool(processes: 1)
+        let pool = try TestPools.make(TestPools.configuration(processes: 1, executable: nil))
         defer { pool.stop() }
         #expect(try pool.apply(F.square, 11) == 121)
     }

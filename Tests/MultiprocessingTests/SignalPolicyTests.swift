@@ -58,7 +58,9 @@ import Testing
         #expect(pending & terminal == 0, "ShdPnd \(String(pending, radix: 16))")
     }
 
-    @Test("Ctrl-C to a parent that handles SIGINT leaves its map running", .timeLimit(.minutes(1)))
+    @Test(
+        "Ctrl-C to a parent that handles SIGINT leaves its map running", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func parentHandlingSIGINTKeepsItsWork() async throws {
         // Its tasks run until it saw the SIGINT.
         let release = TestFolder.uniquePath("release")
@@ -74,7 +76,9 @@ import Testing
         #expect(program.lines.contains("sigint 1"), "\(program.lines)")
     }
 
-    @Test("Ctrl-C to a parent that does not handle SIGINT takes its workers with it", .timeLimit(.minutes(1)))
+    @Test(
+        "Ctrl-C to a parent that does not handle SIGINT takes its workers with it", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func parentDyingOfSIGINTTakesItsWorkers() async throws {
         // Their tasks never end: the workers would not notice the end of their task pipe; the
         // parent-death signal kills them at once.
@@ -94,7 +98,8 @@ import Testing
 
     @Test(
         "Workers that have not reached Pool.bootstrap yet die with their parent",
-        .timeLimit(.minutes(1)), arguments: [SIGKILL, SIGINT])
+        .timeLimit(.minutes(1)), .disabled(if: TestBackend.isCluster, TestBackend.parentProgram),
+        arguments: [SIGKILL, SIGINT])
     func workersBeforeBootstrapDieWithTheirParent(signal: Int32) async throws {
         let program = try GroupedProgram(["stalled-workers"])
         defer { program.finish() }
@@ -118,7 +123,9 @@ import Testing
         #expect(workersLag < .seconds(2))
     }
 
-    @Test("Ctrl-Z stops the workers with their parent and fg resumes them", .timeLimit(.minutes(1)))
+    @Test(
+        "Ctrl-Z stops the workers with their parent and fg resumes them", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func jobControlStopsAndResumesWorkers() async throws {
         // Its tasks run until the test lets them end.
         let release = TestFolder.uniquePath("release")

@@ -296,11 +296,12 @@ struct SchedulerCounterTests {
 
 // MARK: - Real pools
 
-/// A pool of the test worker built from a configuration (metrics, label, limits).
+/// A pool of the test worker built from a configuration (metrics, label, limits), on the suite's
+/// backend.
 func statisticsPool(processes: Int = 2, configure: (inout Pool.Configuration) -> Void = { _ in }) throws -> Pool {
-    var configuration = Pool.Configuration(processes: processes, executable: TestPools.workerExecutable)
+    var configuration = TestPools.configuration(processes: processes)
     configure(&configuration)
-    return try Pool(configuration)
+    return try TestPools.make(configuration)
 }
 
 /// Held tasks for `count` items: each writes its own marker and waits for `release`.

@@ -16,7 +16,9 @@ import Testing
 
 @Suite("Stderr forwarding")
 struct StderrForwardingTests {
-    @Test("A stderr nobody reads stops neither results nor terminate and join", .timeLimit(.minutes(2)))
+    @Test(
+        "A stderr nobody reads stops neither results nor terminate and join", .timeLimit(.minutes(2)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func unreadStderr() async throws {
         let (process, out, err) = try startParentProgram(["stderr-stall"])
         // Never read `err`, but keep it open: the parent's stderr is a full pipe.
@@ -29,7 +31,9 @@ struct StderrForwardingTests {
         withExtendedLifetime(err) {}
     }
 
-    @Test("A stderr read late and slowly gets every byte a worker printed", .timeLimit(.minutes(2)))
+    @Test(
+        "A stderr read late and slowly gets every byte a worker printed", .timeLimit(.minutes(2)),
+        .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func lateReaderLosesNothing() async throws {
         let count = 3_000_000
         let (process, out, err) = try startParentProgram(["stderr-slow", "\(count)"])

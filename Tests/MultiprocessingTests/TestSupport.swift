@@ -3,6 +3,7 @@
 // run's temporary folder), Threads.swift (blocking work on threads of its own), FramePipe.swift,
 // ParentProgram.swift (the test worker executable run as a parent program).
 
+import Logging
 import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
@@ -26,14 +27,85 @@ enum TestPools {
         return directory + "/multiprocessing-test-worker"
     }()
 
-    /// A pool of the test worker.
+    /// A pool of the test worker, on the suite's backend (``TestBackend``).
     static func make(
         processes: Int = 2, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil
     ) throws -> Pool {
-        try Pool(
-            processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
-            executable: workerExecutable)
+        try make(
+            configuration(processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout))
     }
+
+    /// A configuration of the test worker, on the suite's backend: what a test changes further
+    /// (an initializer, a logger) before it makes the pool with ``make(_:)`` or `withPool`.
+    static func configuration(
+        processes: Int? = 2, maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil,
+        executable: String? = TestPools.workerExecutable, logger: Logger? = nil
+    ) -> Pool.Configuration {
+        onBackend(
+            Pool.Configuration(
+                processes: processes, maxTasksPerChild: maxTasksPerChild, taskTimeout: taskTimeout,
+                executable: executable, logger: logger))
+    }
+
+    /// `configuration` on the suite's backend: a cluster pool when ``TestBackend/isCluster``.
+    static func onBackend(_ configuration: Pool.Configuration) -> Pool.Configuration {
+        guard TestBackend.isCluster else { return configuration }
+        #if MPI
+            TestBackend.joinCluster
+            var configuration = configuration
+            configuration.cluster = .mpi
+            return configuration
+        #else
+            fatalError("MULTIPROCESSING_TEST_BACKEND=mpi needs a build with the MPI trait (swift build --traits MPI)")
+        #endif
+    }
+
+    /// A pool of `configuration` on the suite's backend.
+    static func make(_ configuration: Pool.Configuration) throws -> Pool {
+        try Pool(onBackend(configuration))
+    }
+}
+
+/// Which backend the suite's pools run on. Local by default; with
+/// `MULTIPROCESSING_TEST_BACKEND=mpi` (a build with the `MPI` trait, run as rank 0 of an MPI job
+/// whose other ranks run `multiprocessing-test-worker`: Scripts/test-cluster) every pool made
+/// through ``TestPools`` is a cluster pool, its workers under the other ranks' node agents. Tests
+/// that do not apply to a cluster pool say so with `.disabled(if: TestBackend.isCluster, …)`.
+enum TestBackend {
+    static let isCluster: Bool = environment("MULTIPROCESSING_TEST_BACKEND") == "mpi"
+
+    /// Why a test is skipped on the cluster backend when what it checks is about this process
+    /// being the workers' parent (descriptors it passes them, children it reaps).
+    static let needsLocalWorkers: Comment =
+        "checks this process as the workers' parent: a cluster pool's workers are the node agents' children"
+
+    /// Why a test is skipped on the cluster backend when it runs the test worker as a parent program
+    /// of its own: that program's pools are local pools (the cluster pool is not what it tests),
+    /// and it would inherit rank 0's MPI launcher variables and take itself for rank 0.
+    static let parentProgram: Comment =
+        "runs a parent program whose pools are local: nothing of it runs on the cluster"
+
+    /// Why a test is skipped on the cluster backend when it shares values with `pool.share`.
+    static let sharesMemory: Comment =
+        "pool.share maps this machine's memory into the workers: a cluster pool refuses it (.invalidArgument)"
+
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    #if MPI
+        /// Makes this process rank 0 of the MPI job (the parent end, whose pools use the other ranks'
+        /// agents), once: `Pool.bootstrap` does that under an MPI launcher. The test runner's `main`
+        /// is not ours, so the first cluster pool does it.
+        static let joinCluster: Void = {
+            guard environment("OMPI_COMM_WORLD_RANK") == "0" || environment("PMIX_RANK") == "0" else {
+                fatalError(
+                    "MULTIPROCESSING_TEST_BACKEND=mpi: the test runner must be rank 0 of an MPI job whose other "
+                        + "ranks run multiprocessing-test-worker (mpiexec -n 1 <tests> : -n 2 <worker>)")
+            }
+            Pool.bootstrap(serving: [], errorTypes: [TestFailure.self])
+        }()
+    #endif
 }
 
 /// The `PoolError` code of `error`, if it is one.

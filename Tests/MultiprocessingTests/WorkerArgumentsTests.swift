@@ -18,7 +18,7 @@ import Testing
 @Suite("Worker arguments") struct WorkerArgumentsTests {
     @Test(
         "Workers running this program get its arguments; Configuration.arguments replaces them",
-        .timeLimit(.minutes(1)))
+        .timeLimit(.minutes(1)), .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
     func workersGetTheParentsArguments() throws {
         let (stdout, stderr) = try runParentProgram(["worker-arguments", "the positional"])
         // Every call (both workers) saw the same command line: the parent's, after its path.

@@ -38,7 +38,8 @@ struct WorkerLimitTests {
     func neverReady() async throws {
         let executable = try neverBootstrappingExecutable()
         defer { unlink(executable) }
-        let pool = try Pool(processes: 2, startTimeout: .milliseconds(300), executable: executable)
+        let pool = try TestPools.make(
+            Pool.Configuration(processes: 2, startTimeout: .milliseconds(300), executable: executable))
         defer { pool.stop() }
         // Timed where the pool acts (its error callback, on the pool's own thread), not after an
         // await that a busy cooperative pool may resume late.
@@ -56,9 +57,10 @@ struct WorkerLimitTests {
 
     @Test("An initializer that never returns fails calls with initializerFailed", .timeLimit(.minutes(1)))
     func hangingInitializer() async throws {
-        let pool = try Pool(
-            processes: 1, initializer: F.slowSetUp, initArgs: (60_000), startTimeout: .milliseconds(300),
-            executable: TestPools.workerExecutable)
+        let pool = try TestPools.make(
+            Pool.Configuration(
+                processes: 1, initializer: try .init(F.slowSetUp, 60_000), startTimeout: .milliseconds(300),
+                executable: TestPools.workerExecutable))
         defer { pool.stop() }
         let result = try pool.applyAsync(F.square, 3)
         let error = await #expect(throws: PoolError.self) { try await result.value }
@@ -70,9 +72,10 @@ struct WorkerLimitTests {
 
     @Test("A slow initializer within its start timeout runs every call", .timeLimit(.minutes(1)))
     func slowInitializerInTime() async throws {
-        let pool = try Pool(
-            processes: 2, initializer: F.slowSetUp, initArgs: (400), startTimeout: .seconds(20),
-            executable: TestPools.workerExecutable)
+        let pool = try TestPools.make(
+            Pool.Configuration(
+                processes: 2, initializer: try .init(F.slowSetUp, 400), startTimeout: .seconds(20),
+                executable: TestPools.workerExecutable))
         defer { pool.stop() }
         #expect(try await pool.map(F.square, 0..<10, chunksize: 1) == (0..<10).map { $0 * $0 })
     }
@@ -90,8 +93,8 @@ struct WorkerLimitTests {
 
     @Test("A worker above maxMemoryPerChild after a task is replaced once its result is in", .timeLimit(.minutes(1)))
     func replacedAboveMemoryBound() async throws {
-        let pool = try Pool(
-            processes: 1, maxMemoryPerChild: 200 * mebibyte, executable: TestPools.workerExecutable)
+        let pool = try TestPools.make(
+            Pool.Configuration(processes: 1, maxMemoryPerChild: 200 * mebibyte, executable: TestPools.workerExecutable))
         defer { pool.stop() }
         let first = try await pool.apply(F.leakMiB, 40)
         #expect(try await pool.apply(F.leakMiB, 40) == first, "still below the bound: the same worker")
@@ -106,8 +109,8 @@ struct WorkerLimitTests {
 
     @Test("maxMemoryPerChild never cuts a map short", .timeLimit(.minutes(1)))
     func memoryBoundDuringMap() async throws {
-        let pool = try Pool(
-            processes: 2, maxMemoryPerChild: 100 * mebibyte, executable: TestPools.workerExecutable)
+        let pool = try TestPools.make(
+            Pool.Configuration(processes: 2, maxMemoryPerChild: 100 * mebibyte, executable: TestPools.workerExecutable))
         defer { pool.stop() }
         let pids = try await pool.map(F.leakMiB, Array(repeating: 30, count: 12), chunksize: 1)
         #expect(pids.count == 12)
@@ -121,8 +124,8 @@ struct WorkerLimitTests {
 
     @Test("A task past workerMemoryLimit fails with workerLost naming the limit", .timeLimit(.minutes(1)))
     func hardMemoryLimit() async throws {
-        let pool = try Pool(
-            processes: 1, workerMemoryLimit: 256 * mebibyte, executable: TestPools.workerExecutable)
+        let pool = try TestPools.make(
+            Pool.Configuration(processes: 1, workerMemoryLimit: 256 * mebibyte, executable: TestPools.workerExecutable))
         defer { pool.stop() }
         #expect(try await pool.apply(F.allocateMiB, 16) == 16 * mebibyte)
         let before = pool.workerPIDs
@@ -136,7 +139,8 @@ struct WorkerLimitTests {
 
     @Test("A workerMemoryLimit too low for a worker breaks the pool with a clear error", .timeLimit(.minutes(1)))
     func memoryLimitTooLowToStart() async throws {
-        let pool = try Pool(processes: 1, workerMemoryLimit: mebibyte, executable: TestPools.workerExecutable)
+        let pool = try TestPools.make(
+            Pool.Configuration(processes: 1, workerMemoryLimit: mebibyte, executable: TestPools.workerExecutable))
         defer { pool.stop() }
         let error = await #expect(throws: PoolError.self) { try await pool.apply(F.square, 2) }
         #expect(error?.code == .initializerFailed)

@@ -2,9 +2,14 @@
 // ranks of the MPI job). Each effect the storage decides becomes a message to the agent that runs
 // the worker; each agent's report comes back as the event the local transport would have reported.
 // Rank 0 keeps the deadlines (task and start timeouts): the MPI thread checks them every turn, and
-// an expired one becomes a kill sent to the worker's agent.
+// an expired one becomes a kill sent to the worker's agent. `start` returns once the agents have
+// answered for the pool's first workers, as the local transport's does once it has spawned them:
+// a pool whose agents cannot open it, or cannot start its program, fails `Pool(...)` with
+// `.spawnFailed`, as a local pool does. What the local transport logs of its workers (started,
+// could not start, the pool stopped) this one logs with the pool's logger, naming the agent.
 
 #if MPI
+    import Logging
     import Synchronization
 
     final class ClusterTransport: WorkerTransport {
@@ -17,6 +22,23 @@
             var stopping: Set<Int>?
             /// The storage's next deadline, as last read.
             var deadline: MonotonicInstant?
+            /// The first workers `start` waits for, until their agents answer.
+            var startup: Startup?
+        }
+
+        /// What `start` waits for: the agents' answers for the workers asked for before it.
+        struct Startup {
+            var waiting: Set<WorkerID>
+            /// Why the pool cannot start (the first failure an agent reported).
+            var failure: String?
+
+            /// Takes one agent's answer.
+            /// - Returns: whether `start` has heard enough (every answer, or a failure).
+            mutating func answer(_ worker: WorkerID?, failure: String? = nil) -> Bool {
+                if let worker { waiting.remove(worker) }
+                if let failure, self.failure == nil { self.failure = failure }
+                return waiting.isEmpty || self.failure != nil
+            }
         }
 
         let parent: ClusterParent
@@ -25,13 +47,28 @@
         private let state: Mutex<State>
         /// Set when the storage's next deadline may have moved (see `refreshDeadline`).
         private let deadlineChanged = Atomic<Bool>(false)
+        /// Completed when `start` has heard enough of the agents (see `Startup`).
+        private let startupAnswered = Completion()
         /// Agents by rank (host names for messages).
         let agents: [Int: ClusterParent.Agent]
+        /// How long `start` waits for the agents to answer for the first workers.
+        let startWait: Duration
+        /// The pool's logger.
+        let logger: Logger
 
-        /// - Parameter quota: How many workers each agent (by rank) runs.
-        init(parent: ClusterParent, agents: [ClusterParent.Agent], quota: [Int: Int], setup: ClusterMessage.PoolSetup) {
+        /// - Parameters:
+        ///   - quota: How many workers each agent (by rank) runs.
+        ///   - startWait: How long `start` waits for the agents to answer for the first workers.
+        ///   - logger: The pool's logger, for what the local transport would log of its workers.
+        init(
+            parent: ClusterParent, agents: [ClusterParent.Agent], quota: [Int: Int], setup: ClusterMessage.PoolSetup,
+            startWait: Duration = Pool.defaultStartTimeout,
+            logger: Logger = Logger(label: "swift-multiprocessing", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) {
             self.parent = parent
             self.setup = setup
+            self.startWait = startWait
+            self.logger = logger
             self.agents = Dictionary(uniqueKeysWithValues: agents.map { ($0.rank, $0) })
             self.state = Mutex(State(placement: WorkerPlacement(quota: quota)))
             self.pool = parent.newPoolID()
@@ -52,10 +89,17 @@
             while !isDone() && MonotonicInstant.now < end { yieldProcessor() }
         }
 
+        /// Opens the pool on every agent and starts the workers asked for so far; returns once
+        /// their agents have answered for each (started, or could not start it).
+        /// - Throws: `PoolError.spawnFailed` when an agent cannot open the pool or start a first
+        ///   worker (its program is missing, say), or the agents do not answer within `startWait`.
         func start(events: any TransportEvents) throws(PoolError) {
             let early = state.withLock { state in
                 state.events = events
                 defer { state.early = [] }
+                var spawns: Set<WorkerID> = []
+                for case .spawn(let id) in state.early { spawns.insert(id) }
+                state.startup = Startup(waiting: spawns)
                 return state.early
             }
             parent.register(self)
@@ -63,6 +107,22 @@
                 endpoint.send(to: rank, ClusterMessage.openPool(pool: pool, setup: setup).encoded())
             }
             perform(early)
+            startupAnswer(nil)  // no first worker: nothing to wait for
+            let outcome = startupAnswered.wait(until: .now + startWait)
+            let failure = state.withLock { state -> String? in
+                defer { state.startup = nil }
+                if outcome == nil {
+                    return "the node agents did not answer for the pool's first workers within \(startWait)"
+                }
+                return state.startup?.failure
+            }
+            if let failure { throw PoolError(.spawnFailed, failure) }
+        }
+
+        /// Takes an agent's answer for a first worker (or its failure) while `start` waits.
+        private func startupAnswer(_ worker: WorkerID?, failure: String? = nil) {
+            let heard = state.withLock { $0.startup?.answer(worker, failure: failure) ?? false }
+            if heard { _ = startupAnswered.complete(.success(())) }
         }
 
         func perform(_ effects: [TransportEffect]) {
@@ -139,9 +199,15 @@
         }
 
         private func stopped() {
+            logger.debug("pool stopped")
             parent.unregister(pool)
             events?.transportStopped()
             state.withLock { $0.events = nil }
+        }
+
+        /// `metadata` with the agent of rank `rank` (its rank and host).
+        private func place(_ rank: Int, _ metadata: Logger.Metadata) -> Logger.Metadata {
+            metadata.merging(["rank": "\(rank)", "host": "\(agents[rank]?.host ?? "?")"]) { $1 }
         }
 
         // MARK: - Agents' reports (on the MPI thread)
@@ -151,9 +217,13 @@
             switch message {
             case .spawned(_, let worker, let pid):
                 events.workerSpawned(worker, pid: pid)
+                logger.debug("worker started", metadata: place(source, ["pid": "\(pid)", "worker": "\(worker)"]))
+                startupAnswer(worker)
             case .spawnFailed(_, let worker, let detail):
                 state.withLock { $0.placement.remove(worker) }
                 events.workerSpawnFailed(worker, detail: detail)
+                logger.error("worker could not be started", metadata: place(source, ["error": "\(detail)"]))
+                startupAnswer(worker, failure: "the node agent of rank \(source) could not start a worker \(detail)")
             case .ready(_, let worker):
                 events.workerReady(worker)
             case .overMemory(_, let worker):
@@ -179,8 +249,14 @@
                 if last { stopped() }
                 return
             case .transportFailed(_, let detail):
-                let host = agents[source]?.host ?? "?"
-                events.transportFailed(detail: "the node agent of rank \(source) on \(host): \(detail)")
+                let agent = "the node agent of rank \(source) on \(agents[source]?.host ?? "?")"
+                let starting = state.withLock { $0.startup != nil }
+                if starting {
+                    // It could not open the pool: `start` throws, and the storage then terminates it.
+                    startupAnswer(nil, failure: "\(agent) could not set up the pool: \(detail)")
+                } else {
+                    events.transportFailed(detail: "\(agent): \(detail)")
+                }
             default:
                 return
             }

@@ -44,7 +44,7 @@
 
         /// Serves rank 0 until it says the job is over; then ends the process.
         static func serve(endpoint: ClusterEndpoint) -> Never {
-            let logger = Logger(label: "swift-multiprocessing.agent", factory: { _ in SwiftLogNoOpLogHandler() })
+            let logger = makeLogger(endpoint: endpoint)
             let agent = NodeAgent(endpoint: endpoint, logger: logger)
             endpoint.setHandler(agent)
             endpoint.send(
