@@ -112,6 +112,13 @@
             return Matched(message: message, source: Int(cmp_mpi_status_source(&status)), count: Int(count))
         }
 
+        /// Whether a message with `tag` from any rank has arrived, without matching it.
+        static func hasMessage(tag: Int32) throws(MPIError) -> Bool {
+            let flag = cmp_mpi_iprobe(tag)
+            if flag < 0 { throw MPIError(call: "MPI_Iprobe", code: flag) }
+            return flag != 0
+        }
+
         /// Receives a matched message into `base` (room for `matched.count` bytes).
         static func receive(_ matched: inout Matched, into base: UnsafeMutableRawPointer?) throws(MPIError) {
             try check(
