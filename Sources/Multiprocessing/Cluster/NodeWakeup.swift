@@ -50,7 +50,8 @@
         /// Sleeps until woken or for `duration`, unless woken since ``prepareToSleep()``; then
         /// marks this rank awake. Returns whether it was woken.
         func sleep(for duration: Duration) -> Bool {
-            let microseconds = max(1, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+            let (seconds, attoseconds) = duration.components
+            let microseconds = max(1, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
             let woken = cmp_wake_word_wait(own, Int(microseconds)) != 0
             cmp_wake_word_awake(own)
             return woken
