@@ -8,7 +8,8 @@
 // starmap_1e5_s (1e5 (Int, Int) -> Int, CPython's default chunking), cpu_speedup (16 equal
 // prime-counting tasks per 2 workers, serial vs pool; the range is wider than mpi4py_pool.py's
 // because Swift counts it about 20–40 times faster, see cpu_task_ms), echo_GBps (16 × 4 MiB
-// echoed).
+// echoed). Arguments name workloads to run alone (`starmap`, `roundtrip`, `cpu`, `echo`; for
+// profiling one); `roundtrip=N` sets its number of round trips.
 
 import Multiprocessing
 
@@ -55,33 +56,43 @@ Pool.bootstrap(serving: [add, echo, countPrimesTask])
     let workers = pool.processes
     _ = try pool.apply(add, 0, 0)
     var out: [(String, String)] = [("runtime", "\"swift-multiprocessing cluster\""), ("workers", "\(workers)")]
+    let chosen = CommandLine.arguments.dropFirst().map { $0.split(separator: "=").map(String.init) }
+    func runs(_ workload: String) -> Bool { chosen.isEmpty || chosen.contains { $0[0] == workload } }
+    let roundTrips = chosen.first { $0[0] == "roundtrip" && $0.count == 2 }.flatMap { Int($0[1]) } ?? 2000
 
-    let n = 100_000
-    let pairs = (0..<n).map { ($0, $0) }
-    var sums: [Int] = []
-    let chunk = max(1, (n + 4 * workers - 1) / (4 * workers))
-    out.append(("starmap_1e5_s", "\(try measure { sums = try pool.starmap(add, pairs, chunksize: chunk) })"))
-    precondition(sums.last == 2 * (n - 1))
+    if runs("starmap") {
+        let n = 100_000
+        let pairs = (0..<n).map { ($0, $0) }
+        var sums: [Int] = []
+        let chunk = max(1, (n + 4 * workers - 1) / (4 * workers))
+        out.append(("starmap_1e5_s", "\(try measure { sums = try pool.starmap(add, pairs, chunksize: chunk) })"))
+        precondition(sums.last == 2 * (n - 1))
+    }
 
-    let roundTrips = 2000
-    let latency = try measure { for i in 0..<roundTrips { _ = try pool.apply(add, i, i) } }
-    out.append(("apply_roundtrip_us", "\(latency / Double(roundTrips) * 1e6)"))
+    if runs("roundtrip") {
+        let latency = try measure { for i in 0..<roundTrips { _ = try pool.apply(add, i, i) } }
+        out.append(("apply_roundtrip_us", "\(latency / Double(roundTrips) * 1e6)"))
+    }
 
-    let ranges = Array(repeating: (200_000, 400_000), count: 8 * workers)
-    var serial: [Int] = []
-    let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
-    var parallel: [Int] = []
-    let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
-    precondition(serial == parallel)
-    out.append(("cpu_speedup", "\(serialTime / parallelTime)"))
-    out.append(("cpu_task_ms", "\(serialTime / Double(ranges.count) * 1000)"))
+    if runs("cpu") {
+        let ranges = Array(repeating: (200_000, 400_000), count: 8 * workers)
+        var serial: [Int] = []
+        let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
+        var parallel: [Int] = []
+        let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
+        precondition(serial == parallel)
+        out.append(("cpu_speedup", "\(serialTime / parallelTime)"))
+        out.append(("cpu_task_ms", "\(serialTime / Double(ranges.count) * 1000)"))
+    }
 
-    var blob = [UInt8](repeating: 0, count: 4 << 20)
-    for i in blob.indices { blob[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
-    var echoed: [[UInt8]] = []
-    let echoTime = try measure { echoed = try pool.map(echo, Array(repeating: blob, count: 16), chunksize: 1) }
-    precondition(echoed[5] == blob)
-    out.append(("echo_GBps", "\(2.0 * 16 * Double(blob.count) / echoTime / 1e9)"))
+    if runs("echo") {
+        var blob = [UInt8](repeating: 0, count: 4 << 20)
+        for i in blob.indices { blob[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
+        var echoed: [[UInt8]] = []
+        let echoTime = try measure { echoed = try pool.map(echo, Array(repeating: blob, count: 16), chunksize: 1) }
+        precondition(echoed[5] == blob)
+        out.append(("echo_GBps", "\(2.0 * 16 * Double(blob.count) / echoTime / 1e9)"))
+    }
 
     pool.terminate()
     try pool.join()

@@ -24,6 +24,8 @@
 //                 rank 0 exits right after creating a pool whose agents are still starting its
 //                 workers: the job must end at once, every worker gone
 //   local         run without mpiexec: the same cluster pool runs its workers on this machine
+//   wakeup        (with MULTIPROCESSING_MPI_MAX_SLEEP_US=200000) five calls, each after 0.7 s of
+//                 idleness: each answered within 60 ms (a sleeping agent is woken, not polled)
 
 import Multiprocessing
 import MultiprocessingTestSupport
@@ -46,6 +48,7 @@ Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
     case "start-failures": checks.startFailures()
     case "kill-agent": checks.killAgent()
     case "local": checks.local()
+    case "wakeup": checks.wakeup()
     case "exit-with-pool": checks.exitWithPool()
     case "exit-while-starting": checks.exitWhileStarting()
     default:

@@ -8,9 +8,12 @@
 // into its own array.
 //
 // The thread polls (`MPI_Improbe`, `MPI_Test`): it spins, yielding the processor, for a short
-// while after any activity, then sleeps for growing intervals up to `maxSleep` (after a second of
-// idleness, `longIdleSleep`), so that an idle rank costs almost nothing; a message put in the
-// outbox wakes it at once.
+// while after any activity, then sleeps up to `maxSleep` (after a second of idleness,
+// `longIdleSleep`), so that an idle rank costs almost nothing. A message put in the outbox wakes
+// it at once, and so does a message from a rank of the same node (that rank wakes it after the
+// send, see NodeWakeup.swift); a rank that may hear from a rank on another node, which cannot wake
+// it, sleeps in growing steps instead (from 10 µs), so that such a message waits little more than
+// the time the rank has been idle.
 
 #if MPI
     import Dispatch
@@ -56,6 +59,12 @@
             var parts: [MPI.SendBuffer]
         }
 
+        /// A send in progress, and the rank it goes to.
+        struct Sending {
+            var rank: Int
+            var send: MPI.Send
+        }
+
         struct Shared {
             var outbox: [Outgoing] = []
             var handler: (any Handler)?
@@ -69,15 +78,20 @@
         /// How many ranks of the job share this node (MPI's shared-memory domain).
         let ranksOnNode: Int
         private let shared = Mutex(Shared())
-        private let sleeping = Atomic<Bool>(false)
-        private let wakeup = DispatchSemaphore(value: 0)
+        private let wakeup: NodeWakeup
+        /// Whether every rank that sends this one messages shares its node (and so wakes it):
+        /// sleeps need not be short then.
+        private let everySenderWakes: Bool
         private let finished = DispatchSemaphore(value: 0)
 
-        private init(rank: Int, size: Int, host: String, ranksOnNode: Int) {
+        private init(rank: Int, size: Int, host: String, ranksOnNode: Int, wakeup: NodeWakeup) {
             self.rank = rank
             self.size = size
             self.host = host
             self.ranksOnNode = ranksOnNode
+            self.wakeup = wakeup
+            // Agents hear from rank 0 only; rank 0 from every agent.
+            self.everySenderWakes = rank == 0 ? (0..<size).allSatisfy { wakeup.sharesNode($0) } : wakeup.sharesNode(0)
         }
 
         /// Starts the MPI thread and initializes MPI on it.
@@ -90,7 +104,8 @@
                 do {
                     let (rank, size, ranksOnNode) = try MPI.initialize()
                     endpoint = ClusterEndpoint(
-                        rank: rank, size: size, host: MPI.processorName(), ranksOnNode: ranksOnNode)
+                        rank: rank, size: size, host: MPI.processorName(), ranksOnNode: ranksOnNode,
+                        wakeup: NodeWakeup(rank: rank, size: size))
                     started.withLock { $0 = .success(endpoint) }
                 } catch {
                     started.withLock { $0 = .failure(error) }
@@ -127,7 +142,7 @@
         }
 
         private func wake() {
-            if sleeping.exchange(false, ordering: .sequentiallyConsistent) { wakeup.signal() }
+            wakeup.pokeOwn()
         }
 
         // MARK: - The MPI thread
@@ -142,7 +157,7 @@
         }
 
         private func run() {
-            var sends: [MPI.Send] = []
+            var sends: [Sending] = []
             var assemblies: [Int: Assembly] = [:]
             var early: [(Int, [[UInt8]])] = []
             var lastActivity = MonotonicInstant.now
@@ -158,9 +173,13 @@
                         try start(message, into: &sends)
                         active = true
                     }
+                    // The receivers of this node that sleep are woken: what was sent is there.
+                    for message in outbox { wakeup.poke(message.rank) }
                     var i = 0
                     while i < sends.count {
-                        if try MPI.test(&sends[i]) {
+                        if try MPI.test(&sends[i].send) {
+                            // A send that waited for room (or a large one's part) is there now.
+                            wakeup.poke(sends[i].rank)
                             sends.swapAt(i, sends.count - 1)
                             sends.removeLast()
                         } else {
@@ -197,18 +216,28 @@
                     continue
                 }
                 let longest = lastActivity.duration(to: now) < Self.longIdle ? Self.maxSleep : Self.longIdleSleep
-                sleep = min(max(sleep * 2, .microseconds(10)), longest)
-                sleeping.store(true, ordering: .sequentiallyConsistent)
+                sleep = everySenderWakes ? longest : min(max(sleep * 2, .microseconds(10)), longest)
+                // Marked asleep first, then a last look: a message sent or queued after the look
+                // wakes this thread (its sender sees the mark).
+                wakeup.prepareToSleep()
                 let queued = shared.withLock { !$0.outbox.isEmpty || $0.stopRequested }
-                if !queued { _ = wakeup.wait(until: now + sleep) }
-                sleeping.store(false, ordering: .sequentiallyConsistent)
+                if queued || (try? MPI.hasMessage(tag: Self.tag)) ?? true {
+                    wakeup.cancelSleep()
+                    continue
+                }
+                if wakeup.sleep(for: sleep) {
+                    // Woken for something: it may take a moment to arrive (a TCP send completes in
+                    // parts); the thread spins meanwhile.
+                    lastActivity = .now
+                    sleep = .zero
+                }
             }
             MPI.finalize()
             finished.signal()
         }
 
         /// Starts sending one logical message.
-        private func start(_ message: Outgoing, into sends: inout [MPI.Send]) throws(MPIError) {
+        private func start(_ message: Outgoing, into sends: inout [Sending]) throws(MPIError) {
             let lengths = message.parts.map { part -> Int in
                 switch part {
                 case .bytes(let bytes): bytes.count
@@ -233,9 +262,11 @@
             let envelopeBytes = envelope.bytes
             try withBytes(of: .bytes(envelopeBytes)) { raw throws(MPIError) in
                 sends.append(
-                    try MPI.isend(
-                        raw.baseAddress, count: raw.count, to: message.rank, tag: Self.tag,
-                        keeping: .bytes(envelopeBytes)))
+                    Sending(
+                        rank: message.rank,
+                        send: try MPI.isend(
+                            raw.baseAddress, count: raw.count, to: message.rank, tag: Self.tag,
+                            keeping: .bytes(envelopeBytes))))
             }
             guard !inline else { return }
             for part in message.parts {
@@ -244,9 +275,11 @@
                     while offset < raw.count {
                         let count = min(MPI.maxMessageBytes, raw.count - offset)
                         sends.append(
-                            try MPI.isend(
-                                raw.baseAddress! + offset, count: count, to: message.rank, tag: Self.tag, keeping: part)
-                        )
+                            Sending(
+                                rank: message.rank,
+                                send: try MPI.isend(
+                                    raw.baseAddress! + offset, count: count, to: message.rank, tag: Self.tag,
+                                    keeping: part)))
                         offset += count
                     }
                 }

@@ -112,6 +112,22 @@
             return Matched(message: message, source: Int(cmp_mpi_status_source(&status)), count: Int(count))
         }
 
+        /// Whether a message with `tag` from any rank has arrived, without matching it.
+        ///
+        /// Asks twice when the first answer is no: Open MPI's probe looks at the messages it has
+        /// taken in *before* it drives progress, which takes in what arrived since (over shared
+        /// memory, from the sender's queue). A message sent before the first call is seen by the
+        /// second. (Asked once, a rank about to sleep missed a message sent 44 µs before, and slept
+        /// its whole sleep: see NodeWakeup.swift.)
+        static func hasMessage(tag: Int32) throws(MPIError) -> Bool {
+            for _ in 0..<2 {
+                let flag = cmp_mpi_iprobe(tag)
+                if flag < 0 { throw MPIError(call: "MPI_Iprobe", code: flag) }
+                if flag != 0 { return true }
+            }
+            return false
+        }
+
         /// Receives a matched message into `base` (room for `matched.count` bytes).
         static func receive(_ matched: inout Matched, into base: UnsafeMutableRawPointer?) throws(MPIError) {
             try check(

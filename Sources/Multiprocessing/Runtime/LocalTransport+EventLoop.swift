@@ -46,10 +46,19 @@ extension LocalTransport {
     /// How long a thread waiting for its own result watches the ring without sleeping.
     static let directWaitSpin: Duration = .nanoseconds(directWaitSpinNanoseconds)
     /// How long it spins before it yields the core now and then (a yield is a system call).
-    static let directWaitSpinWithoutYield: Duration = .nanoseconds(directWaitSpinWithoutYieldNanoseconds)
+    static var directWaitSpinWithoutYield: Duration { .nanoseconds(directWaitSpinWithoutYieldNanoseconds) }
     /// The two in nanoseconds, for the spins' own arithmetic (no `Duration` on every call).
     static let directWaitSpinNanoseconds: Int64 = 50_000
-    static let directWaitSpinWithoutYieldNanoseconds: Int64 = 15_000
+    static var directWaitSpinWithoutYieldNanoseconds: Int64 {
+        Int64(spinWithoutYieldNanoseconds.load(ordering: .relaxed))
+    }
+    /// ``directWaitSpinWithoutYield``: 15 µs, or `MULTIPROCESSING_SPIN_WITHOUT_YIELD_US` (read at
+    /// start). A node agent sets it to zero for itself and its workers: on a cluster's node more
+    /// threads spin than there are cores, and a spin that holds its core keeps out the thread it
+    /// waits for (see NodeAgent.swift).
+    static let spinWithoutYieldNanoseconds = Atomic<Int>(
+        environmentValue(spinWithoutYieldVariable).flatMap { Int($0) }.map { max(0, min($0, 1000)) * 1000 } ?? 15_000)
+    static let spinWithoutYieldVariable = "MULTIPROCESSING_SPIN_WITHOUT_YIELD_US"
 
     /// How long a worker may live after closing its result pipe before it is killed.
     static let exitGrace: Duration = .seconds(1)
