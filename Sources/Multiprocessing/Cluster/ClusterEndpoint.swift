@@ -22,6 +22,9 @@
     final class ClusterEndpoint: Sendable {
         /// The tag of every message of the job.
         static let tag: Int32 = 0x6d70
+        /// Messages received in one turn of the loop at most, before it looks at its handler and
+        /// its sends again (a burst of results must not hold off a deadline).
+        static let messagesPerTurn = 256
         /// Buffers up to this size in all travel inside their envelope (one MPI message).
         static let inlineLimit = 64 * 1024
         /// How long the thread spins after activity before it starts sleeping;
@@ -186,7 +189,11 @@
                             i += 1
                         }
                     }
-                    while var matched = try MPI.probe(tag: Self.tag) {
+                    // At most so many a turn: the handler's turn (deadlines, kills) and the sends
+                    // come between, however many messages keep coming.
+                    var received = 0
+                    while received < Self.messagesPerTurn, var matched = try MPI.probe(tag: Self.tag) {
+                        received += 1
                         active = true
                         if let message = try receive(&matched, &assemblies) {
                             early.append((matched.source, message))
