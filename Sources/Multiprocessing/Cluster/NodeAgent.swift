@@ -175,6 +175,8 @@
                     throw error
                 }
             } catch {
+                // Said here too: rank 0's caller gets it as its error, the job's stderr as a line.
+                logger.error("the pool could not be set up on this node", metadata: ["error": "\(error)"])
                 endpoint.send(to: 0, ClusterMessage.transportFailed(pool: pool, detail: "\(error)").encoded())
             }
         }
