@@ -32,9 +32,7 @@
             if overflow { return MonotonicInstant(nanoseconds: seconds < 0 ? .min : .max) }
             let delta = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
             if delta.overflow { return MonotonicInstant(nanoseconds: seconds < 0 ? .min : .max) }
-            let (sum, overflowed) = nanoseconds.addingReportingOverflow(delta.partialValue)
-            if overflowed { return MonotonicInstant(nanoseconds: delta.partialValue < 0 ? .min : .max) }
-            return MonotonicInstant(nanoseconds: sum)
+            return advanced(byNanoseconds: delta.partialValue)
         }
 
         /// This instant moved by `nanoseconds` (saturating), without `Duration`'s 128-bit

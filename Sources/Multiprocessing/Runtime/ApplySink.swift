@@ -113,12 +113,10 @@ extension ApplySink {
             // no array, no `Result` of R, no temporary buffer.
             if plain, header.packed, header.itemCount == 1 {
                 var reader = items
-                if let stride = try? reader.readUInt32(), Int(stride) == MemoryLayout<R>.stride,
-                    reader.remaining >= MemoryLayout<R>.size
+                if let stride = try? reader.readUInt32(),
+                    let value = try? PackedLayout.load(R.self, stride: Int(stride), from: &reader)
                 {
-                    let offset = reader.offset
-                    return .success(
-                        reader.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: R.self) })
+                    return .success(value)
                 }
             }
             var outcome: Completion.Outcome = .failure(

@@ -61,6 +61,27 @@ extension PackedLayout {
         _: T.Type = T.self, count: Int, stride: Int, from reader: inout ByteReader,
         into destination: UnsafeMutableRawBufferPointer
     ) throws {
+        let start = try take(T.self, count: count, stride: stride, from: &reader)
+        let length = count * stride
+        precondition(destination.count >= length, "no room for the packed values")
+        guard length > 0 else { return }
+        reader.bytes.withUnsafeBytes { raw in
+            destination.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: length)
+        }
+    }
+
+    /// Reads one packed value of `T` (whose stride is `stride`) in place: a lone call's result.
+    /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
+    static func load<T>(_: T.Type = T.self, stride: Int, from reader: inout ByteReader) throws -> T {
+        let start = try take(T.self, count: 1, stride: stride, from: &reader)
+        return reader.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: T.self) }
+    }
+
+    /// Checks that `count` packed values of `T` of `stride` bytes are next in `reader`, and
+    /// moves past them: the one place both ways of reading them check stride and bounds.
+    /// - Returns: the offset of the first one.
+    /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
+    private static func take<T>(_: T.Type, count: Int, stride: Int, from reader: inout ByteReader) throws -> Int {
         precondition(_isPOD(T.self), "packed values must be trivial")
         guard stride == MemoryLayout<T>.stride, stride > 0 else {
             throw FrameError(description: "packed items of stride \(stride), expected \(MemoryLayout<T>.stride)")
@@ -68,14 +89,9 @@ extension PackedLayout {
         guard fits(count, of: stride, in: reader.remaining) else {
             throw FrameError(description: "\(count) packed items overrun their frame")
         }
-        let length = count * stride
-        precondition(destination.count >= length, "no room for the packed values")
         let start = reader.offset
-        try reader.skip(length)
-        guard length > 0 else { return }
-        reader.bytes.withUnsafeBytes { raw in
-            destination.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: length)
-        }
+        try reader.skip(count * stride)
+        return start
     }
 }
 
