@@ -4,6 +4,7 @@
 // fail with `PoolError.workerLost`, and none may hang. Shared by the in-process chaos test and
 // the test worker's `chaos` role (which also counts descriptors and zombies in a process of its
 // own). Real threads, not tasks: the calls block, and Swift's cooperative pool must stay free.
+// The run counts as finished only once its last kill has landed.
 
 public import Multiprocessing
 import Synchronization
@@ -79,14 +80,40 @@ public final class ChaosRun: Sendable {
         let killerSeed = seeds.next()
         try startThread { [self] in
             var random = SplitMix64(seed: killerSeed)
+            var lastVictim: Int32?
             while ContinuousClock.now < deadline {
                 sleepFor(killEvery)
                 let pids = pool.workerPIDs
                 guard !pids.isEmpty else { continue }
                 let victim = pids[Int(random.next() % UInt64(pids.count))]
-                if kill(victim, SIGKILL) == 0 { state.withLock { $0.report.kills += 1 } }
+                if kill(victim, SIGKILL) == 0 {
+                    state.withLock { $0.report.kills += 1 }
+                    lastVictim = victim
+                }
             }
+            // The run ends once its last kill has landed: a SIGKILLed process runs on until the
+            // kernel schedules it, and a caller that found the pool full meanwhile sent work to a
+            // worker about to die (the final `map` of a chaos test failed with .workerLost).
+            if let lastVictim { waitUntilDead(lastVictim, timeout: .seconds(5)) }
             state.withLock { $0.threadsLeft -= 1 }
+        }
+    }
+
+    /// Waits until `pid` is gone or a zombie (its SIGKILL has landed), for at most `timeout`.
+    private func waitUntilDead(_ pid: Int32, timeout: Duration) {
+        let end = ContinuousClock.now + timeout
+        while ContinuousClock.now < end {
+            guard let file = fopen("/proc/\(pid)/stat", "r") else { return }
+            var buffer = [CChar](repeating: 0, count: 512)
+            let read = fgets(&buffer, 512, file) != nil
+            fclose(file)
+            guard read else { return }
+            // The state is the first field after the command's closing parenthesis.
+            let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let close = line.lastIndex(of: ")") else { return }
+            let state = line[line.index(after: close)...].drop { $0 == " " }.first
+            if state == "Z" || state == "X" { return }
+            usleep(1_000)
         }
     }
 
