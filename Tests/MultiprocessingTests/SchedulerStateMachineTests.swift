@@ -602,6 +602,90 @@ struct SchedulerStateMachineTests {
         #expect(exit.contains(.finishJob(1)))
     }
 
+    // MARK: - The lone call's paths
+
+    /// Guards `startAtOnce`: a lone chunk goes to the first idle worker as `submit` would send
+    /// it; with no idle worker or a closed pool it declines and changes nothing.
+    @Test func startAtOnceTakesAnIdleWorkerOrDeclines() {
+        var h = Harness.running(processes: 2)
+        let first = h.sm.startAtOnce(job: J(1), chunk: chunk(1, 0), failFast: true, now: h.at(1))
+        #expect(first == W(0))
+        #expect(h.inFlight(0) == ["1/0"] && h.job(1)?.inFlight == 1 && h.job(1)?.queued == 0)
+        #expect(h.sm.counters.runningItems == 1 && h.sm.worker(W(0))?.headStartedAt == h.at(1))
+        let second = h.sm.startAtOnce(job: J(2), chunk: chunk(2, 0), failFast: true, now: h.at(1))
+        #expect(second == W(1))
+        // Both busy: declined, nothing changed.
+        let busy = Picture(h.sm)
+        let third = h.sm.startAtOnce(job: J(3), chunk: chunk(3, 0), failFast: true, now: h.at(2))
+        #expect(third == nil)
+        #expect(Picture(h.sm) == busy && h.job(3) == nil)
+        #expect(h.complete(0, 1, 0, at: 30) == [.deliver(1, 0), .finishJob(1)])
+        _ = h.close()
+        let closed = Picture(h.sm)
+        let fourth = h.sm.startAtOnce(job: J(5), chunk: chunk(5, 0), failFast: true, now: h.at(31))
+        #expect(fourth == nil)
+        #expect(Picture(h.sm) == closed)
+    }
+
+    /// Guards `completeAtOnce`: it takes the result of a lone chunk as `chunkCompleted` would
+    /// (counts, run time, the job gone), and declines, changing nothing, where `chunkCompleted`
+    /// has more to do: the worker is spent (maxTasksPerChild) or has a second chunk, the job was
+    /// cancelled or has another chunk, the pool is closed.
+    @Test func completeAtOnceTakesLoneResultsOrDeclines() {
+        func declines(_ h: inout Harness, _ w: Int, _ job: UInt64, _ index: Int, _ why: Comment) {
+            let before = Picture(h.sm)
+            let took = h.sm.completeAtOnce(
+                worker: W(w), job: J(job), index: index, failed: false, answeredItems: nil, failedItems: nil,
+                now: h.at(9))
+            #expect(!took, why)
+            #expect(Picture(h.sm) == before, why)
+        }
+        var h = Harness.running(processes: 2, maxTasksPerChild: 2)
+        #expect(h.submit(1, 1, at: 0) == [.send(1, 0, to: 0)])
+        let took = h.sm.completeAtOnce(
+            worker: W(0), job: J(1), index: 0, failed: true, answeredItems: 1, failedItems: 1, now: h.at(4))
+        #expect(took)
+        #expect(h.sm.counters.failed == 1)
+        #expect(h.job(1) == nil && h.inFlight(0).isEmpty)
+        #expect(h.sm.counters.runningItems == 0 && h.sm.worker(W(0))?.lastChunkDuration == .milliseconds(4))
+        // Its second task spends worker 0: chunkCompleted closes its input.
+        #expect(h.submit(2, 1, at: 5) == [.send(2, 0, to: 0)])
+        declines(&h, 0, 2, 0, "spent worker")
+        // A job of two chunks, one on each worker.
+        var g = Harness.running(processes: 2)
+        #expect(g.submit(1, 2, at: 0) == [.send(1, 0, to: 0), .send(1, 1, to: 1)])
+        declines(&g, 0, 1, 0, "a job with another chunk in flight")
+        // Cancelled, its chunk left to finish.
+        var k = Harness.running(processes: 2)
+        #expect(k.submit(1, 1, at: 0) == [.send(1, 0, to: 0)])
+        _ = k.cancel(1, stopRunning: false, at: 1)
+        declines(&k, 0, 1, 0, "cancelled job")
+        // A second chunk behind the first on one worker (prefetched after a short chunk).
+        var p = Harness.running(processes: 1)
+        #expect(p.submit(1, 1, at: 0) == [.send(1, 0, to: 0)])
+        #expect(p.complete(0, 1, 0, at: 1) == [.deliver(1, 0), .finishJob(1)])
+        #expect(p.submit(2, 3, at: 1) == [.send(2, 0, to: 0), .send(2, 1, to: 0)])
+        declines(&p, 0, 2, 0, "two chunks on the worker")
+        // Closed: chunkCompleted closes idle workers' inputs.
+        var c = Harness.running(processes: 2)
+        #expect(c.submit(1, 1, at: 0) == [.send(1, 0, to: 0)])
+        _ = c.close()
+        declines(&c, 0, 1, 0, "closed pool")
+    }
+
+    /// Guards that the randomized model (below) exercises the lone call's paths it checks.
+    @Test func randomModelTakesTheLoneCallPaths() {
+        var starts = 0, completions = 0
+        for seed in UInt64(1)...UInt64(16) {
+            var model = Model(seed: seed)
+            for _ in 0..<400 { model.step() }
+            model.drain()
+            starts += model.fastStarts
+            completions += model.fastCompletions
+        }
+        #expect(starts > 0 && completions > 0, "starts \(starts), completions \(completions)")
+    }
+
     // MARK: - Randomized model
 
     /// Guards the invariants (see `Model`) under random interleavings of submit/append/spawn/
@@ -615,6 +699,43 @@ struct SchedulerStateMachineTests {
 }
 
 // MARK: - Model
+
+/// Everything of the machine's state that a decision can change, comparable: the lone call's
+/// paths (`startAtOnce`, `completeAtOnce`) must leave exactly what the general ones leave.
+private struct Picture: Equatable {
+    struct WorkerPicture: Equatable {
+        let id: Int, pid: Int32, phase: SM.WorkerPhase, ready: Bool, retiring: Bool, assigned: Int
+        let inFlight: [String], headStartedAt: MonotonicInstant?, lastChunkDuration: Duration?
+    }
+    struct JobPicture: Equatable {
+        let id: UInt64, failFast: Bool, open: Bool, queued: Int, inFlight: Int, failed: Bool, cancelled: Bool
+        let stopRunning: Bool
+    }
+    let lifecycle: SM.Lifecycle
+    let workers: [WorkerPicture]
+    let queue: [String]
+    let jobs: [JobPicture]
+    let counters: SchedulerCounters
+    let nextDeadline: MonotonicInstant?
+
+    init(_ sm: SM) {
+        lifecycle = sm.lifecycle
+        workers = sm.workers.map {
+            WorkerPicture(
+                id: $0.id.rawValue, pid: $0.pid, phase: $0.phase, ready: $0.ready, retiring: $0.retiring,
+                assigned: $0.assigned, inFlight: $0.inFlight.map(\.payload), headStartedAt: $0.headStartedAt,
+                lastChunkDuration: $0.lastChunkDuration)
+        }
+        queue = sm.queue.map(\.payload)
+        jobs = sm.jobs.sorted { $0.key.rawValue < $1.key.rawValue }.map { id, job in
+            JobPicture(
+                id: id.rawValue, failFast: job.failFast, open: job.open, queued: job.queued, inFlight: job.inFlight,
+                failed: job.failed, cancelled: job.cancelled, stopRunning: job.stopRunning)
+        }
+        counters = sm.counters
+        nextDeadline = sm.nextDeadline
+    }
+}
 
 /// The owner of the state machine and its worker processes (which never answer after a kill):
 /// performs every action and checks after every event that no chunk is reported twice, after
@@ -641,6 +762,10 @@ private struct Model {
     let t0 = MonotonicInstant.now
     var ms = 0, stopped = 0, nextJob: UInt64 = 1
     var pendingSpawns: [Int] = [], procs: [Int: Proc] = [:], jobs: [UInt64: JobInfo] = [:]
+    /// Results the lone call's `completeAtOnce` took (the test checks that the path was taken).
+    var fastCompletions = 0
+    /// Lone chunks `startAtOnce` started.
+    var fastStarts = 0
 
     init(seed: UInt64) {
         rng = SeededGenerator(state: seed)
@@ -694,6 +819,23 @@ private struct Model {
         let info = JobInfo(failFast: Bool.random(using: &rng), open: chance(4), chunks: count)
         jobs[job] = info
         let chunks = (0..<info.chunks).map { makeChunk(job, $0) }
+        // A lone chunk: the lone call's `startAtOnce`, checked against `submit` on a copy.
+        if chunks.count == 1 && !info.open && Bool.random(using: &rng) {
+            var general = sm
+            let actions = general.submit(job: J(job), chunks: chunks, failFast: info.failFast, open: false, now: now)
+            let before = Picture(sm)
+            if let w = sm.startAtOnce(job: J(job), chunk: chunks[0], failFast: info.failFast, now: now) {
+                fastStarts += 1
+                #expect(actions.map(Act.init) == [.send(job, 0, to: w.rawValue)], "startAtOnce where submit did more")
+                #expect(Picture(sm) == Picture(general), "startAtOnce left another state than submit")
+            } else {
+                #expect(Picture(sm) == before, "startAtOnce changed the state and declined")
+                sm = general
+            }
+            perform(actions)
+            if !running { #expect(jobs[job]!.failedJob && jobs[job]!.finished) }
+            return
+        }
         perform(sm.submit(job: J(job), chunks: chunks, failFast: info.failFast, open: info.open, now: now))
         if !running { #expect(jobs[job]!.failedJob && jobs[job]!.finished) }
     }
@@ -726,7 +868,29 @@ private struct Model {
 
     mutating func complete(_ w: Int, failed: Bool) {
         let key = procs[w]!.sent.removeFirst()
-        perform(sm.chunkCompleted(worker: W(w), job: J(key.job), index: key.index, failed: failed, now: now))
+        // Half the time the lone call's `completeAtOnce`, checked against `chunkCompleted` on a copy.
+        if Bool.random(using: &rng) {
+            var general = sm
+            let actions = general.chunkCompleted(
+                worker: W(w), job: J(key.job), index: key.index, failed: failed, now: now)
+            let before = Picture(sm)
+            if sm.completeAtOnce(
+                worker: W(w), job: J(key.job), index: key.index, failed: failed, answeredItems: nil, failedItems: nil,
+                now: now)
+            {
+                #expect(
+                    actions.map(Act.init) == [.deliver(key.job, key.index), .finishJob(key.job)],
+                    "completeAtOnce where chunkCompleted did more")
+                #expect(Picture(sm) == Picture(general), "completeAtOnce left another state than chunkCompleted")
+                fastCompletions += 1
+            } else {
+                #expect(Picture(sm) == before, "completeAtOnce changed the state and declined")
+                sm = general
+            }
+            perform(actions)
+        } else {
+            perform(sm.chunkCompleted(worker: W(w), job: J(key.job), index: key.index, failed: failed, now: now))
+        }
         if failed { jobs[key.job]?.anyFailure = true }
     }
 

@@ -12,7 +12,6 @@ final class ApplySink: JobSink, NamedSink {
 
     let functionName: String
     let completion = Completion()
-    let progress = ProgressCounter(total: 1)
     private let decode: Decode
     private let callback: (@Sendable (any Sendable) -> Void)?
     private let errorCallback: (@Sendable (any Error) -> Void)?
@@ -24,6 +23,11 @@ final class ApplySink: JobSink, NamedSink {
     private struct State {
         var outcome: Completion.Outcome?
         var done = false
+        /// Whether the call's one item came back (its progress: 1 of 1).
+        var delivered = false
+        /// Made when somebody first asks for the progress: most calls are never watched, and a
+        /// counter of their own cost an allocation and two locked updates a call.
+        var progress: ProgressCounter?
     }
     private let state = Mutex(State())
 
@@ -42,6 +46,19 @@ final class ApplySink: JobSink, NamedSink {
         if hasCallbacks { callbacks.resultPending() }
     }
 
+    /// The call's progress (0 or 1 of 1), made on first use from what has happened so far and
+    /// kept up to date after (a step that ends the call under the lock before it is made has
+    /// counted it already; one after finds it there).
+    var progress: ProgressCounter {
+        state.withLock { state in
+            if let progress = state.progress { return progress }
+            let progress = ProgressCounter(
+                total: 1, completed: state.delivered ? 1 : 0, finished: state.done)
+            state.progress = progress
+            return progress
+        }
+    }
+
     /// Whether the outcome is known (see ``ListSink/isSettled``).
     var isSettled: Bool { settled.load(ordering: .acquiring) }
 
@@ -58,10 +75,25 @@ final class ApplySink: JobSink, NamedSink {
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         guard index == 0 else { return }
         let outcome = decode(items, header, workerPID)
-        state.withLock { state in
+        let progress = state.withLock { state -> ProgressCounter? in
             if state.outcome == nil { state.outcome = outcome }
+            state.delivered = true
+            return state.progress
         }
-        progress.add(completed: 1)
+        progress?.add(completed: 1)
+    }
+
+    /// The call's one result, and the end of the job: decoded, then settled under one lock.
+    func deliverLast(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
+        let decoded = index == 0 ? decode(items, header, workerPID) : nil
+        let settling = state.withLock { state -> (Completion.Outcome, ProgressCounter?)? in
+            if let decoded {
+                if state.outcome == nil { state.outcome = decoded }
+                state.delivered = true
+            }
+            return finishLocked(&state)
+        }
+        if let (outcome, progress) = settling { settle(outcome, progress: progress, delivered: decoded != nil) }
     }
 
     func fail(index: Int, with error: PoolError) {
@@ -76,31 +108,36 @@ final class ApplySink: JobSink, NamedSink {
     }
 
     func finish() {
-        let outcome = state.withLock { state -> Completion.Outcome? in
-            guard !state.done else { return nil }
-            state.done = true
-            return state.outcome
-                ?? .failure(PoolError(.workerLost, "the call of '\(functionName)' never came back"))
-        }
-        if let outcome { settle(outcome) }
+        let settling = state.withLock { finishLocked(&$0) }
+        if let (outcome, progress) = settling { settle(outcome, progress: progress, delivered: false) }
     }
 
-    /// Progress shows the end, and the outcome's callback runs (once), before the result is ready.
-    private func settle(_ outcome: Completion.Outcome) {
+    private func finishLocked(_ state: inout State) -> (Completion.Outcome, ProgressCounter?)? {
+        guard !state.done else { return nil }
+        state.done = true
+        let outcome =
+            state.outcome ?? .failure(PoolError(.workerLost, "the call of '\(functionName)' never came back"))
+        return (outcome, state.progress)
+    }
+
+    /// - Parameter delivered: The item came back in the same step (its progress not counted yet).
+    private func settle(_ outcome: Completion.Outcome, progress: ProgressCounter?, delivered: Bool) {
         settled.store(true, ordering: .releasing)
-        progress.finish()
+        if let progress {
+            if delivered { progress.add(completed: 1) }
+            progress.finish()
+        }
         callbacks.settle(
             completion, with: outcome, onSuccess: callback, onFailure: errorCallback, counted: hasCallbacks)
     }
 
-    /// Completes the result as cancelled (by the caller); the pool stops the work separately.
     func cancel(with error: any Error) {
-        let first = state.withLock { state -> Bool in
-            guard !state.done else { return false }
+        let settling = state.withLock { state -> ProgressCounter?? in
+            guard !state.done else { return nil }
             state.done = true
-            return true
+            return .some(state.progress)
         }
-        if first { settle(.failure(error)) }
+        if let progress = settling { settle(.failure(error), progress: progress, delivered: false) }
     }
 }
 

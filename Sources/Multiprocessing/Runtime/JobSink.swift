@@ -12,12 +12,20 @@ protocol JobSink: AnyObject, Sendable {
     func failJob(with error: PoolError)
     /// No more events will come.
     func finish()
+    /// The results of chunk `index` arrived and they are the job's last event: `deliver` then
+    /// `finish`, which a sink may do in one step.
+    func deliverLast(index: Int, header: ResultHeader, items reader: ByteReader, workerPID: Int32)
     /// The pool was closed: a stream reads the rest of its input now.
     func poolClosed()
 }
 
 extension JobSink {
     func poolClosed() {}
+
+    func deliverLast(index: Int, header: ResultHeader, items reader: ByteReader, workerPID: Int32) {
+        deliver(index: index, header: header, items: reader, workerPID: workerPID)
+        finish()
+    }
 }
 
 extension ChunkFailure {

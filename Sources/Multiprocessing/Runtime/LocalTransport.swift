@@ -121,6 +121,10 @@ final class LocalTransport: WorkerTransport {
         if wake { wakeLoop() }
     }
 
+    func send(_ frame: OutgoingFrame, to id: WorkerID, sequence: UInt64) {
+        apply(.send(frame), to: id, sequence: sequence)
+    }
+
     /// Wakes the I/O thread, unless it has ended. Under the channel lock, where the poller is
     /// closed: no wake-up can write to a reused descriptor.
     func wakeLoop() {

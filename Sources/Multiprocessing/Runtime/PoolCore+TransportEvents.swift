@@ -30,6 +30,7 @@ extension PoolCore: TransportEvents {
     func chunkCompleted(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32) {
         // Counted before the lock (a scan only when some item failed), for the statistics.
         let failedItems = ResultItems.failedCount(items, header: header)
+        if completeAtOnce(id, header: header, items: items, pid: pid, failedItems: failedItems) { return }
         transition(ActionContext(result: (header, items, pid))) { state in
             state.scheduler.chunkCompleted(
                 worker: id, job: JobID(rawValue: header.job), index: Int(header.chunkIndex),

@@ -89,6 +89,8 @@ final class PoolCore: Sendable {
     struct SinkEvent {
         enum Kind {
             case deliver(index: Int, header: ResultHeader, items: ByteReader, pid: Int32)
+            /// `deliver`, and the job's last event (its `finish` comes with it).
+            case deliverLast(index: Int, header: ResultHeader, items: ByteReader, pid: Int32)
             case fail(index: Int, PoolError)
             case failJob(PoolError)
             case finish
@@ -111,6 +113,8 @@ final class PoolCore: Sendable {
             switch kind {
             case .deliver(let index, let header, let items, let pid):
                 sink.deliver(index: index, header: header, items: items, workerPID: pid)
+            case .deliverLast(let index, let header, let items, let pid):
+                sink.deliverLast(index: index, header: header, items: items, workerPID: pid)
             case .fail(let index, let error): sink.fail(index: index, with: error)
             case .failJob(let error): sink.failJob(with: error)
             case .finish: sink.finish()
@@ -202,6 +206,9 @@ final class PoolCore: Sendable {
         job: JobID, chunks: [Scheduler.Chunk], failFast: Bool, open: Bool = false, sink: any JobSink,
         functionName: String
     ) throws(PoolError) -> WorkerID? {
+        if chunks.count == 1 && !open, let sentTo = submitAtOnce(job: job, chunk: chunks[0], failFast: failFast, sink: sink) {
+            return sentTo
+        }
         let (accepted, sentTo) = transition { state -> ([Scheduler.Action], (Bool, WorkerID?)) in
             guard state.scheduler.lifecycle == .running else { return ([], (false, nil)) }
             state.sinks[job] = SinkEntry(sink: sink)
@@ -217,6 +224,60 @@ final class PoolCore: Sendable {
     }
 
     /// Adds chunks to an open job (a stream being fed).
+    /// A job of one chunk that an idle worker starts at once (the scheduler's `startAtOnce`): the
+    /// transition without its lists (actions, effects, events), the chunk sent straight to the
+    /// transport. Nil when the general transition must decide (nothing happened then).
+    /// Not with metrics, whose ledger every transition keeps.
+    private func submitAtOnce(job: JobID, chunk: Scheduler.Chunk, failFast: Bool, sink: any JobSink) -> WorkerID? {
+        guard options.metrics == nil else { return nil }
+        let limited = chunk.timeout != nil || options.taskTimeout != nil
+        let started = state.withLock { state -> (worker: WorkerID, sequence: UInt64, wake: Bool)? in
+            guard !state.stopped else { return nil }
+            let deadlineBefore = limited ? state.scheduler.nextDeadline : nil
+            guard let id = state.scheduler.startAtOnce(job: job, chunk: chunk, failFast: failFast, now: .now) else {
+                return nil
+            }
+            state.sinks[job] = SinkEntry(sink: sink)
+            // A spawned worker always has its sequence (set by its `spawn`).
+            let sequence = state.sequences[id] ?? 0
+            state.sequences[id] = sequence + 1
+            // As `transition`: a deadline that came closer wakes the I/O thread to arm it.
+            var wake = false
+            if limited, let deadline = state.scheduler.nextDeadline {
+                wake = deadlineBefore.map { deadline < $0 } ?? true
+            }
+            return (id, sequence, wake)
+        }
+        guard let started else { return nil }
+        transport.send(chunk.payload, to: started.worker, sequence: started.sequence)
+        if started.wake { transport.perform([.deadlineChanged]) }
+        return started.worker
+    }
+
+    /// A result that ends its job, taken by the scheduler's `completeAtOnce`: the job's sink
+    /// delivers and finishes in one event, run here, without the transition's lists. False
+    /// when the general transition must decide (nothing happened then).
+    func completeAtOnce(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32, failedItems: Int)
+        -> Bool
+    {
+        guard options.metrics == nil else { return false }
+        let job = JobID(rawValue: header.job)
+        let taken = state.withLock { state -> (sink: any JobSink, due: [JobBarrier])? in
+            // Events issued before this one run through its sequencer: then the general path.
+            guard let s = state.sinks.index(forKey: job), state.sinks.values[s].issued == 0,
+                state.scheduler.completeAtOnce(
+                    worker: id, job: job, index: Int(header.chunkIndex), failed: header.anyFailed,
+                    answeredItems: header.itemCount, failedItems: failedItems, now: .now)
+            else { return nil }
+            let sink = state.sinks.remove(at: s).value.sink
+            return (sink, dueBarriers(&state))
+        }
+        guard let taken else { return false }
+        taken.sink.deliverLast(index: Int(header.chunkIndex), header: header, items: items, workerPID: pid)
+        for barrier in taken.due { barrier.action() }
+        return true
+    }
+
     func append(job: JobID, chunks: [Scheduler.Chunk], open: Bool) {
         transition { $0.scheduler.appendChunks(job: job, chunks, open: open, now: .now) }
     }
@@ -373,10 +434,20 @@ final class PoolCore: Sendable {
             case .deliver(let job, let index):
                 // By index: one hash of the job, not two.
                 guard let result = context.result, let s = state.sinks.index(forKey: job) else { continue }
+                if finishing(job) {
+                    // The job's last result: one event delivers and finishes (its `finishJob`,
+                    // next, finds the entry gone).
+                    var entry = state.sinks.remove(at: s).value
+                    events.append(
+                        entry.event(
+                            .deliverLast(index: index, header: result.header, items: result.items, pid: result.pid),
+                            finishing: true))
+                    continue
+                }
                 events.append(
                     state.sinks.values[s].event(
                         .deliver(index: index, header: result.header, items: result.items, pid: result.pid),
-                        finishing: finishing(job)))
+                        finishing: false))
             case .failChunk(let job, let index, let failure, let worker):
                 guard let entry = state.sinks[job] else { continue }
                 let name = (entry.sink as? any NamedSink)?.functionName ?? "?"

@@ -17,6 +17,12 @@ final class ProgressCounter: Sendable {
         state = Mutex(State(total: total))
     }
 
+    /// A counter that starts where a job already is (a sink that makes its counter only when
+    /// somebody asks for it).
+    init(total: Int?, completed: Int, finished: Bool) {
+        state = Mutex(State(completed: completed, total: total, finished: finished))
+    }
+
     var snapshot: PoolProgress {
         state.withLock { PoolProgress(completed: $0.completed, total: $0.total, isFinished: $0.finished) }
     }

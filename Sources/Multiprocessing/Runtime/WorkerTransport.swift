@@ -39,6 +39,10 @@ protocol WorkerTransport: AnyObject, Sendable {
     /// Performs `effects`, in order.
     func perform(_ effects: [TransportEffect])
 
+    /// Performs one `send` effect (a lone call's, decided without an effect list). The default
+    /// performs it as a list of one.
+    func send(_ frame: OutgoingFrame, to id: WorkerID, sequence: UInt64)
+
     /// Waits for `isDone` by reading worker `id`'s results on the calling thread, where the
     /// transport can (a lone call that went straight to a worker); returns early when it cannot.
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool)
@@ -46,6 +50,10 @@ protocol WorkerTransport: AnyObject, Sendable {
 
 extension WorkerTransport {
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {}
+
+    func send(_ frame: OutgoingFrame, to id: WorkerID, sequence: UInt64) {
+        perform([.send(frame, to: id, sequence: sequence)])
+    }
 }
 
 /// What happens to workers, reported by the transport to the storage.

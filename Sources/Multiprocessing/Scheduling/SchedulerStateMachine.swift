@@ -410,20 +410,7 @@ struct SchedulerStateMachine<Payload> {
             }
             return actions
         }
-        workers[i].inFlight.removeFirst()
-        let answered = min(max(answeredItems ?? head.items, 0), head.items)
-        let failedCount = min(max(failedItems ?? (failed ? 1 : 0), 0), answered)
-        counters.runningItems -= head.items
-        counters.count(answered - failedCount, .succeeded)
-        counters.count(failedCount, .failed)
-        // The rest of a chunk that stopped at a failed item never ran.
-        counters.count(head.items - answered, .cancelled)
-        if let started = workers[i].headStartedAt {
-            workers[i].lastChunkDuration = started.duration(to: now)
-            if configuration.recordsTimings { timings.append(.ran(started.duration(to: now))) }
-        }
-        workers[i].headStartedAt = workers[i].inFlight.isEmpty ? nil : now
-        if let next = workers[i].inFlight.first { recordWait(of: next) }
+        takeAnsweredHead(at: i, failed: failed, answeredItems: answeredItems, failedItems: failedItems)
 
         // One hash of the job for the whole update (its record is reached by index after it).
         if let j = jobs.index(forKey: job) {
@@ -452,6 +439,74 @@ struct SchedulerStateMachine<Payload> {
         dispatch(&actions)
         finishIfDrained(&actions)
         return actions
+    }
+
+    /// Ends the chunk at the head of worker `i`'s queue, which it answered: counts its items
+    /// and its run time, and starts the clock of the chunk behind it.
+    private mutating func takeAnsweredHead(at i: Int, failed: Bool, answeredItems: Int?, failedItems: Int?) {
+        let head = workers[i].inFlight.removeFirst()
+        let answered = min(max(answeredItems ?? head.items, 0), head.items)
+        let failedCount = min(max(failedItems ?? (failed ? 1 : 0), 0), answered)
+        counters.runningItems -= head.items
+        counters.count(answered - failedCount, .succeeded)
+        counters.count(failedCount, .failed)
+        // The rest of a chunk that stopped at a failed item never ran.
+        counters.count(head.items - answered, .cancelled)
+        if let started = workers[i].headStartedAt {
+            workers[i].lastChunkDuration = started.duration(to: now)
+            if configuration.recordsTimings { timings.append(.ran(started.duration(to: now))) }
+        }
+        workers[i].headStartedAt = workers[i].inFlight.isEmpty ? nil : now
+        if let next = workers[i].inFlight.first { recordWait(of: next) }
+    }
+
+    // MARK: - The lone call, at once
+
+    /// ``submit(job:chunks:failFast:open:now:)`` for a job of one chunk, in the case that decides
+    /// nothing else: the pool runs, nothing is queued and a worker is idle. The chunk starts on
+    /// the first idle worker, as `submit` would start it, and no action list is made (the only
+    /// action would be its `send`). Returns that worker; nil, with nothing changed, when `submit`
+    /// must decide.
+    mutating func startAtOnce(job: JobID, chunk: Chunk, failFast: Bool, now: MonotonicInstant) -> WorkerID? {
+        guard lifecycle == .running, queue.isEmpty,
+            let i = workers.firstIndex(where: { $0.inFlight.isEmpty && canTake($0, prefetch: false) })
+        else { return nil }
+        self.now = now
+        jobs[job] = Job(failFast: failFast, open: false, queued: 0, inFlight: 1)
+        var chunk = chunk
+        if configuration.recordsTimings { chunk.submittedAt = now }
+        counters.runningItems += chunk.items
+        workers[i].headStartedAt = workers[i].ready ? now : nil
+        if workers[i].ready { recordWait(of: chunk) }
+        workers[i].inFlight.append(chunk)
+        workers[i].assigned += 1
+        return workers[i].id
+    }
+
+    /// ``chunkCompleted(worker:job:index:failed:answeredItems:failedItems:now:)`` in the case
+    /// whose only actions would be the job's `deliver` and `finishJob`: the worker's one chunk,
+    /// all of a job nobody cancelled, nothing queued, every worker the pool wants running and
+    /// this one not due to retire. Returns true when it took the result (the caller delivers it
+    /// and finishes the job); false, with nothing changed, when `chunkCompleted` must decide.
+    mutating func completeAtOnce(
+        worker id: WorkerID, job: JobID, index chunkIndex: Int, failed: Bool, answeredItems: Int?,
+        failedItems: Int?, now: MonotonicInstant
+    ) -> Bool {
+        guard lifecycle == .running, queue.isEmpty, let i = index(of: id), workers[i].phase == .running,
+            !workers[i].retiring, workers[i].inFlight.count == 1, let head = workers[i].inFlight.first,
+            head.job == job, head.index == chunkIndex, let j = jobs.index(forKey: job)
+        else { return false }
+        let record = jobs.values[j]
+        guard !record.open, !record.cancelled, !record.failed, record.queued == 0, record.inFlight == 1 else {
+            return false
+        }
+        if let max = configuration.maxTasksPerChild, workers[i].assigned >= max { return false }
+        // No worker to start in its place (`replenish`).
+        guard workers.reduce(0, { $0 + ($1.isActive ? 1 : 0) }) >= configuration.processes else { return false }
+        self.now = now
+        takeAnsweredHead(at: i, failed: failed, answeredItems: answeredItems, failedItems: failedItems)
+        jobs.remove(at: j)
+        return true
     }
 
     /// The worker broke the protocol (a corrupt frame): kill it; its running chunk fails.
