@@ -206,7 +206,9 @@ final class PoolCore: Sendable {
         job: JobID, chunks: [Scheduler.Chunk], failFast: Bool, open: Bool = false, sink: any JobSink,
         functionName: String
     ) throws(PoolError) -> WorkerID? {
-        if chunks.count == 1 && !open, let sentTo = submitAtOnce(job: job, chunk: chunks[0], failFast: failFast, sink: sink) {
+        if chunks.count == 1 && !open,
+            let sentTo = submitAtOnce(job: job, chunk: chunks[0], failFast: failFast, sink: sink)
+        {
             return sentTo
         }
         let (accepted, sentTo) = transition { state -> ([Scheduler.Action], (Bool, WorkerID?)) in
@@ -257,7 +259,9 @@ final class PoolCore: Sendable {
     /// A result that ends its job, taken by the scheduler's `completeAtOnce`: the job's sink
     /// delivers and finishes in one event, run here, without the transition's lists. False
     /// when the general transition must decide (nothing happened then).
-    func completeAtOnce(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32, failedItems: Int)
+    func completeAtOnce(
+        _ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32, failedItems: Int
+    )
         -> Bool
     {
         guard options.metrics == nil else { return false }
