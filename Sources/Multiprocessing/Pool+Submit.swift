@@ -146,8 +146,9 @@ extension ListSink: ResultSink {}
 extension ApplySink: ResultSink {}
 
 /// What an ``AsyncResult`` acts on: the job, its sink, and the worker its one chunk went
-/// straight to, if it did. One object (not generic) rather than a closure for each action.
-final class SubmittedCall: Sendable {
+/// straight to, if it did. One value (not generic) rather than a closure for each action; a
+/// struct, so that a blocking `apply`, which waits on it and lets go, allocates no object for it.
+struct SubmittedCall: Sendable {
     let core: PoolCore
     let job: JobID
     let sink: any ResultSink

@@ -84,16 +84,29 @@ final class ApplySink: JobSink, NamedSink {
     }
 
     /// The call's one result, and the end of the job: decoded, then settled under one lock.
+    /// The decoded outcome goes straight on to the completion: an `Outcome` kept in the state
+    /// and copied out again cost its existential's witness calls twice (~500 instructions).
     func deliverLast(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
-        let decoded = index == 0 ? decode(items, header, workerPID) : nil
-        let settling = state.withLock { state -> (Completion.Outcome, ProgressCounter?)? in
-            if let decoded {
-                if state.outcome == nil { state.outcome = decoded }
-                state.delivered = true
-            }
-            return finishLocked(&state)
+        guard index == 0 else { return finish() }
+        let decoded = decode(items, header, workerPID)
+        enum Step {
+            case settled
+            case decoded(ProgressCounter?)
+            /// A failure came first (not for a job of one chunk; kept for the rule "first wins").
+            case earlier(Completion.Outcome, ProgressCounter?)
         }
-        if let (outcome, progress) = settling { settle(outcome, progress: progress, delivered: decoded != nil) }
+        let step = state.withLock { state -> Step in
+            guard !state.done else { return .settled }
+            state.done = true
+            state.delivered = true
+            if let earlier = state.outcome { return .earlier(earlier, state.progress) }
+            return .decoded(state.progress)
+        }
+        switch step {
+        case .settled: return
+        case .decoded(let progress): settle(decoded, progress: progress, delivered: true)
+        case .earlier(let outcome, let progress): settle(outcome, progress: progress, delivered: true)
+        }
     }
 
     func fail(index: Int, with error: PoolError) {
@@ -149,11 +162,13 @@ extension ApplySink {
             // A plain number comes back packed (its stride, then its bytes): load it in place,
             // no array, no `Result` of R, no temporary buffer.
             if plain, header.packed, header.itemCount == 1 {
+                // `do`, not `try?`: an optional of R looked up its metadata on every call.
                 var reader = items
-                if let stride = try? reader.readUInt32(),
-                    let value = try? PackedLayout.load(R.self, stride: Int(stride), from: &reader)
-                {
-                    return .success(value)
+                do {
+                    let stride = try reader.readUInt32()
+                    return .success(try PackedLayout.load(R.self, stride: Int(stride), from: &reader))
+                } catch {
+                    // Not what a packed result looks like: decoded the general way, which says why.
                 }
             }
             var outcome: Completion.Outcome = .failure(

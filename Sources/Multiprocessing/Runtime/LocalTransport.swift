@@ -135,24 +135,23 @@ final class LocalTransport: WorkerTransport {
     /// before it came; drops it when the worker is gone.
     private func apply(_ operation: Operation, to id: WorkerID, sequence: UInt64) {
         channels.withLock { channels in
-            let ready =
-                channels.table.update(id) { channel -> Bool in
-                    guard sequence == channel.nextSequence else {
-                        channel.early[sequence] = operation
-                        return false
+            channels.table.update(id) { channel in
+                guard sequence == channel.nextSequence else {
+                    channel.early[sequence] = operation
+                    return
+                }
+                var next: Operation? = operation
+                while let operation = next {
+                    switch operation {
+                    case .send(let frame): channel.outbox.append(frame)
+                    case .closeInput: channel.closeWhenFlushed = true
                     }
-                    var next: Operation? = operation
-                    while let operation = next {
-                        switch operation {
-                        case .send(let frame): channel.outbox.append(frame)
-                        case .closeInput: channel.closeWhenFlushed = true
-                        }
-                        channel.nextSequence += 1
-                        next = channel.early.isEmpty ? nil : channel.early.removeValue(forKey: channel.nextSequence)
-                    }
-                    return true
-                } ?? false
-            if ready { flush(id, &channels) }
+                    channel.nextSequence += 1
+                    next = channel.early.isEmpty ? nil : channel.early.removeValue(forKey: channel.nextSequence)
+                }
+                // Here, in place: a second look-up of the channel for the flush cost as much.
+                flush(&channel)
+            }
         }
     }
 
