@@ -34,7 +34,7 @@ final class PoolCore: Sendable {
 
     struct State {
         var scheduler: Scheduler
-        var sinks: [JobID: SinkEntry] = [:]
+        var sinks = JobTable<SinkEntry>()
         /// The number of the next transport effect on each worker (see ``WorkerTransport``).
         var sequences = WorkerTable<UInt64>()
         /// What the last failed initializer threw: the `underlying` error of `.initializerFailed`.
@@ -268,7 +268,7 @@ final class PoolCore: Sendable {
         let job = JobID(rawValue: header.job)
         let taken = state.withLock { state -> (sink: any JobSink, due: [JobBarrier])? in
             // Events issued before this one run through its sequencer: then the general path.
-            guard let s = state.sinks.index(forKey: job), state.sinks.values[s].issued == 0,
+            guard let s = state.sinks.index(forKey: job), state.sinks[at: s].issued == 0,
                 state.scheduler.completeAtOnce(
                     worker: id, job: job, index: Int(header.chunkIndex), failed: header.anyFailed,
                     answeredItems: header.itemCount, failedItems: failedItems, now: .now)
@@ -449,7 +449,7 @@ final class PoolCore: Sendable {
                     continue
                 }
                 events.append(
-                    state.sinks.values[s].event(
+                    state.sinks[at: s].event(
                         .deliver(index: index, header: result.header, items: result.items, pid: result.pid),
                         finishing: false))
             case .failChunk(let job, let index, let failure, let worker):

@@ -189,7 +189,7 @@ struct SchedulerStateMachine<Payload> {
     private(set) var lifecycle: Lifecycle = .running
     private(set) var workers: [Worker] = []
     private(set) var queue: Deque<Chunk> = []
-    private(set) var jobs: [JobID: Job] = [:]
+    private(set) var jobs = JobTable<Job>()
     private var nextWorkerID = 0
     private var consecutiveStartupFailures = 0
     private var consecutiveStartupKills = 0
@@ -414,7 +414,7 @@ struct SchedulerStateMachine<Payload> {
 
         // One hash of the job for the whole update (its record is reached by index after it).
         if let j = jobs.index(forKey: job) {
-            var record = jobs.values[j]
+            var record = jobs[at: j]
             record.inFlight -= 1
             if !record.cancelled && !(record.failed && record.failFast) {
                 actions.append(.deliver(job: job, index: chunkIndex))
@@ -427,7 +427,7 @@ struct SchedulerStateMachine<Payload> {
                 jobs.remove(at: j)
                 actions.append(.finishJob(job))
             } else {
-                jobs.values[j] = record
+                jobs[at: j] = record
             }
         }
         // The next chunk on this worker belongs to a cancelled job: stop it now.
@@ -496,7 +496,7 @@ struct SchedulerStateMachine<Payload> {
             !workers[i].retiring, workers[i].inFlight.count == 1, let head = workers[i].inFlight.first,
             head.job == job, head.index == chunkIndex, let j = jobs.index(forKey: job)
         else { return false }
-        let record = jobs.values[j]
+        let record = jobs[at: j]
         guard !record.open, !record.cancelled, !record.failed, record.queued == 0, record.inFlight == 1 else {
             return false
         }
@@ -773,9 +773,8 @@ struct SchedulerStateMachine<Payload> {
                 for i in workers.indices where !queue.isEmpty && canTake(workers[i], prefetch: prefetch) {
                     if !prefetch && !workers[i].inFlight.isEmpty { continue }
                     let chunk = queue.removeFirst()
-                    // One hash, then the record by index (the dictionary's own in-place
-                    // subscript costs twice as much): this runs for every chunk.
-                    if let j = jobs.index(forKey: chunk.job) { jobs.values[j].startOne() }
+                    // One look-up, then the record by index, in place: this runs for every chunk.
+                    if let j = jobs.index(forKey: chunk.job) { jobs[at: j].startOne() }
                     counters.queuedItems -= chunk.items
                     counters.runningItems += chunk.items
                     if workers[i].inFlight.isEmpty {
