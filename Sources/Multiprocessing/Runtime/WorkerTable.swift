@@ -52,16 +52,29 @@ struct WorkerTable<Value> {
     /// value holding arrays is not copied on write); nil when `id` has none.
     mutating func update<R>(_ id: WorkerID, _ body: (inout Value) throws -> R) rethrows -> R? {
         guard let i = index(of: id), var value = slots[i].take() else { return nil }
-        defer { slots[i] = value }
-        return try body(&value)
+        // Put back by moving (`consume`): a `defer` put back a copy and destroyed the original,
+        // ~500 instructions for a reader, on every result.
+        do {
+            let result = try body(&value)
+            slots[i] = consume value
+            return result
+        } catch {
+            slots[i] = consume value
+            throw error
+        }
     }
 
     /// Runs `body` on every value in place, in the table's order (see ``update(_:_:)``).
     mutating func updateEach(_ body: (WorkerID, inout Value) throws -> Void) rethrows {
         for i in ids.indices {
             guard var value = slots[i].take() else { continue }
-            defer { slots[i] = value }
-            try body(ids[i], &value)
+            do {
+                try body(ids[i], &value)
+                slots[i] = consume value
+            } catch {
+                slots[i] = consume value
+                throw error
+            }
         }
     }
 
