@@ -44,13 +44,17 @@ extension Pool {
     /// - Throws: what ``applyAsync(_:_:timeout:callback:errorCallback:)`` and
     ///   ``AsyncResult/get(timeout:)`` throw: the function's own error, or a ``PoolError``
     ///   (`.taskTimedOut` past the timeout, `.invalidArgument` for a timeout not above zero).
+    @inlinable
     public func apply<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
     ) throws -> R {
+        // Inlinable, as are the encoding, the decoding and the cast below: compiled in the
+        // caller's module for its types (in the library, where they are known only at run time,
+        // they cost ~2,000 instructions a call of metadata look-ups and witness calls).
         // Without an `AsyncResult` (nobody else can see this call): its own wait, as `get()`'s.
         let call = try submitCall(
             functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
-            callback: nil as (@Sendable (R) -> Void)?, errorCallback: nil,
+            decode: ApplySink.decoder(for: R.self, functionName: function.name), callback: nil, errorCallback: nil,
             packedStride: function.packedCallStride
         ) { builder in try Pool.append(function, repeat each arguments, to: &builder) }
         return try call.outcome(waitingUpTo: nil).get(as: R.self)
@@ -84,11 +88,12 @@ extension Pool {
     /// Appends one call's arguments to its frame: packed when the frame was made with the
     /// function's ``PoolFunction/packedCallStride`` (the worker then runs the loop compiled for its
     /// types, and neither side runs the generic coder), else encoded.
+    @inlinable
     static func append<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, to builder: inout TaskFrameBuilder
     ) throws {
-        if builder.packedStride != nil {
-            builder.appendPacked((repeat each arguments))
+        if let stride = builder.packedStride {
+            withUnsafeBytes(of: (repeat each arguments)) { builder.appendPacked(bytes: $0, stride: stride) }
         } else {
             try builder.appendItem { writer in try function.encodeArguments(repeat each arguments, into: &writer) }
         }

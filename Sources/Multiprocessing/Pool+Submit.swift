@@ -87,6 +87,25 @@ extension Pool {
         errorCallback: (@Sendable (any Error) -> Void)?, packedStride: Int? = nil,
         encodeArguments: (inout TaskFrameBuilder) throws -> Void
     ) throws(PoolError) -> SubmittedCall {
+        // `if let`, not `Optional.map`: the generic map looked up the metadata of the optional
+        // closure type on every call (~450 instructions).
+        var erasedCallback: (@Sendable (any Sendable) -> Void)?
+        if let callback { erasedCallback = { value in callback(value as! R) } }
+        return try submitCall(
+            functionName: functionName, signature: signature, timeout: timeout,
+            decode: ApplySink.decoder(for: R.self, functionName: functionName), callback: erasedCallback,
+            errorCallback: errorCallback, packedStride: packedStride, encodeArguments: encodeArguments)
+    }
+
+    /// ``submitCall(functionName:signature:timeout:callback:errorCallback:packedStride:encodeArguments:)``
+    /// with the typed parts made by the caller: how the result decodes, and the callback erased.
+    /// Not generic: the blocking `apply`, inlined into the caller's module, calls it directly.
+    @usableFromInline
+    func submitCall(
+        functionName: String, signature: UInt64, timeout: Duration?, decode: @escaping ApplySink.Decode,
+        callback: (@Sendable (any Sendable) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
+        packedStride: Int?, encodeArguments: (inout TaskFrameBuilder) throws -> Void
+    ) throws(PoolError) -> SubmittedCall {
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: functionName) }
         if let timeout, timeout <= .zero {
             throw PoolError(.invalidArgument, "timeout must be above zero, not \(timeout)", functionName: functionName)
@@ -104,13 +123,9 @@ extension Pool {
         }
         let chunk = PoolCore.Scheduler.Chunk(
             job: job, index: 0, payload: builder.finishWithAttachments(), timeout: timeout, items: 1)
-        // `if let`, not `Optional.map`: the generic map looked up the metadata of the optional
-        // closure type on every call (~450 instructions).
-        var erasedCallback: (@Sendable (any Sendable) -> Void)?
-        if let callback { erasedCallback = { value in callback(value as! R) } }
         let sink = ApplySink(
-            functionName: functionName, decode: ApplySink.decoder(for: R.self, functionName: functionName),
-            callback: erasedCallback, errorCallback: errorCallback, callbacks: core.callbacks)
+            functionName: functionName, decode: decode, callback: callback, errorCallback: errorCallback,
+            callbacks: core.callbacks)
         return try submit(job: job, chunks: [chunk], sink: sink, functionName: functionName)
     }
 
@@ -148,6 +163,7 @@ extension ApplySink: ResultSink {}
 /// What an ``AsyncResult`` acts on: the job, its sink, and the worker its one chunk went
 /// straight to, if it did. One value (not generic) rather than a closure for each action; a
 /// struct, so that a blocking `apply`, which waits on it and lets go, allocates no object for it.
+@usableFromInline
 struct SubmittedCall: Sendable {
     let core: PoolCore
     let job: JobID
@@ -190,6 +206,7 @@ struct SubmittedCall: Sendable {
     /// Waits for the outcome (see ``AsyncResult/get(timeout:)``).
     /// - Throws: `PoolError.timeout` when `timeout` passes first, `.notReady` in the result's
     ///   own callback.
+    @usableFromInline
     func outcome(waitingUpTo timeout: Duration?) throws(PoolError) -> Completion.Outcome {
         switch waitBlocking(timeout: timeout) {
         case .done(let outcome):

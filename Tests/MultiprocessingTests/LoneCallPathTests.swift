@@ -80,4 +80,31 @@ import Testing
         #expect(Set(pids).count == 3)
         #expect(pool.statistics.workerRestarts.maxTasks >= 2)
     }
+
+    /// Guards the copy a packed result's decoder loads from: only a value of the expected
+    /// stride that the frame holds whole, and that fits the buffer, is copied.
+    @Test func lonePackedCopyChecksStrideAndBounds() {
+        func frame(stride: UInt32, bytes: [UInt8]) -> ByteReader {
+            var writer = ByteWriter(reservingCapacity: 32)
+            writer.writeUInt32(stride)
+            for byte in bytes { writer.writeUInt8(byte) }
+            return ByteReader(writer.bytes)
+        }
+        var buffer = [UInt8](repeating: 0xEE, count: 16)
+        let value: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
+        let copied = buffer.withUnsafeMutableBytes { frame(stride: 8, bytes: value).copyLonePacked(stride: 8, into: $0) }
+        #expect(copied && Array(buffer[0..<8]) == value && buffer[8] == 0xEE)
+        buffer = [UInt8](repeating: 0xEE, count: 16)
+        let refusals = buffer.withUnsafeMutableBytes { out in
+            [
+                frame(stride: 4, bytes: value).copyLonePacked(stride: 8, into: out),  // another stride
+                frame(stride: 8, bytes: Array(value[0..<7])).copyLonePacked(stride: 8, into: out),  // cut short
+                frame(stride: 32, bytes: value + value + value + value).copyLonePacked(stride: 32, into: out),  // too big
+                ByteReader([1, 0]).copyLonePacked(stride: 8, into: out),  // not even a stride
+            ]
+        }
+        #expect(refusals == [false, false, false, false])
+        #expect(buffer == [UInt8](repeating: 0xEE, count: 16))
+    }
 }
+

@@ -6,8 +6,10 @@
 
 import Synchronization
 
+@usableFromInline
 final class ApplySink: JobSink, NamedSink {
     /// Turns the one item of a delivered chunk into the call's outcome.
+    @usableFromInline
     typealias Decode = @Sendable (_ items: ByteReader, _ header: ResultHeader, _ workerPID: Int32) -> Completion.Outcome
 
     let functionName: String
@@ -156,33 +158,48 @@ final class ApplySink: JobSink, NamedSink {
 
 extension ApplySink {
     /// Decodes a call's one result item as `R`: its value, or the error the worker sent.
+    ///
+    /// Inlinable, so that the caller's module (which knows `R`) compiles the closure for `R`:
+    /// made in the library, where `R` is known only at run time, loading a packed number cost
+    /// ~850 instructions of metadata and witness calls a call, now a copy and a load.
+    @inlinable
     static func decoder<R: Decodable & Sendable>(for _: R.Type, functionName: String) -> Decode {
-        let plain = PackedLayout.isPlain(R.self)
-        return { items, header, workerPID in
-            // A plain number comes back packed (its stride, then its bytes): load it in place,
-            // no array, no `Result` of R, no temporary buffer.
-            if plain, header.packed, header.itemCount == 1 {
-                // `do`, not `try?`: an optional of R looked up its metadata on every call.
-                var reader = items
-                do {
-                    let stride = try reader.readUInt32()
-                    return .success(try PackedLayout.load(R.self, stride: Int(stride), from: &reader))
-                } catch {
-                    // Not what a packed result looks like: decoded the general way, which says why.
-                }
+        guard PackedLayout.isPlain(R.self) else {
+            return { items, header, workerPID in
+                decodeItem(items, header: header, as: R.self, functionName: functionName, workerPID: workerPID)
             }
-            var outcome: Completion.Outcome = .failure(
-                PoolError(.encodingFailed, "the call of '\(functionName)' came back without a result"))
-            ResultItems.decodeEach(
-                items, header: header, expected: 1, as: R.self, functionName: functionName, workerPID: workerPID
-            ) { result in
-                switch result {
-                case .success(let value): outcome = .success(value)
-                case .failure(let error): outcome = .failure(error)
-                }
-                return false
-            }
-            return outcome
         }
+        return { items, header, workerPID in
+            // A plain number comes back packed (its stride, then its bytes): copied out of the
+            // frame (every plain number fits 16 bytes) and loaded as R.
+            if header.packed, header.itemCount == 1 {
+                var storage: (UInt64, UInt64) = (0, 0)
+                let copied = withUnsafeMutableBytes(of: &storage) {
+                    items.copyLonePacked(stride: MemoryLayout<R>.stride, into: $0)
+                }
+                if copied { return .success(withUnsafeBytes(of: &storage) { $0.loadUnaligned(as: R.self) }) }
+            }
+            // Not what a packed result looks like: decoded the general way, which says why.
+            return decodeItem(items, header: header, as: R.self, functionName: functionName, workerPID: workerPID)
+        }
+    }
+
+    /// The general way: the item's value (decoded), or the error it carries.
+    @usableFromInline
+    static func decodeItem<R: Decodable & Sendable>(
+        _ items: ByteReader, header: ResultHeader, as _: R.Type, functionName: String, workerPID: Int32
+    ) -> Completion.Outcome {
+        var outcome: Completion.Outcome = .failure(
+            PoolError(.encodingFailed, "the call of '\(functionName)' came back without a result"))
+        ResultItems.decodeEach(
+            items, header: header, expected: 1, as: R.self, functionName: functionName, workerPID: workerPID
+        ) { result in
+            switch result {
+            case .success(let value): outcome = .success(value)
+            case .failure(let error): outcome = .failure(error)
+            }
+            return false
+        }
+        return outcome
     }
 }

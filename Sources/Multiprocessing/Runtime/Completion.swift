@@ -15,13 +15,17 @@ import Dispatch
 import Synchronization
 
 /// A one-shot outcome with blocking and async waiters.
+@usableFromInline
 final class Completion: Sendable {
     /// How the work ended: its value, or its error.
+    @usableFromInline
     enum Outcome: Sendable {
         case success(any Sendable)
         case failure(any Error)
 
-        /// The value as `T` (which it was made from), or the error thrown.
+        /// The value as `T` (which it was made from), or the error thrown. Inlinable: compiled
+        /// in the caller's module, for its `T`.
+        @inlinable
         func get<T>(as _: T.Type = T.self) throws -> T {
             switch self {
             case .success(let value): return value as! T

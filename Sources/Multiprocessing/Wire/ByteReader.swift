@@ -9,7 +9,8 @@
 /// Every read checks the remaining length first and throws ``WireFormatError`` instead of
 /// trapping; lengths read from the input are validated against the remaining bytes before
 /// anything is allocated.
-struct ByteReader {
+@usableFromInline
+struct ByteReader: Sendable {
     /// The whole underlying buffer (shared, never copied).
     let bytes: [UInt8]
     /// The current absolute position in ``bytes``.

@@ -7,6 +7,7 @@
 // buffers) without Foundation.
 
 /// An append-only byte buffer with little-endian and LEB128 writers.
+@usableFromInline
 struct ByteWriter {
     /// The bytes written so far.
     var bytes: [UInt8]

@@ -4,6 +4,7 @@
 
 extension PoolFunction {
     /// Encodes one call's arguments, one after another.
+    @usableFromInline
     func encodeArguments(_ arguments: repeat each Argument, into writer: inout ByteWriter) throws {
         repeat try WireCoding.encode(each arguments, into: &writer)
     }

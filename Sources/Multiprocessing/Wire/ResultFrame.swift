@@ -9,13 +9,14 @@
 // stream given no chunksize sizes its next chunks from it (AdaptiveChunking.swift).
 
 /// The fields before the items of a result frame.
-struct ResultHeader: Equatable {
+@usableFromInline
+struct ResultHeader: Equatable, Sendable {
     var job: UInt64
     var chunkIndex: UInt64
-    var itemCount: Int
+    @usableFromInline var itemCount: Int
     var anyFailed: Bool
     /// The items are packed values.
-    var packed = false
+    @usableFromInline var packed = false
     /// How long the worker ran the chunk, in nanoseconds (0: not measured).
     var runNanoseconds: UInt64 = 0
 

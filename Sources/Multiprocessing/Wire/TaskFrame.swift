@@ -44,6 +44,7 @@ struct TaskHeader: Equatable {
 }
 
 /// Builds a task frame item by item.
+@usableFromInline
 struct TaskFrameBuilder {
     private(set) var writer: ByteWriter
     private let frameStart: Int
@@ -51,7 +52,7 @@ struct TaskFrameBuilder {
     private(set) var itemCount = 0
 
     /// The stride of packed items, if the items are packed.
-    let packedStride: Int?
+    @usableFromInline let packedStride: Int?
     private let flagsOffset: Int
     /// Packed items that travel as the frame's attachment.
     private var packedItems: OutgoingAttachment?
@@ -99,6 +100,17 @@ struct TaskFrameBuilder {
     }
 
     /// Appends one item; `encode` writes its arguments. On failure the frame is left as it was.
+    /// Appends one packed item given as its bytes (`MemoryLayout.size` of them), padded to
+    /// `stride`: not generic, for the typed side inlined into the caller's module.
+    @usableFromInline
+    mutating func appendPacked(bytes: UnsafeRawBufferPointer, stride: Int) {
+        precondition(packedStride == stride && bytes.count <= stride, "a packed item of the wrong stride")
+        writer.writeRaw(bytes)
+        for _ in bytes.count..<stride { writer.writeUInt8(0) }
+        itemCount += 1
+    }
+
+    @usableFromInline
     mutating func appendItem(_ encode: (inout ByteWriter) throws -> Void) throws {
         precondition(packedStride == nil, "an encoded item in a frame of packed items")
         let mark = writer.count
