@@ -92,19 +92,21 @@ import Testing
         }
         var buffer = [UInt8](repeating: 0xEE, count: 16)
         let value: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
-        let copied = buffer.withUnsafeMutableBytes { frame(stride: 8, bytes: value).copyLonePacked(stride: 8, into: $0) }
+        let copied = buffer.withUnsafeMutableBytes {
+            frame(stride: 8, bytes: value).copyLonePacked(stride: 8, into: $0)
+        }
         #expect(copied && Array(buffer[0..<8]) == value && buffer[8] == 0xEE)
         buffer = [UInt8](repeating: 0xEE, count: 16)
         let refusals = buffer.withUnsafeMutableBytes { out in
+            // Another stride; cut short; too big for the buffer; not even a stride.
             [
-                frame(stride: 4, bytes: value).copyLonePacked(stride: 8, into: out),  // another stride
-                frame(stride: 8, bytes: Array(value[0..<7])).copyLonePacked(stride: 8, into: out),  // cut short
-                frame(stride: 32, bytes: value + value + value + value).copyLonePacked(stride: 32, into: out),  // too big
-                ByteReader([1, 0]).copyLonePacked(stride: 8, into: out),  // not even a stride
+                frame(stride: 4, bytes: value).copyLonePacked(stride: 8, into: out),
+                frame(stride: 8, bytes: Array(value[0..<7])).copyLonePacked(stride: 8, into: out),
+                frame(stride: 32, bytes: value + value + value + value).copyLonePacked(stride: 32, into: out),
+                ByteReader([1, 0]).copyLonePacked(stride: 8, into: out),
             ]
         }
         #expect(refusals == [false, false, false, false])
         #expect(buffer == [UInt8](repeating: 0xEE, count: 16))
     }
 }
-
