@@ -11,18 +11,11 @@
 // thread waiting for its own result, the task channel): a dead or killed worker never leaves a
 // reader on unmapped memory.
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The two rings of one worker, and the mapping that holds their memory.
 final class SharedChannel: Sendable {
     /// Each ring's data area (2 MiB: a 4 MiB payload crosses in pieces, the two sides
     /// copying at once; see the performance article).
-    static let defaultCapacity: Int = {
-        if let raw = getenv("MP_RING_CAPACITY"), let value = Int(String(cString: raw)) { return value }
-        return 2 << 20
-    }()
+    static let defaultCapacity = 2 << 20
     private static let headerSize = 4096
     private static let magic: UInt64 = 0x4d50_5249_4e47_0001  // "MPRING", version 1
 
