@@ -29,12 +29,6 @@ final class SharedChannel: Sendable {
     /// The memory file, in the parent until the worker's spawn passed it (then closed).
     let file: SharedDescriptor?
 
-    /// The two rings' data areas, one after the other (what a worker makes present while it is
-    /// idle: see RingPrefault.swift).
-    var dataArea: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: mapping.base + SharedChannel.headerSize, count: 2 * tasks.capacity)
-    }
-
     private init(mapping: SharedMapping, capacity: Int, file: SharedDescriptor?) {
         self.mapping = mapping
         self.file = file

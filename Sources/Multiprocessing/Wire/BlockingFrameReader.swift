@@ -26,13 +26,6 @@ struct BlockingFrameReader {
     /// (`final` true): the worker rings a deferred doorbell there
     /// (``ResultWriter/settleDoorbell(final:)``).
     var idle: ((_ final: Bool) -> Void)?
-    /// Work to do, a step at a time, once the reader has slept ``idleWorkDelayMilliseconds``
-    /// with nothing to read: returns false once there is none left (it is then dropped). The
-    /// worker makes its rings' pages present this way (RingPrefault.swift). Not at once: a pool
-    /// stopped right after its first call (its cold start) must not pay for it.
-    var idleWork: (() -> Bool)?
-    /// How long the reader sleeps before it does its ``idleWork``.
-    static let idleWorkDelayMilliseconds: Int32 = 5
 
     /// - Parameters:
     ///   - ring: The ring to read.
@@ -68,17 +61,7 @@ struct BlockingFrameReader {
                 ring.disarmConsumer()
                 continue
             }
-            let woken = pollReadable(
-                doorbell, or: -1, timeoutMilliseconds: idleWork == nil ? -1 : BlockingFrameReader.idleWorkDelayMilliseconds)
-            if !woken.ready && !woken.interrupted, let idleWork {
-                // Idle: the work, step by step, looking at the ring between steps (a frame that
-                // comes waits for one step at most).
-                ring.disarmConsumer()
-                var more = true
-                while ring.isEmpty, more { more = idleWork() }
-                if !more { self.idleWork = nil }
-                continue
-            }
+            _ = pollReadable(doorbell, or: -1, timeoutMilliseconds: -1)
             if !drainDoorbell(doorbell) { ended = true }
             ring.disarmConsumer()
         }

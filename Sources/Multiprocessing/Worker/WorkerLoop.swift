@@ -97,7 +97,6 @@ enum WorkerLoop {
             // The function of the last task: a loop of calls of one function looks it up once
             // (hashing its name costs more than comparing it).
             var last: Served?
-            var prefault: RingPrefault?
             while let task = try tasks.next() {
                 guard task.kind == FrameKind.task.rawValue else {
                     throw FrameError(description: "expected a task frame, got kind \(task.kind)")
@@ -153,13 +152,6 @@ enum WorkerLoop {
                 // parent, which is then what the job waits for.
                 let spin = header.lone ? LocalTransport.directWaitSpin : .zero
                 if tasks.spin != spin { tasks.spin = spin }
-                // From the first task on, the worker makes its rings' pages present while it is
-                // idle (not at its start: see RingPrefault.swift).
-                if prefault == nil {
-                    let rings = RingPrefault(channel.dataArea)
-                    prefault = rings
-                    tasks.idleWork = { rings.step() }
-                }
             }
             exit(0)
         } catch {
