@@ -102,7 +102,7 @@ enum WorkerLoop {
                     throw FrameError(description: "expected a task frame, got kind \(task.kind)")
                 }
                 var reader = task.bodyReader
-                let header = try TaskHeader.read(from: &reader)
+                let header = try TaskHeader.read(from: &reader, knownName: last?.name)
                 var results = ResultFrameBuilder(
                     job: header.job, chunkIndex: header.chunkIndex, attachingLargeBytes: true)
                 let served: Served?
