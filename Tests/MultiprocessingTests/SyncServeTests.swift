@@ -118,6 +118,72 @@ private struct Served: Equatable {
         #expect(try await pool.map(F.square, 0..<10, chunksize: 3) == (0..<10).map { $0 * $0 })
     }
 
+    @Test(
+        "a large packed chunk (results stored unzeroed into the frame) comes back whole, or values and errors in order",
+        .timeLimit(.minutes(1)))
+    func largePackedChunk() throws {
+        let count = 5_000
+        for failing in [[], [0, 1_234, count - 1]] {
+            for stopOnError in [false, true] {
+                let items = (0..<count).map { failing.contains($0) ? -$0 - 1 : $0 }
+                var builder = TaskFrameBuilder(
+                    job: JobID(rawValue: 4), chunkIndex: 0, functionName: F.packedFailNegative.name,
+                    signature: F.packedFailNegative.signatureFingerprint, stopOnError: stopOnError,
+                    packedStride: MemoryLayout<Int>.stride)
+                builder.appendPacked(items[...])
+                let frame = builder.finish()
+                var reader = ByteReader(frame, offset: 5)
+                let header = try TaskHeader.read(from: &reader)
+                var results = ResultFrameBuilder(job: header.job, chunkIndex: header.chunkIndex)
+                try F.packedFailNegative.runChunkSynchronously(&reader, header: header, into: &results)
+                let bytes = results.finish()
+                var resultReader = ByteReader(bytes, offset: 5)
+                let resultHeader = try ResultHeader.read(from: &resultReader)
+                let outcomes = ResultItems.decode(
+                    resultReader, header: resultHeader, expected: count, as: Int.self,
+                    functionName: "packedFailNegative",
+                    workerPID: 0)
+                // Stopping at the first error leaves the rest unanswered, which the parent reads as
+                // encodingFailed: only the answered prefix is compared.
+                let answered = stopOnError ? (failing.first.map { $0 + 1 } ?? count) : count
+                #expect(resultHeader.packed == failing.isEmpty)
+                #expect(resultHeader.itemCount == answered)
+                for (index, outcome) in outcomes.prefix(answered).enumerated() {
+                    if failing.contains(index) {
+                        #expect((try? outcome.get()) == nil, "item \(index) should have failed")
+                    } else {
+                        #expect((try? outcome.get()) == index * 3, "item \(index)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the task header reuses a known function name only when the bytes are exactly it")
+    func knownName() throws {
+        for (sent, known) in [
+            ("square", "square"), ("square", "squar"), ("squares", "square"), ("mul", "square"), ("é", "é"), ("", ""),
+        ] {
+            var builder = TaskFrameBuilder(
+                job: JobID(rawValue: 1), chunkIndex: 0, functionName: sent, signature: 9, stopOnError: true)
+            try builder.appendItem { writer in try F.square.encodeArguments(3, into: &writer) }
+            let frame = builder.finish()
+            var plain = ByteReader(frame, offset: 5)
+            var reusing = ByteReader(frame, offset: 5)
+            let expected = try TaskHeader.read(from: &plain)
+            let header = try TaskHeader.read(from: &reusing, knownName: known)
+            #expect(header == expected)
+            #expect(header.functionName == sent)
+            #expect(reusing.offset == plain.offset)
+        }
+        // Not UTF-8, with or without a known name: the same error.
+        var writer = ByteWriter()
+        writer.writeVarint(2)
+        writer.writeRaw(UnsafeRawBufferPointer(start: [UInt8(0xC3), 0x28], count: 2))
+        var bad = ByteReader(writer.bytes)
+        #expect(throws: WireFormatError.self) { try bad.readString(reusing: "ab") }
+    }
+
     @Test("runChunk of a synchronous function gives the frame runChunkSynchronously gives", .timeLimit(.minutes(1)))
     func entriesAgree() async throws {
         #expect(F.exclaimOrFail.isSynchronous)
