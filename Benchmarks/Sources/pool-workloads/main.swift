@@ -456,6 +456,47 @@ if wanted("chunks") || wanted("chunks-imap") || wanted("chunks-hash") {
     }
 }
 
+// starmap's first call on a fresh pool and the same call again, with the page faults of each
+// (run only when named: `starmap-faults`): this process's minor faults (getrusage) and the
+// workers' (`/proc/<pid>/stat`), summed. Keys `starmap_fresh_*`.
+if selected.contains("starmap-faults") {
+    func minorFaults(of pid: pid_t) -> Int {
+        guard let file = fopen("/proc/\(pid)/stat", "r") else { return 0 }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return 0 }
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // Fields after the command's closing parenthesis: state is 3, minflt is 10.
+        guard let close = line.lastIndex(of: ")") else { return 0 }
+        let fields = line[line.index(after: close)...].split(separator: " ")
+        return fields.count > 7 ? Int(fields[7]) ?? 0 : 0
+    }
+    func ownFaults() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_minflt
+    }
+    let fresh = try Pool(processes: 2)
+    _ = try fresh.apply(add, 0, 0)
+    // As the pool is after its first call, before the starmap (what runs after that call is
+    // over, the workers' idle work included, counts in neither).
+    usleep(20_000)
+    let pairs = (0..<1_000_000).map { ($0, $0) }
+    let workers = fresh.workerPIDs
+    for round in ["first", "again"] {
+        let parentBefore = ownFaults(), workersBefore = workers.map(minorFaults(of:)).reduce(0, +)
+        var sums: [Int] = []
+        let time = try measure { sums = try fresh.starmap(add, pairs) }
+        precondition(sums.last == 2 * 999_999)
+        out.append(("starmap_fresh_\(round)_s", "\(time)"))
+        out.append(("starmap_fresh_\(round)_parent_faults", "\(ownFaults() - parentBefore)"))
+        out.append(
+            ("starmap_fresh_\(round)_worker_faults", "\(workers.map(minorFaults(of:)).reduce(0, +) - workersBefore)"))
+    }
+    fresh.terminate()
+    try fresh.join()
+}
+
 pool.close()
 try pool.join()
 print("{" + out.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")

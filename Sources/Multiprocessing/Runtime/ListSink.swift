@@ -65,7 +65,13 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         if inPlace {
             var state = State(chunks: [])
             // Plain values: every byte pattern is one, and each is written before it is read.
-            state.values = [R](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+            state.values = [R](unsafeUninitializedCapacity: total) { buffer, initialized in
+                let bytes = total * MemoryLayout<R>.stride
+                if bytes >= ListSink.populatedSize, let base = buffer.baseAddress {
+                    populateForWriting(UnsafeMutableRawPointer(base), count: bytes)
+                }
+                initialized = total
+            }
             state.arrived = Array(repeating: false, count: chunkSizes.count)
             self.state = Mutex(state)
         } else {
@@ -74,6 +80,11 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         self.progress = ProgressCounter(total: total)
         if hasCallbacks { callbacks.resultPending() }
     }
+
+    /// From this size on, a list filled in place has its pages made present at once, before
+    /// any result comes (see Populate+Linux.swift), rather than faulted in one by one as the
+    /// results are copied in.
+    static var populatedSize: Int { 1 << 20 }
 
     /// Whether the outcome is known: no more results will come for it (its callback may still
     /// have to run). What a thread reading its own result waits for.

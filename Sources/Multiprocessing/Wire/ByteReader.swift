@@ -158,6 +158,28 @@ struct ByteReader: Sendable {
         return s
     }
 
+    /// Reads a string as ``readString()`` does, but returns `known` itself, without making or
+    /// checking a new one, when the bytes are exactly its UTF-8 (the worker's function name,
+    /// the same task after task: making it cost ~300 instructions a task).
+    mutating func readString(reusing known: String?) throws -> String {
+        guard let known else { return try readString() }
+        let at = offset
+        let n = try readLength()
+        let same: Bool? = known.utf8.withContiguousStorageIfAvailable { utf8 in
+            guard utf8.count == n else { return false }
+            guard n > 0 else { return true }
+            return bytes.withUnsafeBufferPointer { buffer in
+                bytesEqual(UnsafeRawPointer(buffer.baseAddress! + offset), UnsafeRawPointer(utf8.baseAddress!), n)
+            }
+        }
+        if same == true {
+            offset += n
+            return known
+        }
+        offset = at
+        return try readString()
+    }
+
     /// Reads `count` raw bytes and returns them as a slice of ``bytes`` (no copy; `Array(_:)`
     /// of the result copies with `memcpy`).
     mutating func readBytes(_ count: Int) throws -> ArraySlice<UInt8> {

@@ -28,12 +28,14 @@ struct TaskHeader: Equatable {
     /// The packed items are the frame's attachment rather than in its body.
     var packedItemsAttached = false
 
-    static func read(from reader: inout ByteReader) throws -> TaskHeader {
+    /// - Parameter knownName: A name the function's probably is (the last task's): when it
+    ///   is, that string is used rather than a new one made from the bytes.
+    static func read(from reader: inout ByteReader, knownName: String? = nil) throws -> TaskHeader {
         let job = try reader.readUInt64()
         let chunkIndex = try reader.readUInt64()
         let signature = try reader.readUInt64()
         let flags = try reader.readUInt8()
-        let name = try reader.readString()
+        let name = try reader.readString(reusing: knownName)
         let count = Int(try reader.readUInt32())
         let stride = flags & 2 != 0 ? Int(try reader.readUInt32()) : nil
         return TaskHeader(

@@ -1,5 +1,9 @@
 // The worker process's side: after `Pool.bootstrap` finds it is a worker, this serves tasks from
 // the parent until the task pipe closes, then exits. It never returns to the program's `main`.
+//
+// A task of a function with a synchronous body is served synchronously: read the frame, run the
+// chunk, write the result, with no async call (see ChunkRunner.swift); only an `async` body's
+// chunk is awaited. The loop itself is async for those, and for the initializer.
 
 import CMultiprocessing
 import Synchronization
@@ -87,28 +91,37 @@ enum WorkerLoop {
             ready.finishFrame(startingAt: frame)
             output.send(OutgoingFrame(bytes: ready.bytes))
 
+            // The served functions, each in a box: a task's function is one reference, not a
+            // copy of the function's fields (a retain each).
+            let table = functions.mapValues(Served.init)
             // The function of the last task: a loop of calls of one function looks it up once
             // (hashing its name costs more than comparing it).
-            var last: (name: String, function: any ChunkRunner)?
+            var last: Served?
             while let task = try tasks.next() {
                 guard task.kind == FrameKind.task.rawValue else {
                     throw FrameError(description: "expected a task frame, got kind \(task.kind)")
                 }
                 var reader = task.bodyReader
-                let header = try TaskHeader.read(from: &reader)
+                let header = try TaskHeader.read(from: &reader, knownName: last?.name)
                 var results = ResultFrameBuilder(
                     job: header.job, chunkIndex: header.chunkIndex, attachingLargeBytes: true)
-                let function: (any ChunkRunner)?
+                let served: Served?
                 if let last, last.name == header.functionName {
-                    function = last.function
+                    served = last
                 } else {
-                    function = functions[header.functionName]
-                    last = function.map { (header.functionName, $0) }
+                    served = table[header.functionName]
+                    if served != nil { last = served }
                 }
-                if let function, function.signatureFingerprint == header.signature {
+                if let served, served.signatureFingerprint == header.signature {
                     // How long the items took: a stream without a chunksize sizes its chunks by it.
                     let started = MonotonicInstant.now
-                    try await function.runChunk(&reader, header: header, into: &results)
+                    if served.isSynchronous {
+                        servedChunks.countSynchronous()
+                        try served.runner.runChunkSynchronously(&reader, header: header, into: &results)
+                    } else {
+                        servedChunks.countAsynchronous()
+                        try await served.runner.runChunk(&reader, header: header, into: &results)
+                    }
                     results.setRunDuration(
                         nanoseconds: UInt64(max(0, MonotonicInstant.now.nanoseconds - started.nanoseconds)))
                 } else {
@@ -146,6 +159,22 @@ enum WorkerLoop {
             let message = "swift-multiprocessing worker \(pid): \(error)\n"
             message.withCString { text in _ = bestEffort("write(stderr)") { write(STDERR_FILENO, text, strlen(text)) } }
             exit(70)
+        }
+    }
+
+    /// A served function, boxed (see where the table is made), with what each task asks of it.
+    final class Served: Sendable {
+        let name: String
+        let runner: any ChunkRunner
+        let signatureFingerprint: UInt64
+        /// Whether its chunks run synchronously (``ChunkRunner/runChunkSynchronously(_:header:into:)``).
+        let isSynchronous: Bool
+
+        init(_ runner: any ChunkRunner) {
+            self.name = runner.name
+            self.runner = runner
+            self.signatureFingerprint = runner.signatureFingerprint
+            self.isSynchronous = runner.isSynchronous
         }
     }
 

@@ -1,5 +1,6 @@
-// A hook for the package's own fault tests: a task that writes bytes into its worker's result
-// stream itself, as a broken worker would (a corrupt frame). SPI, not API:
+// Hooks for the package's own tests, which act inside a worker process: a task that writes bytes
+// into its worker's result stream itself, as a broken worker would (a corrupt frame); and how
+// many chunks the worker served on its synchronous path and on its async one. SPI, not API:
 // `@_spi(Testing) import Multiprocessing`.
 
 import Synchronization
@@ -7,6 +8,28 @@ import Synchronization
 /// What a worker's result stream is, for ``WorkerTesting``: set once the worker mapped its
 /// channel.
 let workerResultStream = Mutex<ResultWriter?>(nil)
+
+/// How many chunks this worker served, by path (counted by its serve loop, its one writer: a
+/// relaxed load and store each, no locked instruction).
+let servedChunks = ServedChunkCounts()
+
+/// The counts behind ``WorkerTesting/servedChunks``.
+final class ServedChunkCounts: Sendable {
+    let synchronous = Atomic<Int>(0)
+    let asynchronous = Atomic<Int>(0)
+
+    /// One chunk served without an async call.
+    @inline(__always)
+    func countSynchronous() {
+        synchronous.store(synchronous.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    /// One chunk served through an async call (an `async` body).
+    @inline(__always)
+    func countAsynchronous() {
+        asynchronous.store(asynchronous.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+}
 
 /// Test hooks that act inside a worker process.
 @_spi(Testing)
@@ -17,5 +40,15 @@ public enum WorkerTesting {
     public static func writeToResultStream(_ bytes: [UInt8]) {
         guard let writer = workerResultStream.withLock({ $0 }) else { return }
         bytes.withUnsafeBytes { writer.send($0) }
+    }
+
+    /// How many chunks this worker has served so far without an async call (functions with a
+    /// synchronous body) and through one (`async` bodies), the running chunk included. Both 0
+    /// outside a worker.
+    public static var servedChunks: (synchronous: Int, asynchronous: Int) {
+        (
+            Multiprocessing.servedChunks.synchronous.load(ordering: .relaxed),
+            Multiprocessing.servedChunks.asynchronous.load(ordering: .relaxed)
+        )
     }
 }
