@@ -22,7 +22,7 @@ extension Pool {
     public func applyAsync<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil,
         callback: (@Sendable (R) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
-    ) throws -> AsyncResult<R> {
+    ) throws -> AsyncResult<R> where repeat each A: Codable, R: Codable {
         AsyncResult(
             call: try submitCall(
                 functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
@@ -46,7 +46,7 @@ extension Pool {
     ///   (`.taskTimedOut` past the timeout, `.invalidArgument` for a timeout not above zero).
     public func apply<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
-    ) throws -> R {
+    ) throws -> R where repeat each A: Codable, R: Codable {
         // Without an `AsyncResult` (nobody else can see this call): its own wait, as `get()`'s.
         let call = try submitCall(
             functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
@@ -76,7 +76,7 @@ extension Pool {
     public func apply<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
     ) async throws
-        -> R
+        -> R where repeat each A: Codable, R: Codable
     {
         try await applyAsync(function, repeat each arguments, timeout: timeout).value
     }
@@ -86,7 +86,7 @@ extension Pool {
     /// types, and neither side runs the generic coder), else encoded.
     static func append<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, to builder: inout TaskFrameBuilder
-    ) throws {
+    ) throws where repeat each A: Codable, R: Codable {
         if builder.packedStride != nil {
             builder.appendPacked((repeat each arguments))
         } else {

@@ -53,9 +53,8 @@ extension Pool {
 
         var table: [String: any ChunkRunner] = [:]
         for function in functions {
-            guard let runner = function as? any ChunkRunner else {
-                fatalError("Pool.bootstrap(serving:): \(type(of: function)) is not a PoolFunction")
-            }
+            // Not a cast to `any ChunkRunner`: that looks the conformance up (PoolFunction.swift).
+            let runner = function._served.runner
             if let existing = table[function.name], existing.signature != function.signature {
                 fatalError(
                     "Pool.bootstrap(serving:): two functions are named '\(function.name)' "

@@ -12,8 +12,10 @@ protocol ChunkRunner: AnyPoolFunction {
     func runOnce(_ reader: inout ByteReader) async throws
 }
 
-extension PoolFunction: ChunkRunner {
-    func runChunk(_ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder) async throws {
+extension PoolFunction where repeat each Argument: Codable, Result: Codable {
+    func runCodedChunk(
+        _ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder
+    ) async throws {
         if header.packedItemsAttached {
             // The packed items came after the frame: read them where they are.
             guard header.packedStride != nil, reader.attachments.count == 1 else {
@@ -172,7 +174,7 @@ extension PoolFunction: ChunkRunner {
         PoolError(.encodingFailed, "the arguments of '\(name)' could not be decoded in the worker: \(error)")
     }
 
-    func runOnce(_ reader: inout ByteReader) async throws {
+    func runCodedOnce(_ reader: inout ByteReader) async throws {
         let arguments = try decodeArguments(from: &reader)
         _ = try await body(repeat each arguments)
     }
