@@ -21,8 +21,8 @@
 /// same program, or a worker executable that links the same module) agree on them.
 ///
 /// The initializers, and the pool's methods that take a `PoolFunction`, require the types to be
-/// `Codable`; the type itself does not, so that making it costs no run-time conformance checks
-/// (see "Cold start" in <doc:PerformanceAndChunksize>). A generic function of yours that passes a
+/// `Codable`; the type itself does not, so that declaring one costs no run-time conformance
+/// checks as a program (and every worker) starts. A generic function of yours that passes a
 /// `PoolFunction<A, R>` on to the pool states `where A: Codable, R: Codable` itself.
 public struct PoolFunction<each Argument: Sendable, Result: Sendable>: AnyPoolFunction {
     /// The name workers know the function by.
