@@ -22,7 +22,7 @@ extension Pool {
     public func applyAsync<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil,
         callback: (@Sendable (R) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
-    ) throws -> AsyncResult<R> {
+    ) throws -> AsyncResult<R> where repeat each A: Codable, R: Codable {
         AsyncResult(
             call: try submitCall(
                 functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
@@ -47,7 +47,7 @@ extension Pool {
     @inlinable
     public func apply<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
-    ) throws -> R {
+    ) throws -> R where repeat each A: Codable, R: Codable {
         // Inlinable, as are the encoding, the decoding and the cast below: compiled in the
         // caller's module for its types (in the library, where they are known only at run time,
         // they cost ~2,000 instructions a call of metadata look-ups and witness calls).
@@ -80,7 +80,7 @@ extension Pool {
     public func apply<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, timeout: Duration? = nil
     ) async throws
-        -> R
+        -> R where repeat each A: Codable, R: Codable
     {
         try await applyAsync(function, repeat each arguments, timeout: timeout).value
     }
@@ -91,7 +91,7 @@ extension Pool {
     @inlinable
     static func append<each A, R>(
         _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A, to builder: inout TaskFrameBuilder
-    ) throws {
+    ) throws where repeat each A: Codable, R: Codable {
         if let stride = builder.packedStride {
             withUnsafeBytes(of: (repeat each arguments)) { builder.appendPacked(bytes: $0, stride: stride) }
         } else {

@@ -51,11 +51,10 @@ extension Pool {
         // Die with the parent; ignore the terminal's Ctrl-C, Ctrl-\ and hang-up.
         WorkerSignals.adopt(parentPID: parentPID)
 
-        var table: [String: any ChunkRunner] = [:]
+        var table = emptyTable(String.self, (any ChunkRunner).self, capacity: functions.count)
         for function in functions {
-            guard let runner = function as? any ChunkRunner else {
-                fatalError("Pool.bootstrap(serving:): \(type(of: function)) is not a PoolFunction")
-            }
+            // Not a cast to `any ChunkRunner`: that looks the conformance up (PoolFunction.swift).
+            let runner = function._served.runner
             if let existing = table[function.name], existing.signature != function.signature {
                 fatalError(
                     "Pool.bootstrap(serving:): two functions are named '\(function.name)' "
@@ -69,6 +68,17 @@ extension Pool {
         }
         // The worker runs on the concurrency pool; this thread has nothing more to do.
         while true { pause() }
+    }
+
+    /// An empty dictionary with room for `capacity` entries, made by unspecialized generic code:
+    /// code specialized for `[String: any ChunkRunner]` makes its storage's metadata from its
+    /// mangled name, and the Swift runtime then checks `String: Hashable` by scanning every
+    /// conformance record of every loaded library (0.35M instructions in a worker, callgrind);
+    /// here the conformance comes from the caller.
+    @_semantics("optimize.sil.specialize.generic.never")
+    @inline(never)
+    static func emptyTable<Key: Hashable, Value>(_: Key.Type, _: Value.Type, capacity: Int) -> [Key: Value] {
+        Dictionary(minimumCapacity: capacity)
     }
 
     /// Lets errors of type `E` thrown in workers reach callers as `E` instead of ``RemoteError``.

@@ -260,7 +260,7 @@ extension Pool.Configuration {
         ///   encoded.
         public init<each A, R>(
             _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A
-        ) throws(PoolError) {
+        ) throws(PoolError) where repeat each A: Codable, R: Codable {
             var writer = ByteWriter()
             do {
                 try function.encodeArguments(repeat each arguments, into: &writer)

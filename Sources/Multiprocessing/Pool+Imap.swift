@@ -29,7 +29,7 @@ extension Pool {
     public func imap<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
     ) throws
-        -> ResultStream<R>
+        -> ResultStream<R> where A: Codable, R: Codable
     {
         try makeStream(
             function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: true,
@@ -47,7 +47,7 @@ extension Pool {
     @inlinable
     public func imapUnordered<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
-    ) throws -> ResultStream<R> {
+    ) throws -> ResultStream<R> where A: Codable, R: Codable {
         try makeStream(
             function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: false,
             knownCount: Pool.knownCount(of: items))
@@ -105,7 +105,7 @@ extension Pool {
     func makeStream<A, R>(
         _ function: PoolFunction<A, R>, pull: @escaping (inout [A], Int) -> Void, chunksize: Int?, ordered: Bool,
         knownCount: Int? = nil
-    ) throws(PoolError) -> ResultStream<R> {
+    ) throws(PoolError) -> ResultStream<R> where A: Codable, R: Codable {
         let name = function.name
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: name) }
         if let chunksize { try Chunking.validate(chunksize, functionName: name) }

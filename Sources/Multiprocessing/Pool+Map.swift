@@ -23,7 +23,7 @@ extension Pool {
     public func mapAsync<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil, timeout: Duration? = nil,
         callback: (@Sendable ([R]) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
-    ) throws -> AsyncResult<[R]> {
+    ) throws -> AsyncResult<[R]> where A: Codable, R: Codable {
         try submitCollecting(
             functionName: function.name, signature: function.signatureFingerprint, items: Array(items),
             chunksize: chunksize, timeout: timeout, packedStride: function.packedArgumentStride,
@@ -50,7 +50,7 @@ extension Pool {
     public func map<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil, timeout: Duration? = nil
     ) throws
-        -> [R]
+        -> [R] where A: Codable, R: Codable
     {
         try mapAsync(function, items, chunksize: chunksize, timeout: timeout).get()
     }
@@ -76,7 +76,7 @@ extension Pool {
     public func map<A, R>(
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil, timeout: Duration? = nil
     )
-        async throws -> [R]
+        async throws -> [R] where A: Codable, R: Codable
     {
         try await mapAsync(function, items, chunksize: chunksize, timeout: timeout).value
     }
@@ -102,7 +102,7 @@ extension Pool {
     public func starmapAsync<each A, R, S: Sequence>(
         _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil, timeout: Duration? = nil,
         callback: (@Sendable ([R]) -> Void)? = nil, errorCallback: (@Sendable (any Error) -> Void)? = nil
-    ) throws -> AsyncResult<[R]> where S.Element == (repeat each A) {
+    ) throws -> AsyncResult<[R]> where S.Element == (repeat each A), repeat each A: Codable, R: Codable {
         try submitCollecting(
             functionName: function.name, signature: function.signatureFingerprint, items: Array(items),
             chunksize: chunksize, timeout: timeout, packedStride: function.packedArgumentStride,
@@ -128,7 +128,7 @@ extension Pool {
     ///   timeout, `.invalidArgument` for a chunksize below 1 or a timeout not above zero).
     public func starmap<each A, R, S: Sequence>(
         _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil, timeout: Duration? = nil
-    ) throws -> [R] where S.Element == (repeat each A) {
+    ) throws -> [R] where S.Element == (repeat each A), repeat each A: Codable, R: Codable {
         try starmapAsync(function, items, chunksize: chunksize, timeout: timeout).get()
     }
 
@@ -151,7 +151,7 @@ extension Pool {
     ///   `.notRunning`, `.workerLost`, `.encodingFailed`), or `CancellationError`.
     public func starmap<each A, R, S: Sequence>(
         _ function: PoolFunction<repeat each A, R>, _ items: S, chunksize: Int? = nil, timeout: Duration? = nil
-    ) async throws -> [R] where S.Element == (repeat each A) {
+    ) async throws -> [R] where S.Element == (repeat each A), repeat each A: Codable, R: Codable {
         try await starmapAsync(function, items, chunksize: chunksize, timeout: timeout).value
     }
 }

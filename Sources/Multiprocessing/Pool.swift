@@ -209,7 +209,7 @@ public final class Pool: Sendable {
         maxTasksPerChild: Int? = nil, taskTimeout: Duration? = nil, maxMemoryPerChild: Int? = nil,
         workerMemoryLimit: Int? = nil, startTimeout: Duration? = Pool.defaultStartTimeout, executable: String? = nil,
         logger: Logger? = nil
-    ) throws {
+    ) throws where repeat each A: Codable, R: Codable {
         try self.init(
             Configuration(
                 processes: processes, initializer: try Configuration.Initializer(initializer, repeat each initArgs),

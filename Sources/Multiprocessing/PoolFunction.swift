@@ -19,7 +19,12 @@
 ///
 /// Declare pool functions as global or static `let`s so the parent and the workers (which run the
 /// same program, or a worker executable that links the same module) agree on them.
-public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & Sendable>: AnyPoolFunction {
+///
+/// The initializers, and the pool's methods that take a `PoolFunction`, require the types to be
+/// `Codable`; the type itself does not, so that declaring one costs no run-time conformance
+/// checks as a program (and every worker) starts. A generic function of yours that passes a
+/// `PoolFunction<A, R>` on to the pool states `where A: Codable, R: Codable` itself.
+public struct PoolFunction<each Argument: Sendable, Result: Sendable>: AnyPoolFunction {
     /// The name workers know the function by.
     public let name: String
     @usableFromInline let body: @Sendable (repeat each Argument) async throws -> Result
@@ -35,20 +40,44 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     /// ``packedRunner``; nil: encoded. Stored, not computed: a computed property of a generic
     /// type, read by the library's unspecialized code, made the type's metadata at every call.
     @usableFromInline let packedCallStride: Int?
+    /// How a worker runs this function's calls from their encoded form (``ChunkRunner``), made by
+    /// the initializers, where the `Codable` conformances of the types are at hand: the type's
+    /// own generic parameters do not require them, because the Swift runtime checks every
+    /// requirement of a generic type the first time it makes the type's metadata from its
+    /// mangled name (as a `let square = PoolFunction(…)` at the top level of `main` does), and
+    /// each new (type, protocol) pair scans every conformance record of every loaded library:
+    /// 3.8M instructions for `pool-workloads`' seven functions with Foundation loaded, in every
+    /// process before `Pool.bootstrap`, in a worker before it could serve (callgrind).
+    let coded: CodedCalls<repeat each Argument, Result>
 
     /// Declares a pool function with a synchronous body.
     /// - Parameters:
     ///   - name: A name unique among the functions the workers serve, the same in every process.
     ///   - body: What the worker runs. Errors it throws reach the caller (see ``RemoteError``).
     @inlinable
-    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Result) {
+    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Result)
+    where repeat each Argument: Codable, Result: Codable {
+        // The packed loop is made here, inlined where the function is declared; the rest in the
+        // library.
+        self.init(
+            name: name, body: { (arguments: repeat each Argument) in try body(repeat each arguments) },
+            syncBody: body, packedRunner: Self.makePackedRunner(body))
+    }
+
+    /// The initializers' common part: the fingerprint, the packed call's stride and the coded
+    /// calls, made with the `Codable` conformances the caller passes.
+    @usableFromInline
+    init(
+        name: String, body: @escaping @Sendable (repeat each Argument) async throws -> Result,
+        syncBody: (@Sendable (repeat each Argument) throws -> Result)?, packedRunner: PackedRunner?
+    ) where repeat each Argument: Codable, Result: Codable {
         self.name = name
         self.signatureFingerprint = Self.makeSignatureFingerprint()
-        self.body = { (arguments: repeat each Argument) in try body(repeat each arguments) }
-        self.syncBody = body
-        let packedRunner = Self.makePackedRunner(body)
+        self.body = body
+        self.syncBody = syncBody
         self.packedRunner = packedRunner
         self.packedCallStride = packedRunner == nil ? nil : PackedLayout.stride(of: repeat (each Argument).self)
+        self.coded = CodedCalls()
     }
 
     /// The loop a worker runs over a chunk of packed items: built here, inlined where the
@@ -81,13 +110,9 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
     ///   - name: A name unique among the functions the workers serve, the same in every process.
     ///   - body: What the worker runs. Errors it throws reach the caller (see ``RemoteError``).
     @_disfavoredOverload
-    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) async throws -> Result) {
-        self.name = name
-        self.signatureFingerprint = Self.makeSignatureFingerprint()
-        self.body = body
-        self.syncBody = nil
-        self.packedRunner = nil
-        self.packedCallStride = nil
+    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) async throws -> Result)
+    where repeat each Argument: Codable, Result: Codable {
+        self.init(name: name, body: body, syncBody: nil, packedRunner: nil)
     }
 
     /// Runs the body here, in the calling process (no worker involved): for tests, and for
@@ -112,9 +137,16 @@ public struct PoolFunction<each Argument: Codable & Sendable, Result: Codable & 
         // every loaded library on first use: with Foundation loaded, ~1M instructions per
         // function, which every process paid for every function it declares before `main` went on
         // (in a worker, before it could serve: callgrind, 5.5M instructions for 5 functions).
-        var arguments: [String] = []
-        for type in repeat (each Argument).self { arguments.append(_typeName(type, qualified: true)) }
-        return "(\(arguments.joined(separator: ", "))) -> \(_typeName(Result.self, qualified: true))"
+        // Appended in place rather than `joined(separator:)`: the unspecialized `joined` looked up
+        // its sequence's associated types at run time (0.25M instructions, callgrind).
+        var text = "("
+        var first = true
+        for type in repeat (each Argument).self {
+            if !first { text += ", " }
+            first = false
+            text += _typeName(type, qualified: true)
+        }
+        return text + ") -> " + _typeName(Result.self, qualified: true)
     }
 
     @usableFromInline
@@ -126,17 +158,15 @@ extension PoolFunction where Result == PoolVoid {
     /// - Parameters:
     ///   - name: A name unique among the functions the workers serve, the same in every process.
     ///   - body: What the worker runs.
-    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Void) {
+    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Void)
+    where repeat each Argument: Codable {
         let wrapped = { @Sendable (arguments: repeat each Argument) throws -> PoolVoid in
             try body(repeat each arguments)
             return PoolVoid()
         }
-        self.name = name
-        self.signatureFingerprint = Self.makeSignatureFingerprint()
-        self.body = { (arguments: repeat each Argument) in try wrapped(repeat each arguments) }
-        self.syncBody = wrapped
-        self.packedRunner = nil
-        self.packedCallStride = nil
+        self.init(
+            name: name, body: { (arguments: repeat each Argument) in try wrapped(repeat each arguments) },
+            syncBody: wrapped, packedRunner: nil)
     }
 
     /// Declares a pool function whose `async` body returns nothing.
@@ -144,16 +174,14 @@ extension PoolFunction where Result == PoolVoid {
     ///   - name: A name unique among the functions the workers serve, the same in every process.
     ///   - body: What the worker runs.
     @_disfavoredOverload
-    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) async throws -> Void) {
-        self.name = name
-        self.signatureFingerprint = Self.makeSignatureFingerprint()
-        self.body = { (arguments: repeat each Argument) in
-            try await body(repeat each arguments)
-            return PoolVoid()
-        }
-        self.syncBody = nil
-        self.packedRunner = nil
-        self.packedCallStride = nil
+    public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) async throws -> Void)
+    where repeat each Argument: Codable {
+        self.init(
+            name: name,
+            body: { (arguments: repeat each Argument) in
+                try await body(repeat each arguments)
+                return PoolVoid()
+            }, syncBody: nil, packedRunner: nil)
     }
 }
 
@@ -165,6 +193,19 @@ public protocol AnyPoolFunction: Sendable {
     var name: String { get }
     /// The argument and result types.
     var signature: String { get }
+    /// What a worker serves the function through: the library's own, not for use.
+    var _served: _ServedPoolFunction { get }
+}
+
+/// What ``Pool/bootstrap(serving:errorTypes:)`` hands a worker for one ``PoolFunction``: the
+/// library's own, not for use.
+///
+/// A requirement of ``AnyPoolFunction`` rather than a cast of each function to the worker's
+/// protocol: a cast of a value of a generic type to a protocol looks the conformance up at run
+/// time, which scans every conformance record of every loaded library (0.45M instructions for
+/// seven functions, in every worker before it serves).
+public struct _ServedPoolFunction: Sendable {
+    let runner: any ChunkRunner
 }
 
 /// Runs `count` packed calls: the arguments of call `i` are at `input + i × argument stride`, its

@@ -37,7 +37,7 @@ private func blocking<T>(_ body: () throws -> T) rethrows -> T { try body() }
         func header<each A, R>(
             _ function: PoolFunction<repeat each A, R>, _ arguments: repeat each A
         ) throws
-            -> (TaskHeader, remaining: Int)
+            -> (TaskHeader, remaining: Int) where repeat each A: Codable, R: Codable
         {
             var builder = TaskFrameBuilder(
                 job: JobID(rawValue: 1), chunkIndex: 0, functionName: function.name,

@@ -442,7 +442,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
 
     @Test("map's chunks are packed exactly when every argument is plain")
     func encodedChunksArePacked() throws {
-        func headers<A, R>(_ function: PoolFunction<A, R>, _ items: [A]) throws -> [TaskHeader] {
+        func headers<A: Codable, R>(_ function: PoolFunction<A, R>, _ items: [A]) throws -> [TaskHeader] {
             let (chunks, sizes) = try Pool.encodeChunks(
                 items, chunksize: 7, job: JobID(rawValue: 1), functionName: function.name,
                 signature: function.signatureFingerprint, stopOnError: true, timeout: nil,

@@ -5,12 +5,14 @@
 extension PoolFunction {
     /// Encodes one call's arguments, one after another.
     @usableFromInline
-    func encodeArguments(_ arguments: repeat each Argument, into writer: inout ByteWriter) throws {
+    func encodeArguments(_ arguments: repeat each Argument, into writer: inout ByteWriter) throws
+    where repeat each Argument: Encodable {
         repeat try WireCoding.encode(each arguments, into: &writer)
     }
 
     /// Decodes one call's arguments.
-    func decodeArguments(from reader: inout ByteReader) throws -> (repeat each Argument) {
+    func decodeArguments(from reader: inout ByteReader) throws -> (repeat each Argument)
+    where repeat each Argument: Decodable {
         (repeat try WireCoding.decode((each Argument).self, from: &reader))
     }
 

@@ -24,17 +24,24 @@ protocol ChunkRunner: AnyPoolFunction {
     func runOnce(_ reader: inout ByteReader) async throws
 }
 
-extension PoolFunction: ChunkRunner {
+extension PoolFunction {
     var isSynchronous: Bool {
         switch syncBody {
         case .some: true
         case .none: false
         }
     }
+}
 
-    func runChunk(_ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder) async throws {
+// The bodies of the worker's calls, where the types' `Codable` conformances are at hand; the
+// ``ChunkRunner`` conformance reaches them through the closures the initializers stored
+// (PoolFunction+CodedCalls.swift).
+extension PoolFunction where repeat each Argument: Codable, Result: Codable {
+    func runCodedChunk(
+        _ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder
+    ) async throws {
         if isSynchronous {
-            try runChunkSynchronously(&reader, header: header, into: &results)
+            try runCodedChunkSynchronously(&reader, header: header, into: &results)
             return
         }
         try readAttachedItems(&reader, header: header)
@@ -43,7 +50,7 @@ extension PoolFunction: ChunkRunner {
         outcomes.finish(into: &results)
     }
 
-    func runChunkSynchronously(
+    func runCodedChunkSynchronously(
         _ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder
     ) throws {
         guard let syncBody else { preconditionFailure("'\(name)' has an async body: it runs through runChunk") }
@@ -243,7 +250,7 @@ extension PoolFunction: ChunkRunner {
         PoolError(.encodingFailed, "the arguments of '\(name)' could not be decoded in the worker: \(error)")
     }
 
-    func runOnce(_ reader: inout ByteReader) async throws {
+    func runCodedOnce(_ reader: inout ByteReader) async throws {
         let arguments = try decodeArguments(from: &reader)
         _ = try await body(repeat each arguments)
     }
