@@ -48,8 +48,8 @@ final class Completion: Sendable {
 
     private struct State {
         var outcome: Outcome?
-        var blocked: [ObjectIdentifier: DispatchSemaphore] = [:]
-        var suspended: [UInt64: CheckedContinuation<Outcome, any Error>] = [:]
+        var blocked = WaiterList<DispatchSemaphore>()
+        var suspended = WaiterList<CheckedContinuation<Outcome, any Error>>()
         var nextWaiter: UInt64 = 0
     }
 
@@ -75,11 +75,7 @@ final class Completion: Sendable {
                 done.store(true, ordering: .releasing)
                 // Mostly nobody waits yet (a caller spinning on its own result checks `isComplete`).
                 if state.blocked.isEmpty && state.suspended.isEmpty { return ([], []) }
-                defer {
-                    state.blocked = [:]
-                    state.suspended = [:]
-                }
-                return (Array(state.blocked.values), Array(state.suspended.values))
+                return (state.blocked.removeAll(), state.suspended.removeAll())
             }
         guard let (semaphores, continuations) = woken else { return false }
         for semaphore in semaphores { semaphore.signal() }
@@ -96,11 +92,11 @@ final class Completion: Sendable {
     func wait(until deadline: MonotonicInstant?, helping callbacks: CallbackExecutor? = nil) -> Outcome? {
         if isComplete { return outcome }
         let semaphore = DispatchSemaphore(value: 0)
-        let key = ObjectIdentifier(semaphore)
-        let early: Outcome? = state.withLock { state in
-            if let outcome = state.outcome { return outcome }
-            state.blocked[key] = semaphore
-            return nil
+        let (early, key): (Outcome?, UInt64) = state.withLock { state in
+            if let outcome = state.outcome { return (outcome, 0) }
+            state.nextWaiter += 1
+            state.blocked.append(semaphore, id: state.nextWaiter)
+            return (nil, state.nextWaiter)
         }
         if let early { return early }
         let signalled: Bool
@@ -110,7 +106,7 @@ final class Completion: Sendable {
             signalled = semaphore.wait(until: deadline)
         }
         if !signalled {
-            let stillWaiting = state.withLock { $0.blocked.removeValue(forKey: key) != nil }
+            let stillWaiting = state.withLock { $0.blocked.remove(key) != nil }
             if stillWaiting { return nil }
             // Completed while timing out: its signal is pending on a semaphore nobody waits for.
         }
@@ -132,7 +128,7 @@ final class Completion: Sendable {
                 let step: WaitStep = state.withLock { state in
                     if let outcome = state.outcome { return .done(outcome) }
                     if Task.isCancelled { return .cancelled }
-                    state.suspended[id] = continuation
+                    state.suspended.append(continuation, id: id)
                     return .suspended
                 }
                 switch step {
@@ -144,7 +140,7 @@ final class Completion: Sendable {
                 }
             }
         } onCancel: {
-            let continuation = state.withLock { $0.suspended.removeValue(forKey: id) }
+            let continuation = state.withLock { $0.suspended.remove(id) }
             if let continuation {
                 continuation.resume(throwing: CancellationError())
                 onCancel()

@@ -8,7 +8,7 @@ final class ProgressCounter: Sendable {
         var completed = 0
         var total: Int?
         var finished = false
-        var observers: [UInt64: AsyncStream<PoolProgress>.Continuation] = [:]
+        var observers = WaiterList<AsyncStream<PoolProgress>.Continuation>()
         var nextObserver: UInt64 = 0
     }
     private let state: Mutex<State>
@@ -43,12 +43,11 @@ final class ProgressCounter: Sendable {
         let (snapshot, observers, finished) = state.withLock { state in
             change(&state)
             let snapshot = PoolProgress(completed: state.completed, total: state.total, isFinished: state.finished)
-            // Mostly nobody observes: no array, no new dictionary.
+            // Mostly nobody observes: no array made.
             guard !state.observers.isEmpty else {
                 return (snapshot, [AsyncStream<PoolProgress>.Continuation](), state.finished)
             }
-            let observers = Array(state.observers.values)
-            if state.finished { state.observers = [:] }
+            let observers = state.finished ? state.observers.removeAll() : state.observers.all
             return (snapshot, observers, state.finished)
         }
         for observer in observers {
@@ -65,7 +64,7 @@ final class ProgressCounter: Sendable {
         let (snapshot, finished, id) = state.withLock { state in
             let snapshot = PoolProgress(completed: state.completed, total: state.total, isFinished: state.finished)
             state.nextObserver += 1
-            if !state.finished { state.observers[state.nextObserver] = continuation }
+            if !state.finished { state.observers.append(continuation, id: state.nextObserver) }
             return (snapshot, state.finished, state.nextObserver)
         }
         continuation.yield(snapshot)
@@ -73,7 +72,7 @@ final class ProgressCounter: Sendable {
             continuation.finish()
         } else {
             continuation.onTermination = { [weak self] _ in
-                _ = self?.state.withLock { $0.observers.removeValue(forKey: id) }
+                _ = self?.state.withLock { $0.observers.remove(id) }
             }
         }
         return stream
