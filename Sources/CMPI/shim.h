@@ -32,6 +32,7 @@ static inline MPI_Message cmp_mpi_message_null(void) { return MPI_MESSAGE_NULL; 
 static inline int cmp_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int cmp_mpi_any_tag(void) { return MPI_ANY_TAG; }
 static inline int cmp_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int cmp_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int cmp_mpi_success(void) { return MPI_SUCCESS; }
 static inline int cmp_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 /// How many ranks of the world share this rank's node (its shared-memory domain), or -1.
@@ -111,6 +112,17 @@ static inline int cmp_wake_word_wait(unsigned int *word, long timeout_us) {
     struct cmp_wake_timespec timeout = {timeout_us / 1000000L, (timeout_us % 1000000L) * 1000L};
     long result = syscall(SYS_futex, word, CMP_FUTEX_WAIT, 1, &timeout, NULL, 0);
     return result == 0 || errno != ETIMEDOUT;
+}
+
+/// Whether `word` says its rank is awake (polls).
+static inline int cmp_wake_word_is_awake(unsigned int *word) { return __atomic_load_n(word, __ATOMIC_RELAXED) == 0; }
+
+/// Sleeps on `word` while it says awake (another thread of the rank polls for it: the rank's
+/// senders do not wake it), for at most `timeout_us`; returns at once when it says sleeping (that
+/// thread stopped polling) or on a wake-up.
+static inline void cmp_wake_word_park(unsigned int *word, long timeout_us) {
+    struct cmp_wake_timespec timeout = {timeout_us / 1000000L, (timeout_us % 1000000L) * 1000L};
+    syscall(SYS_futex, word, CMP_FUTEX_WAIT, 0, &timeout, NULL, 0);
 }
 
 /// Wakes the rank owning `word` if it sleeps (a look at the word; a system call only then).

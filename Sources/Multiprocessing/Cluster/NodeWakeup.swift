@@ -57,6 +57,17 @@
             return woken
         }
 
+        /// Whether this rank's word says a thread of it polls (nobody need wake it).
+        var isPolled: Bool { cmp_wake_word_is_awake(own) != 0 }
+
+        /// Sleeps while another thread of this rank polls in its place (its word says awake, and
+        /// it marks it sleeping when it stops), or until woken, or for `duration`.
+        func park(for duration: Duration) {
+            let (seconds, attoseconds) = duration.components
+            let microseconds = max(1, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+            cmp_wake_word_park(own, Int(microseconds))
+        }
+
         /// Marks this rank awake without sleeping (the last look found work).
         func cancelSleep() { cmp_wake_word_awake(own) }
     }
