@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -136,6 +137,9 @@ static inline int cmp_wake_word_poke(unsigned int *word) {
     syscall(SYS_futex, word, CMP_FUTEX_WAKE, 1, NULL, NULL, 0);
     return 1;
 }
+
+/// The calling thread, as a number no other live thread has (never 0): the holder of the MPI role.
+static inline unsigned long cmp_thread_id(void) { return (unsigned long)pthread_self() | 1UL; }
 
 static inline int cmp_mpi_status_source(const MPI_Status *status) { return status->MPI_SOURCE; }
 static inline int cmp_mpi_status_tag(const MPI_Status *status) { return status->MPI_TAG; }

@@ -24,6 +24,7 @@
 // the time the rank has been idle.
 
 #if MPI
+    import CMPI
     import Dispatch
     import Synchronization
 
@@ -179,15 +180,19 @@
         /// The right to make MPI calls: one thread holds it at a time, and none waits for it
         /// (a thread that finds it taken leaves the work to its holder).
         private final class MPIRole: Sendable {
-            private let taken = Atomic<Bool>(false)
+            /// The holder's thread (`cmp_thread_id`), or 0.
+            private let holder = Atomic<UInt>(0)
 
             /// Takes the role if it is free; what its last holder did happens before.
             func take() -> Bool {
-                taken.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+                holder.compareExchange(expected: 0, desired: cmp_thread_id(), ordering: .acquiring).exchanged
             }
 
             /// Gives the role up.
-            func give() { taken.store(false, ordering: .releasing) }
+            func give() { holder.store(0, ordering: .releasing) }
+
+            /// Whether the calling thread holds the role (it is sending from the handler, say).
+            var isHeldHere: Bool { holder.load(ordering: .relaxed) == cmp_thread_id() }
         }
 
         /// A logical message being received from one rank.
@@ -359,10 +364,23 @@
             if left { wakeup.pokeOwn() }
         }
 
-        /// Starts what the outbox holds on this thread, if the role is free: the message goes
-        /// without waiting for the MPI thread (nor waking it). Returns whether it did.
+        /// Starts what the outbox holds on this thread, if the role is free or this thread holds
+        /// it: the message goes without waiting for the MPI thread (nor waking it). Returns
+        /// whether it did.
         private func sendNow() -> Bool {
+            if role.isHeldHere {
+                // From the handler, on the role's holder: no need to wait for its next turn.
+                startOutbox()
+                return true
+            }
             guard beginBorrow() else { return false }
+            startOutbox()
+            endBorrow()
+            return true
+        }
+
+        /// Starts every message of the outbox, in order. Only the role's holder calls it.
+        private func startOutbox() {
             let outbox = shared.withLock { shared in
                 defer { shared.outbox.removeAll(keepingCapacity: true) }
                 return shared.outbox
@@ -374,8 +392,6 @@
             } catch {
                 fatalError("swift-multiprocessing's cluster transport: \(error)")
             }
-            endBorrow()
-            return true
         }
 
         /// Starts sending one logical message.
