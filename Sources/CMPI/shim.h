@@ -100,6 +100,10 @@ static inline int cmp_mpi_node_wake_words(unsigned int **word_of_rank) {
     return failed ? -1 : 0;
 }
 
+// A word says 0: its rank polls (its MPI thread is awake); 1: it sleeps, wake it after sending
+// it something; 2: another thread of the rank polls in its MPI thread's place (a borrower of the
+// MPI role), while the MPI thread parks (sleeps while the word says 2): no need to wake it.
+
 /// Marks the rank owning `word` as about to sleep. Sequentially consistent: a waker's check
 /// after its send, and the sleeper's last look for messages after this, cannot both miss.
 static inline void cmp_wake_word_sleeping(unsigned int *word) { __atomic_store_n(word, 1, __ATOMIC_SEQ_CST); }
@@ -115,15 +119,18 @@ static inline int cmp_wake_word_wait(unsigned int *word, long timeout_us) {
     return result == 0 || errno != ETIMEDOUT;
 }
 
-/// Whether `word` says its rank is awake (polls).
-static inline int cmp_wake_word_is_awake(unsigned int *word) { return __atomic_load_n(word, __ATOMIC_RELAXED) == 0; }
+/// Marks the rank owning `word` as polled by a borrower of its MPI role.
+static inline void cmp_wake_word_polled(unsigned int *word) { __atomic_store_n(word, 2, __ATOMIC_RELAXED); }
 
-/// Sleeps on `word` while it says awake (another thread of the rank polls for it: the rank's
-/// senders do not wake it), for at most `timeout_us`; returns at once when it says sleeping (that
-/// thread stopped polling) or on a wake-up.
+/// Whether `word` says a borrower polls for its rank.
+static inline int cmp_wake_word_is_polled(unsigned int *word) { return __atomic_load_n(word, __ATOMIC_RELAXED) == 2; }
+
+/// Sleeps on `word` while it says a borrower polls (the rank's senders do not wake it then), for
+/// at most `timeout_us`; returns at once when it says anything else (the borrower is done, and
+/// marked the rank asleep; a sender may have woken it since), or on a wake-up.
 static inline void cmp_wake_word_park(unsigned int *word, long timeout_us) {
     struct cmp_wake_timespec timeout = {timeout_us / 1000000L, (timeout_us % 1000000L) * 1000L};
-    syscall(SYS_futex, word, CMP_FUTEX_WAIT, 0, &timeout, NULL, 0);
+    syscall(SYS_futex, word, CMP_FUTEX_WAIT, 2, &timeout, NULL, 0);
 }
 
 /// Wakes the rank owning `word` if it sleeps (a look at the word; a system call only then).
@@ -132,8 +139,10 @@ static inline int cmp_wake_word_poke(unsigned int *word) {
     // What was sent before is visible before the word is read (the other half of the sleeper's
     // store, then look).
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(word, __ATOMIC_RELAXED) == 0) return 0;
-    if (__atomic_exchange_n(word, 0, __ATOMIC_SEQ_CST) == 0) return 0;
+    // Only a sleeping rank (1): one that polls (0), or whose borrower polls (2), sees the message.
+    if (__atomic_load_n(word, __ATOMIC_RELAXED) != 1) return 0;
+    unsigned int sleeping = 1;
+    if (!__atomic_compare_exchange_n(word, &sleeping, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
     syscall(SYS_futex, word, CMP_FUTEX_WAKE, 1, NULL, NULL, 0);
     return 1;
 }

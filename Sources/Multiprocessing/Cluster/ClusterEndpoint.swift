@@ -348,7 +348,7 @@
         private func beginBorrow() -> Bool {
             guard canBorrow, role.take() else { return false }
             // This thread polls: ranks of the node sending here need not wake the MPI thread.
-            wakeup.cancelSleep()
+            wakeup.markPolled()
             return true
         }
 
