@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@ static inline MPI_Message cmp_mpi_message_null(void) { return MPI_MESSAGE_NULL; 
 static inline int cmp_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int cmp_mpi_any_tag(void) { return MPI_ANY_TAG; }
 static inline int cmp_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int cmp_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int cmp_mpi_success(void) { return MPI_SUCCESS; }
 static inline int cmp_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 /// How many ranks of the world share this rank's node (its shared-memory domain), or -1.
@@ -98,6 +100,10 @@ static inline int cmp_mpi_node_wake_words(unsigned int **word_of_rank) {
     return failed ? -1 : 0;
 }
 
+// A word says 0: its rank polls (its MPI thread is awake); 1: it sleeps, wake it after sending
+// it something; 2: another thread of the rank polls in its MPI thread's place (a borrower of the
+// MPI role), while the MPI thread parks (sleeps while the word says 2): no need to wake it.
+
 /// Marks the rank owning `word` as about to sleep. Sequentially consistent: a waker's check
 /// after its send, and the sleeper's last look for messages after this, cannot both miss.
 static inline void cmp_wake_word_sleeping(unsigned int *word) { __atomic_store_n(word, 1, __ATOMIC_SEQ_CST); }
@@ -113,17 +119,36 @@ static inline int cmp_wake_word_wait(unsigned int *word, long timeout_us) {
     return result == 0 || errno != ETIMEDOUT;
 }
 
+/// Marks the rank owning `word` as polled by a borrower of its MPI role.
+static inline void cmp_wake_word_polled(unsigned int *word) { __atomic_store_n(word, 2, __ATOMIC_RELAXED); }
+
+/// Whether `word` says a borrower polls for its rank.
+static inline int cmp_wake_word_is_polled(unsigned int *word) { return __atomic_load_n(word, __ATOMIC_RELAXED) == 2; }
+
+/// Sleeps on `word` while it says a borrower polls (the rank's senders do not wake it then), for
+/// at most `timeout_us`; returns at once when it says anything else (the borrower is done, and
+/// marked the rank asleep; a sender may have woken it since), or on a wake-up.
+static inline void cmp_wake_word_park(unsigned int *word, long timeout_us) {
+    struct cmp_wake_timespec timeout = {timeout_us / 1000000L, (timeout_us % 1000000L) * 1000L};
+    syscall(SYS_futex, word, CMP_FUTEX_WAIT, 2, &timeout, NULL, 0);
+}
+
 /// Wakes the rank owning `word` if it sleeps (a look at the word; a system call only then).
 /// Returns 1 when it did.
 static inline int cmp_wake_word_poke(unsigned int *word) {
     // What was sent before is visible before the word is read (the other half of the sleeper's
     // store, then look).
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(word, __ATOMIC_RELAXED) == 0) return 0;
-    if (__atomic_exchange_n(word, 0, __ATOMIC_SEQ_CST) == 0) return 0;
+    // Only a sleeping rank (1): one that polls (0), or whose borrower polls (2), sees the message.
+    if (__atomic_load_n(word, __ATOMIC_RELAXED) != 1) return 0;
+    unsigned int sleeping = 1;
+    if (!__atomic_compare_exchange_n(word, &sleeping, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
     syscall(SYS_futex, word, CMP_FUTEX_WAKE, 1, NULL, NULL, 0);
     return 1;
 }
+
+/// The calling thread, as a number no other live thread has (never 0): the holder of the MPI role.
+static inline unsigned long cmp_thread_id(void) { return (unsigned long)pthread_self() | 1UL; }
 
 static inline int cmp_mpi_status_source(const MPI_Status *status) { return status->MPI_SOURCE; }
 static inline int cmp_mpi_status_tag(const MPI_Status *status) { return status->MPI_TAG; }

@@ -33,6 +33,7 @@
                 print("wakeup calls took \(took.map { "\($0)" }.joined(separator: ", "))")
                 try expect(slowest < .milliseconds(60), "a call after 0.7 s of idleness took \(slowest)")
             }
+            roleWakeupChecks()
         }
     }
 #endif

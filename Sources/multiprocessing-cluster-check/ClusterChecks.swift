@@ -215,6 +215,7 @@
                     throw CheckFailed(description: "map with a failing item succeeded")
                 } catch is RemoteError {}
             }
+            roleChecks(pool)
             check("large payloads (16 × 4 MiB echo)") {
                 let payloads = (0..<16).map { i in [UInt8](repeating: UInt8(i), count: 4 << 20) }
                 let echoed = try pool.map(TestFunctions.echoBytes, payloads, chunksize: 1)

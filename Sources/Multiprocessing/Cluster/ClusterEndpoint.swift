@@ -1,5 +1,13 @@
-// This process's end of the MPI job: the one thread that makes every MPI call (MPI is initialized
-// for that thread only, `MPI_THREAD_FUNNELED`), with an outbox other threads fill.
+// This process's end of the MPI job: the MPI thread, which makes the MPI calls, with an outbox
+// other threads fill. One thread at a time makes them (`MPI_THREAD_SERIALIZED`), the holder of the
+// *MPI role*: the MPI thread takes it for each turn of its loop; a thread with a message to send
+// takes it, when it is free, to start the send itself; a lone call's caller on rank 0 borrows it
+// while it waits for its result, and so sends its task and receives its result on its own thread
+// (two hand-overs between threads fewer a round trip). No thread ever waits for the role: one
+// that finds it taken leaves the work to the holder (the outbox). While a borrower polls, the MPI
+// thread parks, and the rank's wake-up word says "polled", so that its senders do not wake it;
+// the borrower, handing the role back, marks the word "asleep", takes a last look and wakes the
+// MPI thread for what is left (see `endBorrow`).
 //
 // A logical message is a list of byte buffers (a message head, then the arrays that travel after a
 // frame). On the wire, every message of the job has one tag, so MPI keeps each sender's messages in
@@ -16,6 +24,7 @@
 // the time the rank has been idle.
 
 #if MPI
+    import CMPI
     import Dispatch
     import Synchronization
 
@@ -86,9 +95,18 @@
         /// sleeps need not be short then.
         private let everySenderWakes: Bool
         private let finished = DispatchSemaphore(value: 0)
+        /// Which thread makes MPI calls now: the MPI thread, for each of its turns, or a thread
+        /// that borrowed the role (see ``borrowRole(until:while:)``).
+        private let role = MPIRole()
+        /// What the role's holder works on.
+        private let work = MPIWork()
+        /// Whether a thread other than the MPI thread may make MPI calls (MPI gave
+        /// `MPI_THREAD_SERIALIZED`).
+        private let canBorrow: Bool
 
-        private init(rank: Int, size: Int, host: String, ranksOnNode: Int, wakeup: NodeWakeup) {
+        private init(rank: Int, size: Int, host: String, ranksOnNode: Int, wakeup: NodeWakeup, canBorrow: Bool) {
             self.rank = rank
+            self.canBorrow = canBorrow
             self.size = size
             self.host = host
             self.ranksOnNode = ranksOnNode
@@ -105,10 +123,10 @@
             try startDetachedThread(name: "multiprocessing-mpi") {
                 let endpoint: ClusterEndpoint
                 do {
-                    let (rank, size, ranksOnNode) = try MPI.initialize()
+                    let (rank, size, ranksOnNode, serialized) = try MPI.initialize()
                     endpoint = ClusterEndpoint(
                         rank: rank, size: size, host: MPI.processorName(), ranksOnNode: ranksOnNode,
-                        wakeup: NodeWakeup(rank: rank, size: size))
+                        wakeup: NodeWakeup(rank: rank, size: size), canBorrow: serialized)
                     started.withLock { $0 = .success(endpoint) }
                 } catch {
                     started.withLock { $0 = .failure(error) }
@@ -133,7 +151,7 @@
             var parts: [MPI.SendBuffer] = [.bytes(head)]
             for attachment in attachments { parts.append(.attachment(attachment)) }
             shared.withLock { $0.outbox.append(Outgoing(rank: rank, parts: parts)) }
-            wake()
+            if !sendNow() { wake() }
         }
 
         /// Sends what is queued, then finalizes MPI and ends the thread; returns when it has, or
@@ -150,8 +168,35 @@
 
         // MARK: - The MPI thread
 
+        /// The state of the MPI work (sends in progress, messages being assembled, messages that
+        /// came before the handler): touched only by the holder of the MPI role, which is what
+        /// makes the `@unchecked Sendable` sound.
+        private final class MPIWork: @unchecked Sendable {
+            var sends: [Sending] = []
+            var assemblies: [Int: Assembly] = [:]
+            var early: [(Int, [[UInt8]])] = []
+        }
+
+        /// The right to make MPI calls: one thread holds it at a time, and none waits for it
+        /// (a thread that finds it taken leaves the work to its holder).
+        private final class MPIRole: Sendable {
+            /// The holder's thread (`cmp_thread_id`), or 0.
+            private let holder = Atomic<UInt>(0)
+
+            /// Takes the role if it is free; what its last holder did happens before.
+            func take() -> Bool {
+                holder.compareExchange(expected: 0, desired: cmp_thread_id(), ordering: .acquiring).exchanged
+            }
+
+            /// Gives the role up.
+            func give() { holder.store(0, ordering: .releasing) }
+
+            /// Whether the calling thread holds the role (it is sending from the handler, say).
+            var isHeldHere: Bool { holder.load(ordering: .relaxed) == cmp_thread_id() }
+        }
+
         /// A logical message being received from one rank.
-        private struct Assembly {
+        fileprivate struct Assembly {
             var lengths: [Int]
             var parts: [[UInt8]] = []
             /// The buffer being filled in parts (a buffer above `MPI.maxMessageBytes`).
@@ -159,66 +204,96 @@
             var filled = 0
         }
 
+        /// One turn of MPI work: starts what the outbox holds, completes sends, receives up to
+        /// ``messagesPerTurn`` messages and hands them (with the handler's turn) to the handler.
+        /// Only the holder of the MPI role calls it.
+        /// - Returns: whether it did something (sent, received, or the handler acted).
+        private func step(_ work: MPIWork) -> Bool {
+            var active = false
+            let (outbox, handler) = shared.withLock { shared in
+                defer { shared.outbox.removeAll(keepingCapacity: true) }
+                return (shared.outbox, shared.handler)
+            }
+            do {
+                for message in outbox {
+                    try start(message, into: &work.sends)
+                    active = true
+                }
+                // The receivers of this node that sleep are woken: what was sent is there.
+                for message in outbox { wakeup.poke(message.rank) }
+                try completeSends(work)
+                // At most so many a turn: the handler's turn (deadlines, kills) and the sends
+                // come between, however many messages keep coming.
+                var received = 0
+                while received < Self.messagesPerTurn, var matched = try MPI.probe(tag: Self.tag) {
+                    received += 1
+                    active = true
+                    if let message = try receive(&matched, &work.assemblies) {
+                        work.early.append((matched.source, message))
+                    }
+                }
+            } catch {
+                // The job is broken (a rank is gone, the network failed): nothing can be
+                // trusted to arrive; end the job rather than leave a rank waiting.
+                fatalError("swift-multiprocessing's cluster transport: \(error)")
+            }
+            if let handler {
+                let early = work.early
+                work.early.removeAll()
+                for (source, message) in early { handler.received(from: source, message) }
+                if handler.turn() { active = true }
+            }
+            return active
+        }
+
+        /// Tests the sends in progress; forgets those that completed.
+        private func completeSends(_ work: MPIWork) throws(MPIError) {
+            var i = 0
+            while i < work.sends.count {
+                if try MPI.test(&work.sends[i].send) {
+                    // A send that waited for room (or a large one's part) is there now.
+                    wakeup.poke(work.sends[i].rank)
+                    work.sends.swapAt(i, work.sends.count - 1)
+                    work.sends.removeLast()
+                } else {
+                    i += 1
+                }
+            }
+        }
+
         private func run() {
-            var sends: [Sending] = []
-            var assemblies: [Int: Assembly] = [:]
-            var early: [(Int, [[UInt8]])] = []
             var lastActivity = MonotonicInstant.now
             var sleep: Duration = .zero
             while true {
-                var active = false
-                let (outbox, handler, stopRequested) = shared.withLock { shared in
-                    defer { shared.outbox.removeAll(keepingCapacity: true) }
-                    return (shared.outbox, shared.handler, shared.stopRequested)
-                }
-                do {
-                    for message in outbox {
-                        try start(message, into: &sends)
-                        active = true
+                guard role.take() else {
+                    // A caller borrowed the role (see `borrowRole`): this thread waits until it
+                    // hands it back with work left, a message comes, or `maxSleep`.
+                    if wakeup.isPolled {
+                        wakeup.park(for: Self.maxSleep)
+                    } else {
+                        // The borrower is handing it back (its last look): a moment.
+                        yieldProcessor()
                     }
-                    // The receivers of this node that sleep are woken: what was sent is there.
-                    for message in outbox { wakeup.poke(message.rank) }
-                    var i = 0
-                    while i < sends.count {
-                        if try MPI.test(&sends[i].send) {
-                            // A send that waited for room (or a large one's part) is there now.
-                            wakeup.poke(sends[i].rank)
-                            sends.swapAt(i, sends.count - 1)
-                            sends.removeLast()
-                        } else {
-                            i += 1
-                        }
-                    }
-                    // At most so many a turn: the handler's turn (deadlines, kills) and the sends
-                    // come between, however many messages keep coming.
-                    var received = 0
-                    while received < Self.messagesPerTurn, var matched = try MPI.probe(tag: Self.tag) {
-                        received += 1
-                        active = true
-                        if let message = try receive(&matched, &assemblies) {
-                            early.append((matched.source, message))
-                        }
-                    }
-                } catch {
-                    // The job is broken (a rank is gone, the network failed): nothing can be
-                    // trusted to arrive; end the job rather than leave a rank waiting.
-                    fatalError("swift-multiprocessing's cluster transport: \(error)")
+                    continue
                 }
-                if let handler {
-                    for (source, message) in early { handler.received(from: source, message) }
-                    early.removeAll()
-                    if handler.turn() { active = true }
-                }
-                if stopRequested && sends.isEmpty && outbox.isEmpty && !active {
+                // This thread polls now: a rank of the node that sends it a message need not
+                // wake it (the last borrower left the word saying nobody polls).
+                wakeup.cancelSleep()
+                let active = step(work)
+                let stopRequested = shared.withLock { $0.stopRequested && $0.outbox.isEmpty }
+                let sending = !work.sends.isEmpty
+                if stopRequested && !sending && !active {
+                    // Kept: no caller borrows it from here on.
                     break
                 }
+                role.give()
                 let now = MonotonicInstant.now
                 if active {
                     lastActivity = now
                     sleep = .zero
                     continue
                 }
-                if lastActivity.duration(to: now) < Self.spin || !sends.isEmpty {
+                if lastActivity.duration(to: now) < Self.spin || sending {
                     yieldProcessor()
                     continue
                 }
@@ -227,8 +302,15 @@
                 // Marked asleep first, then a last look: a message sent or queued after the look
                 // wakes this thread (its sender sees the mark).
                 wakeup.prepareToSleep()
+                guard role.take() else {
+                    // Borrowed meanwhile: the borrower polls.
+                    wakeup.cancelSleep()
+                    continue
+                }
                 let queued = shared.withLock { !$0.outbox.isEmpty || $0.stopRequested }
-                if queued || (try? MPI.hasMessage(tag: Self.tag)) ?? true {
+                let waiting = queued || (try? MPI.hasMessage(tag: Self.tag)) ?? true
+                role.give()
+                if waiting {
                     wakeup.cancelSleep()
                     continue
                 }
@@ -241,6 +323,75 @@
             }
             MPI.finalize()
             finished.signal()
+        }
+
+        // MARK: - Borrowing the MPI role
+
+        /// Makes the calling thread the one that makes MPI calls, if no other thread is making
+        /// them now (the MPI thread between turns, or asleep), and runs turns of MPI work on it
+        /// until `isDone()` or `end`: a lone call's caller on rank 0 sends its task and receives
+        /// its result itself, saving two hand-overs between threads (and a wake-up of the MPI
+        /// thread). MPI was initialized `MPI_THREAD_SERIALIZED`: one thread at a time, whichever.
+        /// - Returns: false, at once, when the role was taken (the MPI thread does the work).
+        func borrowRole(until end: MonotonicInstant, while isWaiting: () -> Bool) -> Bool {
+            guard beginBorrow() else { return false }
+            while isWaiting() {
+                let active = step(work)
+                if !isWaiting() || MonotonicInstant.now >= end { break }
+                if !active { yieldProcessor() }
+            }
+            endBorrow()
+            return true
+        }
+
+        /// Takes the role for this thread, if it is free and may be borrowed.
+        private func beginBorrow() -> Bool {
+            guard canBorrow, role.take() else { return false }
+            // This thread polls: ranks of the node sending here need not wake the MPI thread.
+            wakeup.markPolled()
+            return true
+        }
+
+        /// Hands the role back: marks this rank as polled by nobody (its senders wake the MPI
+        /// thread from here on), then takes a last look for work the borrower leaves behind (a
+        /// send still in progress, a message that came, something queued) and wakes the MPI
+        /// thread for it.
+        private func endBorrow() {
+            wakeup.prepareToSleep()
+            let queued = shared.withLock { !$0.outbox.isEmpty || $0.stopRequested }
+            let left = queued || !work.sends.isEmpty || (try? MPI.hasMessage(tag: Self.tag)) ?? true
+            role.give()
+            if left { wakeup.pokeOwn() }
+        }
+
+        /// Starts what the outbox holds on this thread, if the role is free or this thread holds
+        /// it: the message goes without waiting for the MPI thread (nor waking it). Returns
+        /// whether it did.
+        private func sendNow() -> Bool {
+            if role.isHeldHere {
+                // From the handler, on the role's holder: no need to wait for its next turn.
+                startOutbox()
+                return true
+            }
+            guard beginBorrow() else { return false }
+            startOutbox()
+            endBorrow()
+            return true
+        }
+
+        /// Starts every message of the outbox, in order. Only the role's holder calls it.
+        private func startOutbox() {
+            let outbox = shared.withLock { shared in
+                defer { shared.outbox.removeAll(keepingCapacity: true) }
+                return shared.outbox
+            }
+            do {
+                for message in outbox { try start(message, into: &work.sends) }
+                for message in outbox { wakeup.poke(message.rank) }
+                try completeSends(work)
+            } catch {
+                fatalError("swift-multiprocessing's cluster transport: \(error)")
+            }
         }
 
         /// Starts sending one logical message.

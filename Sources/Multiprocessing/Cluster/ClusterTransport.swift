@@ -81,12 +81,18 @@
         /// as long again to be woken.
         static let directWaitSpin: Duration = .microseconds(100)
 
-        /// A lone call's caller spins (yielding the processor) for its result, briefly; MPI is the
-        /// MPI thread's, so this is all a caller can do here.
+        /// A lone call's caller waits for its result briefly, making the MPI calls itself when no
+        /// other thread is making them (it borrows the MPI role, see
+        /// `ClusterEndpoint.borrowRole`): its task went out on this thread already, and the result
+        /// comes in on it, with no hand-over to and from the MPI thread. While another thread
+        /// holds the role, it spins (yielding the processor) and tries again.
         func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {
             var end = MonotonicInstant.now + Self.directWaitSpin
             if let deadline, deadline < end { end = deadline }
-            while !isDone() && MonotonicInstant.now < end { yieldProcessor() }
+            while !isDone() && MonotonicInstant.now < end {
+                if endpoint.borrowRole(until: end, while: { !isDone() }) { continue }
+                yieldProcessor()
+            }
         }
 
         /// Opens the pool on every agent and starts the workers asked for so far; returns once

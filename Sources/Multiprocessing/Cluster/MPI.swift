@@ -1,6 +1,6 @@
 // The MPI calls the cluster transport makes, wrapped: every one returns or throws `MPIError`
-// (the world communicator returns errors instead of aborting, see `initialize`). Only the thread
-// that initialized MPI calls these (`MPI_THREAD_FUNNELED`): see ClusterEndpoint.swift.
+// (the world communicator returns errors instead of aborting, see `initialize`). One thread at a
+// time calls these (`MPI_THREAD_SERIALIZED`), the holder of the MPI role: see ClusterEndpoint.swift.
 
 #if MPI
     import CMPI
@@ -26,22 +26,29 @@
             return 1 << 30
         }()
 
+        /// `MULTIPROCESSING_MPI_BORROW=0` keeps every MPI call on the MPI thread (no caller makes
+        /// its own, see `ClusterEndpoint.borrowRole`): for comparisons.
+        static let borrowVariable = "MULTIPROCESSING_MPI_BORROW"
+
         static func check(_ code: Int32, _ call: @autoclosure () -> String) throws(MPIError) {
             if code != cmp_mpi_success() { throw MPIError(call: call(), code: code) }
         }
 
-        /// Initializes MPI for calls from this thread only, with errors returned rather than fatal.
-        /// Collective: every rank calls it.
-        /// - Returns: this process's rank, the world's size, and how many ranks share this node.
-        static func initialize() throws(MPIError) -> (rank: Int, size: Int, ranksOnNode: Int) {
+        /// Initializes MPI for calls from one thread at a time (`MPI_THREAD_SERIALIZED`), with
+        /// errors returned rather than fatal. Collective: every rank calls it.
+        /// - Returns: this process's rank, the world's size, how many ranks share this node, and
+        ///   whether MPI allows calls from another thread than this one (one at a time); if not,
+        ///   only this thread makes them.
+        static func initialize() throws(MPIError) -> (rank: Int, size: Int, ranksOnNode: Int, serialized: Bool) {
             var provided: Int32 = 0
-            try check(MPI_Init_thread(nil, nil, cmp_mpi_thread_funneled(), &provided), "MPI_Init_thread")
+            try check(MPI_Init_thread(nil, nil, cmp_mpi_thread_serialized(), &provided), "MPI_Init_thread")
             try check(MPI_Comm_set_errhandler(cmp_mpi_comm_world(), cmp_mpi_errors_return()), "MPI_Comm_set_errhandler")
             var rank: Int32 = 0
             var size: Int32 = 0
             try check(MPI_Comm_rank(cmp_mpi_comm_world(), &rank), "MPI_Comm_rank")
             try check(MPI_Comm_size(cmp_mpi_comm_world(), &size), "MPI_Comm_size")
-            return (Int(rank), Int(size), max(1, Int(cmp_mpi_ranks_on_node())))
+            let serialized = provided >= cmp_mpi_thread_serialized() && environmentValue(borrowVariable) != "0"
+            return (Int(rank), Int(size), max(1, Int(cmp_mpi_ranks_on_node())), serialized)
         }
 
         /// The name of the node this process runs on, as MPI reports it.

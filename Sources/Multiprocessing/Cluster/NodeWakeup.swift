@@ -57,6 +57,22 @@
             return woken
         }
 
+        /// Marks this rank as polled by a borrower of its MPI role: its senders need not wake it,
+        /// and its MPI thread parks.
+        func markPolled() { cmp_wake_word_polled(own) }
+
+        /// Whether this rank's word says a borrower polls for it.
+        var isPolled: Bool { cmp_wake_word_is_polled(own) != 0 }
+
+        /// Sleeps while a borrower of the MPI role polls in this thread's place (the word says so
+        /// until the borrower marks the rank asleep, handing the role back), or until woken, or
+        /// for `duration`.
+        func park(for duration: Duration) {
+            let (seconds, attoseconds) = duration.components
+            let microseconds = max(1, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+            cmp_wake_word_park(own, Int(microseconds))
+        }
+
         /// Marks this rank awake without sleeping (the last look found work).
         func cancelSleep() { cmp_wake_word_awake(own) }
     }
