@@ -33,6 +33,8 @@ final class EventLoopState: @unchecked Sendable {
     }
 
     var readers = WorkerTable<Reader>()
+    /// The frames a read of results cut, lent to each read in turn (see `readResults`).
+    var frames: [FrameAccumulator.Frame]? = []
     /// Where events go: set when the I/O thread starts, cleared when it ends (the storage owns
     /// the transport; this reference keeps the storage alive while the thread runs).
     var events: (any TransportEvents)?
@@ -257,24 +259,32 @@ extension LocalTransport {
     private func readResults(of id: WorkerID, fromDoorbell: Bool = true) {
         // One look-up, in place (`update`): a copy of the reader out of the table retains and
         // releases every reference it holds (~500 instructions a look-up, on every result).
-        guard let (fd, ring, pid) = loop.readers.update(id, { ($0.resultFD?.rawValue, $0.shared.results, $0.pid) }),
-            let fd
-        else { return }
-        var frames: [FrameAccumulator.Frame] = []
+        // The frames read, in the loop's own array (kept with its capacity, not made each time).
+        var frames = loop.frames.take() ?? []
+        defer {
+            frames.removeAll(keepingCapacity: true)
+            loop.frames = frames
+        }
         var open = true
-        if fromDoorbell {
-            open = drainDoorbell(fd)
-            // Armed before the last look: a result published after it rings again.
-            ring.armConsumer()
-        }
         var failure: String?
-        var source = RingSource(ring: ring, wake: .futex)
-        do {
-            // In place: a copy of the reader would make its staging buffer copy on write.
-            _ = try loop.readers.update(id) { try $0.accumulator.read(from: &source, into: &frames) }
-        } catch {
-            failure = "sent a corrupt frame: \(error)"
+        // In place: a copy of the reader would make its staging buffer copy on write.
+        let found = loop.readers.update(id) { reader -> Int32? in
+            guard let fd = reader.resultFD?.rawValue else { return nil }
+            let ring = reader.shared.results
+            if fromDoorbell {
+                open = drainDoorbell(fd)
+                // Armed before the last look: a result published after it rings again.
+                ring.armConsumer()
+            }
+            var source = RingSource(ring: ring, wake: .futex)
+            do {
+                _ = try reader.accumulator.read(from: &source, into: &frames)
+            } catch {
+                failure = "sent a corrupt frame: \(error)"
+            }
+            return reader.pid
         }
+        guard let found, let pid = found else { return }
         for frame in frames where failure == nil {
             failure = handle(frame, from: id, pid: pid)
         }

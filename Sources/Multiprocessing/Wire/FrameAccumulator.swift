@@ -197,6 +197,11 @@ struct FrameAccumulator {
     /// A frame or an attachment is complete: hands out the frame when it has all its parts, or
     /// starts reading the next attachment.
     private mutating func completed(_ bytes: [UInt8], into frames: inout [Frame]) throws {
+        // Most frames: whole, with no attachment, none being assembled.
+        if assembling == nil && bytes[0] & Attachments.flag == 0 {
+            frames.append(Frame(bytes: bytes))
+            return
+        }
         var pending: (frame: [UInt8], bodyEnd: Int, lengths: [Int], received: [[UInt8]])
         if let assembling = assembling.take() {
             pending = assembling
