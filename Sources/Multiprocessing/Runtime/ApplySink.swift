@@ -146,6 +146,7 @@ final class ApplySink: JobSink, NamedSink {
             completion, with: outcome, onSuccess: callback, onFailure: errorCallback, counted: hasCallbacks)
     }
 
+    /// Completes the result as cancelled (by the caller); the pool stops the work separately.
     func cancel(with error: any Error) {
         let settling = state.withLock { state -> ProgressCounter?? in
             guard !state.done else { return nil }

@@ -225,7 +225,6 @@ final class PoolCore: Sendable {
         return sentTo
     }
 
-    /// Adds chunks to an open job (a stream being fed).
     /// A job of one chunk that an idle worker starts at once (the scheduler's `startAtOnce`): the
     /// transition without its lists (actions, effects, events), the chunk sent straight to the
     /// transport. Nil when the general transition must decide (nothing happened then).
@@ -282,6 +281,7 @@ final class PoolCore: Sendable {
         return true
     }
 
+    /// Adds chunks to an open job (a stream being fed).
     func append(job: JobID, chunks: [Scheduler.Chunk], open: Bool) {
         transition { $0.scheduler.appendChunks(job: job, chunks, open: open, now: .now) }
     }

@@ -101,7 +101,6 @@ struct TaskFrameBuilder {
         itemCount += 1
     }
 
-    /// Appends one item; `encode` writes its arguments. On failure the frame is left as it was.
     /// Appends one packed item given as its bytes (`MemoryLayout.size` of them), padded to
     /// `stride`: not generic, for the typed side inlined into the caller's module.
     @usableFromInline
@@ -112,6 +111,7 @@ struct TaskFrameBuilder {
         itemCount += 1
     }
 
+    /// Appends one item; `encode` writes its arguments. On failure the frame is left as it was.
     @usableFromInline
     mutating func appendItem(_ encode: (inout ByteWriter) throws -> Void) throws {
         precondition(packedStride == nil, "an encoded item in a frame of packed items")
