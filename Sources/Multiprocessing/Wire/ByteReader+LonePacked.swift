@@ -9,10 +9,10 @@ extension ByteReader {
     @usableFromInline
     func copyLonePacked(stride: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         var reader = self
-        guard let found = try? reader.readUInt32(), Int(found) == stride, stride > 0, stride <= buffer.count,
-            reader.remaining >= stride
+        // The stride and bounds checked where every packed read checks them (PackedLayout.take).
+        guard stride <= buffer.count, let found = try? reader.readUInt32(),
+            let start = try? PackedLayout.take(count: 1, stride: Int(found), expected: stride, from: &reader)
         else { return false }
-        let start = reader.offset
         bytes.withUnsafeBytes { source in
             buffer.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: stride)
         }

@@ -70,21 +70,21 @@ extension PackedLayout {
         }
     }
 
-    /// Reads one packed value of `T` (whose stride is `stride`) in place: a lone call's result.
-    /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
-    static func load<T>(_: T.Type = T.self, stride: Int, from reader: inout ByteReader) throws -> T {
-        let start = try take(T.self, count: 1, stride: stride, from: &reader)
-        return reader.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: T.self) }
-    }
-
     /// Checks that `count` packed values of `T` of `stride` bytes are next in `reader`, and
-    /// moves past them: the one place both ways of reading them check stride and bounds.
-    /// - Returns: the offset of the first one.
-    /// - Throws: ``FrameError`` when the stride is not `T`'s or the bytes are too few.
+    /// moves past them (see ``take(count:stride:expected:from:)``).
     private static func take<T>(_: T.Type, count: Int, stride: Int, from reader: inout ByteReader) throws -> Int {
         precondition(_isPOD(T.self), "packed values must be trivial")
-        guard stride == MemoryLayout<T>.stride, stride > 0 else {
-            throw FrameError(description: "packed items of stride \(stride), expected \(MemoryLayout<T>.stride)")
+        return try take(count: count, stride: stride, expected: MemoryLayout<T>.stride, from: &reader)
+    }
+
+    /// Checks that `count` packed values of `stride` bytes, the `expected` stride, are next in
+    /// `reader`, and moves past them: the one place every way of reading packed values (a
+    /// chunk's into an array, a lone call's result) checks stride and bounds.
+    /// - Returns: the offset of the first one.
+    /// - Throws: ``FrameError`` when the stride is not the expected one or the bytes are too few.
+    static func take(count: Int, stride: Int, expected: Int, from reader: inout ByteReader) throws -> Int {
+        guard stride == expected, stride > 0 else {
+            throw FrameError(description: "packed items of stride \(stride), expected \(expected)")
         }
         guard fits(count, of: stride, in: reader.remaining) else {
             throw FrameError(description: "\(count) packed items overrun their frame")
@@ -101,9 +101,4 @@ extension ByteWriter {
         values.withUnsafeBytes { writeRaw($0) }
     }
 
-    /// Appends the raw bytes of one plain value, padded to its stride (as in an array).
-    mutating func writePacked<T>(_ value: T) {
-        withUnsafeBytes(of: value) { writeRaw($0) }
-        for _ in MemoryLayout<T>.size..<MemoryLayout<T>.stride { writeUInt8(0) }
-    }
 }

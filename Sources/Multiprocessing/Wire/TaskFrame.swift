@@ -96,9 +96,7 @@ struct TaskFrameBuilder {
 
     /// Appends one packed item (the frame must have been made with its `packedStride`).
     mutating func appendPacked<T>(_ item: T) {
-        precondition(packedStride == MemoryLayout<T>.stride, "packed item of the wrong stride")
-        writer.writePacked(item)
-        itemCount += 1
+        withUnsafeBytes(of: item) { appendPacked(bytes: $0, stride: MemoryLayout<T>.stride) }
     }
 
     /// Appends one packed item given as its bytes (`MemoryLayout.size` of them), padded to
