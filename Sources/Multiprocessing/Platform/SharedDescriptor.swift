@@ -10,7 +10,7 @@ import Synchronization
 /// earlier by ``close()``, after which releasing it closes nothing. No holder decides who closes:
 /// each keeps its reference while it may still use ``rawValue``, so the number cannot be closed
 /// and reused under a thread that polls it. ``close()`` is for a holder that knows no other uses
-/// the number (the task pipe, written only under the transport's channel lock).
+/// the number (the task pipe, closed under the transport's channel lock and rung through ``ifOpen(_:)``).
 final class SharedDescriptor: Sendable {
     /// The descriptor's number, for system calls made while holding this object (and before an
     /// explicit ``close()``).
@@ -39,6 +39,13 @@ final class SharedDescriptor: Sendable {
         case .some(let descriptor): descriptor.close()
         case .none: break
         }
+    }
+
+    /// Runs `body` with the descriptor's number if it is still open; a ``close()`` meanwhile
+    /// waits until `body` returns, so the number cannot be closed and reused under it.
+    /// - Returns: what `body` returned, or nil when the descriptor was closed.
+    func ifOpen<R>(_ body: (Int32) -> R) -> R? {
+        owner.withLock { owner in owner == nil ? nil : body(rawValue) }
     }
 
     /// Whether ``close()`` was called.

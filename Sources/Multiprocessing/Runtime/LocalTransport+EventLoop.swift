@@ -225,12 +225,13 @@ extension LocalTransport {
                         pid: pid, pidFD: pidFD, resultFD: resultFD, shared: shared, stderrFD: stderrFD,
                         crashReportFilter: CrashReportFilter(suppressing: options.crashReports == .suppress))
                     // Its start frame first, before anything the storage sends it.
-                    channels.withLock { channels in
+                    let doorbell = channels.withLock { channels in
                         var channel = TaskChannel(pid: pid, pidFD: pidFD, input: taskFD, shared: shared)
                         channel.outbox.append(OutgoingFrame(bytes: options.startFrame))
                         channels.table[id] = channel
-                        flush(id, &channels)
+                        return flush(id, &channels)
                     }
+                    ring(doorbell)
                     events.workerSpawned(id, pid: pid)
                     logger.debug("worker started", metadata: ["pid": "\(pid)", "worker": "\(id)"])
                 } catch {
@@ -288,10 +289,14 @@ extension LocalTransport {
         for frame in frames where failure == nil {
             failure = handle(frame, from: id, pid: pid)
         }
-        // The worker rings this side for room in its task ring too: write what waits for it.
-        channels.withLock { channels in
-            // In place (a copy of the channel would retain what it holds).
-            if channels.table.update(id, { !$0.outbox.isEmpty }) == true { flush(id, &channels) }
+        // The worker rings this side for room in its task ring too: write what waits for it
+        // (only when some outbox waits: most reads take no channel lock).
+        if outboxesWaiting.load(ordering: .sequentiallyConsistent) > 0 {
+            let doorbell = channels.withLock { channels in
+                // In place (a copy of the channel would retain what it holds).
+                channels.table.update(id, { !$0.outbox.isEmpty }) == true ? flush(id, &channels) : nil
+            }
+            ring(doorbell)
         }
         if let failure {
             guard loop.readers.update(id, { stopReadingResults(&$0) }) != nil else { return }

@@ -4,9 +4,11 @@
 // and a result pipe; a stderr pipe; noticed gone through a pidfd.
 //
 // Effects arrive after the storage released its lock, from any thread. What they touch here —
-// the task rings and their doorbells, their outboxes, the pidfds that signals go through — is
-// under the channel lock, never under the storage's: a copy that takes time, a `kill` or a
-// `close` holds up no thread that submits work.
+// the task rings, their outboxes, the pidfds that signals go through — is under the channel
+// lock, never under the storage's: a copy that takes time, a `kill` or a `close` holds up no
+// thread that submits work. A doorbell is rung after the channel lock is released: the write
+// wakes the worker, which takes the waker microseconds, and the I/O thread, reading results,
+// must not wait for it.
 
 import DequeModule
 import Logging
@@ -45,7 +47,8 @@ final class LocalTransport: WorkerTransport {
     struct TaskChannel {
         var pid: Int32
         var pidFD: SharedDescriptor?
-        /// The write end of the task pipe, the worker's doorbell: rung only under the channel lock.
+        /// The write end of the task pipe, the worker's doorbell: rung after the channel lock is
+        /// released, through ``SharedDescriptor/ifOpen(_:)`` (a `closeInput` meanwhile waits).
         var input: SharedDescriptor?
         /// The worker's shared memory: tasks go into its task ring, under the channel lock.
         var shared: SharedChannel
@@ -57,6 +60,8 @@ final class LocalTransport: WorkerTransport {
         /// `early` (see ``WorkerTransport``).
         var nextSequence: UInt64 = 0
         var early: [UInt64: Operation] = [:]
+        /// Whether this channel is counted in ``LocalTransport/outboxesWaiting``.
+        var countedWaiting = false
     }
 
     /// A numbered effect on one worker's channel.
@@ -81,6 +86,11 @@ final class LocalTransport: WorkerTransport {
     /// lock (events), then `channels`.
     let loop: EventLoopState
     let loopLock = Mutex(())
+    /// How many channels keep frames their full task ring did not take (each counted before it
+    /// marks itself waiting for room, uncounted once its outbox is empty): a worker's doorbell
+    /// for room is worth a look at the channels only then, so that reading results does not
+    /// take the channel lock at every read.
+    let outboxesWaiting = Atomic<Int>(0)
 
     var logger: Logger { options.logger }
 
@@ -125,6 +135,13 @@ final class LocalTransport: WorkerTransport {
         apply(.send(frame), to: id, sequence: sequence)
     }
 
+    /// Rings a worker's task doorbell (after the channel lock was released), unless its task
+    /// pipe was closed meanwhile. EPIPE: the worker is gone; its exit is handled through its pidfd.
+    func ring(_ doorbell: SharedDescriptor?) {
+        guard let doorbell else { return }
+        _ = doorbell.ifOpen { fd in withSIGPIPEBlocked { !ringDoorbell(fd) } }
+    }
+
     /// Wakes the I/O thread, unless it has ended. Under the channel lock, where the poller is
     /// closed: no wake-up can write to a reused descriptor.
     func wakeLoop() {
@@ -134,11 +151,11 @@ final class LocalTransport: WorkerTransport {
     /// Performs `operation` as the `sequence`th effect on worker `id`, or keeps it until the ones
     /// before it came; drops it when the worker is gone.
     private func apply(_ operation: Operation, to id: WorkerID, sequence: UInt64) {
-        channels.withLock { channels in
-            channels.table.update(id) { channel in
+        let doorbell = channels.withLock { channels in
+            channels.table.update(id) { channel -> SharedDescriptor? in
                 guard sequence == channel.nextSequence else {
                     channel.early[sequence] = operation
-                    return
+                    return nil
                 }
                 var next: Operation? = operation
                 while let operation = next {
@@ -150,9 +167,10 @@ final class LocalTransport: WorkerTransport {
                     next = channel.early.isEmpty ? nil : channel.early.removeValue(forKey: channel.nextSequence)
                 }
                 // Here, in place: a second look-up of the channel for the flush cost as much.
-                flush(&channel)
-            }
+                return flush(&channel)
+            } ?? nil
         }
+        ring(doorbell)
     }
 
     /// SIGKILLs the worker through its pidfd (by pid where the kernel has no pidfd: the pid
@@ -167,17 +185,20 @@ final class LocalTransport: WorkerTransport {
 
     // MARK: - Task streams (under the channel lock)
 
-    /// Copies into the worker's task ring what it takes now, and rings the worker's doorbell if
-    /// it sleeps. A full ring keeps the rest here: the worker, once it freed space, rings this
-    /// side's doorbell (its result pipe), and the I/O thread flushes again. Closes the task pipe
-    /// once everything before a `closeInput` is in the ring.
-    func flush(_ id: WorkerID, _ channels: inout Channels) {
-        channels.table.update(id) { flush(&$0) }
+    /// Copies into the worker's task ring what it takes now. A full ring keeps the rest here:
+    /// the worker, once it freed space, rings this side's doorbell (its result pipe), and the
+    /// I/O thread flushes again. Closes the task pipe once everything before a `closeInput` is
+    /// in the ring.
+    /// - Returns: the worker's doorbell when it sleeps and was given something: the caller rings
+    ///   it (``ring(_:)``) once it released the channel lock.
+    func flush(_ id: WorkerID, _ channels: inout Channels) -> SharedDescriptor? {
+        channels.table.update(id) { flush(&$0) } ?? nil
     }
 
     /// ``flush(_:_:)`` on the channel itself (in place: its outbox is not copied).
-    private func flush(_ channel: inout TaskChannel) {
-        guard let fd = channel.input?.rawValue else { return }
+    private func flush(_ channel: inout TaskChannel) -> SharedDescriptor? {
+        guard let input = channel.input else { return nil }
+        defer { uncountIfEmpty(&channel) }
         let ring = channel.shared.tasks
         var wrote = false
         while let frame = channel.outbox.first {
@@ -196,6 +217,12 @@ final class LocalTransport: WorkerTransport {
                     channel.written = 0
                     break
                 }
+                // Counted before the mark: the worker's doorbell for room, rung once it sees the
+                // mark, finds the count up.
+                if !channel.countedWaiting {
+                    channel.countedWaiting = true
+                    outboxesWaiting.add(1, ordering: .sequentiallyConsistent)
+                }
                 ring.markProducerWaiting()
                 // The worker may have freed space since: look once more, after the mark.
                 if ring.hasFreeSpace { continue }
@@ -205,13 +232,22 @@ final class LocalTransport: WorkerTransport {
             channel.outbox.removeFirst()
             channel.written = 0
         }
-        if wrote && ring.takeConsumerArmed() {
-            // EPIPE: the worker is gone; its exit is handled through its pidfd.
-            withSIGPIPEBlocked { !ringDoorbell(fd) }
-        }
+        // Rung by the caller, after the lock, and before a `closeInput` here closes the pipe:
+        // the worker reads what is in its ring before the end of file.
+        let doorbell = wrote && ring.takeConsumerArmed() ? input : nil
         if channel.outbox.isEmpty && channel.closeWhenFlushed {
+            if let doorbell { self.ring(doorbell) }
             closeInput(&channel)
+            return nil
         }
+        return doorbell
+    }
+
+    /// Takes the channel out of ``outboxesWaiting`` once it has nothing left to write.
+    private func uncountIfEmpty(_ channel: inout TaskChannel) {
+        guard channel.countedWaiting, channel.outbox.isEmpty else { return }
+        channel.countedWaiting = false
+        outboxesWaiting.subtract(1, ordering: .sequentiallyConsistent)
     }
 
     /// Closes the worker's task pipe: once it has read what is in its ring, it reads end of
@@ -222,6 +258,7 @@ final class LocalTransport: WorkerTransport {
         input.close()
         channel.input = nil
         channel.outbox.removeAll()
+        uncountIfEmpty(&channel)
     }
 
     /// Forgets a worker that is gone: closes its task pipe and lets go of its pidfd (closed
