@@ -69,8 +69,18 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
     }
 
     /// Iterates the results asynchronously.
+    ///
+    /// An iterator takes the values waiting in the chunk being handed out at once, and hands
+    /// them out one by one by itself: one lock a chunk, not one an item (a copy of an iterator
+    /// has its own copy of them: iterate one of the copies only). Values it took are dropped
+    /// when the stream is cancelled, as the stream's own are.
     public struct AsyncIterator: AsyncIteratorProtocol {
         @usableFromInline let stream: ResultStream<Element>
+        /// Values taken from the stream, in its order; those from `takenIndex` on are not handed
+        /// out yet. (An index, not a shrinking slice: a slice of a slice retains its buffer and
+        /// releases the old one's, two atomic operations an item.)
+        @usableFromInline var taken: ArraySlice<Element> = []
+        @usableFromInline var takenIndex = 0
 
         @usableFromInline
         init(stream: ResultStream<Element>) {
@@ -82,7 +92,7 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         ///   ``PoolError``, or `CancellationError` (which also stops the stream's work).
         @inlinable
         public mutating func next() async throws -> Element? {
-            if !Task.isCancelled, let value = stream.storage.nextBuffered() { return value }
+            if let value = nextTaken() { return value }
             return try await stream.storage.next()
         }
 
@@ -90,8 +100,31 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         /// - Parameter actor: The caller's isolation (unused: results arrive from any thread).
         @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Element? {
-            if !Task.isCancelled, let value = stream.storage.nextBuffered() { return value }
+            if let value = nextTaken() { return value }
             return try await stream.storage.next()
+        }
+
+        /// The next of the values taken (taking the waiting ones first when none is left),
+        /// unless the task or the stream was cancelled: then the stream's own `next` says so.
+        @inlinable
+        mutating func nextTaken() -> Element? {
+            guard !Task.isCancelled else {
+                taken = []
+                takenIndex = 0
+                return nil
+            }
+            if takenIndex >= taken.endIndex {
+                taken = stream.storage.takeBufferedValues()
+                takenIndex = taken.startIndex
+            }
+            guard takenIndex < taken.endIndex, !stream.storage.isDropped else {
+                taken = []
+                takenIndex = 0
+                return nil
+            }
+            let value = taken[takenIndex]
+            takenIndex &+= 1
+            return value
         }
     }
 }

@@ -13,7 +13,8 @@
 //   per iteration; the custom metrics report items per second and mebibytes per second.
 // - "Pool imap square …": a stream read item by item with `next()` on a warm one-worker pool, one
 //   stream per iteration: the consumer's per-item path (the stream's cursor and its lock) and the
-//   pool's per-chunk path; the custom metric reports items per second.
+//   pool's per-chunk path; the custom metric reports items per second. "… for try await": the
+//   same stream read by its async iterator, which takes a chunk's waiting values at once.
 // - "Pool apply sum of a shared 1 MiB [Int64]": one `pool.apply(sharedSum, table)` per iteration,
 //   `table` a `Pool.share`d array the worker mapped in the warm-up: the handle's way through the
 //   pool and its lookup in the worker, and the sum of 1 MiB read in place.
@@ -236,6 +237,17 @@ func registerPoolBenchmarks() {
         let stream = try pool.imap(MicroFunctions.square, (0..<streamItems).lazy.map { $0 }, chunksize: 1000)
         var total = 0
         while let value = try stream.next() { total &+= value }
+        let elapsed = seconds(ContinuousClock.now - start)
+        benchmark.measurement(ThroughputMetric.items, Int(Double(streamItems) / elapsed))
+        blackHole(total)
+    }
+
+    Benchmark("Pool imap square 100K lazy items, for try await", configuration: starmapConfiguration) { benchmark in
+        let pool = benchmarkPool.pool
+        let start = ContinuousClock.now
+        let stream = try pool.imap(MicroFunctions.square, (0..<streamItems).lazy.map { $0 }, chunksize: 1000)
+        var total = 0
+        for try await value in stream { total &+= value }
         let elapsed = seconds(ContinuousClock.now - start)
         benchmark.measurement(ThroughputMetric.items, Int(Double(streamItems) / elapsed))
         blackHole(total)

@@ -26,6 +26,19 @@ struct StreamCursor<Element: Sendable>: Sendable {
         return value
     }
 
+    /// The values waiting in the chunk being handed out, all but its last (which ends the chunk
+    /// through ``take()``), at once: an iterator hands them out by itself (see
+    /// ``ResultStream/AsyncIterator``). Empty when the chunk has a failure or one item left.
+    @inlinable
+    mutating func takeValues() -> ArraySlice<Element> {
+        guard position &+ 1 < count, failures.isEmpty else { return [] }
+        let n = count &- 1 &- position
+        let taken = values[valueIndex..<(valueIndex &+ n)]
+        valueIndex &+= n
+        position &+= n
+        return taken
+    }
+
     /// The next item, and whether it ends its chunk (the cursor is then empty again).
     mutating func take() -> (Result<Element, any Error>, endsChunk: Bool)? {
         guard position < count else { return nil }

@@ -9,7 +9,7 @@
 // for it. Lock order: `cursor` before `state`, `feeder` before `state`.
 
 import Dispatch
-import Synchronization
+public import Synchronization
 
 /// What a consumer waiting for the next result is woken through.
 enum StreamWaiter {
@@ -41,6 +41,13 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// The chunk being handed out, item by item (a lock of one atomic operation per item: see
     /// CursorLock.swift).
     @usableFromInline let cursor = CursorLock(StreamCursor<Element>())
+    /// Set when the stream is cancelled: values an iterator took at once
+    /// (``takeBufferedValues()``) and has not handed out yet are dropped then, as the cursor's are.
+    @usableFromInline let dropped = Atomic<Bool>(false)
+
+    /// Whether the stream was cancelled (values taken but not handed out are dropped then).
+    @inlinable
+    var isDropped: Bool { dropped.load(ordering: .acquiring) }
     /// The input; nil once it has ended or the stream was cancelled.
     private let feeder: Mutex<StreamFeeder?>
 
@@ -242,6 +249,13 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         cursor.withLock { $0.takeValue() }
     }
 
+    /// The values waiting in the chunk being handed out but its last, taken at once: an iterator
+    /// of the stream hands them out without a lock (one lock a chunk instead of one an item).
+    @inlinable
+    func takeBufferedValues() -> ArraySlice<Element> {
+        cursor.withLock { $0.takeValues() }
+    }
+
     /// The next result, blocking; nil at the end.
     @usableFromInline
     func next(timeout: Duration?) throws -> Element? {
@@ -317,6 +331,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func cancel(stopRunning: Bool, error: any Error) {
         // Results not yet taken are dropped: every later `next` throws `error`.
         _ = state.withLock { $0.cancel(with: error) }
+        dropped.store(true, ordering: .releasing)
         cursor.withLock { $0 = StreamCursor() }
         feeder.withLock { $0 = nil }
         core.cancel(job: job, stopRunning: stopRunning)
