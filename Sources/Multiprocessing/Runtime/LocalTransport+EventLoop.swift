@@ -69,11 +69,20 @@ extension LocalTransport {
     /// nothing, before it drops the rest (a reader that takes bytes keeps it going).
     static let stderrDrainGrace: Duration = .seconds(1)
 
+    /// Starts the spawner and the I/O thread, and returns once the first of the workers asked
+    /// for so far runs (or could not start: then this throws its error). The others start
+    /// meanwhile; ``initialWorkers`` completes once they have.
     func start(events: any TransportEvents) throws(PoolError) {
         let firstSpawns = Completion()
+        let initial = channels.withLock { $0.spawnsPending }
+        if initial == 0 {
+            _ = firstSpawns.complete(.success(()))
+            _ = initialWorkers.complete(.success(()))
+        }
         do {
+            try startSpawner()
             try startDetachedThread(name: "multiprocessing") { [self] in
-                runEventLoop(events: events, reportingFirstSpawns: firstSpawns)
+                runEventLoop(events: events, reportingFirstSpawns: firstSpawns, initialSpawns: initial)
             }
         } catch {
             throw PoolError(
@@ -84,14 +93,21 @@ extension LocalTransport {
         }
     }
 
+    func waitForInitialWorkers() {
+        _ = initialWorkers.wait(until: nil)
+    }
+
     /// The storage's events, for code that runs under the loop lock.
     private var events: any TransportEvents { loop.events! }
 
-    private func runEventLoop(events: any TransportEvents, reportingFirstSpawns firstSpawns: Completion) {
+    private func runEventLoop(
+        events: any TransportEvents, reportingFirstSpawns firstSpawns: Completion, initialSpawns: Int
+    ) {
         loopLock.withLock { _ in loop.events = events }
         let tokens = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 64)
         defer { tokens.deallocate() }
-        var reportedFirstSpawns = false
+        // Outcomes of the spawns asked for before the start still to come.
+        var initialLeft = initialSpawns
 
         turns: while true {
             // Everything but the wait happens under the loop lock: a thread waiting for its own
@@ -99,24 +115,27 @@ extension LocalTransport {
             // shared with it.
             let turn: (timeout: Int32, deadline: MonotonicInstant?)? = loopLock.withLock { _ in
                 // One look at the shared state a turn.
-                let (spawns, isStopped) = channels.withLock { channels in
-                    defer { channels.spawnQueue.removeAll() }
-                    return (channels.spawnQueue, channels.stopped)
+                let (spawned, isStopped, spawnsPending) = channels.withLock { channels in
+                    defer { channels.spawned.removeAll() }
+                    return (channels.spawned, channels.stopped, channels.spawnsPending)
                 }
                 let deadline = events.nextDeadline
-                if !spawns.isEmpty || !reportedFirstSpawns {
-                    let spawnError = performSpawns(spawns)
-                    if !reportedFirstSpawns {
-                        reportedFirstSpawns = true
-                        if let spawnError {
-                            firstSpawns.complete(.failure(spawnError))
-                        } else {
-                            firstSpawns.complete(.success(()))
+                if !spawned.isEmpty {
+                    for outcome in spawned {
+                        let error = register(outcome)
+                        if initialLeft > 0 {
+                            // The first outcome decides whether the pool starts; the others
+                            // come to the scheduler like a replacement's.
+                            if initialLeft == initialSpawns {
+                                _ = firstSpawns.complete(error.map { .failure($0) } ?? .success(()))
+                            }
+                            initialLeft -= 1
+                            if initialLeft == 0 { _ = initialWorkers.complete(.success(())) }
                         }
                     }
                     return (0, nil)
                 }
-                if isStopped && loop.readers.isEmpty { return nil }
+                if isStopped && loop.readers.isEmpty && spawnsPending == 0 { return nil }
 
                 var wakeAt = deadline
                 var pollWithoutPidFD = false
@@ -169,10 +188,13 @@ extension LocalTransport {
         loopLock.withLock { _ in drainStderrAtStop() }
         // Release what is left.
         channels.withLock { channels in
+            channels.loopEnded = true
             for id in channels.table.keys { removeChannel(id, &channels) }
             // Under the lock, like every `wake()`: no wake-up can write to a reused descriptor.
             poller.close()
         }
+        // Every worker it started is reaped: the spawner may end (see WorkerSpawner.swift).
+        wakeSpawner()
         logger.debug("pool stopped")
         loopLock.withLock { _ in loop.events = nil }
         events.transportStopped()
@@ -180,73 +202,55 @@ extension LocalTransport {
 
     // MARK: - Spawning
 
-    /// Starts the workers the scheduler asked for (`ids`, and any it asks for meanwhile).
-    /// Returns the first failure, if any.
-    private func performSpawns(_ first: [WorkerID]) -> PoolError? {
-        var firstError: PoolError?
-        var ids = first
-        while true {
-            if ids.isEmpty { return firstError }
-            for id in ids {
-                do {
-                    // The worker's data plane: the worker gets its memory file as fd 5, closed
-                    // here once passed (the mapping stays).
-                    let shared = try SharedChannel.create()
-                    defer { shared.file?.close() }
-                    let worker = try spawnWorker(
-                        executable: options.executable, arguments: options.arguments,
-                        droppingEnvironment: options.droppedEnvironment, adding: options.addedEnvironment,
-                        passing: [shared.file!.rawValue] + options.passedDescriptors)
-                    // From here on each descriptor has its holders (reader, channel), and closes
-                    // when they let go of it: on the failure below, at once.
-                    let pid = worker.pid
-                    let pidFD = SharedDescriptor.sharing(worker.pidFD)
-                    let resultFD = SharedDescriptor(worker.resultFD)
-                    let stderrFD = SharedDescriptor(worker.stderrFD)
-                    let taskFD = SharedDescriptor(worker.taskFD)
-                    do {
-                        try poller.register(
-                            resultFD.rawValue, token: EventToken.results(id), readable: true, writable: false)
-                        try poller.register(
-                            stderrFD.rawValue, token: EventToken.stderr(id), readable: true, writable: false)
-                        // The parent's stderr is full: this one waits like the others.
-                        if loop.stderr.paused { try poller.pause(stderrFD.rawValue, token: EventToken.stderr(id)) }
-                        if let pidFD {
-                            try poller.register(
-                                pidFD.rawValue, token: EventToken.exit(id), readable: true, writable: false)
-                        }
-                    } catch {
-                        // Closing them (below, as they are dropped) takes them out of the epoll set.
-                        killProcess(pid: pid, pidFD: pidFD?.rawValue ?? -1)
-                        _ = reap(pid)
-                        throw error
-                    }
-                    loop.readers[id] = EventLoopState.Reader(
-                        pid: pid, pidFD: pidFD, resultFD: resultFD, shared: shared, stderrFD: stderrFD,
-                        crashReportFilter: CrashReportFilter(suppressing: options.crashReports == .suppress))
-                    // Its start frame first, before anything the storage sends it.
-                    let doorbell = channels.withLock { channels in
-                        var channel = TaskChannel(pid: pid, pidFD: pidFD, input: taskFD, shared: shared)
-                        channel.outbox.append(OutgoingFrame(bytes: options.startFrame))
-                        channels.table[id] = channel
-                        return flush(id, &channels)
-                    }
-                    ring(doorbell)
-                    events.workerSpawned(id, pid: pid)
-                    logger.debug("worker started", metadata: ["pid": "\(pid)", "worker": "\(id)"])
-                } catch {
-                    let detail = "cannot start '\(options.executable)': \(error)"
-                    logger.error("worker could not be started", metadata: ["error": "\(detail)"])
-                    if firstError == nil {
-                        firstError = PoolError(.spawnFailed, detail, underlying: error as? SystemError)
-                    }
-                    events.workerSpawnFailed(id, detail: detail)
+    /// Registers a worker the spawner started (its pipes in the epoll set, its reader and task
+    /// channel, its start frame on its way) and reports it; or reports that it could not start.
+    /// Returns the failure, if any.
+    private func register(_ outcome: SpawnOutcome) -> PoolError? {
+        let id = outcome.id
+        defer { channels.withLock { $0.spawnsPending -= 1 } }
+        do {
+            let worker = try outcome.result.get()
+            // From here on each descriptor has its holders (reader, channel), and closes when
+            // they let go of it: on the failure below, at once.
+            let pid = worker.pid
+            let pidFD = worker.pidFD
+            do {
+                try poller.register(
+                    worker.resultFD.rawValue, token: EventToken.results(id), readable: true, writable: false)
+                try poller.register(
+                    worker.stderrFD.rawValue, token: EventToken.stderr(id), readable: true, writable: false)
+                // The parent's stderr is full: this one waits like the others.
+                if loop.stderr.paused { try poller.pause(worker.stderrFD.rawValue, token: EventToken.stderr(id)) }
+                if let pidFD {
+                    try poller.register(pidFD.rawValue, token: EventToken.exit(id), readable: true, writable: false)
                 }
+            } catch {
+                // Closing them (below, as they are dropped) takes them out of the epoll set.
+                killProcess(pid: pid, pidFD: pidFD?.rawValue ?? -1)
+                _ = reap(pid)
+                throw PoolError(
+                    .spawnFailed, "cannot watch the worker started from '\(options.executable)': \(error)",
+                    underlying: error)
             }
-            ids = channels.withLock { channels -> [WorkerID] in
-                defer { channels.spawnQueue.removeAll() }
-                return channels.spawnQueue
+            loop.readers[id] = EventLoopState.Reader(
+                pid: pid, pidFD: pidFD, resultFD: worker.resultFD, shared: worker.shared, stderrFD: worker.stderrFD,
+                crashReportFilter: CrashReportFilter(suppressing: options.crashReports == .suppress))
+            // Its start frame first, before anything the storage sends it.
+            let doorbell = channels.withLock { channels in
+                var channel = TaskChannel(pid: pid, pidFD: pidFD, input: worker.taskFD, shared: worker.shared)
+                channel.outbox.append(OutgoingFrame(bytes: options.startFrame))
+                channels.table[id] = channel
+                return flush(id, &channels)
             }
+            ring(doorbell)
+            events.workerSpawned(id, pid: pid)
+            logger.debug("worker started", metadata: ["pid": "\(pid)", "worker": "\(id)"])
+            return nil
+        } catch {
+            let failure = error as? PoolError ?? PoolError(.spawnFailed, "\(error)")
+            logger.error("worker could not be started", metadata: ["error": "\(failure.message)"])
+            events.workerSpawnFailed(id, detail: failure.message)
+            return failure
         }
     }
 

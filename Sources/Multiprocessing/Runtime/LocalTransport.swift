@@ -10,6 +10,7 @@
 // wakes the worker, which takes the waker microseconds, and the I/O thread, reading results,
 // must not wait for it.
 
+import Dispatch
 import DequeModule
 import Logging
 import Synchronization
@@ -72,10 +73,17 @@ final class LocalTransport: WorkerTransport {
 
     struct Channels {
         var table = WorkerTable<TaskChannel>()
-        /// Spawns the I/O thread must perform.
+        /// Spawns the spawner must perform (WorkerSpawner.swift).
         var spawnQueue: [WorkerID] = []
+        /// What the spawner started (or could not), for the I/O thread to register and report.
+        var spawned: [SpawnOutcome] = []
+        /// Spawns asked for and not registered by the I/O thread yet: the loop does not end
+        /// while there are any (a worker started meanwhile must be seen exit and reaped).
+        var spawnsPending = 0
         /// Every worker is gone after close/terminate: the loop ends once it has no reader left.
         var stopped = false
+        /// The event loop has ended: the spawner ends too.
+        var loopEnded = false
     }
 
     let options: Options
@@ -91,6 +99,11 @@ final class LocalTransport: WorkerTransport {
     /// for room is worth a look at the channels only then, so that reading results does not
     /// take the channel lock at every read.
     let outboxesWaiting = Atomic<Int>(0)
+    /// Signalled once per spawn request, and when the event loop has ended (WorkerSpawner.swift).
+    let spawnerWake = DispatchSemaphore(value: 0)
+    /// Completed once the workers asked for before ``start(events:)`` were registered (or failed
+    /// to start): what `workerPIDs` waits for, so that a new pool lists all its workers.
+    let initialWorkers = Completion()
 
     var logger: Logger { options.logger }
 
@@ -113,8 +126,11 @@ final class LocalTransport: WorkerTransport {
         for effect in effects {
             switch effect {
             case .spawn(let id):
-                channels.withLock { $0.spawnQueue.append(id) }
-                wake = true
+                channels.withLock { channels in
+                    channels.spawnQueue.append(id)
+                    channels.spawnsPending += 1
+                }
+                wakeSpawner()
             case .send(let frame, let id, let sequence):
                 apply(.send(frame), to: id, sequence: sequence)
             case .closeInput(let id, let sequence):

@@ -180,7 +180,8 @@ final class PoolCore: Sendable {
 
     // MARK: - Calls from users' threads
 
-    /// Starts the I/O thread and the workers; returns once the first workers were spawned.
+    /// Starts the I/O thread and the workers; returns once the first worker was spawned (the
+    /// others start meanwhile).
     /// - Throws: `PoolError.spawnFailed` when a worker cannot be started.
     func start() throws(PoolError) {
         transition { $0.scheduler.start(now: .now) }
@@ -348,7 +349,11 @@ final class PoolCore: Sendable {
 
     var lifecycle: Scheduler.Lifecycle { state.withLock { $0.scheduler.lifecycle } }
 
-    var workerPIDs: [Int32] { state.withLock { $0.scheduler.activeWorkerPIDs } }
+    /// The workers' pids: once the first workers have all started (a new pool lists them all).
+    var workerPIDs: [Int32] {
+        transport.waitForInitialWorkers()
+        return state.withLock { $0.scheduler.activeWorkerPIDs }
+    }
 
     /// A snapshot of the workers and the tasks, taken under the lock in one go.
     var statistics: PoolStatistics {

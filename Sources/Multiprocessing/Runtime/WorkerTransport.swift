@@ -30,11 +30,15 @@ enum TransportEffect {
 /// worker was spawned) and performed in that order whatever thread performs them: two threads
 /// that each made a decision may reach the transport in the other order.
 protocol WorkerTransport: AnyObject, Sendable {
-    /// Starts the transport's I/O, and returns once the workers asked for so far (`.spawn`
-    /// effects performed before) were started; events come back through `events`, which the
-    /// transport keeps alive until it has stopped.
+    /// Starts the transport's I/O, and returns once the first of the workers asked for so far
+    /// (`.spawn` effects performed before) was started, or once they all were; events come back
+    /// through `events`, which the transport keeps alive until it has stopped.
     /// - Throws: `PoolError.spawnFailed` when the I/O cannot start, or the first worker cannot.
     func start(events: any TransportEvents) throws(PoolError)
+
+    /// Returns once every worker asked for before ``start(events:)`` was started or failed to
+    /// start (at once for a transport whose `start` waits for them all).
+    func waitForInitialWorkers()
 
     /// Performs `effects`, in order.
     func perform(_ effects: [TransportEffect])
@@ -50,6 +54,8 @@ protocol WorkerTransport: AnyObject, Sendable {
 
 extension WorkerTransport {
     func waitDirect(worker id: WorkerID, deadline: MonotonicInstant?, until isDone: () -> Bool) {}
+
+    func waitForInitialWorkers() {}
 
     func send(_ frame: OutgoingFrame, to id: WorkerID, sequence: UInt64) {
         perform([.send(frame, to: id, sequence: sequence)])
