@@ -22,6 +22,11 @@ struct ThreadCPU {
 struct CPUSnapshot {
     var threads: [Int32: [Int32: ThreadCPU]] = [:]
 
+    /// Every thread's run time, summed (ns).
+    var totalRunNanoseconds: Int {
+        threads.values.reduce(0) { sum, threads in sum + threads.values.reduce(0) { $0 + $1.runNanoseconds } }
+    }
+
     /// Reads every thread of `pids` now (a process or thread that is gone is left out).
     static func take(_ pids: [Int32]) -> CPUSnapshot {
         var snapshot = CPUSnapshot()
@@ -148,7 +153,5 @@ func machineRunNanoseconds() -> Int {
         }
         if let id = Int32(name) { pids.append(id) }
     }
-    return CPUSnapshot.take(pids).threads.values.reduce(0) { sum, threads in
-        sum + threads.values.reduce(0) { $0 + $1.runNanoseconds }
-    }
+    return CPUSnapshot.take(pids).totalRunNanoseconds
 }

@@ -120,8 +120,7 @@ Pool.bootstrap(serving: [add, echo, countPrimesTask, countPrimesTimed])
         if stat {
             let after = CPUSnapshot.take(roles.map(\.0))
             let machine = machineRunNanoseconds() - machineBefore
-            let ours = after.threads.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.runNanoseconds } }
-                - before.threads.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.runNanoseconds } }
+            let ours = after.totalRunNanoseconds - before.totalRunNanoseconds
             out.append(("cpu_breakdown", after.json(since: before, roles: roles, wall: parallelTime)))
             // What other programs ran on this machine meanwhile (ms of CPU; the two reads of
             // every thread included).
