@@ -11,6 +11,10 @@
 // echoed). Arguments name workloads to run alone (`starmap`, `roundtrip`, `cpu`, `echo`; for
 // profiling one); `roundtrip=N` sets its number of round trips; `echo=N` runs the echo N times in
 // a row (echo_GBps stays the first, as mpi4py_pool.py measures one; echo_repeats_GBps lists all).
+// With `cpu`: `cpustat` adds cpu_breakdown (each node process's and busiest threads' run time,
+// run-queue wait and timeslices across the parallel part) and cpu_others_ms (what other programs
+// ran on the machine meanwhile); `cputimeline` runs the tasks timed and adds cpu_timeline (per
+// worker: its tasks, the time to its first, the gaps between them, each one's compute, its tail).
 
 import Multiprocessing
 
