@@ -11,6 +11,10 @@
 // echoed). Arguments name workloads to run alone (`starmap`, `roundtrip`, `cpu`, `echo`; for
 // profiling one); `roundtrip=N` sets its number of round trips; `echo=N` runs the echo N times in
 // a row (echo_GBps stays the first, as mpi4py_pool.py measures one; echo_repeats_GBps lists all).
+// With `cpu`: `cpustat` adds cpu_breakdown (each node process's and busiest threads' run time,
+// run-queue wait and timeslices across the parallel part) and cpu_others_ms (what other programs
+// ran on the machine meanwhile); `cputimeline` runs the tasks timed and adds cpu_timeline (per
+// worker: its tasks, the time to its first, the gaps between them, each one's compute, its tail).
 
 import Multiprocessing
 
@@ -23,6 +27,19 @@ import Multiprocessing
 let add = PoolFunction("add") { (a: Int, b: Int) in a + b }
 let echo = PoolFunction("echo") { (b: [UInt8]) in b }
 let countPrimesTask = PoolFunction("count_primes") { (lo: Int, hi: Int) in countPrimes(lo, hi) }
+/// The same, with when it started and ended (CLOCK_MONOTONIC, ns) and its worker's pid, for
+/// `cputimeline`: where the parallel part's time goes.
+let countPrimesTimed = PoolFunction("count_primes_timed") { (lo: Int, hi: Int) -> [Int] in
+    let start = monotonicNanoseconds()
+    let count = countPrimes(lo, hi)
+    return [count, start, monotonicNanoseconds(), Int(getpid())]
+}
+
+func monotonicNanoseconds() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec * 1_000_000_000 + now.tv_nsec
+}
 
 func countPrimes(_ lo: Int, _ hi: Int) -> Int {
     var n = 0
@@ -48,7 +65,7 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
 }
 
-Pool.bootstrap(serving: [add, echo, countPrimesTask])
+Pool.bootstrap(serving: [add, echo, countPrimesTask, countPrimesTimed])
 
 #if MPI
     var configuration = Pool.Configuration()
@@ -81,7 +98,39 @@ Pool.bootstrap(serving: [add, echo, countPrimesTask])
         var serial: [Int] = []
         let serialTime = measure { serial = ranges.map { countPrimes($0.0, $0.1) } }
         var parallel: [Int] = []
-        let parallelTime = try measure { parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1) }
+        // `cpustat`: each process's CPU across the parallel part (see ProcessCPU.swift).
+        let workerPIDs = pool.workerPIDs
+        let agentPIDs = Array(Set(workerPIDs.compactMap { parentPID($0) })).sorted()
+        let roles =
+            [(getpid(), "rank0")] + agentPIDs.map { ($0, "agent") } + workerPIDs.map { ($0, "worker") }
+        let stat = chosen.contains { $0[0] == "cpustat" }
+        let machineBefore = stat ? machineRunNanoseconds() : 0
+        let before = CPUSnapshot.take(roles.map(\.0))
+        let timeline = chosen.contains { $0[0] == "cputimeline" }
+        var timed: [[Int]] = []
+        let parallelStart = monotonicNanoseconds()
+        let parallelTime = try measure {
+            if timeline {
+                timed = try pool.starmap(countPrimesTimed, ranges, chunksize: 1)
+                parallel = timed.map { $0[0] }
+            } else {
+                parallel = try pool.starmap(countPrimesTask, ranges, chunksize: 1)
+            }
+        }
+        let parallelEnd = monotonicNanoseconds()
+        if timeline {
+            out.append(("cpu_timeline", timelineJSON(timed, start: parallelStart, end: parallelEnd)))
+        }
+        if stat {
+            let after = CPUSnapshot.take(roles.map(\.0))
+            let machine = machineRunNanoseconds() - machineBefore
+            let ours = after.totalRunNanoseconds - before.totalRunNanoseconds
+            out.append(("cpu_breakdown", after.json(since: before, roles: roles, wall: parallelTime)))
+            // What other programs ran on this machine meanwhile (ms of CPU; the two reads of
+            // every thread included).
+            out.append(("cpu_others_ms", "\(Double((machine - ours) / 1000) / 1000)"))
+            out.append(("cpu_parallel_ms", "\(parallelTime * 1000)"))
+        }
         precondition(serial == parallel)
         out.append(("cpu_speedup", "\(serialTime / parallelTime)"))
         out.append(("cpu_task_ms", "\(serialTime / Double(ranges.count) * 1000)"))

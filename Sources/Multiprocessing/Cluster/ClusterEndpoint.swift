@@ -16,12 +16,18 @@
 // into its own array.
 //
 // The thread polls (`MPI_Improbe`, `MPI_Test`): it spins, yielding the processor, for a short
-// while after any activity, then sleeps up to `maxSleep` (after a second of idleness,
-// `longIdleSleep`), so that an idle rank costs almost nothing. A message put in the outbox wakes
-// it at once, and so does a message from a rank of the same node (that rank wakes it after the
-// send, see NodeWakeup.swift); a rank that may hear from a rank on another node, which cannot wake
-// it, sleeps in growing steps instead (from 10 µs), so that such a message waits little more than
-// the time the rank has been idle.
+// while after any activity, then sleeps, so that an idle rank costs almost nothing. A message put
+// in the outbox wakes it at once, and so does a message from a rank of the same node (that rank
+// wakes it after the send, see NodeWakeup.swift): a rank whose every sender shares its node sleeps
+// up to `wokenSleep` (or to its handler's next deadline). A rank that may hear from a rank on
+// another node, which cannot wake it, sleeps in growing steps instead (from 10 µs up to
+// `maxSleep`; after a second of idleness, `longIdleSleep`), so that such a message waits little
+// more than the time the rank has been idle.
+//
+// The threads that relay (this one; on an agent, its local transport's I/O thread too) ask the
+// kernel for a short time slice (`relaySlice`): woken while the node's workers compute on every
+// core, such a thread preempts one at once instead of queueing behind it for up to its slice,
+// which made every task of a CPU-bound map wait milliseconds for the next.
 
 #if MPI
     import CMPI
@@ -48,6 +54,30 @@
         /// rank must cost almost nothing.
         static let longIdle: Duration = .seconds(1)
         static let longIdleSleep: Duration = maxSleep * 2
+        /// The time slice the node's relaying threads ask for (the MPI thread; on an agent, its
+        /// local transport's I/O thread too); zero for the system's. On Linux 6.12+
+        /// a woken thread with a shorter slice than the running one preempts it: the thread that
+        /// relays a worker's result, or its next task, runs at once instead of waiting up to a
+        /// slice (1.4 ms here) behind a worker computing on its core, or the other worker.
+        /// `MULTIPROCESSING_MPI_SLICE_US` sets it (microseconds; the kernel keeps it within
+        /// 100 µs–100 ms).
+        static let relaySlice: Duration = tuning("MULTIPROCESSING_MPI_SLICE_US", default: .microseconds(100))
+
+        /// Asks for ``relaySlice`` for the calling thread, once (see the shim's
+        /// `cmp_request_short_slice`: what it creates gets the default again).
+        static func requestRelaySlice() {
+            let (seconds, attoseconds) = relaySlice.components
+            let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+            guard nanoseconds > 0 else { return }
+            _ = cmp_request_short_slice_once(UInt64(nanoseconds))
+        }
+
+        /// The longest sleep of a thread whose every sender shares its node, and so wakes it: no
+        /// message waits for it to end, so it bounds only the wake-ups of an idle thread (each one
+        /// takes a core from a worker for a moment), and what nothing wakes the thread for: the
+        /// handler's deadlines cut it short (``Handler/nextDeadline``).
+        /// `MULTIPROCESSING_MPI_WOKEN_SLEEP_US` sets it (microseconds).
+        static let wokenSleep: Duration = tuning("MULTIPROCESSING_MPI_WOKEN_SLEEP_US", default: .milliseconds(10))
 
         /// A duration in microseconds from the environment variable `name`, if it holds one.
         private static func tuning(_ name: String, default value: Duration) -> Duration {
@@ -64,6 +94,10 @@
             /// Called every turn of the loop (cheap checks, such as a due deadline); returns whether
             /// it did something (the loop then keeps spinning).
             func turn() -> Bool
+            /// When the next ``turn()`` has something to do (a deadline), as of the last turn: the
+            /// thread sleeps no longer. Whoever moves it closer wakes the thread
+            /// (``ClusterEndpoint/wakeThread()``).
+            var nextDeadline: MonotonicInstant? { get }
         }
 
         struct Outgoing {
@@ -121,6 +155,7 @@
             let started = Mutex<Result<ClusterEndpoint, any Error>?>(nil)
             let ready = DispatchSemaphore(value: 0)
             try startDetachedThread(name: "multiprocessing-mpi") {
+                requestRelaySlice()
                 let endpoint: ClusterEndpoint
                 do {
                     let (rank, size, ranksOnNode, serialized) = try MPI.initialize()
@@ -165,6 +200,9 @@
         private func wake() {
             wakeup.pokeOwn()
         }
+
+        /// Wakes the MPI thread if it sleeps (a deadline came closer: it sleeps to the new one).
+        func wakeThread() { wake() }
 
         // MARK: - The MPI thread
 
@@ -297,8 +335,12 @@
                     yieldProcessor()
                     continue
                 }
-                let longest = lastActivity.duration(to: now) < Self.longIdle ? Self.maxSleep : Self.longIdleSleep
-                sleep = everySenderWakes ? longest : min(max(sleep * 2, .microseconds(10)), longest)
+                if everySenderWakes {
+                    sleep = Self.wokenSleep
+                } else {
+                    let longest = lastActivity.duration(to: now) < Self.longIdle ? Self.maxSleep : Self.longIdleSleep
+                    sleep = min(max(sleep * 2, .microseconds(10)), longest)
+                }
                 // Marked asleep first, then a last look: a message sent or queued after the look
                 // wakes this thread (its sender sees the mark).
                 wakeup.prepareToSleep()
@@ -307,12 +349,16 @@
                     wakeup.cancelSleep()
                     continue
                 }
-                let queued = shared.withLock { !$0.outbox.isEmpty || $0.stopRequested }
+                let (queued, handler) = shared.withLock { (!$0.outbox.isEmpty || $0.stopRequested, $0.handler) }
                 let waiting = queued || (try? MPI.hasMessage(tag: Self.tag)) ?? true
                 role.give()
                 if waiting {
                     wakeup.cancelSleep()
                     continue
+                }
+                if let deadline = handler?.nextDeadline {
+                    // Slept to it, not past it (it is due at the first turn after).
+                    sleep = min(sleep, max(.microseconds(1), MonotonicInstant.now.duration(to: deadline)))
                 }
                 if wakeup.sleep(for: sleep) {
                     // Woken for something: it may take a moment to arrive (a TCP send completes in

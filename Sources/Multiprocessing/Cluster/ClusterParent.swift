@@ -111,5 +111,10 @@
             for pool in pools where pool.fireDeadlines(now: now) { active = true }
             return active
         }
+
+        /// The pools' next deadline, as their last turn read it.
+        var nextDeadline: MonotonicInstant? {
+            state.withLock { $0.pools.values }.compactMap(\.deadline).min()
+        }
     }
 #endif

@@ -156,6 +156,9 @@
                     endpoint.send(to: rank, ClusterMessage.kill(pool: pool, worker: id).encoded())
                 case .deadlineChanged:
                     refreshDeadline()
+                    // It came closer: the MPI thread, maybe asleep to a later one or to none,
+                    // reads it at its next turn.
+                    endpoint.wakeThread()
                 case .stop:
                     let ranks = state.withLock { state -> [Int] in
                         state.stopping = Set(agents.keys)
@@ -177,6 +180,9 @@
         }
 
         private var events: (any TransportEvents)? { state.withLock { $0.events } }
+
+        /// The storage's next deadline, as the MPI thread last read it.
+        var deadline: MonotonicInstant? { state.withLock { $0.deadline } }
 
         /// The storage's deadline may have changed: the MPI thread reads it again at its next turn.
         /// (Only that thread stores it: a value read on two threads could be stored in the wrong
