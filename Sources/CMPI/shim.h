@@ -12,7 +12,6 @@
 #include <mpi.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -146,42 +145,6 @@ static inline int cmp_wake_word_poke(unsigned int *word) {
     if (!__atomic_compare_exchange_n(word, &sleeping, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
     syscall(SYS_futex, word, CMP_FUTEX_WAKE, 1, NULL, NULL, 0);
     return 1;
-}
-
-// sched_setattr(2)'s argument (its first version, 48 bytes), spelled here for the same reason as
-// the futex's.
-struct cmp_sched_attr {
-    unsigned int size;
-    unsigned int policy;
-    unsigned long long flags;
-    int nice;
-    unsigned int priority;
-    unsigned long long runtime;
-    unsigned long long deadline;
-    unsigned long long period;
-};
-
-/// Asks for a short time slice for the calling thread, keeping its policy (SCHED_OTHER) and nice
-/// value; threads and processes it creates from now on get the default slice again
-/// (SCHED_FLAG_RESET_ON_FORK). Linux 6.12+'s scheduler (EEVDF) then lets the thread, when woken,
-/// preempt a thread with a longer slice at once (a worker computing on its core) instead of
-/// waiting for that one's slice to end; earlier kernels ignore the slice. Returns 0, or -1 with
-/// errno (a seccomp filter, say).
-static inline int cmp_request_short_slice(unsigned long long nanoseconds) {
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0);
-    if (errno != 0) return -1;
-    struct cmp_sched_attr attr = {sizeof(struct cmp_sched_attr), 0 /* SCHED_OTHER */,
-        0x01 /* SCHED_FLAG_RESET_ON_FORK */, nice, 0, nanoseconds, 0, 0};
-    return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
-}
-
-/// ``cmp_request_short_slice`` once per thread: later calls on the same thread return 0 at once.
-static inline int cmp_request_short_slice_once(unsigned long long nanoseconds) {
-    static __thread int requested;
-    if (requested) return 0;
-    requested = 1;
-    return cmp_request_short_slice(nanoseconds);
 }
 
 /// The calling thread, as a number no other live thread has (never 0): the holder of the MPI role.

@@ -82,6 +82,14 @@ int cmp_futex_wake(const unsigned int *address);
 /// Names the calling thread (shown by `top -H`, debuggers). Best effort.
 void cmp_set_thread_name(const char *name);
 
+/// Asks, once per thread (later calls return 0 at once), for a time slice of `nanoseconds` for
+/// the calling thread, keeping its policy (SCHED_OTHER) and nice value; threads and processes it
+/// creates from then on get the default slice again (SCHED_FLAG_RESET_ON_FORK). Linux 6.12+'s
+/// scheduler (EEVDF) then lets the thread, when woken, preempt one with a longer slice at once (a
+/// worker computing on its core) instead of waiting for that one's slice to end; earlier kernels
+/// ignore the slice. Returns 0, or -1 with errno set (a seccomp filter, say).
+int cmp_request_short_slice_once(unsigned long long nanoseconds);
+
 /// Makes glibc's malloc keep freed memory for reuse instead of returning it to the kernel at
 /// once: blocks up to 32 MiB come from the heap rather than fresh mmaps, and up to 32 MiB of free
 /// heap is kept.

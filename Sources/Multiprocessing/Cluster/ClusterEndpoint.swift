@@ -63,13 +63,10 @@
         /// 100 µs–100 ms).
         static let relaySlice: Duration = tuning("MULTIPROCESSING_MPI_SLICE_US", default: .microseconds(100))
 
-        /// Asks for ``relaySlice`` for the calling thread, once (see the shim's
-        /// `cmp_request_short_slice`: what it creates gets the default again).
+        /// Asks for ``relaySlice`` for the calling thread, once (see `requestTimeSlice`: what it
+        /// creates gets the default again).
         static func requestRelaySlice() {
-            let (seconds, attoseconds) = relaySlice.components
-            let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-            guard nanoseconds > 0 else { return }
-            _ = cmp_request_short_slice_once(UInt64(nanoseconds))
+            requestTimeSlice(relaySlice)
         }
 
         /// The longest sleep of a thread whose every sender shares its node, and so wakes it: no

@@ -62,6 +62,14 @@ extension LocalTransport {
         environmentValue(spinWithoutYieldVariable).flatMap { Int($0) }.map { max(0, min($0, 1000)) * 1000 } ?? 15_000)
     static let spinWithoutYieldVariable = "MULTIPROCESSING_SPIN_WITHOUT_YIELD_US"
 
+    /// The time slice the pool's own threads ask for (the I/O thread and the spawner;
+    /// `requestTimeSlice`): woken while the workers compute on every core, they run at once, so a
+    /// worker's next task or result waits for no other worker's slice. Zero for the system's;
+    /// `MULTIPROCESSING_SLICE_US` sets it (microseconds; the kernel keeps it within 100 µs–100 ms).
+    static let ioSlice: Duration = .microseconds(
+        environmentValue(ioSliceVariable).flatMap { Int($0) }.map { max(0, $0) } ?? 100)
+    static let ioSliceVariable = "MULTIPROCESSING_SLICE_US"
+
     /// How long a worker may live after closing its result pipe before it is killed.
     static let exitGrace: Duration = .seconds(1)
 
@@ -103,6 +111,7 @@ extension LocalTransport {
     private func runEventLoop(
         events: any TransportEvents, reportingFirstSpawns firstSpawns: Completion, initialSpawns: Int
     ) {
+        requestTimeSlice(LocalTransport.ioSlice)
         loopLock.withLock { _ in loop.events = events }
         let tokens = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 64)
         defer { tokens.deallocate() }

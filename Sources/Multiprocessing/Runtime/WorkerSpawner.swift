@@ -43,6 +43,8 @@ extension LocalTransport {
     }
 
     private func runSpawner() {
+        // Its children get the default slice again (see `requestTimeSlice`).
+        requestTimeSlice(LocalTransport.ioSlice)
         while true {
             spawnerWake.wait()
             let (ids, ended) = channels.withLock { channels in
