@@ -68,6 +68,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             state.values = [R](unsafeUninitializedCapacity: total) { buffer, initialized in
                 let bytes = total * MemoryLayout<R>.stride
                 if bytes >= ListSink.populatedSize, let base = buffer.baseAddress {
+                    adviseHugePages(UnsafeMutableRawPointer(base), count: bytes)
                     populateForWriting(UnsafeMutableRawPointer(base), count: bytes)
                 }
                 initialized = total
