@@ -24,8 +24,9 @@
 //   worker's result pipe (its doorbell) and writes the rest from its I/O thread.
 //
 // Starting over: a producer that finds the ring drained (the consumer has read everything) writes
-// its next bytes at the ring's start rather than after the last ones, if they fit in the space
-// before its position (all of it read). It skips the rest of the ring: it records where the skip
+// its next message at the ring's start rather than after the last one, if the whole message (the
+// rest of the frame and its attachments, which it may write in several parts) fits in the space
+// before its position (all of it read); until the consumer has followed, only that space is free. It skips the rest of the ring: it records where the skip
 // starts and ends (beside its position, published with it), and the consumer, reading at the
 // skip's start, goes on at its end. A ring whose messages are mostly taken as they come (a chunk
 // at a time) then reuses the same pages, which stay mapped and in the cache, instead of cycling
@@ -95,9 +96,11 @@ struct SharedRing: @unchecked Sendable {
 
     /// Copies as much of `bytes` as fits into the ring and publishes it; returns the count (0
     /// also when the consumer's position is impossible: see ``positionsAreValid``). Into a
-    /// drained ring, bytes that fit before the position go at the ring's start (see the file's
-    /// header).
-    func write(_ bytes: UnsafeRawBufferPointer) -> Int {
+    /// drained ring, a message that fits before the position goes at the ring's start (see the
+    /// file's header).
+    /// - Parameter message: The bytes of the message still to write, these included (a frame and
+    ///   its attachments go in several writes); `bytes.count` when these are all of it.
+    func write(_ bytes: UnsafeRawBufferPointer, message: Int? = nil) -> Int {
         var t = tail.pointee.load(ordering: .relaxed)
         let h = head.pointee.load(ordering: .acquiring)
         // Positions the other process writes are checked before they are used: a broken worker
@@ -105,7 +108,7 @@ struct SharedRing: @unchecked Sendable {
         var used = t &- h
         guard used <= UInt64(capacity) else { return 0 }
         let position = Int(t & UInt64(capacity - 1))
-        if used == 0 && position != 0 && bytes.count > 0 && bytes.count <= position {
+        if used == 0 && position != 0 && bytes.count > 0 && max(message ?? 0, bytes.count) <= position {
             // Published with the position below (release): the consumer sees the skip with
             // the bytes after it. The skipped bytes count as used until it has.
             let end = t &+ UInt64(capacity - position)
