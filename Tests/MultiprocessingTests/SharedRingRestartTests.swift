@@ -29,57 +29,64 @@ struct SharedRingRestartTests {
 
     @Test("Into a drained ring, a message that fits before the position goes at the ring's start, and is read whole")
     func drainedRingStartsOver() throws {
-        let stream = try RingStream(capacity: 4096)
+        let stream = try RingStream(capacity: 64 * 1024)
         let ring = stream.ring
-        let first = pattern(1000, seed: 1)
-        #expect(first.withUnsafeBytes { ring.write($0) } == 1000)
+        let first = pattern(16000, seed: 1)
+        #expect(first.withUnsafeBytes { ring.write($0) } == 16000)
         #expect(readAll(ring) == first)
-        let second = pattern(600, seed: 2)
-        #expect(second.withUnsafeBytes { ring.write($0) } == 600)
-        // Skipped from 1000 to the ring's end (4096), then 600 bytes from the start.
-        #expect(tail(ring) == 4096 + 600)
+        let second = pattern(9600, seed: 2)
+        #expect(second.withUnsafeBytes { ring.write($0) } == 9600)
+        // Skipped from 16000 to the ring's end (65536), then 9600 bytes from the start.
+        #expect(tail(ring) == 65536 + 9600)
         #expect(!ring.isEmpty)
         #expect(readAll(ring) == second)
-        #expect(head(ring) == 4096 + 600)
+        #expect(head(ring) == 65536 + 9600)
         #expect(ring.isEmpty && ring.positionsAreValid)
-        // Again: from 600 (the next ring's start is 8192).
-        let third = pattern(500, seed: 3)
-        #expect(third.withUnsafeBytes { ring.write($0) } == 500)
-        #expect(tail(ring) == 8192 + 500)
+        // Again: from 9600 (the next ring's start is 131072).
+        let third = pattern(8000, seed: 3)
+        #expect(third.withUnsafeBytes { ring.write($0) } == 8000)
+        #expect(tail(ring) == 131_072 + 8000)
         #expect(readAll(ring) == third)
     }
 
     @Test("Until the consumer follows a skip, only the space before the position is free")
     func skippedSpaceCountsAsUsed() throws {
-        let stream = try RingStream(capacity: 4096)
+        let stream = try RingStream(capacity: 64 * 1024)
         let ring = stream.ring
-        #expect(pattern(3000, seed: 1).withUnsafeBytes { ring.write($0) } == 3000)
+        #expect(pattern(48000, seed: 1).withUnsafeBytes { ring.write($0) } == 48000)
         _ = readAll(ring)
-        let second = pattern(2000, seed: 2)
-        #expect(second.withUnsafeBytes { ring.write($0) } == 2000)
-        // 1096 bytes skipped, 2000 written: 1000 free, not more.
-        let third = pattern(1500, seed: 3)
-        #expect(third.withUnsafeBytes { ring.write($0) } == 1000)
+        let second = pattern(32000, seed: 2)
+        #expect(second.withUnsafeBytes { ring.write($0) } == 32000)
+        // 17536 bytes skipped, 32000 written: 16000 free, not more.
+        let third = pattern(24000, seed: 3)
+        #expect(third.withUnsafeBytes { ring.write($0) } == 16000)
         #expect(ring.positionsAreValid)
-        #expect(readAll(ring) == second + third[..<1000])
+        #expect(readAll(ring) == second + third[..<16000])
         #expect(ring.isEmpty)
     }
 
-    @Test("A message that does not fit before the position, or a ring with unread bytes, goes on after them")
+    @Test(
+        "A message that does not fit before the position, a small one, or one into a ring with unread bytes goes on after them"
+    )
     func noStartOverWhenItCannot() throws {
-        let stream = try RingStream(capacity: 4096)
+        let stream = try RingStream(capacity: 64 * 1024)
         let ring = stream.ring
-        #expect(pattern(1000, seed: 1).withUnsafeBytes { ring.write($0) } == 1000)
+        #expect(pattern(16000, seed: 1).withUnsafeBytes { ring.write($0) } == 16000)
         _ = readAll(ring)
         // Bytes that fit, of a message (a frame and its attachment) that does not.
         let header = pattern(100, seed: 2)
-        #expect(header.withUnsafeBytes { ring.write($0, message: 1500) } == 100)
-        #expect(tail(ring) == 1100)
+        #expect(header.withUnsafeBytes { ring.write($0, message: 24000) } == 100)
+        #expect(tail(ring) == 16100)
         // Unread bytes in the ring: what comes goes after them.
-        let rest = pattern(200, seed: 3)
-        #expect(rest.withUnsafeBytes { ring.write($0) } == 200)
-        #expect(tail(ring) == 1300)
+        let rest = pattern(5000, seed: 3)
+        #expect(rest.withUnsafeBytes { ring.write($0) } == 5000)
+        #expect(tail(ring) == 21100)
         #expect(readAll(ring) == header + rest)
+        // A message under a page (SharedRing.smallestRestart).
+        let small = pattern(1000, seed: 4)
+        #expect(small.withUnsafeBytes { ring.write($0) } == 1000)
+        #expect(tail(ring) == 22100)
+        #expect(readAll(ring) == small)
     }
 
     @Test("A frame stream crosses a ring that starts over again and again, whole and in order", .timeLimit(.minutes(1)))
@@ -99,9 +106,10 @@ struct SharedRingRestartTests {
             frame.withUnsafeBytes { writer.send($0) }
             let next = try #require(try reader.next())
             #expect(next.bytes == Array(frame[4...]), "frame \(index)")
-            // Every frame found the ring drained: those that fit before the position started over.
+            // Every frame found the ring drained: those of a page or more that fit before the
+            // position started over.
             let position = Int(before % UInt64(64 * 1024))
-            if position != 0 && frame.count <= position {
+            if frame.count >= SharedRing.smallestRestart && frame.count <= position {
                 #expect(tail(stream.ring) % UInt64(64 * 1024) == UInt64(frame.count), "frame \(index) started over")
             }
         }
@@ -110,19 +118,19 @@ struct SharedRingRestartTests {
 
     @Test("A skip a broken peer wrote over reads as corrupt, and moves nothing")
     func corruptSkipIsRefused() throws {
-        let stream = try RingStream(capacity: 4096)
+        let stream = try RingStream(capacity: 64 * 1024)
         let ring = stream.ring
-        #expect(pattern(1000, seed: 1).withUnsafeBytes { ring.write($0) } == 1000)
+        #expect(pattern(16000, seed: 1).withUnsafeBytes { ring.write($0) } == 16000)
         _ = readAll(ring)
-        #expect(pattern(600, seed: 2).withUnsafeBytes { ring.write($0) } == 600)
+        #expect(pattern(9600, seed: 2).withUnsafeBytes { ring.write($0) } == 9600)
         // The skip's end, beside the producer's position: not at a ring's start.
-        (ring.control + 16).storeBytes(of: UInt64(4000), as: UInt64.self)
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        (ring.control + 16).storeBytes(of: UInt64(60000), as: UInt64.self)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         #expect(buffer.withUnsafeMutableBytes { ring.read(into: $0.baseAddress!, count: $0.count) } == -1)
         // Past the producer's position.
-        (ring.control + 16).storeBytes(of: UInt64(3 * 4096), as: UInt64.self)
+        (ring.control + 16).storeBytes(of: UInt64(3 * 65536), as: UInt64.self)
         #expect(buffer.withUnsafeMutableBytes { ring.read(into: $0.baseAddress!, count: $0.count) } == -1)
-        #expect(head(ring) == 1000, "the consumer's position did not move")
+        #expect(head(ring) == 16000, "the consumer's position did not move")
         var source = RingSource(ring: ring, wake: .futex)
         #expect(throws: FrameError.self) {
             _ = try buffer.withUnsafeMutableBytes { try source.read(into: $0.baseAddress!, count: $0.count) }

@@ -33,7 +33,8 @@
 // through all of its memory: the first pass over pages never touched costs a page fault each (in
 // a fresh pool's first large job, hundreds per ring), and the pages of a ring cycled through
 // leave the cache. A skip is recorded only while the ring is drained, so the consumer is always at
-// its start when it sees it, and there is never more than one to follow.
+// its start when it sees it, and there is never more than one to follow. Messages under a page do
+// not start over: what they would save is small, and recording the skip is not free.
 
 import Synchronization
 
@@ -43,6 +44,9 @@ import Synchronization
 /// A ring has one producer and one consumer at a time (each side's callers serialize their
 /// calls: the parent under its locks, the worker on its one thread).
 struct SharedRing: @unchecked Sendable {
+    /// The smallest message that starts over at the ring's start (see the file's header): a page.
+    static let smallestRestart = 4096
+
     /// The ring's control block: four cache lines (producer's position and its skip, consumer's
     /// position, the consumer's armed flag, the producer's waiting flag), one each so that
     /// neither side's stores slow down the other's loads.
@@ -99,8 +103,9 @@ struct SharedRing: @unchecked Sendable {
     /// drained ring, a message that fits before the position goes at the ring's start (see the
     /// file's header).
     /// - Parameter message: The bytes of the message still to write, these included (a frame and
-    ///   its attachments go in several writes); `bytes.count` when these are all of it.
-    func write(_ bytes: UnsafeRawBufferPointer, message: Int? = nil) -> Int {
+    ///   its attachments go in several writes); 0 when these are all of it.
+    @inline(__always)
+    func write(_ bytes: UnsafeRawBufferPointer, message: Int = 0) -> Int {
         var t = tail.pointee.load(ordering: .relaxed)
         let h = head.pointee.load(ordering: .acquiring)
         // Positions the other process writes are checked before they are used: a broken worker
@@ -108,7 +113,10 @@ struct SharedRing: @unchecked Sendable {
         var used = t &- h
         guard used <= UInt64(capacity) else { return 0 }
         let position = Int(t & UInt64(capacity - 1))
-        if used == 0 && position != 0 && bytes.count > 0 && max(message ?? 0, bytes.count) <= position {
+        // Not for small messages (a lone call's): they touch a new page only now and then, and
+        // recording a skip for each cost both sides about 30 instructions a call.
+        let whole = max(message, bytes.count)
+        if used == 0 && whole >= SharedRing.smallestRestart && whole <= position && bytes.count > 0 {
             // Published with the position below (release): the consumer sees the skip with
             // the bytes after it. The skipped bytes count as used until it has.
             let end = t &+ UInt64(capacity - position)
