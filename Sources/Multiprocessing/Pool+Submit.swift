@@ -71,7 +71,10 @@ extension Pool {
         let sink = ListSink<R, Value>(
             functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
             errorCallback: errorCallback, callbacks: core.callbacks)
-        return AsyncResult(call: try submit(job: job, chunks: chunks, sink: sink, functionName: functionName))
+        let call = try submit(job: job, chunks: chunks, sink: sink, functionName: functionName)
+        // Once the first chunks are on their way (see ListSink.swift).
+        sink.prepare()
+        return AsyncResult(call: call)
     }
 
     /// Submits one call (apply): one chunk of one item, whose arguments `encodeArguments` appends

@@ -54,7 +54,7 @@ public struct PoolFunction<each Argument: Sendable, Result: Sendable>: AnyPoolFu
     /// - Parameters:
     ///   - name: A name unique among the functions the workers serve, the same in every process.
     ///   - body: What the worker runs. Errors it throws reach the caller (see ``RemoteError``).
-    @inlinable
+    @inlinable @inline(__always)
     public init(_ name: String, _ body: @escaping @Sendable (repeat each Argument) throws -> Result)
     where repeat each Argument: Codable, Result: Codable {
         // The packed loop is made here, inlined where the function is declared; the rest in the
@@ -84,7 +84,7 @@ public struct PoolFunction<each Argument: Sendable, Result: Sendable>: AnyPoolFu
     /// function is declared, so that it is compiled for the concrete types and loads, calls and
     /// stores without any generic overhead per item. Nil unless every argument and the result
     /// are plain numbers.
-    @inlinable
+    @inlinable @inline(__always)
     static func makePackedRunner(_ body: @escaping @Sendable (repeat each Argument) throws -> Result) -> PackedRunner? {
         guard PackedLayout.stride(of: repeat (each Argument).self) != nil, PackedLayout.isPlain(Result.self) else {
             return nil

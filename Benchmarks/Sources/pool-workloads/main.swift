@@ -529,6 +529,35 @@ if selected.contains("starmap-faults") {
     try fresh.join()
 }
 
+// starmap of 1e6 pairs on a fresh pool (as the `starmap` workload: after one `apply`) with
+// chunksizes from 8,192 to 125,000 (CPython's rule) beside the default, each size in turn
+// in every round, best and median of `runs` rounds (run only when named: `starmap-sizes
+// [runs]`, default 6). Keys `starmap_size_<size>_{best,median}_s`.
+if selected.contains("starmap-sizes") {
+    let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 6
+    let pairs = (0..<1_000_000).map { ($0, $0) }
+    let sizes: [Int?] = [nil, 8192, 16384, 32768, 65536, 125_000]
+    var times = Array(repeating: [Double](), count: sizes.count)
+    for _ in 0..<runs {
+        for (index, size) in sizes.enumerated() {
+            let fresh = try Pool(processes: 2)
+            _ = try fresh.apply(add, 0, 0)
+            usleep(20_000)
+            var sums: [Int] = []
+            times[index].append(try measure { sums = try fresh.starmap(add, pairs, chunksize: size) })
+            precondition(sums.last == 2 * 999_999)
+            fresh.terminate()
+            try fresh.join()
+        }
+    }
+    for (size, time) in zip(sizes, times) {
+        let sorted = time.sorted()
+        let label = size.map(String.init) ?? "default"
+        out.append(("starmap_size_\(label)_best_s", "\(sorted[0])"))
+        out.append(("starmap_size_\(label)_median_s", "\(sorted[sorted.count / 2])"))
+    }
+}
+
 pool.close()
 try pool.join()
 print("{" + out.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")

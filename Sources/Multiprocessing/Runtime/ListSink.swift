@@ -7,6 +7,13 @@
 // it is made once, at its full size, and each chunk's packed bytes are copied from the frame to
 // their place in it (one copy per result; measured on `starmap` of 1e6 pairs, this saves a copy
 // of every result into an array per chunk, and another when those were joined at the end).
+//
+// A large such list has its pages made present in one system call (``ListSink/prepare()``), by
+// the thread that submitted the job, once its first chunks are on their way: the workers start
+// meanwhile (made present before the submission, 8 MiB took 1–2 ms in which no worker had
+// anything to do). While it does, the list's memory is pinned: an outcome that would hand the list
+// to the caller waits for the pin to go (the pinning thread then finishes the job), and one that
+// drops it (a failure, a cancellation) leaves it to the pinning thread to drop.
 
 import Synchronization
 
@@ -38,6 +45,11 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         var arrived: [Bool] = []
         var error: (any Error)?
         var done = false
+        /// ``prepare()`` is making `values`' pages present, outside the lock: they must stay
+        /// where they are until it is over.
+        var pinned = false
+        /// ``finish()`` came while `values` was pinned: the pinning thread finishes.
+        var finishPending = false
     }
     private let state: Mutex<State>
 
@@ -65,13 +77,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         if inPlace {
             var state = State(chunks: [])
             // Plain values: every byte pattern is one, and each is written before it is read.
-            state.values = [R](unsafeUninitializedCapacity: total) { buffer, initialized in
-                let bytes = total * MemoryLayout<R>.stride
-                if bytes >= ListSink.populatedSize, let base = buffer.baseAddress {
-                    populateForWriting(UnsafeMutableRawPointer(base), count: bytes)
-                }
-                initialized = total
-            }
+            state.values = [R](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
             state.arrived = Array(repeating: false, count: chunkSizes.count)
             self.state = Mutex(state)
         } else {
@@ -81,10 +87,35 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         if hasCallbacks { callbacks.resultPending() }
     }
 
-    /// From this size on, a list filled in place has its pages made present at once, before
-    /// any result comes (see Populate+Linux.swift), rather than faulted in one by one as the
-    /// results are copied in.
+    /// From this size on, a list filled in place has its pages made present at once (see
+    /// Populate+Linux.swift), rather than faulted in one by one as the results are copied in.
     static var populatedSize: Int { 1 << 20 }
+
+    /// Makes the pages of a large list filled in place present (with huge pages where the kernel
+    /// has them), in one system call. Called by the submitting thread once the job is submitted
+    /// (see the file's header); results that come meanwhile are copied in as usual (a page they
+    /// reach first is faulted in by their copy).
+    func prepare() {
+        guard inPlace, offsets.count > 0 else { return }
+        let bytes = chunkSizes.reduce(0, +) * MemoryLayout<R>.stride
+        guard bytes >= ListSink.populatedSize else { return }
+        let region = state.withLock { state -> UnsafeMutableRawPointer? in
+            guard !state.done, !state.finishPending else { return nil }
+            state.pinned = true
+            // Uniquely referenced: no copy, and the storage stays put while pinned.
+            return state.values.withUnsafeMutableBytes { $0.baseAddress }
+        }
+        guard let region else { return }
+        adviseHugePages(region, count: bytes)
+        populateForWriting(region, count: bytes)
+        let finishNow = state.withLock { state -> Bool in
+            state.pinned = false
+            // Dropped while pinned (a failure, a cancellation): let go of it now.
+            if state.done { state.values = [] }
+            return state.finishPending
+        }
+        if finishNow { finish() }
+    }
 
     /// Whether the outcome is known: no more results will come for it (its callback may still
     /// have to run). What a thread reading its own result waits for.
@@ -95,7 +126,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         let first = state.withLock { state -> Bool in
             guard !state.done else { return false }
             state.done = true
-            state.values = []
+            if !state.pinned { state.values = [] }
             return true
         }
         if first && hasCallbacks { callbacks.resultSettled() }
@@ -203,6 +234,12 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     func finish() {
         let outcome: Completion.Outcome? = state.withLock { state in
             guard !state.done else { return nil }
+            if state.pinned {
+                // The pinning thread finishes, once the list's memory is no longer in its hands.
+                state.finishPending = true
+                return nil
+            }
+            state.finishPending = false
             state.done = true
             if let error = state.error {
                 state.values = []
@@ -248,7 +285,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         let first = state.withLock { state -> Bool in
             guard !state.done else { return false }
             state.done = true
-            state.values = []
+            if !state.pinned { state.values = [] }
             return true
         }
         guard first else { return }

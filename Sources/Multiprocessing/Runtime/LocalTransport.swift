@@ -220,7 +220,9 @@ final class LocalTransport: WorkerTransport {
         while let frame = channel.outbox.first {
             // Copying cannot fail: `withUnwritten` throws only what its body throws.
             let (n, requested) =
-                (try? frame.withUnwritten(after: channel.written) { raw in (ring.write(raw), raw.count) }) ?? (0, 0)
+                (try? frame.withUnwritten(after: channel.written) { raw in
+                    (ring.write(raw, message: frame.count - channel.written), raw.count)
+                }) ?? (0, 0)
             if n > 0 { wrote = true }
             channel.written += n
             if n < requested {

@@ -22,6 +22,19 @@
 //   over the mark itself (a wake that comes before the sleep leaves the mark cleared, and the
 //   sleep returns at once); the parent, which never blocks in a write, is told through the
 //   worker's result pipe (its doorbell) and writes the rest from its I/O thread.
+//
+// Starting over: a producer that finds the ring drained (the consumer has read everything) writes
+// its next message at the ring's start rather than after the last one, if the whole message (the
+// rest of the frame and its attachments, which it may write in several parts) fits in the space
+// before its position (all of it read); until the consumer has followed, only that space is free. It skips the rest of the ring: it records where the skip
+// starts and ends (beside its position, published with it), and the consumer, reading at the
+// skip's start, goes on at its end. A ring whose messages are mostly taken as they come (a chunk
+// at a time) then reuses the same pages, which stay mapped and in the cache, instead of cycling
+// through all of its memory: the first pass over pages never touched costs a page fault each (in
+// a fresh pool's first large job, hundreds per ring), and the pages of a ring cycled through
+// leave the cache. A skip is recorded only while the ring is drained, so the consumer is always at
+// its start when it sees it, and there is never more than one to follow. Messages under a page do
+// not start over: what they would save is small, and recording the skip is not free.
 
 import Synchronization
 
@@ -31,9 +44,12 @@ import Synchronization
 /// A ring has one producer and one consumer at a time (each side's callers serialize their
 /// calls: the parent under its locks, the worker on its one thread).
 struct SharedRing: @unchecked Sendable {
-    /// The ring's control block: four cache lines (producer's position, consumer's position,
-    /// the consumer's armed flag, the producer's waiting flag), one each so that neither side's
-    /// stores slow down the other's loads.
+    /// The smallest message that starts over at the ring's start (see the file's header): a page.
+    static let smallestRestart = 4096
+
+    /// The ring's control block: four cache lines (producer's position and its skip, consumer's
+    /// position, the consumer's armed flag, the producer's waiting flag), one each so that
+    /// neither side's stores slow down the other's loads.
     static let controlSize = 4 * 64
 
     /// The control block (internal for the tests, which write over it as a broken peer would).
@@ -54,12 +70,22 @@ struct SharedRing: @unchecked Sendable {
     /// waiting). Only its creator calls this, before the other process starts.
     func initialize() {
         tail.initialize(to: Atomic(0))
+        skipStart.initialize(to: Atomic(0))
+        skipEnd.initialize(to: Atomic(0))
         head.initialize(to: Atomic(0))
         armed.initialize(to: Atomic(1))
         waiting.initialize(to: Atomic(0))
     }
 
     private var tail: UnsafeMutablePointer<Atomic<UInt64>> { control.assumingMemoryBound(to: Atomic<UInt64>.self) }
+    /// Where the producer's last skip to the ring's start began and ended (equal: none yet), in
+    /// the producer's cache line.
+    private var skipStart: UnsafeMutablePointer<Atomic<UInt64>> {
+        (control + 8).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    private var skipEnd: UnsafeMutablePointer<Atomic<UInt64>> {
+        (control + 16).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
     private var head: UnsafeMutablePointer<Atomic<UInt64>> {
         (control + 64).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
@@ -73,14 +99,32 @@ struct SharedRing: @unchecked Sendable {
     // MARK: - Producer
 
     /// Copies as much of `bytes` as fits into the ring and publishes it; returns the count (0
-    /// also when the consumer's position is impossible: see ``positionsAreValid``).
-    func write(_ bytes: UnsafeRawBufferPointer) -> Int {
-        let t = tail.pointee.load(ordering: .relaxed)
+    /// also when the consumer's position is impossible: see ``positionsAreValid``). Into a
+    /// drained ring, a message that fits before the position goes at the ring's start (see the
+    /// file's header).
+    /// - Parameter message: The bytes of the message still to write, these included (a frame and
+    ///   its attachments go in several writes); 0 when these are all of it.
+    @inline(__always)
+    func write(_ bytes: UnsafeRawBufferPointer, message: Int = 0) -> Int {
+        var t = tail.pointee.load(ordering: .relaxed)
         let h = head.pointee.load(ordering: .acquiring)
         // Positions the other process writes are checked before they are used: a broken worker
         // must not make the parent trap or copy out of bounds.
-        let used = t &- h
+        var used = t &- h
         guard used <= UInt64(capacity) else { return 0 }
+        let position = Int(t & UInt64(capacity - 1))
+        // Not for small messages (a lone call's): they touch a new page only now and then, and
+        // recording a skip for each cost both sides about 30 instructions a call.
+        let whole = max(message, bytes.count)
+        if used == 0 && whole >= SharedRing.smallestRestart && whole <= position && bytes.count > 0 {
+            // Published with the position below (release): the consumer sees the skip with
+            // the bytes after it. The skipped bytes count as used until it has.
+            let end = t &+ UInt64(capacity - position)
+            skipStart.pointee.store(t, ordering: .relaxed)
+            skipEnd.pointee.store(end, ordering: .relaxed)
+            t = end
+            used = UInt64(capacity - position)
+        }
         let count = min(bytes.count, capacity - Int(used))
         guard count > 0 else { return 0 }
         let start = Int(t & UInt64(capacity - 1))
@@ -142,8 +186,20 @@ struct SharedRing: @unchecked Sendable {
     /// there were (0: the ring is empty). Wakes a producer that waits for space.
     /// Returns -1, reading nothing, when the positions are impossible (``positionsAreValid``).
     func read(into buffer: UnsafeMutableRawPointer, count requested: Int) -> Int {
-        let h = head.pointee.load(ordering: .relaxed)
+        var h = head.pointee.load(ordering: .relaxed)
         let t = tail.pointee.load(ordering: .acquiring)
+        if t != h && skipStart.pointee.load(ordering: .relaxed) == h {
+            // The producer started over at the ring's start (see the file's header). Checked
+            // like the positions: a broken worker's skip must not move the parent out of bounds.
+            let end = skipEnd.pointee.load(ordering: .relaxed)
+            if end != h {
+                let skipped = end &- h
+                guard skipped < UInt64(capacity), end & UInt64(capacity - 1) == 0, t &- end <= t &- h else {
+                    return -1
+                }
+                h = end
+            }
+        }
         let available = t &- h
         guard available <= UInt64(capacity) else { return -1 }
         let count = min(requested, Int(available))

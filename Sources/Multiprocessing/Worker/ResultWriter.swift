@@ -51,10 +51,14 @@ final class ResultWriter: @unchecked Sendable {
     /// result of a lone call (see the file's header); the caller then calls
     /// ``settleDoorbell(final:)`` while it spins and before it sleeps.
     func send(_ frame: OutgoingFrame, deferringDoorbell: Bool = false) {
-        frame.bytes.withUnsafeBytes { send($0, deferringDoorbell: deferringDoorbell) }
+        // The whole message (the frame's `count` adds up its attachments).
+        var left = frame.attachments.isEmpty ? frame.bytes.count : frame.count
+        frame.bytes.withUnsafeBytes { send($0, deferringDoorbell: deferringDoorbell, message: left) }
+        left -= frame.bytes.count
         for attachment in frame.attachments {
             // The closure cannot throw: it only copies.
-            try? attachment.withBytes { send($0, deferringDoorbell: deferringDoorbell) }
+            try? attachment.withBytes { send($0, deferringDoorbell: deferringDoorbell, message: left) }
+            left -= attachment.count
         }
         if deferringDoorbell && doorbellDue == nil {
             doorbellDue = MonotonicInstant.now.advanced(byNanoseconds: ResultWriter.deferredDoorbellDelayNanoseconds)
@@ -62,10 +66,12 @@ final class ResultWriter: @unchecked Sendable {
     }
 
     /// Sends `bytes`, waiting for space as long as the ring is full.
-    func send(_ bytes: UnsafeRawBufferPointer, deferringDoorbell: Bool = false) {
+    /// - Parameter message: The bytes of the message still to send, these included (see
+    ///   ``SharedRing/write(_:message:)``); 0 when these are all of it.
+    func send(_ bytes: UnsafeRawBufferPointer, deferringDoorbell: Bool = false, message: Int = 0) {
         var done = 0
         while done < bytes.count {
-            let n = ring.write(UnsafeRawBufferPointer(rebasing: bytes[done...]))
+            let n = ring.write(UnsafeRawBufferPointer(rebasing: bytes[done...]), message: message - done)
             if n > 0 {
                 done += n
                 // The parent sleeps: wake it (once; it re-arms when it sleeps again).
