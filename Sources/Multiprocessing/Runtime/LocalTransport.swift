@@ -10,8 +10,8 @@
 // wakes the worker, which takes the waker microseconds, and the I/O thread, reading results,
 // must not wait for it.
 
-import Dispatch
 import DequeModule
+import Dispatch
 import Logging
 import Synchronization
 
