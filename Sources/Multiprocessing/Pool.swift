@@ -46,7 +46,8 @@ public final class Pool: Sendable {
     public let processes: Int
 
     /// The pids of the workers that take tasks now. Replacements (after `maxTasksPerChild`, a
-    /// crash or a timeout) show up here with new pids.
+    /// crash or a timeout) show up here with new pids. The first time, it waits until the pool's
+    /// first workers have all been started.
     public var workerPIDs: [Int32] { core.workerPIDs }
 
     /// The configuration the pool was created with, its defaults resolved: ``Configuration/processes``
@@ -56,6 +57,12 @@ public final class Pool: Sendable {
 
     /// Creates a pool from a configuration and starts its workers. Every other initializer
     /// builds a ``Configuration`` and calls this one.
+    ///
+    /// It returns once the first worker process runs (not once it is ready: its first task
+    /// waits for it); the others are started meanwhile, on a thread of the pool's, and
+    /// ``workerPIDs`` waits for them, so a new pool lists all its workers. One of them that cannot
+    /// be started once the first one could is started again, as a replacement would be; several
+    /// failures in a row break the pool (its calls then fail, naming the last one).
     ///
     /// ```swift
     /// var configuration = Pool.Configuration(processes: 4)
