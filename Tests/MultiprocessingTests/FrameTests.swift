@@ -32,7 +32,7 @@ private enum Rescue {
     }
 }
 
-@Suite("Frames") struct FrameTests {
+@Suite("Frames", .offCooperativePool) struct FrameTests {
     @Test("Small, many and large frames come out whole", arguments: [0, 1, 100, 70_000, 5 << 20])
     func roundTrip(size: Int) throws {
         let pipe = try FramePipe()
