@@ -47,7 +47,7 @@ struct OffCooperativePoolTrait: SuiteTrait, TestTrait, TestScoping {
 extension Trait where Self == OffCooperativePoolTrait {
     /// Runs every test of the suite on threads of its own, not on the cooperative pool: for
     /// tests that block (synchronous pool calls, sleeps, waits).
-    static var offCooperativePool: Self { OffCooperativePoolTrait(admission: nil) }
+    static var offCooperativePool: Self { OffCooperativePoolTrait(admission: .blocking) }
 
     /// Runs every test of the suite on threads of its own, at most one per core at a time with
     /// the other `.cpuBound` tests: for long CPU loops. Not for tests with a time limit (the
@@ -85,6 +85,9 @@ final class OwnThreadExecutor: TaskExecutor {
 final class TestAdmission: Sendable {
     /// The `.cpuBound` tests': one per core.
     static let cores = TestAdmission(width: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+
+    /// The `.offCooperativePool` tests': four per core (they mostly wait for their workers).
+    static let blocking = TestAdmission(width: 4 * max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
 
     let width: Int
     private let state: Mutex<State>
