@@ -35,9 +35,7 @@ enum ServiceTestPools {
     }
 
     /// Polls `condition` every 10 ms, suspending between polls, until it holds or `timeout` passes.
-    /// The default is long: in the full suite, the service group's tasks share a cooperative pool
-    /// of two threads with hundreds of other tests, and were seen to wait over 10 s for one.
-    static func eventually(timeout: Duration = .seconds(40), _ condition: () -> Bool) async -> Bool {
+    static func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition() { return true }

@@ -23,7 +23,7 @@ private func run(_ chunking: inout AdaptiveChunking, rounds: Int, nanosecondsPer
     return sizes
 }
 
-@Suite("Adaptive chunk sizes")
+@Suite("Adaptive chunk sizes", .offCooperativePool)
 struct AdaptiveChunkingTests {
     // MARK: - The sizing rule
 

@@ -55,7 +55,7 @@ private func decodedResults(_ frame: FrameAccumulator.Frame) throws -> [[UInt8]]
     ).map { try $0.get() }
 }
 
-@Suite("Attachments") struct AttachmentTests {
+@Suite("Attachments", .offCooperativePool) struct AttachmentTests {
     static let large = (0..<(3 * Attachments.threshold + 5)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
     static let atThreshold = [UInt8](repeating: 3, count: Attachments.threshold)
     static let small = [UInt8](repeating: 9, count: Attachments.threshold - 1)
@@ -188,7 +188,7 @@ private func decodedResults(_ frame: FrameAccumulator.Frame) throws -> [[UInt8]]
         let hugeBlobs = [huge, Self.small, Array(huge.reversed()), huge]
         #expect(try await pool.map(F.echoBytes, hugeBlobs, chunksize: 2) == hugeBlobs)
         #expect(try await pool.apply(F.echoBytes, Self.large) == Self.large)
-        let blocking = try await Task.detached { try pool.apply(F.echoBytes, Self.atThreshold) }.value
+        let blocking = try await onThread { try pool.apply(F.echoBytes, Self.atThreshold) }.get()
         #expect(blocking == Self.atThreshold)
     }
 }

@@ -12,7 +12,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("Await forms") struct AwaitFormsTests {
+@Suite("Await forms", .offCooperativePool) struct AwaitFormsTests {
     // MARK: - withPool from the main actor
 
     @MainActor

@@ -145,7 +145,7 @@ private func expectTerminated(_ error: any Error, sourceLocation: SourceLocation
     #expect(poolCode(error) == .terminated, "\(error)", sourceLocation: sourceLocation)
 }
 
-@Suite("CPython Pool cases")
+@Suite("CPython Pool cases", .offCooperativePool)
 struct CPythonPoolPortTests {
 
     // MARK: - _TestPool

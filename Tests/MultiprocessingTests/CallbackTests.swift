@@ -15,7 +15,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("Callbacks that use the pool") struct CallbackTests {
+@Suite("Callbacks that use the pool", .offCooperativePool) struct CallbackTests {
     enum BlockingCall: String, CaseIterable, Sendable {
         /// One call, which the waiting thread reads from its worker's pipe.
         case apply

@@ -22,7 +22,7 @@ private func chaosSeed() -> UInt64 {
     return UInt64.random(in: 1...UInt64(Int64.max))
 }
 
-@Suite("Chaos") struct ChaosTests {
+@Suite("Chaos", .offCooperativePool) struct ChaosTests {
     @Test("Workers killed at random while four threads call: exact results or .workerLost", .timeLimit(.minutes(2)))
     func randomKills() async throws {
         let seed = chaosSeed()

@@ -32,7 +32,7 @@
     }
 
     @Suite(
-        "Cluster backend",
+        "Cluster backend", .offCooperativePool,
         .enabled(if: TestBackend.isCluster, "checks the cluster backend: run by Scripts/test-cluster under mpiexec"))
     struct ClusterBackendTests {
         @Test(
@@ -99,7 +99,7 @@
         }
     }
 
-    @Suite("Node agents' log level")
+    @Suite("Node agents' log level", .offCooperativePool)
     struct NodeAgentLogLevelTests {
         @Test("MULTIPROCESSING_LOG_LEVEL names the agents' level, in any case; anything else is warning")
         func levelFromTheEnvironment() {

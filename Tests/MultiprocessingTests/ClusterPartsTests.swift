@@ -7,7 +7,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("Cluster parts")
+@Suite("Cluster parts", .offCooperativePool)
 struct ClusterPartsTests {
     private func roundTrip(_ message: ClusterMessage) throws -> ClusterMessage {
         try ClusterMessage.decode(message.encoded())

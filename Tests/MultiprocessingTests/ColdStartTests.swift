@@ -18,7 +18,7 @@ where A: Codable, R: Codable {
     try await pool.apply(function, argument)
 }
 
-@Suite("Cold start")
+@Suite("Cold start", .offCooperativePool)
 struct ColdStartTests {
     @Test("A PoolFunction's type requires no Codable of its types (no conformance check when its metadata is made)")
     func typeHasNoCodableRequirement() {

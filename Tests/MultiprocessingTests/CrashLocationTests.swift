@@ -7,7 +7,7 @@ import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
 
-@Suite("Crash location")
+@Suite("Crash location", .offCooperativePool)
 struct CrashLocationTests {
     /// The line of TestFunctions+Crash.swift holding `marker` (e.g. "crashForceUnwrap traps here").
     private func line(marked marker: String) throws -> Int {

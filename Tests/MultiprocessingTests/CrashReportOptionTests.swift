@@ -44,7 +44,7 @@ private func reportLines(in text: String) -> [Substring] {
     }
 }
 
-@Suite("Keeping crash reports out of the parent's stderr")
+@Suite("Keeping crash reports out of the parent's stderr", .offCooperativePool)
 struct CrashReportOptionTests {
     static let before = "line one of the task\nSwift/x.swift:1: Fatal error: Index out of range\n\n"
 

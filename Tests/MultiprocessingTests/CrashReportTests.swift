@@ -8,7 +8,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("Crash reports")
+@Suite("Crash reports", .offCooperativePool)
 struct CrashReportTests {
     private static let crashFile = "/home/dev/app/Sources/MultiprocessingTestSupport/TestFunctions+Crash.swift"
 

@@ -32,7 +32,7 @@ private func isOpen(_ fd: Int32) -> Bool {
     fcntl(fd, F_GETFD) != -1
 }
 
-@Suite("Descriptors")
+@Suite("Descriptors", .offCooperativePool)
 struct DescriptorTests {
     @Test("An owned descriptor closes when closed, and when dropped")
     func ownedDescriptorCloses() throws {

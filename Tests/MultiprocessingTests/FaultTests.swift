@@ -13,7 +13,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("Faults") struct FaultTests {
+@Suite("Faults", .offCooperativePool) struct FaultTests {
     @Test("A worker killed with SIGKILL fails its task with workerLost; the pool heals", .timeLimit(.minutes(1)))
     func sigkilledWorker() throws {
         let pool = try TestPools.make(processes: 2)

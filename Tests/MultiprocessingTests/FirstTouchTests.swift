@@ -13,7 +13,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("First touch of large results") struct FirstTouchTests {
+@Suite("First touch of large results", .offCooperativePool) struct FirstTouchTests {
     /// How many of the `pages` pages at `base` are resident (mincore).
     private func residentPages(_ base: UnsafeMutableRawPointer, pages: Int) -> Int {
         var vector = [UInt8](repeating: 0, count: pages)

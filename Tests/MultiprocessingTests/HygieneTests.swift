@@ -14,7 +14,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("Hygiene") struct HygieneTests {
+@Suite("Hygiene", .offCooperativePool) struct HygieneTests {
     @Test(
         "50 pools leave no descriptors, threads or zombies behind", .timeLimit(.minutes(2)),
         .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))

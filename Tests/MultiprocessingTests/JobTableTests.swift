@@ -8,7 +8,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("Job table") struct JobTableTests {
+@Suite("Job table", .cpuBound) struct JobTableTests {
     /// Guards every operation against the model, and the table's own view of itself (count,
     /// iteration, keys, values) after each one.
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])

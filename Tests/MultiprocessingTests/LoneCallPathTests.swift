@@ -10,7 +10,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("The lone call's path") struct LoneCallPathTests {
+@Suite("The lone call's path", .offCooperativePool) struct LoneCallPathTests {
     /// Guards the lazily made progress: asked for while the call runs it reads 0 of 1, then
     /// reaches 1 of 1, finished, and its update stream ends; asked for only after the call ended
     /// it reads 1 of 1, finished, at once (a thrown error counts as its item come back).

@@ -13,7 +13,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Lone calls under races", .serialized) struct LoneCallRaceTests {
+@Suite("Lone calls under races", .offCooperativePool, .serialized) struct LoneCallRaceTests {
     /// Guards terminate and close racing three threads of lone calls (blocking, and with
     /// callbacks): every call returns its value, `.terminated` or `.notRunning`, nothing hangs,
     /// and nothing is left queued or running.

@@ -15,7 +15,7 @@ import Testing
 /// function the awaited overload wins).
 private func blocking<T>(_ body: () throws -> T) rethrows -> T { try body() }
 
-@Suite("Lone calls") struct LoneCallTests {
+@Suite("Lone calls", .offCooperativePool) struct LoneCallTests {
     @Test("Lone calls of plain synchronous functions travel packed; other functions' do not")
     func whichFunctionsArePacked() {
         #expect(F.packedMulAdd.packedCallStride == MemoryLayout<(Int, Int)>.stride)

@@ -47,7 +47,7 @@ extension TestMetrics {
     }
 }
 
-@Suite("Pool metrics")
+@Suite("Pool metrics", .offCooperativePool)
 struct MetricsTests {
     /// Guards: an `imap` of 20 items of which 5 throw (two in one chunk) counts 15 `success` and 5 `failed`, every
     /// other outcome 0 (made at pool creation, so a scrape shows them), and times every chunk

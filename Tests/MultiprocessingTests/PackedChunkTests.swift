@@ -187,7 +187,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
 
 // MARK: - Through worker processes
 
-@Suite("Packed chunks") struct PackedChunkTests {
+@Suite("Packed chunks", .offCooperativePool) struct PackedChunkTests {
     @Test(
         "map and starmap over plain numbers equal a serial loop, for every plain type and tuple shape",
         .timeLimit(.minutes(2)), arguments: [1, 7, nil] as [Int?])

@@ -52,7 +52,7 @@ final class CountingSequence: Sequence, @unchecked Sendable {
     }
 }
 
-@Suite("Pool behaviour") struct PoolBehaviourTests {
+@Suite("Pool behaviour", .offCooperativePool) struct PoolBehaviourTests {
     @Test("Default chunksize is CPython's ceil(n / (4 × processes))")
     func defaultChunksize() {
         #expect(Chunking.defaultChunksize(itemCount: 1_000_000, processes: 2) == 125_000)

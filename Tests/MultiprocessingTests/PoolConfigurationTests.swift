@@ -29,7 +29,7 @@ private let invalidCases: [InvalidCase] = [
     InvalidCase(field: "startTimeout") { $0.startTimeout = .milliseconds(-1) },
 ]
 
-@Suite("Pool configuration")
+@Suite("Pool configuration", .offCooperativePool)
 struct PoolConfigurationTests {
     // MARK: - The value
 

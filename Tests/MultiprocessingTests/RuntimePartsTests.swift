@@ -6,7 +6,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("Runtime parts")
+@Suite("Runtime parts", .offCooperativePool)
 struct RuntimePartsTests {
     private func header(ofFirstChunkOf items: [Int], chunksize: Int) throws -> (TaskHeader, chunks: Int) {
         let (chunks, _) = try Pool.encodeChunks(

@@ -110,7 +110,7 @@ private struct Harness {
     mutating func terminate() -> [Act] { sm.terminate().map(Act.init) }
 }
 
-@Suite("Scheduler state machine")
+@Suite("Scheduler state machine", .cpuBound)
 struct SchedulerStateMachineTests {
     // MARK: - Dispatching
 

@@ -40,7 +40,8 @@ private func mapsMemoryFile(_ name: String) -> Bool {
     return false
 }
 
-@Suite("Shared arrays", .disabled(if: TestBackend.isCluster, TestBackend.sharesMemory)) struct SharedArrayTests {
+@Suite("Shared arrays", .offCooperativePool, .disabled(if: TestBackend.isCluster, TestBackend.sharesMemory))
+struct SharedArrayTests {
     @Test("A task reads a shared array in place, and so does the parent", .timeLimit(.minutes(1)))
     func readsInPlace() async throws {
         let pool = try TestPools.make(processes: 1)

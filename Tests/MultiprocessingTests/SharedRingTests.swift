@@ -9,7 +9,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("Shared ring")
+@Suite("Shared ring", .offCooperativePool)
 struct SharedRingTests {
     /// A pattern whose every byte depends on its position, so that a lost, repeated or moved byte
     /// shows.

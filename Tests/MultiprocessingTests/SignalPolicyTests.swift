@@ -15,7 +15,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("Signal policy") struct SignalPolicyTests {
+@Suite("Signal policy", .offCooperativePool) struct SignalPolicyTests {
     @Test(
         "Workers ignore SIGINT, SIGQUIT and SIGHUP: a running map returns its exact results",
         .timeLimit(.minutes(1)), arguments: [SIGINT, SIGQUIT, SIGHUP])

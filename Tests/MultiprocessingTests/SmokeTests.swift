@@ -2,7 +2,7 @@ import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
 
-@Suite("Smoke") struct SmokeTests {
+@Suite("Smoke", .offCooperativePool) struct SmokeTests {
     @Test(.timeLimit(.minutes(1))) func applyAndMap() throws {
         let pool = try TestPools.make()
         defer { pool.stop() }

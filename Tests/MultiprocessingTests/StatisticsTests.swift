@@ -94,7 +94,7 @@ private struct Driver {
     var endedTotal: Int { ItemOutcome.allCases.reduce(0) { $0 + counters[outcome: $1] } }
 }
 
-@Suite("Scheduler counters")
+@Suite("Scheduler counters", .cpuBound)
 struct SchedulerCounterTests {
     /// Guards: items, not chunks: a running chunk of 512 counts 512 running; its answer with 3
     /// failed items counts 509 succeeded and 3 failed.
@@ -317,7 +317,7 @@ func touch(_ path: String) {
     _ = FileManager.default.createFile(atPath: path, contents: Data())
 }
 
-@Suite("Pool statistics")
+@Suite("Pool statistics", .offCooperativePool)
 struct PoolStatisticsTests {
     /// Guards: a new pool reads all zeros but its workers; after an `imap` of 20 items of which
     /// 5 throw (chunks of 4, two failures in the first), 15 succeeded and 5 failed, nothing queued or running.

@@ -14,7 +14,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("Stderr forwarding")
+@Suite("Stderr forwarding", .offCooperativePool)
 struct StderrForwardingTests {
     @Test(
         "A stderr nobody reads stops neither results nor terminate and join", .timeLimit(.minutes(2)),

@@ -5,7 +5,7 @@ import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
 
-@Suite("Stream progress")
+@Suite("Stream progress", .offCooperativePool)
 struct StreamProgressTests {
     @Test("imap over an Array or a range knows its total before the first result", .timeLimit(.minutes(1)))
     func totalOfACollection() async throws {

@@ -85,7 +85,7 @@ private struct Harness {
     }
 }
 
-@Suite("Stream state machine")
+@Suite("Stream state machine", .cpuBound)
 struct StreamStateMachineTests {
     @Test("imap hands chunks out in input order, whatever order they arrive in")
     func orderedRelease() {

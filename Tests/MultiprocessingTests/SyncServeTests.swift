@@ -21,7 +21,7 @@ private struct Served: Equatable {
     }
 }
 
-@Suite("Synchronous serve path") struct SyncServeTests {
+@Suite("Synchronous serve path", .offCooperativePool) struct SyncServeTests {
     @Test(
         "a synchronous function's chunks are served synchronously, an async function's through an async call",
         .timeLimit(.minutes(1)))

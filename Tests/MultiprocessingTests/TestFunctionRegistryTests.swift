@@ -25,7 +25,7 @@ private func declaredPoolFunctions(in directory: String) throws -> [(name: Strin
     return found.sorted { ($0.name, $0.property) < ($1.name, $1.property) }
 }
 
-@Suite("Test function registry") struct TestFunctionRegistryTests {
+@Suite("Test function registry", .offCooperativePool) struct TestFunctionRegistryTests {
     @Test("Every pool function declared for the tests is served, or listed as unserved")
     func everyDeclarationIsRegistered() throws {
         let declared = try declaredPoolFunctions(in: TestFunctions.sourceDirectory)

@@ -33,7 +33,7 @@ private func makeSink<R: Decodable & Sendable>(_: R.Type, chunkSizes: [Int]) -> 
         callbacks: CallbackExecutor(poolStopped: Completion()))
 }
 
-@Suite("Throughput paths") struct ThroughputPathTests {
+@Suite("Throughput paths", .offCooperativePool) struct ThroughputPathTests {
     @Test("copyPacked copies packed results into place, and refuses the wrong stride or count untouched")
     func copyPackedIntoPlace() throws {
         let values: [Int32] = [7, -1, .max, .min]

@@ -16,7 +16,7 @@ private final class PlainCounter: @unchecked Sendable {
     var value = 0
 }
 
-@Suite("Throughput paths, second round") struct ThroughputRoundTwoTests {
+@Suite("Throughput paths, second round", .offCooperativePool) struct ThroughputRoundTwoTests {
     @Test("The cursor lock excludes: four threads' increments of a plain counter are all kept")
     func cursorLockExcludes() {
         let lock = CursorLock(0)

@@ -7,7 +7,7 @@ import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
 
-@Suite("Deadlines of blocking waits") struct WaitDeadlineTests {
+@Suite("Deadlines of blocking waits", .offCooperativePool) struct WaitDeadlineTests {
     enum Call: String, CaseIterable, Sendable {
         /// A lone `applyAsync`: the waiting thread reads its worker's pipe.
         case applyGet, applyWait

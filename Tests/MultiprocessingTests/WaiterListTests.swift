@@ -5,7 +5,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("Waiter list") struct WaiterListTests {
+@Suite("Waiter list", .offCooperativePool) struct WaiterListTests {
     /// Guards order, removal by number (once), and taking all.
     @Test func keepsOrderAndRemovesByNumber() {
         var list = WaiterList<String>()

@@ -326,7 +326,7 @@ private struct WithOptionals: Codable, Equatable {
 
 // MARK: - Tests
 
-@Suite("Wire coding")
+@Suite("Wire coding", .cpuBound)
 struct WireCodingTests {
     // MARK: Scalars
 

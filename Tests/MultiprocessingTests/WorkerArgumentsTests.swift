@@ -15,7 +15,7 @@ import Testing
     import Musl
 #endif
 
-@Suite("Worker arguments") struct WorkerArgumentsTests {
+@Suite("Worker arguments", .offCooperativePool) struct WorkerArgumentsTests {
     @Test(
         "Workers running this program get its arguments; Configuration.arguments replaces them",
         .timeLimit(.minutes(1)), .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))

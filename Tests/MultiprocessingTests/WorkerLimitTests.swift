@@ -30,7 +30,7 @@ private func neverBootstrappingExecutable() throws -> String {
 
 private let mebibyte = 1 << 20
 
-@Suite("Worker limits")
+@Suite("Worker limits", .offCooperativePool)
 struct WorkerLimitTests {
     // MARK: - startTimeout
 
