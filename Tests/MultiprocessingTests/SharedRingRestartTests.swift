@@ -9,7 +9,7 @@ import Testing
 
 @testable import Multiprocessing
 
-@Suite("Shared ring starting over")
+@Suite("Shared ring starting over", .offCooperativePool)
 struct SharedRingRestartTests {
     private func pattern(_ count: Int, seed: Int) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: ($0 &+ seed) &* 2_654_435_761 >> 7) }

@@ -7,7 +7,7 @@ import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
 
-@Suite("Spawner")
+@Suite("Spawner", .offCooperativePool)
 struct SpawnerTests {
     @Test("A new pool lists all its workers at once, each a live process of its own", .timeLimit(.minutes(1)))
     func newPoolListsAllWorkers() throws {

@@ -6,7 +6,7 @@ import Multiprocessing
 import MultiprocessingTestSupport
 import Testing
 
-@Suite("Stream iterator")
+@Suite("Stream iterator", .offCooperativePool)
 struct StreamIteratorTests {
     @Test("for try await gives every item once, in order, each error at its place", .timeLimit(.minutes(1)))
     func orderAndErrors() async throws {
