@@ -104,7 +104,8 @@ func channelMappings() -> Int {
     var count = 0
     var line = [CChar](repeating: 0, count: 4096)
     while fgets(&line, Int32(line.count), file) != nil {
-        if String(cString: line).contains("multiprocessing-channel") { count += 1 }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if text.contains("multiprocessing-channel") { count += 1 }
     }
     return count
 }

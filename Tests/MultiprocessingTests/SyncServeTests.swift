@@ -186,7 +186,7 @@ private struct Served: Equatable {
         // Not UTF-8, with or without a known name: the same error.
         var writer = ByteWriter()
         writer.writeVarint(2)
-        writer.writeRaw(UnsafeRawBufferPointer(start: [UInt8(0xC3), 0x28], count: 2))
+        [UInt8(0xC3), 0x28].withUnsafeBytes { writer.writeRaw($0) }
         var bad = ByteReader(writer.bytes)
         #expect(throws: WireFormatError.self) { try bad.readString(reusing: "ab") }
     }
