@@ -91,7 +91,12 @@ func parentPID(_ pid: Int32) -> Int32? {
 }
 
 private func taskIDs(_ pid: Int32) -> [Int32] {
-    guard let directory = opendir("/proc/\(pid)/task") else { return [] }
+    numericEntries(of: "/proc/\(pid)/task")
+}
+
+/// The entries of `path` whose names are numbers (pids, thread ids), as numbers.
+private func numericEntries(of path: String) -> [Int32] {
+    guard let directory = opendir(path) else { return [] }
     defer { closedir(directory) }
     var ids: [Int32] = []
     while let entry = readdir(directory) {
@@ -144,14 +149,5 @@ func timelineJSON(_ tasks: [[Int]], start: Int, end: Int) -> String {
 /// Every thread's run time on this machine, summed (ns): with the node's own processes' taken
 /// off, what other programs ran meanwhile (a busy machine takes cores from the workers).
 func machineRunNanoseconds() -> Int {
-    guard let directory = opendir("/proc") else { return 0 }
-    defer { closedir(directory) }
-    var pids: [Int32] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if let id = Int32(name) { pids.append(id) }
-    }
-    return CPUSnapshot.take(pids).totalRunNanoseconds
+    CPUSnapshot.take(numericEntries(of: "/proc")).totalRunNanoseconds
 }

@@ -24,8 +24,9 @@
 // `maxSleep`; after a second of idleness, `longIdleSleep`), so that such a message waits little
 // more than the time the rank has been idle.
 //
-// The threads that relay (this one; on an agent, its local transport's I/O thread too) ask the
-// kernel for a short time slice (`relaySlice`): woken while the node's workers compute on every
+// The threads that relay (this one, `relaySlice`; on an agent, its local transport's I/O thread
+// too, which asks for its own, `LocalTransport.ioSlice`, as every pool's does) ask the kernel for
+// a short time slice: woken while the node's workers compute on every
 // core, such a thread preempts one at once instead of queueing behind it for up to its slice,
 // which made every task of a CPU-bound map wait milliseconds for the next.
 
@@ -54,8 +55,8 @@
         /// rank must cost almost nothing.
         static let longIdle: Duration = .seconds(1)
         static let longIdleSleep: Duration = maxSleep * 2
-        /// The time slice the node's relaying threads ask for (the MPI thread; on an agent, its
-        /// local transport's I/O thread too); zero for the system's. On Linux 6.12+
+        /// The time slice the MPI thread asks for (an agent's local I/O thread asks for
+        /// `LocalTransport.ioSlice`); zero for the system's. On Linux 6.12+
         /// a woken thread with a shorter slice than the running one preempts it: the thread that
         /// relays a worker's result, or its next task, runs at once instead of waiting up to a
         /// slice (1.4 ms here) behind a worker computing on its core, or the other worker.

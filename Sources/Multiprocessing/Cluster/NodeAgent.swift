@@ -261,9 +261,6 @@
             func workerReady(_ id: WorkerID) { send(.ready(pool: pool, worker: id)) }
             func workerOverMemory(_ id: WorkerID) { send(.overMemory(pool: pool, worker: id)) }
             func chunkCompleted(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32) {
-                // The I/O thread relays results as the MPI thread does: it asks for the same
-                // short slice (once; the workers it starts get the default).
-                ClusterEndpoint.requestRelaySlice()
                 agent.resultCame(pool, id)
                 // The frame as read, up to its items' end, goes as it is: no copy into the head.
                 send(

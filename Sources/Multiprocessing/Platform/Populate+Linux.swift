@@ -20,11 +20,17 @@
     /// pages are then faulted in as they are first written, as without this call.
     @discardableResult
     func populateForWriting(_ start: UnsafeMutableRawPointer, count: Int) -> Bool {
-        let mask = UInt(pageSize - 1)
+        advise(MADV_POPULATE_WRITE, unit: pageSize, start, count)
+    }
+
+    /// `madvise(advice)` over the whole `unit`-aligned units within `count` bytes at `start`
+    /// (true when there are none).
+    private func advise(_ advice: Int32, unit: Int, _ start: UnsafeMutableRawPointer, _ count: Int) -> Bool {
+        let mask = UInt(unit - 1)
         let first = (UInt(bitPattern: start) + mask) & ~mask
         let end = (UInt(bitPattern: start) + UInt(count)) & ~mask
         guard end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return true }
-        return madvise(pointer, Int(end - first), MADV_POPULATE_WRITE) == 0
+        return madvise(pointer, Int(end - first), advice) == 0
     }
 
     /// The size of a transparent huge page (x86-64, arm64 with 4 KiB pages).
@@ -38,10 +44,6 @@
     /// returns false where the kernel has no transparent huge pages (nothing changes then).
     @discardableResult
     func adviseHugePages(_ start: UnsafeMutableRawPointer, count: Int) -> Bool {
-        let mask = UInt(hugePageSize - 1)
-        let first = (UInt(bitPattern: start) + mask) & ~mask
-        let end = (UInt(bitPattern: start) + UInt(count)) & ~mask
-        guard end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return true }
-        return madvise(pointer, Int(end - first), MADV_HUGEPAGE) == 0
+        advise(MADV_HUGEPAGE, unit: hugePageSize, start, count)
     }
 #endif
