@@ -592,13 +592,12 @@
         static let populatedReceiveSize = 1 << 20
 
         /// Makes a fresh receive buffer of `count` bytes present in one system call when it is
-        /// large (``populatedReceiveSize``), backed by huge pages where the kernel has them: Open
-        /// MPI copies a large message from the sender's memory into it (`process_vm_readv`), and
-        /// each first touch of a page there is a page fault (16 × 4 MiB echoed: 16,400 of rank 0's
-        /// faults, 40 % of the job's, happened in that copy).
+        /// large (``populatedReceiveSize``): Open MPI copies a large message from the sender's
+        /// memory into it (`process_vm_readv`), and each first touch of a page there is a page
+        /// fault (16 × 4 MiB echoed: 16,400 of rank 0's faults, 40 % of the job's, happened in
+        /// that copy). No huge pages, as in `uninitializedBytes` (FrameAccumulator.swift).
         static func prepareReceiveBuffer(_ start: UnsafeMutableRawPointer, count: Int) {
             guard count >= populatedReceiveSize else { return }
-            adviseHugePages(start, count: count)
             populateForWriting(start, count: count)
         }
 
