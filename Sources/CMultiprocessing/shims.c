@@ -185,11 +185,3 @@ int cmp_pidfd_send_signal(int pidfd, int signal) {
     return -1;
 #endif
 }
-
-int cmp_membarrier_register(void) {
-    return (int)syscall(SYS_membarrier, 1 << 4 /* MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED */, 0, 0);
-}
-
-int cmp_membarrier(void) {
-    return (int)syscall(SYS_membarrier, 1 << 3 /* MEMBARRIER_CMD_PRIVATE_EXPEDITED */, 0, 0);
-}

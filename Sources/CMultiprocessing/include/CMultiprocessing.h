@@ -108,13 +108,4 @@ int cmp_pidfd_send_signal(int pidfd, int signal);
 /// (prlimit, a GNU extension Swift cannot see). Returns 0, or -1 with errno set.
 int cmp_limit_data_segment(pid_t pid, unsigned long long bytes);
 
-/// Registers the process for expedited private memory barriers (membarrier(2),
-/// MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, Linux 4.14+). Returns 0, or -1 with errno set.
-int cmp_membarrier_register(void);
-
-/// Makes every thread of the process that runs now pass a full memory barrier before this returns
-/// (membarrier(2), MEMBARRIER_CMD_PRIVATE_EXPEDITED), once `cmp_membarrier_register` succeeded.
-/// Returns 0, or -1 with errno set.
-int cmp_membarrier(void);
-
 #endif

@@ -4,7 +4,7 @@
 // hands results out item by item from a cursor (StreamCursor.swift).
 //
 // Three locks, each for one party: `state` (the state machine) is shared by the I/O thread that
-// delivers results and the consumers; `cursor` is the consumer's, taken once per item (biased to the thread that reads); `feeder`
+// delivers results and the consumers; `cursor` is the consumer's, taken once per item; `feeder`
 // serialises reading the caller's input, which may be slow, so that neither of the others waits
 // for it. Lock order: `cursor` before `state`, `feeder` before `state`.
 
@@ -38,8 +38,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     let progress: ProgressCounter
 
     private let state: Mutex<StateMachine>
-    /// The chunk being handed out, item by item (a lock biased to the thread reading the stream,
-    /// whose turns cost no atomic read-modify-write: see CursorLock.swift).
+    /// The chunk being handed out, item by item (a lock of one atomic operation per item: see
+    /// CursorLock.swift).
     @usableFromInline let cursor = CursorLock(StreamCursor<Element>())
     /// Set when the stream is cancelled: values an iterator took at once
     /// (``takeBufferedValues()``) and has not handed out yet are dropped then, as the cursor's are.
@@ -243,11 +243,10 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     /// The next result if it is a value waiting in the chunk being handed out (and not its
-    /// last): inlined into the consumer, so that most items cost a turn of the lock's owner, no
-    /// atomic read-modify-write (CursorLock.swift).
+    /// last): inlined into the consumer, so that most items cost one uncontended lock.
     @inlinable
     func nextBuffered() -> Element? {
-        cursor.withOwnedLock { $0.takeValue() }
+        cursor.withLock { $0.takeValue() }
     }
 
     /// The values waiting in the chunk being handed out but its last, taken at once: an iterator
