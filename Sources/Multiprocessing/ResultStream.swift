@@ -116,8 +116,9 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         /// unless the task or the stream was cancelled: then the stream's own `next` says so.
         ///
         /// The stream's cancellation is checked at every item (a load); the task's when values are
-        /// taken and then every ``cancellationInterval`` items (`Task.isCancelled` costs some 95
-        /// instructions: it retains the task; an item costs about 30 without it).
+        /// taken and then every ``cancellationInterval`` items (`Task.isCancelled` retains and
+        /// releases the task: checked at every item, the consumer of `imap` over 3e6 items spent
+        /// 183 instructions an item, callgrind; every 64 items, 114).
         @inlinable
         mutating func nextTaken() -> Element? {
             if takenIndex >= taken.endIndex {
