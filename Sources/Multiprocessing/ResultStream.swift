@@ -73,7 +73,9 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
     /// An iterator takes the values waiting in the chunk being handed out at once, and hands
     /// them out one by one by itself: one lock a chunk, not one an item (a copy of an iterator
     /// has its own copy of them: iterate one of the copies only). Values it took are dropped
-    /// when the stream is cancelled, as the stream's own are.
+    /// when the stream is cancelled, as the stream's own are. When the iterating task is
+    /// cancelled, the iterator stops within 64 items (values it had taken already, handed out in
+    /// well under a microsecond each) and throws `CancellationError`, at once when it waits.
     public struct AsyncIterator: AsyncIteratorProtocol {
         @usableFromInline let stream: ResultStream<Element>
         /// Values taken from the stream, in its order; those from `takenIndex` on are not handed
@@ -81,6 +83,12 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         /// releases the old one's, two atomic operations an item.)
         @usableFromInline var taken: ArraySlice<Element> = []
         @usableFromInline var takenIndex = 0
+        /// Items to hand out before the task's cancellation is checked again.
+        @usableFromInline var untilCancellationCheck = 0
+
+        /// The most items an iterator hands out after its task was cancelled, from values it had
+        /// taken already, before it throws `CancellationError`.
+        @usableFromInline static var cancellationInterval: Int { 64 }
 
         @usableFromInline
         init(stream: ResultStream<Element>) {
@@ -106,25 +114,35 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
 
         /// The next of the values taken (taking the waiting ones first when none is left),
         /// unless the task or the stream was cancelled: then the stream's own `next` says so.
+        ///
+        /// The stream's cancellation is checked at every item (a load); the task's when values are
+        /// taken and then every ``cancellationInterval`` items (`Task.isCancelled` retains and
+        /// releases the task: checked at every item, the consumer of `imap` over 3e6 items spent
+        /// 183 instructions an item, callgrind; every 64 items, 114).
         @inlinable
         mutating func nextTaken() -> Element? {
-            guard !Task.isCancelled else {
-                taken = []
-                takenIndex = 0
-                return nil
-            }
             if takenIndex >= taken.endIndex {
+                guard !Task.isCancelled else { return dropTaken() }
                 taken = stream.storage.takeBufferedValues()
                 takenIndex = taken.startIndex
+                untilCancellationCheck = Self.cancellationInterval
+            } else if untilCancellationCheck == 0 {
+                guard !Task.isCancelled else { return dropTaken() }
+                untilCancellationCheck = Self.cancellationInterval
             }
-            guard takenIndex < taken.endIndex, !stream.storage.isDropped else {
-                taken = []
-                takenIndex = 0
-                return nil
-            }
+            guard takenIndex < taken.endIndex, !stream.storage.isDropped else { return dropTaken() }
+            untilCancellationCheck &-= 1
             let value = taken[takenIndex]
             takenIndex &+= 1
             return value
+        }
+
+        /// Forgets the values taken; nil, for the stream's own `next` to say why.
+        @inlinable
+        mutating func dropTaken() -> Element? {
+            taken = []
+            takenIndex = 0
+            return nil
         }
     }
 }
