@@ -28,24 +28,30 @@ extension Pool {
     /// ```
     ///
     /// Everything `main` does before this call also runs in every worker, so make it the first
-    /// line. Workers run pool functions on Swift's concurrency thread pool while the main thread
+    /// line. With ``StartMethod/forkServer`` this call forks the program once, and workers are
+    /// copies of it made here. Workers run pool functions on Swift's concurrency thread pool while the main thread
     /// waits, so pool functions must not need the main actor.
     ///
     /// - Parameters:
     ///   - functions: Every function the workers may be asked to run. Names must be unique.
     ///   - errorTypes: `Codable` error types that should cross back to the caller as themselves
     ///     (see ``registerErrorType(_:)``).
+    ///   - startMethod: How workers of this program start (``StartMethod``); the environment
+    ///     variable `MULTIPROCESSING_START_METHOD` (`spawn`, `forkserver`) overrides it.
     public static func bootstrap(
-        serving functions: [any AnyPoolFunction], errorTypes: [any (Error & Codable & Sendable).Type] = []
+        serving functions: [any AnyPoolFunction], errorTypes: [any (Error & Codable & Sendable).Type] = [],
+        startMethod: StartMethod = .spawn
     ) {
-        for type in errorTypes { registerErrorType(type) }
-        guard let raw = getenv(workerEnvironmentKey) else {
+        if getenv(workerEnvironmentKey) == nil {
             #if MPI
                 // Under an MPI launcher, every rank but 0 becomes a node agent here.
                 ClusterLaunch.bootstrap()
             #endif
-            return
+            // First, before anything takes a lock: a forked worker goes on from here.
+            _ = ForkServer.start(ForkServer.method(requested: startMethod))
         }
+        for type in errorTypes { registerErrorType(type) }
+        guard let raw = getenv(workerEnvironmentKey) else { return }
         let parentPID = Int32(String(cString: raw)) ?? 0
         unsetenv(workerEnvironmentKey)
         // Die with the parent; ignore the terminal's Ctrl-C, Ctrl-\ and hang-up.
