@@ -10,14 +10,14 @@
 // need their statuses relayed; a double fork under PR_SET_CHILD_SUBREAPER would make every
 // orphan of every descendant of the user's program its zombie.)
 
+import Logging
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-
-import Logging
-import Synchronization
 
 enum ForkServer {
     enum State {
@@ -103,7 +103,8 @@ enum ForkServer {
                             metadata: ["pid": "\(zygote)", "error": "\(error)"])
                         state = .unavailable("the fork server (pid \(zygote)) is gone: \(error)", logged: true)
                     default:
-                        logger.debug("the fork server could not fork a worker: it is spawned", metadata: ["error": "\(error)"])
+                        logger.debug(
+                            "the fork server could not fork a worker: it is spawned", metadata: ["error": "\(error)"])
                     }
                     return nil
                 } catch {
