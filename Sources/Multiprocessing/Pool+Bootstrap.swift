@@ -28,9 +28,39 @@ extension Pool {
     /// ```
     ///
     /// Everything `main` does before this call also runs in every worker, so make it the first
-    /// line. With ``StartMethod/forkServer`` this call forks the program once, and workers are
-    /// copies of it made here. Workers run pool functions on Swift's concurrency thread pool while the main thread
-    /// waits, so pool functions must not need the main actor.
+    /// line. Workers are spawned (``StartMethod/spawn``), unless the environment variable
+    /// `MULTIPROCESSING_START_METHOD` says `forkserver` (see
+    /// ``bootstrap(serving:errorTypes:startMethod:)``). Workers run pool functions on Swift's
+    /// concurrency thread pool while the main thread waits, so pool functions must not need the
+    /// main actor.
+    ///
+    /// - Parameters:
+    ///   - functions: Every function the workers may be asked to run. Names must be unique.
+    ///   - errorTypes: `Codable` error types that should cross back to the caller as themselves
+    ///     (see ``registerErrorType(_:)``).
+    public static func bootstrap(
+        serving functions: [any AnyPoolFunction], errorTypes: [any (Error & Codable & Sendable).Type] = []
+    ) {
+        bootstrap(serving: functions, errorTypes: errorTypes, startMethod: .spawn)
+    }
+
+    /// Hands the functions that workers run to the library, and chooses how workers of this
+    /// program start. Call it first thing in `main`, before anything starts a thread.
+    ///
+    /// Like ``bootstrap(serving:errorTypes:)``; with ``StartMethod/forkServer`` this call forks
+    /// the program once (while it runs one thread alone), and every worker of a pool that runs
+    /// this program is a copy of that fork made here, which then serves: a worker starts in a
+    /// fraction of a millisecond instead of the program's whole start.
+    ///
+    /// ```swift
+    /// @main struct App {
+    ///     static func main() async throws {
+    ///         Pool.bootstrap(serving: [square], startMethod: .forkServer)
+    ///         let pool = try Pool()
+    ///         print(try await pool.map(square, 1...10))
+    ///     }
+    /// }
+    /// ```
     ///
     /// - Parameters:
     ///   - functions: Every function the workers may be asked to run. Names must be unique.
@@ -40,7 +70,7 @@ extension Pool {
     ///     variable `MULTIPROCESSING_START_METHOD` (`spawn`, `forkserver`) overrides it.
     public static func bootstrap(
         serving functions: [any AnyPoolFunction], errorTypes: [any (Error & Codable & Sendable).Type] = [],
-        startMethod: StartMethod = .spawn
+        startMethod: StartMethod
     ) {
         if getenv(workerEnvironmentKey) == nil {
             #if MPI
