@@ -214,7 +214,8 @@ public enum TestFunctions {
             readInit, failingSetUp,
             packedMulAdd, packedScale, packedShift, packedMix, packedNarrow, packedWidths, packedFailNegative,
             packedMarkOrFail, packedMarks, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
-        ] + memory + output + crash + signals + announce + arguments + statistics + chunks + crashReports + share
+        ] + memory + output + crash + signals + forkServer + announce + arguments + statistics + chunks + crashReports
+        + share
         + syncServe + clusterRole
 }
 

@@ -46,6 +46,14 @@
 //                prints "<free> <code> <call> <errno>" for each failure (the call and errno of its
 //                underlying SystemError, "-" and 0 without one), "started <free>", then "fds
 //                <before> <after>"
+//   fork-server <crash|kill-zygote|sleep>
+//                (run with MULTIPROCESSING_START_METHOD=forkserver) prints "zygote <pid>" (0: none),
+//                "parent <pid> <getpid address>", and "worker <pid> <ppid> <getpid address>" for
+//                each worker of a pool of two, with "fds <fd>,…" of one; then: crash: "lost
+//                <error>" of a task that traps; kill-zygote: kills the zygote, then the same lines
+//                for a new pool; sleep: sleeps (the test kills it)
+//                With MULTIPROCESSING_TEST_THREAD_BEFORE_BOOTSTRAP set, a thread starts before
+//                Pool.bootstrap.
 
 import CoreMetrics
 import MetricsTestKit
@@ -77,7 +85,53 @@ if let seconds = getenv("MULTIPROCESSING_TEST_STALL_BEFORE_BOOTSTRAP"), getenv("
     sleep(UInt32(atoi(seconds)))
 }
 
+if getenv("MULTIPROCESSING_TEST_THREAD_BEFORE_BOOTSTRAP") != nil {
+    // A program with a thread of its own before bootstrap: no fork server (it spawns).
+    var thread = pthread_t()
+    pthread_create(&thread, nil, sleepForever, nil)
+}
+
 Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
+
+/// A thread's body that sleeps forever.
+nonisolated func sleepForever(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    while true { sleep(1) }
+}
+
+/// The pid of this process's fork server (a child named mp-forkserver), or 0.
+func zygotePID() -> Int32 {
+    guard let directory = opendir("/proc") else { return 0 }
+    defer { closedir(directory) }
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard let pid = Int32(name), let file = fopen("/proc/\(pid)/stat", "r") else { continue }
+        var buffer = [CChar](repeating: 0, count: 512)
+        let line = fgets(&buffer, 512, file).map { _ in
+            String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        fclose(file)
+        guard let line, let close = line.lastIndex(of: ")") else { continue }
+        let fields = line[line.index(after: close)...].split(separator: " ")
+        if line.contains("(mp-forkserver)"), fields.count > 2, Int32(fields[1]) == getpid(), fields[0] != "Z" {
+            return pid
+        }
+    }
+    return 0
+}
+
+/// Prints the fork-server role's lines for a new pool of two, and returns it.
+func describeForkServerPool() throws -> Pool {
+    let pool = try Pool(processes: 2)
+    let probes = try pool.map(TestFunctions.forkProbe, 0..<8, chunksize: 1)
+    var seen: Set<Int> = []
+    for probe in probes where seen.insert(probe[0]).inserted {
+        print("worker", probe[0], probe[1], probe[2])
+    }
+    print("fds", try pool.apply(TestFunctions.openDescriptors).joined(separator: ","))
+    return pool
+}
 
 extension Pool {
     /// Terminates and joins, throwing what `join` throws (a parent program reports it).
@@ -111,6 +165,33 @@ func channelMappings() -> Int {
 }
 
 switch CommandLine.arguments.dropFirst().first {
+case "fork-server":
+    print("zygote", zygotePID())
+    print("parent", getpid(), TestFunctions.getpidAddress())
+    let pool = try describeForkServerPool()
+    switch CommandLine.arguments.dropFirst(2).first {
+    case "crash":
+        do {
+            _ = try pool.apply(TestFunctions.trapAt, 1, 1)
+            print("lost none")
+        } catch {
+            print("lost", error)
+        }
+    case "kill-zygote":
+        let zygote = zygotePID()
+        kill(zygote, SIGKILL)
+        while zygotePID() == zygote { usleep(1000) }
+        print("killed", zygote)
+        let again = try describeForkServerPool()
+        try again.stopJoining()
+    case "sleep":
+        fflush(nil)
+        while true { sleep(1) }
+    default:
+        break
+    }
+    try pool.stopJoining()
+    print("done")
 case "own-pool":
     let pool = try Pool(processes: 2)
     _ = try pool.map(TestFunctions.square, 0..<4, chunksize: 1)

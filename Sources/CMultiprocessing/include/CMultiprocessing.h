@@ -108,4 +108,25 @@ int cmp_pidfd_send_signal(int pidfd, int signal);
 /// (prlimit, a GNU extension Swift cannot see). Returns 0, or -1 with errno set.
 int cmp_limit_data_segment(pid_t pid, unsigned long long bytes);
 
+/// The number of threads of the calling process (entries of /proc/self/task), or -1.
+int cmp_thread_count(void);
+
+/// Starts the fork server (fork_server.c): forks the calling process, which must be
+/// single-threaded, into a "zygote" that makes workers on request. Returns 1 in the calling
+/// process, with the socket to the zygote (close-on-exec) in `socket_out` and its pid in `pid_out`;
+/// 0 in a new worker, cloned from the zygote (its parent is the calling process), which has the
+/// descriptors and the environment of its request and the worker's signal policy; or an errno
+/// value (ENOTSUP: glibc's thread descriptor could not be located) when nothing was forked.
+int cmp_fork_server_start(int *socket_out, pid_t *pid_out);
+
+/// Asks the zygote behind `socket` for a worker, which gets: fd 0 = /dev/null, fd 1 = the
+/// caller's stdout, fd 2 = `stderr_fd` (the caller's stderr when negative), fd 3 = `task_fd`,
+/// fd 4 = `result_fd`, fd 5 + i = `extra_fds[i]` (a negative entry leaves its number closed), no
+/// other descriptor; `envp` as its complete environment. The descriptors stay the caller's.
+/// One request at a time per socket (the caller serializes them).
+/// Returns 0 and stores the worker's pid (a child of the caller) in `pid_out`, or an errno value:
+/// EPIPE, ECONNRESET or EAGAIN (no answer within the socket's timeout) when the zygote is gone.
+int cmp_fork_server_request(int socket, char *const envp[], int stderr_fd, int task_fd, int result_fd,
+                            const int *extra_fds, int extra_count, pid_t *pid_out);
+
 #endif

@@ -1,7 +1,8 @@
-// Starting a worker process: pipes, posix_spawn, pidfd.
+// Starting a worker process: pipes, posix_spawn (or the fork server), pidfd.
 
 #if os(Linux)
     import CMultiprocessing
+    import Logging
 
     #if canImport(Glibc)
         import Glibc
@@ -65,10 +66,12 @@
     ///   - passed: Descriptors the worker gets as fds 5, 6, … (``WorkerDescriptors/firstPassed``),
     ///     at most ``WorkerDescriptors/maxPassed``; -1 leaves its number closed. They stay the
     ///     caller's.
+    ///   - forkServer: Ask the fork server for the worker first (``ForkServer``), logging there;
+    ///     nil, or no fork server: posix_spawn.
     /// - Throws: ``SystemError`` when a pipe cannot be made or `posix_spawn` fails (e.g. ENOENT).
     func spawnWorker(
         executable: String, arguments: [String], droppingEnvironment dropped: [String] = [],
-        adding added: [String] = [], passing passed: [Int32] = []
+        adding added: [String] = [], passing passed: [Int32] = [], forkServer: Logger? = nil
     ) throws(SystemError) -> SpawnedWorker {
         let tasks = try PipePair.make()
         let results = try PipePair.make()
@@ -90,9 +93,19 @@
         environment += added
         environment.append("\(workerEnvironmentKey)=\(getpid())")
 
-        let pid = try spawn(
-            executable, arguments: arguments, environment: environment, tasks: tasks.readEnd,
-            results: results.writeEnd, stderr: stderrPipe.writeEnd, passing: passed)
+        let forked = forkServer.flatMap { logger in
+            ForkServer.forkWorker(
+                environment: environment, stderr: stderrPipe.writeEnd.rawValue, tasks: tasks.readEnd.rawValue,
+                results: results.writeEnd.rawValue, passing: passed, logger: logger)
+        }
+        let pid: pid_t
+        if let forked {
+            pid = forked
+        } else {
+            pid = try spawn(
+                executable, arguments: arguments, environment: environment, tasks: tasks.readEnd,
+                results: results.writeEnd, stderr: stderrPipe.writeEnd, passing: passed)
+        }
         // The child has its copies: the worker's ends close here (the pipes' ends of our side
         // then see end of file or EPIPE once the worker is gone).
         tasks.readEnd.close()

@@ -70,7 +70,9 @@ extension LocalTransport {
             let worker = try spawnWorker(
                 executable: options.executable, arguments: options.arguments,
                 droppingEnvironment: options.droppedEnvironment, adding: options.addedEnvironment,
-                passing: [shared.file!.rawValue] + options.passedDescriptors)
+                passing: [shared.file!.rawValue] + options.passedDescriptors,
+                forkServer: ForkServer.serves(executable: options.executable, arguments: options.arguments)
+                    ? options.logger : nil)
             return .success(
                 SpawnedHandles(
                     pid: worker.pid, pidFD: SharedDescriptor.sharing(worker.pidFD),
