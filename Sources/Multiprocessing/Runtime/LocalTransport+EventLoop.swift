@@ -281,6 +281,8 @@ extension LocalTransport {
         }
         var open = true
         var failure: String?
+        // Whose jobs' lists results may go straight into (see DirectResults.swift).
+        let pool = loop.events.map { ObjectIdentifier($0) }
         // In place: a copy of the reader would make its staging buffer copy on write.
         let found = loop.readers.update(id) { reader -> Int32? in
             guard let fd = reader.resultFD?.rawValue else { return nil }
@@ -291,6 +293,11 @@ extension LocalTransport {
                 ring.armConsumer()
             }
             var source = RingSource(ring: ring, wake: .futex)
+            // Packed results whole in the ring go straight into their lists, at a frame boundary
+            // (see DirectResults.swift); the rest, from the first frame that does not, as before.
+            if !reader.accumulator.hasPartialFrame, let pool {
+                DirectResults.take(from: ring, target: { DirectResults.target(pool: pool, job: $0) }, into: &frames)
+            }
             do {
                 _ = try reader.accumulator.read(from: &source, into: &frames)
             } catch {
@@ -417,12 +424,13 @@ extension LocalTransport {
             events.workerOverMemory(id)
             return nil
         case .result:
-            let header: ResultHeader
+            var header: ResultHeader
             do {
                 header = try ResultHeader.read(from: &body)
             } catch {
                 return "sent an unreadable result header: \(error)"
             }
+            header.deliveredDirectly = frame.deliveredDirectly
             events.chunkCompleted(id, header: header, items: body, pid: pid)
             return nil
         default:
