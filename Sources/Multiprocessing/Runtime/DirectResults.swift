@@ -85,7 +85,8 @@ enum DirectResults {
     ) {
         while let (position, available) = ring.readable(), available >= smallestPayload + prefixSize {
             var prefix: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-            let parsed = withUnsafeMutableBytes(of: &prefix) { raw -> (job: UInt64, header: ResultHeader, length: Int)? in
+            typealias Parsed = (job: UInt64, header: ResultHeader, length: Int)
+            let parsed = withUnsafeMutableBytes(of: &prefix) { raw -> Parsed? in
                 ring.copy(from: position, count: prefixSize, into: raw.baseAddress!)
                 let length = Int(raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
                 guard raw[4] == FrameKind.result.rawValue, length <= available - 4 else { return nil }

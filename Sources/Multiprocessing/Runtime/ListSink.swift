@@ -317,15 +317,26 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     }
 }
 
+extension ListSink {
+    /// Marks chunk `index` as not arrived, so that it can be delivered again (for the
+    /// benchmarks, which deliver one chunk over and over).
+    func forgetChunk(_ index: Int) {
+        state.withLock { state in
+            if state.arrived.indices.contains(index) { state.arrived[index] = false }
+        }
+    }
+}
+
 extension ListSink: DirectResultTarget {
     func takeDirectly(index: Int, count: Int, stride: Int, _ copy: (UnsafeMutableRawPointer) -> Void) -> Bool {
         guard inPlace, chunkSizes.indices.contains(index), count == chunkSizes[index], count > 0,
             stride == MemoryLayout<R>.stride
         else { return false }
-        switch fillInPlace(index: index, { destination in
+        let filled = fillInPlace(index: index) { destination in
             copy(destination.baseAddress!)
             return true
-        }) {
+        }
+        switch filled {
         case .filled:
             progress.add(completed: count)
             return true
