@@ -43,6 +43,9 @@ enum DirectResults {
     /// index | u32 count | u8 flags | u64 run time | u32 stride (see ResultFrame.swift).
     static let prefixSize = 4 + 30 + 4
 
+    /// The smallest frame, its length field included, taken straight from the ring.
+    static let smallestFrame = smallestPayload + prefixSize
+
     private struct Key: Hashable {
         let pool: ObjectIdentifier
         let job: UInt64
@@ -83,7 +86,7 @@ enum DirectResults {
         from ring: SharedRing, target: (UInt64) -> (any DirectResultTarget)?,
         into frames: inout [FrameAccumulator.Frame]
     ) {
-        while let (position, available) = ring.readable(), available >= smallestPayload + prefixSize {
+        while let (position, available) = ring.readable(), available >= smallestFrame {
             var prefix: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
             typealias Parsed = (job: UInt64, header: ResultHeader, length: Int)
             let parsed = withUnsafeMutableBytes(of: &prefix) { raw -> Parsed? in

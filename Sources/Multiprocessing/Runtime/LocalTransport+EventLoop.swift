@@ -281,8 +281,6 @@ extension LocalTransport {
         }
         var open = true
         var failure: String?
-        // Whose jobs' lists results may go straight into (see DirectResults.swift).
-        let pool = loop.events.map { ObjectIdentifier($0) }
         // In place: a copy of the reader would make its staging buffer copy on write.
         let found = loop.readers.update(id) { reader -> Int32? in
             guard let fd = reader.resultFD?.rawValue else { return nil }
@@ -295,7 +293,10 @@ extension LocalTransport {
             var source = RingSource(ring: ring, wake: .futex)
             // Packed results whole in the ring go straight into their lists, at a frame boundary
             // (see DirectResults.swift); the rest, from the first frame that does not, as before.
-            if !reader.accumulator.hasPartialFrame, let pool {
+            if ring.mayHave(DirectResults.smallestFrame), !reader.accumulator.hasPartialFrame,
+                let events = loop.events
+            {
+                let pool = ObjectIdentifier(events)
                 DirectResults.take(from: ring, target: { DirectResults.target(pool: pool, job: $0) }, into: &frames)
             }
             do {

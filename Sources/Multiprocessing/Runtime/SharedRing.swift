@@ -253,6 +253,13 @@ struct SharedRing: @unchecked Sendable {
         head.pointee.store(position, ordering: .releasing)
     }
 
+    /// Whether at least `count` bytes may be there to read: an upper bound (bytes skipped to
+    /// the ring's start count too), for a consumer to look no further when it is not met.
+    @inline(__always)
+    func mayHave(_ count: Int) -> Bool {
+        tail.pointee.load(ordering: .acquiring) &- head.pointee.load(ordering: .relaxed) >= UInt64(count)
+    }
+
     /// Whether nothing is there to read.
     var isEmpty: Bool {
         tail.pointee.load(ordering: .acquiring) == head.pointee.load(ordering: .relaxed)
