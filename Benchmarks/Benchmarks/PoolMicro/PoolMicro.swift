@@ -116,6 +116,21 @@ func registerWireBenchmarks() {
             for _ in benchmark.scaledIterations { blackHole(ring.transfer(message)) }
         }
     }
+
+    // One default `starmap` chunk's results (32,768 Ints, 256 KiB) through a ring into their
+    // list: straight from the ring (DirectResults), and the way before (a frame buffer, then the
+    // list).
+    Benchmark("Ring results into the list, direct, Int x32768", configuration: wireConfiguration(.one)) { benchmark in
+        let path = try DirectResultsBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(path.takeDirectly()) }
+    }
+    Benchmark("Ring results into the list, through a frame, Int x32768", configuration: wireConfiguration(.one)) {
+        benchmark in
+        let path = try DirectResultsBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try path.takeThroughFrame()) }
+    }
 }
 
 // MARK: - Pool

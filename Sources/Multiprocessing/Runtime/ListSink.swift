@@ -14,6 +14,10 @@
 // anything to do). While it does, the list's memory is pinned: an outcome that would hand the list
 // to the caller waits for the pin to go (the pinning thread then finishes the job), and one that
 // drops it (a failure, a cancellation) leaves it to the pinning thread to drop.
+//
+// Large chunks of such results are copied by the pool's I/O thread straight from the worker's
+// result ring into their place (``takeDirectly(index:count:stride:_:)``, see DirectResults.swift):
+// the sink registers for that when it is made, and lets go once its outcome is known.
 
 import Synchronization
 
@@ -35,6 +39,8 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     private let inPlace: Bool
     /// Where each chunk's results start in the whole list, by chunk index.
     private let offsets: [Int]
+    /// The pool and job whose results this sink takes straight from the rings, if it does.
+    private let direct: (pool: ObjectIdentifier, job: UInt64)?
 
     private struct State {
         /// Each chunk's results, when they are not filled in place.
@@ -56,7 +62,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     init(
         functionName: String, chunkSizes: [Int], makeValue: @escaping @Sendable ([R]) -> Value,
         callback: (@Sendable (Value) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
-        callbacks: CallbackExecutor
+        callbacks: CallbackExecutor, directFrom pool: AnyObject? = nil, job: JobID? = nil
     ) {
         self.functionName = functionName
         self.callbacks = callbacks
@@ -84,7 +90,20 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             self.state = Mutex(State(chunks: Array(repeating: nil, count: chunkSizes.count)))
         }
         self.progress = ProgressCounter(total: total)
+        if inPlace, let pool, let job {
+            direct = (ObjectIdentifier(pool), job.rawValue)
+        } else {
+            direct = nil
+        }
         if hasCallbacks { callbacks.resultPending() }
+        if let pool, let direct { DirectResults.register(self, pool: pool, job: direct.job) }
+    }
+
+    deinit { stopTakingDirectly() }
+
+    /// The outcome is known: nothing more is taken from the rings.
+    private func stopTakingDirectly() {
+        if let direct { DirectResults.unregister(pool: direct.pool, job: direct.job) }
     }
 
     /// From this size on, a list filled in place has its pages made present at once (see
@@ -129,6 +148,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             if !state.pinned { state.values = [] }
             return true
         }
+        if first { stopTakingDirectly() }
         if first && hasCallbacks { callbacks.resultSettled() }
     }
 
@@ -161,6 +181,8 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
 
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         guard chunkSizes.indices.contains(index) else { return }
+        // Already in place (or dropped as a duplicate): ``takeDirectly(index:count:stride:_:)``.
+        if header.deliveredDirectly { return }
         if inPlace {
             let expected = chunkSizes[index]
             switch fillInPlace(
@@ -267,6 +289,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             return .success(value)
         }
         guard let outcome else { return }
+        stopTakingDirectly()
         settle(outcome)
     }
 
@@ -289,6 +312,38 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             return true
         }
         guard first else { return }
+        stopTakingDirectly()
         settle(.failure(error))
+    }
+}
+
+extension ListSink {
+    /// Marks chunk `index` as not arrived, so that it can be delivered again (for the
+    /// benchmarks, which deliver one chunk over and over).
+    func forgetChunk(_ index: Int) {
+        state.withLock { state in
+            if state.arrived.indices.contains(index) { state.arrived[index] = false }
+        }
+    }
+}
+
+extension ListSink: DirectResultTarget {
+    func takeDirectly(index: Int, count: Int, stride: Int, _ copy: (UnsafeMutableRawPointer) -> Void) -> Bool {
+        guard inPlace, chunkSizes.indices.contains(index), count == chunkSizes[index], count > 0,
+            stride == MemoryLayout<R>.stride
+        else { return false }
+        let filled = fillInPlace(index: index) { destination in
+            copy(destination.baseAddress!)
+            return true
+        }
+        switch filled {
+        case .filled:
+            progress.add(completed: count)
+            return true
+        case .ignored:
+            return true
+        case .failed:
+            return false
+        }
     }
 }

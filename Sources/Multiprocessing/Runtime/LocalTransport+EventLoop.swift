@@ -291,6 +291,14 @@ extension LocalTransport {
                 ring.armConsumer()
             }
             var source = RingSource(ring: ring, wake: .futex)
+            // Packed results whole in the ring go straight into their lists, at a frame boundary
+            // (see DirectResults.swift); the rest, from the first frame that does not, as before.
+            if ring.mayHave(DirectResults.smallestFrame), !reader.accumulator.hasPartialFrame,
+                let events = loop.events
+            {
+                let pool = ObjectIdentifier(events)
+                DirectResults.take(from: ring, target: { DirectResults.target(pool: pool, job: $0) }, into: &frames)
+            }
             do {
                 _ = try reader.accumulator.read(from: &source, into: &frames)
             } catch {
@@ -417,12 +425,13 @@ extension LocalTransport {
             events.workerOverMemory(id)
             return nil
         case .result:
-            let header: ResultHeader
+            var header: ResultHeader
             do {
                 header = try ResultHeader.read(from: &body)
             } catch {
                 return "sent an unreadable result header: \(error)"
             }
+            header.deliveredDirectly = frame.deliveredDirectly
             events.chunkCompleted(id, header: header, items: body, pid: pid)
             return nil
         default:

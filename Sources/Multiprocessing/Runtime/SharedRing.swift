@@ -212,6 +212,54 @@ struct SharedRing: @unchecked Sendable {
         return count
     }
 
+    /// What there is to read, without reading it: where the consumer's position is (past a skip
+    /// to the ring's start, see the file's header) and how many bytes follow it. nil when the
+    /// positions are impossible (``positionsAreValid``). Read the bytes with ``copy(from:count:into:)``
+    /// and free them with ``consume(to:)``; a ring consumer does one or the other, not both
+    /// interleaved with ``read(into:count:)``.
+    func readable() -> (position: UInt64, count: Int)? {
+        var h = head.pointee.load(ordering: .relaxed)
+        let t = tail.pointee.load(ordering: .acquiring)
+        if t != h && skipStart.pointee.load(ordering: .relaxed) == h {
+            let end = skipEnd.pointee.load(ordering: .relaxed)
+            if end != h {
+                let skipped = end &- h
+                guard skipped < UInt64(capacity), end & UInt64(capacity - 1) == 0, t &- end <= t &- h else {
+                    return nil
+                }
+                h = end
+            }
+        }
+        let available = t &- h
+        guard available <= UInt64(capacity) else { return nil }
+        return (h, Int(available))
+    }
+
+    /// Copies `count` bytes that ``readable()`` reported, from `position` on, to `buffer`
+    /// (across the ring's end if they wrap), without freeing them.
+    func copy(from position: UInt64, count: Int, into buffer: UnsafeMutableRawPointer) {
+        precondition(count <= capacity, "a copy of \(count) bytes from a ring of \(capacity)")
+        guard count > 0 else { return }
+        let start = Int(position & UInt64(capacity - 1))
+        let first = min(count, capacity - start)
+        buffer.copyMemory(from: data + start, byteCount: first)
+        if count > first { (buffer + first).copyMemory(from: data, byteCount: count - first) }
+    }
+
+    /// Frees everything before `position` (one that ``readable()`` reported, plus bytes read
+    /// with ``copy(from:count:into:)``). Wake a producer that waits for space after this
+    /// (``takeProducerWaiting()``).
+    func consume(to position: UInt64) {
+        head.pointee.store(position, ordering: .releasing)
+    }
+
+    /// Whether at least `count` bytes may be there to read: an upper bound (bytes skipped to
+    /// the ring's start count too), for a consumer to look no further when it is not met.
+    @inline(__always)
+    func mayHave(_ count: Int) -> Bool {
+        tail.pointee.load(ordering: .acquiring) &- head.pointee.load(ordering: .relaxed) >= UInt64(count)
+    }
+
     /// Whether nothing is there to read.
     var isEmpty: Bool {
         tail.pointee.load(ordering: .acquiring) == head.pointee.load(ordering: .relaxed)

@@ -35,14 +35,18 @@ struct FrameAccumulator {
         var attachments: [[UInt8]] = []
         /// Where the body ends: before the attachment table, if any.
         var bodyEnd: Int
+        /// Its packed results went straight into their list (see DirectResults.swift): this is
+        /// the header alone. Set only by the parent, never read from the wire.
+        var deliveredDirectly = false
         var kind: UInt8 { bytes[0] & ~Attachments.flag }
         /// A reader over the body (after the kind byte), with the frame's attachments.
         var bodyReader: ByteReader { ByteReader(bytes, offset: 1, end: bodyEnd, attachments: attachments) }
 
-        init(bytes: [UInt8], attachments: [[UInt8]] = [], bodyEnd: Int? = nil) {
+        init(bytes: [UInt8], attachments: [[UInt8]] = [], bodyEnd: Int? = nil, deliveredDirectly: Bool = false) {
             self.bytes = bytes
             self.attachments = attachments
             self.bodyEnd = bodyEnd ?? bytes.count
+            self.deliveredDirectly = deliveredDirectly
         }
     }
 

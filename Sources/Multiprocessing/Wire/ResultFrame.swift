@@ -19,6 +19,10 @@ struct ResultHeader: Equatable, Sendable {
     @usableFromInline var packed = false
     /// How long the worker ran the chunk, in nanoseconds (0: not measured).
     var runNanoseconds: UInt64 = 0
+    /// The packed values are already in their place in the job's list (the parent's I/O thread
+    /// copied them there from the ring, see DirectResults.swift); the frame has no items. Not on
+    /// the wire: only the parent sets it, for a frame it took that way.
+    var deliveredDirectly = false
 
     static func read(from reader: inout ByteReader) throws -> ResultHeader {
         let job = try reader.readUInt64()
