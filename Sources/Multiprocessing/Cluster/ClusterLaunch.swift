@@ -10,8 +10,11 @@
 
     enum ClusterLaunch {
         /// The environment variables an MPI launcher sets for a rank, by prefix (Open MPI, PMIx,
-        /// PMI-1/2). A worker process inherits none of them: it would take itself for a rank.
-        static let rankEnvironmentPrefixes = ["OMPI_", "PMIX_", "PMI_"]
+        /// PMI-1/2), and Slurm's `SLURM_NODELIST`. A node agent's worker inherits none of them: it
+        /// would take itself for a rank, and with `SLURM_NODELIST` (and no PMIx server) Open MPI
+        /// 4.1's `MPI_Init` takes a process for a task of `srun` and aborts instead of running it
+        /// as a singleton. Slurm's other variables (the job's id, its nodes) stay.
+        static let rankEnvironmentPrefixes = ["OMPI_", "PMIX_", "PMI_", "SLURM_NODELIST="]
 
         /// The variables a cluster pool's worker finds its agent's rank and node in.
         static let rankVariable = "MULTIPROCESSING_CLUSTER_RANK"
