@@ -17,7 +17,8 @@ extension TestFunctions {
         var found: [String] = []
         var entry = environ
         while let pointer = entry.pointee {
-            let variable = String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self)
+            let bytes = UnsafeRawBufferPointer(start: pointer, count: strlen(pointer))
+            let variable = String(decoding: bytes, as: UTF8.self)
             if prefixes.contains(where: { variable.hasPrefix($0) }) { found.append(variable) }
             entry += 1
         }
