@@ -215,8 +215,7 @@ public enum TestFunctions {
             packedMulAdd, packedScale, packedShift, packedMix, packedNarrow, packedWidths, packedFailNegative,
             packedMarkOrFail, packedMarks, packedLabel, packedAsyncFailNegative, packedIsEven, packedNot, packedSelect,
         ] + memory + output + crash + signals + forkServer + announce + arguments + statistics + chunks + crashReports
-        + share
-        + syncServe + clusterRole
+        + share + syncServe + clusterRole + launch
 }
 
 /// The descriptors open in this process, without the one used to list them.

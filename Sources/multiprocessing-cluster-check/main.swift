@@ -26,6 +26,8 @@
 //   local         run without mpiexec: the same cluster pool runs its workers on this machine
 //   wakeup        (with MULTIPROCESSING_MPI_MAX_SLEEP_US=200000) five calls, each after 0.7 s of
 //                 idleness: each answered within 60 ms (a sleeping agent is woken, not polled)
+//   environment   an agent's workers carry no launcher variables (OMPI_*, PMIX_*, PMI_*,
+//                 SLURM_NODELIST) and keep the job's others (SLURM_JOB_ID under srun)
 
 import Multiprocessing
 import MultiprocessingTestSupport
@@ -49,6 +51,7 @@ Pool.bootstrap(serving: TestFunctions.all, errorTypes: [TestFailure.self])
     case "kill-agent": checks.killAgent()
     case "local": checks.local()
     case "wakeup": checks.wakeup()
+    case "environment": checks.environment()
     case "exit-with-pool": checks.exitWithPool()
     case "exit-while-starting": checks.exitWhileStarting()
     default:
