@@ -170,7 +170,11 @@ struct DirectResultsTests {
         #expect(late.taken && !late.copied)
     }
 
-    @Test("A starmap's large packed chunks go straight into the list, with the right values", .timeLimit(.minutes(1)))
+    @Test(
+        "A starmap's large packed chunks go straight into the list, with the right values", .timeLimit(.minutes(1)),
+        .disabled(
+            if: TestBackend.isCluster,
+            "on a cluster the workers' rings are read by node agents, which relay the frames to rank 0 as they are"))
     func starmapTakesThePath() throws {
         let pool = try TestPools.make(processes: 2)
         defer {

@@ -15,7 +15,8 @@ import Testing
     import Musl
 #endif
 
-@Suite("Fork server", .offCooperativePool) struct ForkServerTests {
+@Suite("Fork server", .offCooperativePool, .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
+struct ForkServerTests {
     static let forkServer = ["MULTIPROCESSING_START_METHOD": "forkserver"]
 
     /// The `fork-server` role's lines, by their first word.
