@@ -74,7 +74,10 @@ extension Pool {
     ) {
         if getenv(workerEnvironmentKey) == nil {
             #if MPI
-                // Under an MPI launcher, every rank but 0 becomes a node agent here.
+                // Under an MPI launcher, every rank but 0 becomes a node agent here, and never
+                // returns: it relays its workers' errors, so it must know their types first.
+                // (Rank 0 registers them again below; registering is idempotent.)
+                for type in errorTypes { registerErrorType(type) }
                 ClusterLaunch.bootstrap()
             #endif
             // First, before anything takes a lock: a forked worker goes on from here.
