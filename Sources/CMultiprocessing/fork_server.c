@@ -142,7 +142,10 @@ static int become_worker(char *buffer, size_t length, const int *received, int r
     // terminal's (cmp_prepare_worker_process ignores those again), nothing blocked.
     for (int signal = 1; signal < NSIG; signal++) {
         struct sigaction current;
-        if (signal == SIGKILL || signal == SIGSTOP) continue;
+        // The terminal's stay ignored until cmp_prepare_worker_process ignores them for good:
+        // reset here, a Ctrl-C in between would kill the starting worker.
+        if (signal == SIGKILL || signal == SIGSTOP || signal == SIGINT || signal == SIGQUIT || signal == SIGHUP)
+            continue;
         if (sigaction(signal, NULL, &current) == 0 && current.sa_handler == SIG_IGN) {
             struct sigaction fallback;
             memset(&fallback, 0, sizeof(fallback));
@@ -258,7 +261,8 @@ int cmp_fork_server_start(int *socket_out, pid_t *pid_out) {
 }
 
 int cmp_fork_server_request(int socket, char *const envp[], int stderr_fd, int task_fd, int result_fd,
-                            const int *extra_fds, int extra_count, pid_t *pid_out) {
+                            const int *extra_fds, int extra_count, pid_t *pid_out, int *sent_out) {
+    *sent_out = 0;
     if (extra_count < 0 || extra_count > CMP_MAX_EXTRA_FDS) return EINVAL;
     size_t length = sizeof(struct request);
     uint32_t env_count = 0;
@@ -304,11 +308,27 @@ int cmp_fork_server_request(int socket, char *const envp[], int stderr_fd, int t
     int error = n < 0 ? errno : 0;
     free(buffer);
     if (error != 0) return error;
+    // From here on the zygote may have cloned a worker holding these descriptors.
+    *sent_out = 1;
     struct reply reply;
     while ((n = recv(socket, &reply, sizeof(reply), 0)) < 0 && errno == EINTR) {}
-    if (n < 0) return errno;
+    // SO_RCVTIMEO's EAGAIN, told apart from a clone's own EAGAIN in the reply.
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
     if (n != (ssize_t)sizeof(reply)) return EPIPE;  // 0: the zygote is gone
-    if (reply.error != 0) return reply.error;
+    // The zygote's own failure: nothing was cloned.
+    if (reply.error != 0) {
+        *sent_out = 0;
+        return reply.error;
+    }
     *pid_out = reply.pid;
     return 0;
+}
+
+int cmp_fork_server_late_reply(int socket, pid_t *pid_out) {
+    struct reply reply;
+    ssize_t n;
+    while ((n = recv(socket, &reply, sizeof(reply), MSG_DONTWAIT)) < 0 && errno == EINTR) {}
+    if (n != (ssize_t)sizeof(reply) || reply.error != 0 || reply.pid <= 0) return 0;
+    *pid_out = reply.pid;
+    return 1;
 }

@@ -46,12 +46,14 @@
 //                prints "<free> <code> <call> <errno>" for each failure (the call and errno of its
 //                underlying SystemError, "-" and 0 without one), "started <free>", then "fds
 //                <before> <after>"
-//   fork-server <crash|kill-zygote|sleep>
+//   fork-server <crash|kill-zygote|stop-zygote|sleep>
 //                (run with MULTIPROCESSING_START_METHOD=forkserver) prints "zygote <pid>" (0: none),
 //                "parent <pid> <getpid address>", and "worker <pid> <ppid> <getpid address>" for
 //                each worker of a pool of two, with "fds <fd>,…" of one; then: crash: "lost
 //                <error>" of a task that traps; kill-zygote: kills the zygote, then the same lines
-//                for a new pool; sleep: sleeps (the test kills it)
+//                for a new pool; stop-zygote: stops the zygote (SIGSTOP), then the same lines for
+//                a new pool, "waited <ms>" for it, and "zygote <pid> gone" once it is reaped;
+//                sleep: sleeps (the test kills it)
 //                With MULTIPROCESSING_TEST_THREAD_BEFORE_BOOTSTRAP set, a thread starts before
 //                Pool.bootstrap.
 
@@ -184,6 +186,17 @@ case "fork-server":
         print("killed", zygote)
         let again = try describeForkServerPool()
         try again.stopJoining()
+    case "stop-zygote":
+        let zygote = zygotePID()
+        kill(zygote, SIGSTOP)
+        print("stopped", zygote)
+        let start = ContinuousClock.now
+        let again = try describeForkServerPool()
+        let waited = (ContinuousClock.now - start).components
+        print("waited", waited.seconds * 1000 + waited.attoseconds / 1_000_000_000_000_000)
+        try again.stopJoining()
+        // Given up: killed and reaped (a zombie would still be listed, a reaped one is not).
+        if kill(zygote, 0) != 0 { print("zygote", zygote, "gone") }
     case "sleep":
         fflush(nil)
         while true { sleep(1) }

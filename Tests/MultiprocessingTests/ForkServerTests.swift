@@ -102,6 +102,23 @@ struct ForkServerTests {
         #expect(report.lines.last == "done")
     }
 
+    @Test(
+        "A zygote that does not answer is given up after its timeout: the pool spawns with new channels",
+        .timeLimit(.minutes(1)))
+    func stoppedZygoteIsGivenUp() throws {
+        let report = Report(try runParentProgram(["fork-server", "stop-zygote"], environment: Self.forkServer).stdout)
+        let stopped = report.lines.first { $0.hasPrefix("stopped ") }
+        #expect(stopped != nil)
+        // Four workers: two forked, then two spawned once the stopped zygote's 5 s were up.
+        #expect(report.workers.count == 4)
+        #expect(report.workers.prefix(2).allSatisfy { $0[2] == report.parent.address })
+        #expect(report.workers.dropFirst(2).allSatisfy { $0[2] != report.parent.address })
+        let waited = report.lines.first { $0.hasPrefix("waited ") }.flatMap { Int($0.dropFirst(7)) }
+        #expect(waited.map { $0 >= 4_500 && $0 < 30_000 } == true, "waited \(String(describing: waited)) ms")
+        #expect(report.lines.contains { $0.hasPrefix("zygote ") && $0.hasSuffix(" gone") })
+        #expect(report.lines.last == "done")
+    }
+
     @Test("A program with a thread at bootstrap spawns its workers", .timeLimit(.minutes(1)))
     func threadedProgramSpawns() throws {
         let environment = Self.forkServer.merging(["MULTIPROCESSING_TEST_THREAD_BEFORE_BOOTSTRAP": "1"]) { $1 }

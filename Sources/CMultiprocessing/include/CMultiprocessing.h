@@ -125,8 +125,16 @@ int cmp_fork_server_start(int *socket_out, pid_t *pid_out);
 /// other descriptor; `envp` as its complete environment. The descriptors stay the caller's.
 /// One request at a time per socket (the caller serializes them).
 /// Returns 0 and stores the worker's pid (a child of the caller) in `pid_out`, or an errno value:
-/// EPIPE, ECONNRESET or EAGAIN (no answer within the socket's timeout) when the zygote is gone.
+/// EPIPE or ECONNRESET when the zygote is gone, ETIMEDOUT when it did not answer within the
+/// socket's timeout, the zygote's own error (its clone failed: EAGAIN, ENOSYS, …) otherwise.
+/// `sent_out` says whether the zygote may have cloned a worker holding the descriptors although
+/// the request failed (it got the request and did not say it failed): then they must not serve
+/// another worker.
 int cmp_fork_server_request(int socket, char *const envp[], int stderr_fd, int task_fd, int result_fd,
-                            const int *extra_fds, int extra_count, pid_t *pid_out);
+                            const int *extra_fds, int extra_count, pid_t *pid_out, int *sent_out);
+
+/// A reply the zygote sent after its request gave up waiting (read without waiting, once the
+/// zygote was killed): 1 and the pid of the worker it cloned then, or 0.
+int cmp_fork_server_late_reply(int socket, pid_t *pid_out);
 
 #endif

@@ -37,22 +37,43 @@
 
     /// Asks the zygote for a worker with the given channels and environment (see
     /// `cmp_fork_server_request`). The descriptors stay the caller's.
-    /// - Returns: the worker's pid, a child of this process.
-    /// - Throws: ``SystemError`` with the request's errno.
+    /// - Returns: the worker's pid, a child of this process; or the request's error, and whether
+    ///   the zygote may have cloned a worker with these descriptors all the same (`mayHaveCloned`).
     func requestForkedWorker(
         socket: Int32, environment: [String], stderr: Int32, tasks: Int32, results: Int32, passing passed: [Int32]
-    ) throws(SystemError) -> pid_t {
+    ) -> Result<pid_t, ForkRequestFailure> {
         var pid: pid_t = 0
+        var sent: Int32 = 0
         let pointers = environment.map { strdup($0) }
         defer { for p in pointers { free(p) } }
         let status = (pointers + [nil]).withUnsafeBufferPointer { envp in
             passed.withUnsafeBufferPointer { extra in
                 cmp_fork_server_request(
-                    socket, envp.baseAddress!, stderr, tasks, results, extra.baseAddress, Int32(extra.count), &pid)
+                    socket, envp.baseAddress!, stderr, tasks, results, extra.baseAddress, Int32(extra.count), &pid,
+                    &sent)
             }
         }
-        if status != 0 { throw SystemError(call: "fork server request", errno: status) }
-        return pid
+        if status != 0 {
+            return .failure(
+                ForkRequestFailure(
+                    error: SystemError(call: "fork server request", errno: status), mayHaveCloned: sent != 0))
+        }
+        return .success(pid)
+    }
+
+    /// A failed request to the zygote.
+    struct ForkRequestFailure: Error {
+        var error: SystemError
+        /// The zygote got the request and did not say it failed: it may have cloned a worker
+        /// that holds the request's descriptors.
+        var mayHaveCloned: Bool
+    }
+
+    /// The pid of a worker the zygote cloned for a request that gave up waiting, if its reply
+    /// is there now (read without waiting).
+    func lateForkedWorker(socket: Int32) -> pid_t? {
+        var pid: pid_t = 0
+        return cmp_fork_server_late_reply(socket, &pid) == 1 ? pid : nil
     }
 #else
     #error("swift-multiprocessing's platform layer supports Linux only: add ForkServer+<System>.swift")

@@ -93,15 +93,21 @@
         environment += added
         environment.append("\(workerEnvironmentKey)=\(getpid())")
 
-        let forked = forkServer.flatMap { logger in
-            ForkServer.forkWorker(
-                environment: environment, stderr: stderrPipe.writeEnd.rawValue, tasks: tasks.readEnd.rawValue,
-                results: results.writeEnd.rawValue, passing: passed, logger: logger)
-        }
+        let forked =
+            forkServer.map { logger in
+                ForkServer.forkWorker(
+                    environment: environment, stderr: stderrPipe.writeEnd.rawValue, tasks: tasks.readEnd.rawValue,
+                    results: results.writeEnd.rawValue, passing: passed, logger: logger)
+            } ?? .spawn
         let pid: pid_t
-        if let forked {
-            pid = forked
-        } else {
+        switch forked {
+        case .forked(let child):
+            pid = child
+        case .abandoned(let error):
+            // A worker the zygote may have made holds these pipes and the passed descriptors:
+            // they serve no other (closed here; the caller starts over with new ones).
+            throw error
+        case .spawn:
             pid = try spawn(
                 executable, arguments: arguments, environment: environment, tasks: tasks.readEnd,
                 results: results.writeEnd, stderr: stderrPipe.writeEnd, passing: passed)

@@ -70,46 +70,73 @@ enum ForkServer {
         return arguments == Array(CommandLine.arguments.dropFirst()) && isCurrentExecutable(executable)
     }
 
-    /// A worker from the zygote, or nil when there is none (the caller spawns). A zygote that
-    /// does not answer is given up: reaped (or killed, then reaped) and never asked again.
+    /// What asking the zygote for a worker came to.
+    enum ForkOutcome {
+        /// The worker runs: its pid, a child of this process.
+        case forked(pid_t)
+        /// No worker was made: spawn one with the same channels.
+        case spawn
+        /// The zygote got the request and gave no clear answer (it timed out, or died on it): a
+        /// worker it cloned may hold the channels, so the caller makes new ones to spawn with.
+        /// The zygote is given up.
+        case abandoned(SystemError)
+    }
+
+    /// The `call` of the error ``forkWorker(environment:stderr:tasks:results:passing:logger:)``'s
+    /// `.abandoned` outcome makes `spawnWorker` throw, for its caller to start over with new
+    /// channels.
+    static let abandonedCall = "fork server request (abandoned: its channels may be held)"
+
+    /// A worker from the zygote, or what to do instead. A zygote that does not answer, is gone
+    /// or cannot clone (ENOSYS: a seccomp filter, say) is given up: killed, reaped and never
+    /// asked again; a worker it cloned for a request that gave up waiting, if its reply is there
+    /// by then, is killed and reaped too.
     static func forkWorker(
         environment: [String], stderr: Int32, tasks: Int32, results: Int32, passing passed: [Int32],
         logger: Logger
-    ) -> pid_t? {
-        state.withLock { state -> pid_t? in
+    ) -> ForkOutcome {
+        state.withLock { state -> ForkOutcome in
             switch state {
             case .notRequested:
-                return nil
+                return .spawn
             case .unavailable(let reason, let logged):
                 if !logged {
                     logger.debug("workers are spawned: no fork server", metadata: ["reason": "\(reason)"])
                     state = .unavailable(reason, logged: true)
                 }
-                return nil
+                return .spawn
             case .running(let socket, let zygote):
-                do {
-                    return try requestForkedWorker(
-                        socket: socket, environment: environment, stderr: stderr, tasks: tasks, results: results,
-                        passing: passed)
-                } catch let error as SystemError {
-                    switch error.errno {
-                    case EPIPE, ECONNRESET, EAGAIN, ENOTCONN, ECONNREFUSED:
-                        close(socket)
-                        kill(zygote, SIGKILL)
-                        var status: Int32 = 0
-                        _ = waitpid(zygote, &status, 0)
-                        logger.debug(
-                            "the fork server is gone: workers are spawned from now on",
-                            metadata: ["pid": "\(zygote)", "error": "\(error)"])
-                        state = .unavailable("the fork server (pid \(zygote)) is gone: \(error)", logged: true)
-                    default:
-                        logger.debug(
-                            "the fork server could not fork a worker: it is spawned", metadata: ["error": "\(error)"])
-                    }
-                    return nil
-                } catch {
-                    return nil
+                let failure: ForkRequestFailure
+                switch requestForkedWorker(
+                    socket: socket, environment: environment, stderr: stderr, tasks: tasks, results: results,
+                    passing: passed)
+                {
+                case .success(let pid): return .forked(pid)
+                case .failure(let f): failure = f
                 }
+                let gone = [EPIPE, ECONNRESET, ENOTCONN, ECONNREFUSED, ETIMEDOUT, ENOSYS].contains(failure.error.errno)
+                guard gone || failure.mayHaveCloned else {
+                    // The zygote's own passing failure (EAGAIN: a process limit, say): this
+                    // worker is spawned, the next asked for again.
+                    logger.debug(
+                        "the fork server could not fork a worker: it is spawned",
+                        metadata: ["error": "\(failure.error)"])
+                    return .spawn
+                }
+                kill(zygote, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(zygote, &status, 0)
+                if failure.mayHaveCloned, let late = lateForkedWorker(socket: socket) {
+                    kill(late, SIGKILL)
+                    _ = waitpid(late, &status, 0)
+                }
+                close(socket)
+                logger.debug(
+                    "the fork server is given up: workers are spawned from now on",
+                    metadata: ["pid": "\(zygote)", "error": "\(failure.error)"])
+                state = .unavailable("the fork server (pid \(zygote)) was given up: \(failure.error)", logged: true)
+                return failure.mayHaveCloned
+                    ? .abandoned(SystemError(call: abandonedCall, errno: failure.error.errno)) : .spawn
             }
         }
     }

@@ -61,7 +61,9 @@ extension LocalTransport {
     }
 
     /// Starts one worker: its shared memory, its pipes, the process.
-    private func spawnOne() -> Result<SpawnedHandles, PoolError> {
+    /// - Parameter again: whether this is the second try, after the fork server gave no clear
+    ///   answer (`ForkServer.abandonedCall`): new channels, spawned.
+    private func spawnOne(again: Bool = false) -> Result<SpawnedHandles, PoolError> {
         do {
             // The worker's data plane: the worker gets its memory file as fd 5, closed here once
             // passed (the mapping stays).
@@ -78,6 +80,8 @@ extension LocalTransport {
                     pid: worker.pid, pidFD: SharedDescriptor.sharing(worker.pidFD),
                     resultFD: SharedDescriptor(worker.resultFD), stderrFD: SharedDescriptor(worker.stderrFD),
                     taskFD: SharedDescriptor(worker.taskFD), shared: shared))
+        } catch let error where error.call == ForkServer.abandonedCall && !again {
+            return spawnOne(again: true)
         } catch {
             let detail = "cannot start '\(options.executable)': \(error)"
             return .failure(PoolError(.spawnFailed, detail, underlying: error))
