@@ -48,7 +48,7 @@
 //                <before> <after>"
 //   fork-server <crash|kill-zygote|stop-zygote|sleep>
 //                (run with MULTIPROCESSING_START_METHOD=forkserver) prints "zygote <pid>" (0: none),
-//                "parent <pid> <getpid address>", and "worker <pid> <ppid> <getpid address>" for
+//                "parent <pid> <exec mark>", and "worker <pid> <ppid> <exec mark>" for
 //                each worker of a pool of two, with "fds <fd>,…" of one; then: crash: "lost
 //                <error>" of a task that traps; kill-zygote: kills the zygote, then the same lines
 //                for a new pool; stop-zygote: stops the zygote (SIGSTOP), then the same lines for
@@ -169,7 +169,7 @@ func channelMappings() -> Int {
 switch CommandLine.arguments.dropFirst().first {
 case "fork-server":
     print("zygote", zygotePID())
-    print("parent", getpid(), TestFunctions.getpidAddress())
+    print("parent", getpid(), TestFunctions.execMark())
     let pool = try describeForkServerPool()
     switch CommandLine.arguments.dropFirst(2).first {
     case "crash":

@@ -22,8 +22,8 @@ struct ForkServerTests {
     /// The `fork-server` role's lines, by their first word.
     struct Report {
         var zygote: Int32 = 0
-        var parent: (pid: Int, address: Int) = (0, 0)
-        /// pid, ppid, getpid's address of each worker, in the order printed.
+        var parent: (pid: Int, mark: Int) = (0, 0)
+        /// pid, ppid and exec mark (`TestFunctions.execMark`) of each worker, in the order printed.
         var workers: [[Int]] = []
         var fds: [String] = []
         var lines: [String] = []
@@ -43,15 +43,18 @@ struct ForkServerTests {
         }
     }
 
-    @Test("Forked workers serve, are the pool's children, and have its address space", .timeLimit(.minutes(1)))
+    @Test(
+        "Forked workers serve, are the pool's children, and run its program image (no exec of their own)",
+        .timeLimit(.minutes(1)))
     func forkedWorkersServe() throws {
         let (stdout, _) = try runParentProgram(["fork-server"], environment: Self.forkServer)
         let report = Report(stdout)
         #expect(report.zygote > 0)
+        #expect(report.parent.mark != 0)
         #expect(report.workers.count == 2)
         for worker in report.workers {
             #expect(worker[1] == report.parent.pid)  // CLONE_PARENT: the pool's child, not the zygote's
-            #expect(worker[2] == report.parent.address)  // a copy of the parent, not a new exec
+            #expect(worker[2] == report.parent.mark)  // a copy of the parent, not a new exec
         }
         #expect(report.lines.last == "done")
     }
@@ -61,7 +64,7 @@ struct ForkServerTests {
         let report = Report(try runParentProgram(["fork-server"]).stdout)
         #expect(report.zygote == 0)
         #expect(report.workers.count == 2)
-        #expect(report.workers.allSatisfy { $0[2] != report.parent.address })
+        #expect(report.workers.allSatisfy { $0[2] != report.parent.mark })
     }
 
     @Test("A forked worker holds a spawned worker's descriptors and nothing else", .timeLimit(.minutes(1)))
@@ -84,7 +87,7 @@ struct ForkServerTests {
     @Test("A forked worker's crash fails its task as a lost worker, naming its pid and signal", .timeLimit(.minutes(1)))
     func crashIsWorkerLost() throws {
         let report = Report(try runParentProgram(["fork-server", "crash"], environment: Self.forkServer).stdout)
-        #expect(report.workers.allSatisfy { $0[2] == report.parent.address })
+        #expect(report.workers.allSatisfy { $0[2] == report.parent.mark })
         let lost = report.lines.first { $0.hasPrefix("lost ") } ?? ""
         #expect(lost.contains("workerLost"))
         #expect(lost.contains("SIGILL"))
@@ -97,8 +100,8 @@ struct ForkServerTests {
         let report = Report(try runParentProgram(["fork-server", "kill-zygote"], environment: Self.forkServer).stdout)
         #expect(report.lines.contains { $0.hasPrefix("killed ") })
         #expect(report.workers.count == 4)
-        #expect(report.workers.prefix(2).allSatisfy { $0[2] == report.parent.address })
-        #expect(report.workers.dropFirst(2).allSatisfy { $0[2] != report.parent.address })
+        #expect(report.workers.prefix(2).allSatisfy { $0[2] == report.parent.mark })
+        #expect(report.workers.dropFirst(2).allSatisfy { $0[2] != report.parent.mark })
         #expect(report.lines.last == "done")
     }
 
@@ -111,8 +114,8 @@ struct ForkServerTests {
         #expect(stopped != nil)
         // Four workers: two forked, then two spawned once the stopped zygote's 5 s were up.
         #expect(report.workers.count == 4)
-        #expect(report.workers.prefix(2).allSatisfy { $0[2] == report.parent.address })
-        #expect(report.workers.dropFirst(2).allSatisfy { $0[2] != report.parent.address })
+        #expect(report.workers.prefix(2).allSatisfy { $0[2] == report.parent.mark })
+        #expect(report.workers.dropFirst(2).allSatisfy { $0[2] != report.parent.mark })
         let waited = report.lines.first { $0.hasPrefix("waited ") }.flatMap { Int($0.dropFirst(7)) }
         #expect(waited.map { $0 >= 4_500 && $0 < 30_000 } == true, "waited \(String(describing: waited)) ms")
         #expect(report.lines.contains { $0.hasPrefix("zygote ") && $0.hasSuffix(" gone") })
@@ -125,7 +128,7 @@ struct ForkServerTests {
         let report = Report(try runParentProgram(["fork-server"], environment: environment).stdout)
         #expect(report.zygote == 0)
         #expect(report.workers.count == 2)
-        #expect(report.workers.allSatisfy { $0[2] != report.parent.address })
+        #expect(report.workers.allSatisfy { $0[2] != report.parent.mark })
         #expect(report.lines.last == "done")
     }
 

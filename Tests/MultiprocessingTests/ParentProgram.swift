@@ -10,6 +10,7 @@ import CMultiprocessing
 import Foundation
 import Multiprocessing
 import MultiprocessingTestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -55,11 +56,33 @@ func runParentProgram(
     _ arguments: [String], environment: [String: String] = [:], closedStderr: Bool = false
 ) throws -> (stdout: String, stderr: String) {
     let (process, out, err) = try startParentProgram(arguments, environment: environment, closedStderr: closedStderr)
+    // Both pipes are drained while the program runs: a program that prints more than a pipe
+    // holds (64 KiB) would otherwise block in its write until `waitForExit` killed it.
+    let stdout = PipeDrain(out)
+    let stderr = closedStderr ? nil : PipeDrain(err)
     waitForExit(process)
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stderr =
-        closedStderr ? "" : String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (stdout, stderr)
+    return (stdout.text(), stderr?.text() ?? "")
+}
+
+/// Reads a pipe to its end on a thread of its own, from its creation on.
+final class PipeDrain: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let data = Mutex(Data())
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread.detach { [self] in
+            let read = handle.readDataToEndOfFile()
+            data.withLock { $0 = read }
+            done.signal()
+        }
+    }
+
+    /// What the pipe held, once every writer closed it.
+    func text() -> String {
+        done.wait()
+        return String(decoding: data.withLock { $0 }, as: UTF8.self)
+    }
 }
 
 /// A running test program, leader of its own process group; its stdout is read through a pipe.
