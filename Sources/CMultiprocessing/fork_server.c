@@ -161,6 +161,18 @@ static int become_worker(char *buffer, size_t length, const int *received, int r
     return 0;
 }
 
+// A message of the one buffer `iov` describes, with `control_length` bytes of `control` for its
+// descriptors (the request's and the zygote's side of it alike).
+static struct msghdr one_buffer_message(struct iovec *iov, void *control, size_t control_length) {
+    struct msghdr message;
+    memset(&message, 0, sizeof(message));
+    message.msg_iov = iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = control_length;
+    return message;
+}
+
 // The zygote's loop. Returns only in a new worker (0). `parent` is the pool's process.
 static int serve(int socket, pid_t parent, long offset, char *name) {
     char *buffer = malloc(MAX_REQUEST);
@@ -170,12 +182,7 @@ static int serve(int socket, pid_t parent, long offset, char *name) {
         int received_count = 0;
         char control[CMSG_SPACE(sizeof(int) * MAX_TARGETS)];
         struct iovec iov = {buffer, MAX_REQUEST};
-        struct msghdr message;
-        memset(&message, 0, sizeof(message));
-        message.msg_iov = &iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof(control);
+        struct msghdr message = one_buffer_message(&iov, control, sizeof(control));
         ssize_t n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
         if (n == 0) _exit(0);  // the pool's process closed its end (or is gone)
         if (n < 0) {
@@ -292,12 +299,7 @@ int cmp_fork_server_request(int socket, char *const envp[], int stderr_fd, int t
     char control[CMSG_SPACE(sizeof(int) * MAX_TARGETS)];
     memset(control, 0, sizeof(control));
     struct iovec iov = {buffer, length};
-    struct msghdr message;
-    memset(&message, 0, sizeof(message));
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = CMSG_SPACE(sizeof(int) * sent_count);
+    struct msghdr message = one_buffer_message(&iov, control, CMSG_SPACE(sizeof(int) * sent_count));
     struct cmsghdr *c = CMSG_FIRSTHDR(&message);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
