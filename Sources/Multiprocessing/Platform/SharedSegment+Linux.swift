@@ -44,9 +44,11 @@
     /// Into a memory file, this is the one copy of a shared value: the kernel allocates each page
     /// as the write reaches it and fills it from `bytes`, where a copy through a mapping first
     /// gets each page zeroed (one page fault each, or MADV_POPULATE_WRITE), then writes it again.
-    /// 256 MiB on the 2-core VM, alternating, 5 rounds under load: best 0.99 s, median 1.51 s
-    /// written; best 1.88 s, median 2.21 s populated and copied (a fresh page of this VM costs
-    /// the host a fault: most of either is that, not the copy).
+    /// 256 MiB on the 2-core VM, best and median of 5 alternating runs of `pool-workloads share`:
+    /// 0.11 and 0.14 s written, 0.18 and 0.21 s populated and copied (in a C program on the
+    /// machine under a heavier load: 0.99 and 1.51 s against 1.88 and 2.21 s). A fresh page of
+    /// this VM costs its host a fault (its balloon reports freed pages to the host), so most of
+    /// either is the system supplying pages, not the copy.
     /// - Throws: ``SystemError`` from `pwrite` (ENOMEM, ENOSPC, EFBIG: the file cannot take
     ///   the bytes; a write that stopped short and then failed reports the failure).
     func writeFile(_ fd: Int32, at offset: Int, from bytes: UnsafeRawBufferPointer) throws(SystemError) {
