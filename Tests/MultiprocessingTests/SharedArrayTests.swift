@@ -40,6 +40,27 @@ private func mapsMemoryFile(_ name: String) -> Bool {
     return false
 }
 
+/// The memory this process has mapped in the mapping that contains `address` (its `Rss` line in
+/// `/proc/self/smaps`, in bytes), or nil when no mapping contains it.
+private func residentBytes(ofMappingAt address: UnsafeRawPointer) -> Int? {
+    guard let file = fopen("/proc/self/smaps", "r") else { return nil }
+    defer { fclose(file) }
+    let target = UInt(bitPattern: address)
+    var line = [CChar](repeating: 0, count: 4096)
+    var inside = false
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let fields = text.split(separator: " ", omittingEmptySubsequences: true)
+        if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+            let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+            inside = bounds.count == 2 && bounds[0] <= target && target < bounds[1]
+        } else if inside, fields.first == "Rss:", fields.count >= 2, let kilobytes = Int(fields[1]) {
+            return kilobytes * 1024
+        }
+    }
+    return nil
+}
+
 @Suite("Shared arrays", .offCooperativePool, .disabled(if: TestBackend.isCluster, TestBackend.sharesMemory))
 struct SharedArrayTests {
     @Test("A task reads a shared array in place, and so does the parent", .timeLimit(.minutes(1)))
@@ -64,6 +85,23 @@ struct SharedArrayTests {
         let empty = try pool.share([Int64]())
         #expect(empty.isEmpty)
         #expect(try await pool.apply(F.sharedSliceSum, empty, 0, 0) == 0)
+    }
+
+    @Test("share writes the elements through the file: the parent maps their pages as it reads them")
+    func writtenThroughTheFile() throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        let segment = try #require(pool.core.sharedSegment)
+        let values = numbers((4 << 20) / 8 + 3)  // 4 MiB and a bit: the last page is partly used
+        let table = try pool.share(values)
+        let elements = try #require(table.withUnsafeBufferPointer { $0.baseAddress })
+        // The pages are in the file (one copy, by the kernel), not in the parent's mapping: only
+        // the header's page came in, when the header was written through it. A copy through the
+        // mapping would have brought in all 4 MiB.
+        #expect(try #require(segment.statistics.allocatedBytes) >= values.count * 8)
+        #expect(try #require(residentBytes(ofMappingAt: elements)) <= 64 << 10)
+        #expect(Array(table) == values)
+        #expect(try #require(residentBytes(ofMappingAt: elements)) >= values.count * 8)
     }
 
     @Test("Many tasks over many workers each sum their slice", .timeLimit(.minutes(1)))

@@ -17,7 +17,10 @@
 //   same stream read by its async iterator, which takes a chunk's waiting values at once.
 // - "Pool apply sum of a shared 1 MiB [Int64]": one `pool.apply(sharedSum, table)` per iteration,
 //   `table` a `Pool.share`d array the worker mapped in the warm-up: the handle's way through the
-//   pool and its lookup in the worker, and the sum of 1 MiB read in place.
+//   pool and its lookup in the worker, and the sum of 1 MiB read in place. "Pool share 16 MiB
+//   [Int64]": one `pool.share` per iteration, its handle dropped at once (the value freed): the
+//   copy into the pool's memory file (written through the file, one copy), in mebibytes per
+//   second.
 //
 // Run from Benchmarks/: `swift package --disable-sandbox benchmark --target PoolMicro`. The pools
 // start bench-worker (built with this target, found beside its executable) as their workers.
@@ -297,5 +300,16 @@ func registerPoolBenchmarks() {
     Benchmark("Pool apply sum of a shared 1 MiB [Int64]", configuration: sharedConfiguration) { _ in
         guard let table = sharedTable.withLock({ $0 }) else { preconditionFailure("no shared table") }
         blackHole(try benchmarkPool.pool.apply(MicroFunctions.sharedSum, table))
+    }
+
+    let shareSource = (0..<(2 << 20)).map { Int64($0) }
+    let shareMebibytes = Double(shareSource.count * 8) / Double(1 << 20)
+    Benchmark("Pool share 16 MiB [Int64]", configuration: poolConfiguration([ThroughputMetric.mebibytes])) {
+        benchmark in
+        let start = ContinuousClock.now
+        let table = try benchmarkPool.pool.share(shareSource)
+        let elapsed = seconds(ContinuousClock.now - start)
+        benchmark.measurement(ThroughputMetric.mebibytes, Int(shareMebibytes / elapsed))
+        blackHole(table.count)
     }
 }

@@ -34,8 +34,10 @@ final class SharedSegment: Sendable {
         var allocatedBytes: Int?
     }
 
-    private struct State: ~Copyable {
-        var file: OwnedDescriptor?
+    private struct State {
+        /// The file; a share writing into it holds it too, so that closing the segment cannot
+        /// close the descriptor under that write.
+        var file: SharedDescriptor?
         var isOpen = true
         var end = 0
         var live = 0
@@ -69,7 +71,7 @@ final class SharedSegment: Sendable {
         name = "\(Self.namePrefix)\(processIDs().own)-\(number)"
         let file = try createMemoryFile(name: name, size: 0)
         descriptor = file.rawValue
-        state = Mutex(State(file: file))
+        state = Mutex(State(file: SharedDescriptor(file)))
     }
 
     /// Frees are to wait for `core`'s calls in flight.
@@ -77,14 +79,24 @@ final class SharedSegment: Sendable {
         owner.withLock { $0.core = core }
     }
 
-    /// Adds a range of `length` bytes (a multiple of the page size) at the end of the file and
-    /// maps it writable for the parent to fill.
+    /// Adds a range of `length` bytes (a multiple of the page size) at the end of the file, writes
+    /// `contents` into it at `contentsOffset` (through the file: one copy, see `writeFile`), and
+    /// maps the range writable for the parent (its pages come into the parent's mapping as the
+    /// parent reads them).
+    ///
+    /// The write runs outside the segment's lock (256 MiB take the better part of a second on
+    /// the project's VM): another share, or the pool's stop, does not wait for it.
     /// - Throws: ``PoolError`` `.notRunning` once the pool stopped; `.invalidArgument` (with the
-    ///   ``SystemError`` as its underlying error) when the file cannot grow or the range cannot
-    ///   be mapped (ENOMEM, EFBIG).
-    func allocate(length: Int) throws(PoolError) -> (offset: Int, mapping: SharedMapping) {
-        try state.withLock { state throws(PoolError) -> (Int, SharedMapping) in
-            guard state.isOpen else {
+    ///   ``SystemError`` as its underlying error) when the file cannot grow, the range cannot
+    ///   be mapped, or the system cannot supply the memory for the contents (ENOMEM, ENOSPC,
+    ///   EFBIG); the range is given back then.
+    func allocate(
+        length: Int, contents: UnsafeRawBufferPointer, at contentsOffset: Int
+    ) throws(PoolError) -> (offset: Int, mapping: SharedMapping) {
+        precondition(contentsOffset >= 0 && contentsOffset + contents.count <= length, "contents outside the range")
+        let (offset, mapping, file) = try state.withLock {
+            state throws(PoolError) -> (Int, SharedMapping, SharedDescriptor) in
+            guard state.isOpen, let file = state.file else {
                 throw PoolError(.notRunning, "the pool was stopped: its shared memory is closed; create a new pool")
             }
             let offset = state.end
@@ -95,13 +107,27 @@ final class SharedSegment: Sendable {
                 state.end = end
                 let mapping = try SharedMapping(fd: descriptor, offset: offset, count: length, writable: true)
                 state.live += 1
-                return (offset, mapping)
+                return (offset, mapping, file)
             } catch {
                 throw PoolError(
                     .invalidArgument, "the pool cannot add \(length) bytes of shared memory: \(error)",
                     underlying: error)
             }
         }
+        do {
+            try writeFile(file.rawValue, at: offset + contentsOffset, from: contents)
+        } catch {
+            // No handle names the range yet: it goes back at once.
+            state.withLock {
+                $0.live -= 1
+                $0.pending += 1
+            }
+            discard(mapping)
+            throw PoolError(
+                .invalidArgument, "the pool cannot fill \(contents.count) bytes of shared memory: \(error)",
+                underlying: error)
+        }
+        return (offset, mapping)
     }
 
     /// The last handle of the value mapped by `mapping` went: frees it once every call in flight
