@@ -95,7 +95,12 @@ import Testing
     func throughPool() throws {
         let pool = try TestPools.make(processes: 2)
         defer { pool.stop() }
-        let blobs = (0..<8).map { seed in (0..<Self.size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ seed) } }
+        // Distinct contents, made without a closure per byte (slow in a debug build).
+        let blobs = (0..<4).map { seed in
+            var blob = [UInt8](repeating: UInt8(seed), count: Self.size)
+            for index in stride(from: seed, to: Self.size, by: 4093) { blob[index] = UInt8(truncatingIfNeeded: index) }
+            return blob
+        }
         let before = PreparedBuffers.shared.takenCount
         // Other tests' large reads may change the size prepared: a few rounds are allowed.
         var rounds = 0
@@ -124,7 +129,8 @@ import Testing
         for pid in pool.workerPIDs { kill(pid, SIGKILL) }
         let error = #expect(throws: PoolError.self) { try pending.get(timeout: .seconds(10)) }
         #expect(error?.code == .workerLost)
-        let blob = (0..<Self.size).map { UInt8(truncatingIfNeeded: $0 &* 3) }
+        var blob = [UInt8](repeating: 3, count: Self.size)
+        for index in stride(from: 0, to: Self.size, by: 4093) { blob[index] = UInt8(truncatingIfNeeded: index) }
         #expect(try pool.map(F.echoBytes, [blob, blob], chunksize: 1) == [blob, blob])
     }
 }
