@@ -14,13 +14,21 @@ import Testing
     import Musl
 #endif
 
+/// Two takes of `size` in a row (the second asks for spares), then waits for the spares.
+private func prime(_ buffers: PreparedBuffers, _ size: Int) -> Bool {
+    _ = buffers.take(size)
+    _ = buffers.take(size)
+    return eventually { buffers.readyCount == PreparedBuffers.spares }
+}
+
 @Suite("Prepared buffers", .offCooperativePool) struct PreparedBuffersTests {
     static let size = 4 << 20
 
-    @Test("A take asks for buffers of its size; the next takes get them, present and of that size")
+    @Test("A second take of a size asks for buffers of it; the next takes get them, present and of that size")
     func takesReadyBuffers() throws {
         let buffers = PreparedBuffers()
         #expect(buffers.take(Self.size) == nil)  // none asked for before
+        #expect(buffers.take(Self.size) == nil)  // asks for spares
         #expect(eventually { buffers.readyCount == PreparedBuffers.spares })
         var first = try #require(buffers.take(Self.size))
         #expect(first.count == Self.size)
@@ -35,10 +43,10 @@ import Testing
     @Test("A take of another size drops the spares and prepares that size instead")
     func otherSize() throws {
         let buffers = PreparedBuffers()
-        _ = buffers.take(Self.size)
-        #expect(eventually { buffers.readyCount == PreparedBuffers.spares })
+        #expect(prime(buffers, Self.size))
         #expect(buffers.take(Self.size + 1) == nil)
-        #expect(eventually { buffers.readyCount == PreparedBuffers.spares })
+        #expect(buffers.readyCount == 0)
+        #expect(prime(buffers, Self.size + 1))
         #expect(try #require(buffers.take(Self.size + 1)).count == Self.size + 1)
         #expect(buffers.take(Self.size) == nil)
     }
@@ -55,12 +63,21 @@ import Testing
     @Test("Spares nobody takes are given back, and a later take starts preparing again")
     func idleRelease() throws {
         let buffers = PreparedBuffers()
-        _ = buffers.take(Self.size)
-        #expect(eventually { buffers.readyCount == PreparedBuffers.spares })
+        #expect(prime(buffers, Self.size))
         // Given back after `idleRelease` (100 ms) without a take; loosely bounded.
         #expect(eventually(timeout: .seconds(5)) { buffers.readyCount == 0 })
+        #expect(prime(buffers, Self.size))
+    }
+
+    @Test("A lone large read, long after the last, prepares nothing")
+    func loneTake() {
+        let buffers = PreparedBuffers()
         #expect(buffers.take(Self.size) == nil)
-        #expect(eventually { buffers.readyCount == PreparedBuffers.spares })
+        usleep(150_000)  // past `idleRelease`: the next take is lone too
+        #expect(buffers.take(Self.size) == nil)
+        usleep(50_000)
+        #expect(buffers.readyCount == 0)
+        #expect(buffers.takenCount == 0)
     }
 
     @Test("A frame's large attachment is read into a prepared buffer, whole")
@@ -72,8 +89,7 @@ import Testing
         let wire = try frame.attachments.reduce(frame.bytes) { wire, part in wire + (try part.withBytes { Array($0) }) }
         // Spares ready just before the read (they go back after 100 ms unused).
         let buffers = PreparedBuffers()
-        _ = buffers.take(Self.size)
-        #expect(eventually { buffers.readyCount == PreparedBuffers.spares })
+        #expect(prime(buffers, Self.size))
         let pipe = try FramePipe()
         defer { pipe.close() }
         let writer = Thread {

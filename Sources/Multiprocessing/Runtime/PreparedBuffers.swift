@@ -11,7 +11,9 @@
 //
 // So the I/O thread, reading a large payload, takes a buffer of that exact size that this
 // preparer made present ahead of time on its own thread, and asks for more; when none is ready
-// it makes its own as before (then both threads populate at once). The preparer keeps at most
+// it makes its own as before (then both threads populate at once). Only the second read of a
+// size within ``PreparedBuffers/idleRelease`` of the first starts the preparing: a lone large
+// result now and then costs no buffers made for nothing. The preparer keeps at most
 // ``PreparedBuffers/spares`` buffers of the size last asked for, up to
 // ``PreparedBuffers/largest`` bytes each; spares not taken within ``PreparedBuffers/idleRelease``
 // are given back, and the thread ends (the next large read starts another).
@@ -39,6 +41,8 @@ final class PreparedBuffers: Sendable {
         var size = 0
         var ready: [[UInt8]] = []
         var threadRunning = false
+        /// When the last take was (of `size`).
+        var lastTake: MonotonicInstant?
         /// How many buffers were taken ready (for the tests and benchmarks).
         var taken = 0
     }
@@ -48,18 +52,26 @@ final class PreparedBuffers: Sendable {
     private let demand = DispatchSemaphore(value: 0)
 
     /// A present buffer of exactly `count` bytes (contents undefined) if one is ready, else nil;
-    /// either way the preparer then makes the spares of this size ready again. Sizes below
+    /// when the last take was of the same size and recent (within ``idleRelease``), the
+    /// preparer then makes the spares of this size ready again. Sizes below
     /// ``presentBufferSize`` or above ``largest`` are not prepared (always nil).
     func take(_ count: Int) -> [UInt8]? {
         guard count >= presentBufferSize, count <= PreparedBuffers.largest else { return nil }
+        let now = MonotonicInstant.now
         var dropped: [[UInt8]] = []
         let (buffer, startThread) = state.withLock { state -> ([UInt8]?, Bool) in
+            let recent =
+                state.size == count
+                && state.lastTake.map { now < $0.advanced(by: PreparedBuffers.idleRelease) } ?? false
+            state.lastTake = now
             if state.size != count {
                 state.size = count
                 swap(&dropped, &state.ready)
             }
             let buffer = state.ready.popLast()
             if buffer != nil { state.taken += 1 }
+            // A lone read of this size: nothing is prepared for it.
+            guard recent else { return (buffer, false) }
             if state.threadRunning {
                 // Under the lock, so that a thread about to end sees it (see `prepare`).
                 demand.signal()
