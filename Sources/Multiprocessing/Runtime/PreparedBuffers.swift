@@ -17,6 +17,8 @@
 // ``PreparedBuffers/spares`` buffers of the size last asked for, up to
 // ``PreparedBuffers/largest`` bytes each; spares not taken within ``PreparedBuffers/idleRelease``
 // are given back, and the thread ends (the next large read starts another).
+// Measured: `pool-workloads echo` (64 × 4 MiB), 2 × 14 runs alternating, median 2.61 → 3.25 and
+// 2.51 → 2.96 GB/s; the I/O thread's time 183 → 109 ms.
 
 import Dispatch
 import Synchronization
