@@ -283,6 +283,19 @@ func registerPoolBenchmarks() {
         blackHole(echoed)
     }
 
+    // Results of 4 MiB: each read into a fresh buffer that the parent made present ahead of time
+    // on a thread of its own (PreparedBuffers.swift), not on the I/O thread between its copies.
+    let largeBlobs = (0..<16).map { index in [UInt8](repeating: UInt8(index), count: 4 << 20) }
+    let largeMebibytes = Double(largeBlobs.reduce(0) { $0 + $1.count }) / Double(1 << 20)
+    Benchmark("Pool map echo 16 x 4 MiB, chunksize 1", configuration: echoConfiguration) { benchmark in
+        let pool = benchmarkPool.pool
+        let start = ContinuousClock.now
+        let echoed = try pool.map(MicroFunctions.echo, largeBlobs, chunksize: 1)
+        let elapsed = seconds(ContinuousClock.now - start)
+        benchmark.measurement(ThroughputMetric.mebibytes, Int(largeMebibytes / elapsed))
+        blackHole(echoed)
+    }
+
     let sharedNumbers = (0..<(1 << 17)).map { Int64($0) }
     let sharedTable = Mutex<SharedArray<Int64>?>(nil)
     let sharedConfiguration = Benchmark.Configuration(

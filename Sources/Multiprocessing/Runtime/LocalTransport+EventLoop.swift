@@ -21,7 +21,8 @@ final class EventLoopState: @unchecked Sendable {
         /// The worker's shared memory, whose result ring this side reads.
         var shared: SharedChannel
         var stderrFD: SharedDescriptor?
-        var accumulator = FrameAccumulator()
+        /// Large payloads go into buffers made present ahead of time (see PreparedBuffers.swift).
+        var accumulator = FrameAccumulator(preparedBuffers: .shared)
         var stderrTail = StderrTail()
         /// What of its stderr goes on to the parent's (all, or all but a crash report).
         var crashReportFilter = CrashReportFilter(suppressing: false)

@@ -65,8 +65,14 @@ struct FrameAccumulator {
     /// its attachments and those read so far.
     private var assembling: (frame: [UInt8], bodyEnd: Int, lengths: [Int], received: [[UInt8]])?
 
-    init(stagingSize: Int = 64 * 1024) {
+    /// Where large buffers come from when one is ready (the parent's readers: see
+    /// PreparedBuffers.swift); nil: each is made when its frame starts (a worker, on its one
+    /// thread).
+    private let preparedBuffers: PreparedBuffers?
+
+    init(stagingSize: Int = 64 * 1024, preparedBuffers: PreparedBuffers? = nil) {
         staging = [UInt8](repeating: 0, count: stagingSize)
+        self.preparedBuffers = preparedBuffers
     }
 
     /// Reads what the non-blocking descriptor `fd` has now and appends the complete frames to
@@ -182,7 +188,8 @@ struct FrameAccumulator {
     /// - Returns: the bytes, when they were all staged already.
     private mutating func startDirect(_ length: Int) -> [UInt8]? {
         let taken = min(length, stagedEnd - stagedStart)
-        var buffer = uninitializedBytes(max(taken, min(length, FrameAccumulator.firstLargeBuffer)))
+        let size = max(taken, min(length, FrameAccumulator.firstLargeBuffer))
+        var buffer = preparedBuffers?.take(size) ?? uninitializedBytes(size)
         buffer.withUnsafeMutableBytes { raw in
             staging.withUnsafeBytes { src in
                 raw.baseAddress!.copyMemory(from: src.baseAddress! + stagedStart, byteCount: taken)
