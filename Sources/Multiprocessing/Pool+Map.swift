@@ -6,7 +6,7 @@ extension Pool {
     /// results, in input order.
     ///
     /// The items are cut into chunks of `chunksize` (default: about four chunks per worker, as
-    /// CPython does, and at most 512 KiB of arguments a chunk when they are plain numbers); a
+    /// CPython does, and at most 2 MiB of arguments a chunk when they are plain numbers); a
     /// chunk travels as one message and is one task. The call fails with the
     /// first error an item raises; chunks already running finish, chunks not started are skipped.
     ///
@@ -42,7 +42,7 @@ extension Pool {
     ///   - function: A one-argument function the workers serve.
     ///   - items: The inputs; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`, in
-    ///     chunks of at most 512 KiB of arguments when they are plain numbers.
+    ///     chunks of at most 2 MiB of arguments when they are plain numbers.
     ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
     ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
     /// - Throws: the first error an item raised, or a ``PoolError`` (`.taskTimedOut` past the
@@ -67,7 +67,7 @@ extension Pool {
     ///   - function: A one-argument function the workers serve.
     ///   - items: The inputs; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`, in
-    ///     chunks of at most 512 KiB of arguments when they are plain numbers.
+    ///     chunks of at most 2 MiB of arguments when they are plain numbers.
     ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
     ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
     /// - Throws: the first error an item raised, a ``PoolError`` (`.taskTimedOut` past the
@@ -93,7 +93,7 @@ extension Pool {
     ///   - function: A function the workers serve.
     ///   - items: Tuples of arguments; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`, in
-    ///     chunks of at most 512 KiB of arguments when they are plain numbers.
+    ///     chunks of at most 2 MiB of arguments when they are plain numbers.
     ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`).
     ///   - callback: Runs with the whole list on success, before the result is ready, on the
     ///     pool's callback thread, as for ``applyAsync(_:_:timeout:callback:errorCallback:)``.
@@ -121,7 +121,7 @@ extension Pool {
     ///   - function: A function the workers serve.
     ///   - items: Tuples of arguments; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`, in
-    ///     chunks of at most 512 KiB of arguments when they are plain numbers.
+    ///     chunks of at most 2 MiB of arguments when they are plain numbers.
     ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
     ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
     /// - Throws: the first error an item raised, or a ``PoolError`` (`.taskTimedOut` past the
@@ -143,7 +143,7 @@ extension Pool {
     ///   - function: A function the workers serve.
     ///   - items: Tuples of arguments; read at once.
     ///   - chunksize: Items per task; nil for CPython's default, `ceil(n / (4 × processes))`, in
-    ///     chunks of at most 512 KiB of arguments when they are plain numbers.
+    ///     chunks of at most 2 MiB of arguments when they are plain numbers.
     ///   - timeout: Kill a worker whose chunk runs longer (overrides the pool's `taskTimeout`);
     ///     the call then fails with ``PoolError/Code/taskTimedOut`` and the worker is replaced.
     /// - Throws: the first error an item raised, a ``PoolError`` (`.taskTimedOut` past the

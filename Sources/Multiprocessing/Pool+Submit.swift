@@ -70,7 +70,7 @@ extension Pool {
             timeout: timeout, packedStride: packedStride, encode: encode)
         let sink = ListSink<R, Value>(
             functionName: functionName, chunkSizes: sizes, makeValue: makeValue, callback: callback,
-            errorCallback: errorCallback, callbacks: core.callbacks, directFrom: core, job: job)
+            errorCallback: errorCallback, callbacks: core.callbacks, directFrom: core.serial, job: job)
         let call = try submit(job: job, chunks: chunks, sink: sink, functionName: functionName)
         // Once the first chunks are on their way (see ListSink.swift).
         sink.prepare()

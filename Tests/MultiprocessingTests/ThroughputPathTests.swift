@@ -139,14 +139,16 @@ private func makeSink<R: Decodable & Sendable>(_: R.Type, chunkSizes: [Int]) -> 
         #expect(outcomes.compactMap { try? $0.get() } == [5])
     }
 
-    @Test("map's default chunks of plain numbers hold at most 512 KiB of arguments; others follow CPython")
+    @Test("map's default chunks of plain numbers hold at most 2 MiB of arguments; others follow CPython")
     func defaultChunksOfPlainNumbers() {
-        // 1e6 pairs of Int on 2 workers: 32 768 a chunk, not CPython's 125 000.
-        #expect(Chunking.defaultChunksize(itemCount: 1_000_000, processes: 2, packedStride: 16) == 32_768)
-        #expect(Chunking.defaultChunksize(itemCount: 1_000_000, processes: 2, packedStride: nil) == 125_000)
+        // 1e6 pairs of Int on 2 workers: CPython's 125 000 a chunk (2 MB, under the cap).
+        #expect(Chunking.defaultChunksize(itemCount: 1_000_000, processes: 2, packedStride: 16) == 125_000)
+        // 1e7 pairs: 131 072 (2 MiB), not CPython's 1 250 000; encoded items follow CPython.
+        #expect(Chunking.defaultChunksize(itemCount: 10_000_000, processes: 2, packedStride: 16) == 131_072)
+        #expect(Chunking.defaultChunksize(itemCount: 10_000_000, processes: 2, packedStride: nil) == 1_250_000)
         // Below the cap, CPython's rule; a stride above the cap, one item a chunk.
         #expect(Chunking.defaultChunksize(itemCount: 1000, processes: 2, packedStride: 8) == 125)
-        #expect(Chunking.defaultChunksize(itemCount: 1000, processes: 2, packedStride: 1 << 20) == 1)
+        #expect(Chunking.defaultChunksize(itemCount: 1000, processes: 2, packedStride: 4 << 20) == 1)
         #expect(Chunking.defaultChunksize(itemCount: 0, processes: 2, packedStride: 8) == 1)
     }
 

@@ -4,8 +4,10 @@
 //   process involved): encode and decode of an Int, of a small Codable struct (an Int, a String
 //   and 8 Doubles), of 1000 Ints and of 64 KiB of bytes; pack and unpack of 1000 (Int, Int)
 //   pairs, as chunks of plain numbers travel; "Ring transfer …": a message through the data
-//   plane's shared-memory ring and back out, in one thread. Scaled benchmarks (`K` in the
-//   output) run 1000 operations per iteration and report per operation.
+//   plane's shared-memory ring and back out, in one thread; "Ring first 1 MiB task …": a fresh
+//   pool's first large task into its worker's task ring, its pages made present by the worker
+//   beforehand or not. Scaled benchmarks (`K` in the output) run 1000 operations per iteration
+//   and report per operation.
 // - "Pool apply round trip": one `pool.apply(add, 1, 2)` per iteration on a warm one-worker pool:
 //   encode, copy into the worker's task ring, run, read the result from its result ring, decode
 //   (its read and write syscall counts show that both sides, awake, make none).
@@ -117,6 +119,21 @@ func registerWireBenchmarks() {
             let ring = try RingBenchmarks()
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations { blackHole(ring.transfer(message)) }
+        }
+    }
+
+    // A fresh pool's first large task (1 MiB) into its worker's task ring, as the parent writes
+    // it: the ring's pages made present by the worker while it was idle (RingPrefault), or never
+    // touched. The channel is made before the measurement; a fresh one each iteration.
+    for prefaulted in [true, false] {
+        let name = prefaulted ? "worker-prefaulted" : "untouched"
+        let configuration = Benchmark.Configuration(
+            metrics: [.wallClock], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(1),
+            maxIterations: 50)
+        Benchmark("Ring first 1 MiB task into a fresh ring, \(name)", configuration: configuration) { benchmark in
+            let fresh = try FreshRingBenchmarks(prefaulted: prefaulted)
+            benchmark.startMeasurement()
+            blackHole(fresh.writeFirstTask())
         }
     }
 

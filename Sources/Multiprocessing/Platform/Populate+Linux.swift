@@ -33,6 +33,17 @@
         return madvise(pointer, Int(end - first), advice) == 0
     }
 
+    /// Which of the pages within `count` bytes at `start` (page-aligned) are resident: in memory
+    /// (`mincore`; for a shared file mapping, whether the file's page exists, whatever process
+    /// touched it). For the tests. Throws the `SystemError` of `mincore`.
+    func residentPages(_ start: UnsafeMutableRawPointer, count: Int) throws(SystemError) -> [Bool] {
+        let pages = (count + pageSize - 1) / pageSize
+        var vector = [UInt8](repeating: 0, count: pages)
+        let status = vector.withUnsafeMutableBufferPointer { mincore(start, count, $0.baseAddress) }
+        guard status == 0 else { throw SystemError(call: "mincore", errno: errno) }
+        return vector.map { $0 & 1 != 0 }
+    }
+
     /// The size of a transparent huge page (x86-64, arm64 with 4 KiB pages).
     let hugePageSize = 2 << 20
 

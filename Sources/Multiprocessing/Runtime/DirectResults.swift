@@ -19,7 +19,9 @@
 // copied into the list, and fails its task as before.
 //
 // The table is process-wide, keyed by the pool's core and the job (jobs are numbered per pool):
-// the I/O thread knows the core (its events), the submitting thread both.
+// the I/O thread knows the core (its events), the submitting thread both. A core is named by its
+// serial number (``PoolCore/serial``), never by its address: a sink that outlives its core (a
+// result handle kept after the pool went) must not match a new core made at the same address.
 
 import Synchronization
 
@@ -47,7 +49,8 @@ enum DirectResults {
     static let smallestFrame = smallestPayload + prefixSize
 
     private struct Key: Hashable {
-        let pool: ObjectIdentifier
+        /// The pool's core, by its ``PoolCore/serial``.
+        let pool: UInt64
         let job: UInt64
     }
 
@@ -57,22 +60,21 @@ enum DirectResults {
 
     private static let table = Mutex<[Key: Entry]>([:])
 
-    /// How many frames went straight into their lists (for the tests).
-    static let framesTaken = Atomic<Int>(0)
-
-    /// Lets the I/O thread of `pool` hand `job`'s packed results to `target`. Register before
-    /// the job is submitted; ``unregister(pool:job:)`` once its outcome is known.
-    static func register(_ target: any DirectResultTarget, pool: AnyObject, job: UInt64) {
-        let key = Key(pool: ObjectIdentifier(pool), job: job)
+    /// Lets the I/O thread of the pool whose core has serial number `pool` hand `job`'s packed
+    /// results to `target`. Register before the job is submitted; ``unregister(pool:job:)`` once
+    /// its outcome is known.
+    static func register(_ target: any DirectResultTarget, pool: UInt64, job: UInt64) {
+        let key = Key(pool: pool, job: job)
         table.withLock { $0[key] = Entry(target: target) }
     }
 
-    static func unregister(pool: ObjectIdentifier, job: UInt64) {
+    static func unregister(pool: UInt64, job: UInt64) {
         _ = table.withLock { $0.removeValue(forKey: Key(pool: pool, job: job)) }
     }
 
-    /// The target of `job` in `pool`, if one is registered (and still there).
-    static func target(pool: ObjectIdentifier, job: UInt64) -> (any DirectResultTarget)? {
+    /// The target of `job` in the pool whose core has serial number `pool`, if one is
+    /// registered (and still there).
+    static func target(pool: UInt64, job: UInt64) -> (any DirectResultTarget)? {
         let key = Key(pool: pool, job: job)
         return table.withLock { $0[key]?.target }
     }
@@ -120,7 +122,6 @@ enum DirectResults {
             guard taken else { return }
             ring.consume(to: position &+ UInt64(4 + parsed.length))
             if ring.takeProducerWaiting() { ring.wakeProducer() }
-            framesTaken.add(1, ordering: .relaxed)
             // The header alone, as the frame's body (kind byte first), for the scheduler.
             let body = withUnsafeBytes(of: &prefix) { Array($0[4..<(prefixSize - 4)]) }
             frames.append(FrameAccumulator.Frame(bytes: body, deliveredDirectly: true))

@@ -39,8 +39,9 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     private let inPlace: Bool
     /// Where each chunk's results start in the whole list, by chunk index.
     private let offsets: [Int]
-    /// The pool and job whose results this sink takes straight from the rings, if it does.
-    private let direct: (pool: ObjectIdentifier, job: UInt64)?
+    /// The pool (its core's ``PoolCore/serial``) and job whose results this sink takes straight
+    /// from the rings, if it does.
+    private let direct: (pool: UInt64, job: UInt64)?
 
     private struct State {
         /// Each chunk's results, when they are not filled in place.
@@ -62,7 +63,7 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
     init(
         functionName: String, chunkSizes: [Int], makeValue: @escaping @Sendable ([R]) -> Value,
         callback: (@Sendable (Value) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
-        callbacks: CallbackExecutor, directFrom pool: AnyObject? = nil, job: JobID? = nil
+        callbacks: CallbackExecutor, directFrom pool: UInt64? = nil, job: JobID? = nil
     ) {
         self.functionName = functionName
         self.callbacks = callbacks
@@ -91,12 +92,12 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         }
         self.progress = ProgressCounter(total: total)
         if inPlace, let pool, let job {
-            direct = (ObjectIdentifier(pool), job.rawValue)
+            direct = (pool, job.rawValue)
         } else {
             direct = nil
         }
         if hasCallbacks { callbacks.resultPending() }
-        if let pool, let direct { DirectResults.register(self, pool: pool, job: direct.job) }
+        if let direct { DirectResults.register(self, pool: direct.pool, job: direct.job) }
     }
 
     deinit { stopTakingDirectly() }

@@ -297,7 +297,7 @@ extension LocalTransport {
             if ring.mayHave(DirectResults.smallestFrame), !reader.accumulator.hasPartialFrame,
                 let events = loop.events
             {
-                let pool = ObjectIdentifier(events)
+                let pool = events.directResultsSerial
                 DirectResults.take(from: ring, target: { DirectResults.target(pool: pool, job: $0) }, into: &frames)
             }
             do {

@@ -27,7 +27,10 @@ extension PoolCore: TransportEvents {
         transition { $0.scheduler.workerOverMemory(id, now: .now) }
     }
 
+    var directResultsSerial: UInt64 { serial }
+
     func chunkCompleted(_ id: WorkerID, header: ResultHeader, items: ByteReader, pid: Int32) {
+        if header.deliveredDirectly { directChunks.add(1, ordering: .relaxed) }
         // Counted before the lock (a scan only when some item failed), for the statistics.
         let failedItems = ResultItems.failedCount(items, header: header)
         if completeAtOnce(id, header: header, items: items, pid: pid, failedItems: failedItems) { return }

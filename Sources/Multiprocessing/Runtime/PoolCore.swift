@@ -139,6 +139,14 @@ final class PoolCore: Sendable {
     /// The memory of the pool's shared values (``Pool/share(_:)``); nil for a cluster's transport.
     let sharedSegment: SharedSegment?
     private let nextJob = Atomic<UInt64>(1)
+    /// This core's number, unique in the process (from 1): what its sinks register under to take
+    /// packed results straight from the rings (``DirectResults``), so that a sink left over from
+    /// a core that is gone can never match a new one made at the same address.
+    let serial = PoolCore.serials.wrappingAdd(1, ordering: .relaxed).oldValue
+    private static let serials = Atomic<UInt64>(1)
+    /// How many chunks' results went straight from a ring into their list (for the tests: per
+    /// pool, so that tests running at the same time do not count each other's).
+    let directChunks = Atomic<Int>(0)
 
     var logger: Logger { options.logger }
 

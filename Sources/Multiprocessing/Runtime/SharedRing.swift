@@ -96,7 +96,21 @@ struct SharedRing: @unchecked Sendable {
         (control + 192).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
+    /// The data area's first byte (for the tests, which look at which of its pages are present).
+    var dataStart: UnsafeMutableRawPointer { data }
+
+    /// Makes `count` bytes of the data area, from `offset`, present in this process's mapping
+    /// now (best effort; their contents are left as they are: see RingPrefault.swift).
+    func makePresent(offset: Int, count: Int) {
+        precondition(offset >= 0 && count >= 0 && offset + count <= capacity, "a range outside the ring")
+        populateForWriting(data + offset, count: count)
+    }
+
     // MARK: - Producer
+
+    /// Where in the data area the producer's next byte goes if it does not start over (the
+    /// producer's view).
+    var producerOffset: Int { Int(tail.pointee.load(ordering: .relaxed) & UInt64(capacity - 1)) }
 
     /// Copies as much of `bytes` as fits into the ring and publishes it; returns the count (0
     /// also when the consumer's position is impossible: see ``positionsAreValid``). Into a

@@ -86,6 +86,14 @@ protocol TransportEvents: AnyObject, Sendable {
     func transportFailed(detail: String)
     /// The transport has stopped after ``TransportEffect/stop``: every worker is gone and reaped.
     func transportStopped()
+    /// The number under which this pool's sinks take packed results straight from the rings
+    /// (``DirectResults``): its core's ``PoolCore/serial``; 0, which no core has, for events that
+    /// are no pool's (a node agent's relay).
+    var directResultsSerial: UInt64 { get }
+}
+
+extension TransportEvents {
+    var directResultsSerial: UInt64 { 0 }
 }
 
 /// How a worker ended, as the transport saw it.

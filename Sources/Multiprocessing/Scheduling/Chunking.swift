@@ -2,16 +2,20 @@
 
 enum Chunking {
     /// The most bytes of arguments in a chunk of packed items (plain numbers, see PackedLayout.swift)
-    /// that `map`/`starmap` cut by default.
+    /// that `map`/`starmap` cut by default: a ring's worth (SharedChannel.swift), so that a very
+    /// long input does not make chunks, and the buffers a worker reads them into, of hundreds of
+    /// megabytes.
     ///
-    /// Four chunks a worker are few and large for tiny items: `starmap` of 1e6 pairs of `Int` on 2
-    /// workers cut that way sends 2 MiB chunks, and a worker starts only once all of its first
-    /// chunk has come through the pipe, the parent waits for the whole of the last result, and
-    /// nothing overlaps in between. Measured in one process, best of 9 rounds alternating the
-    /// sizes (5 runs): 125,000 items a chunk (CPython's rule) 10.4–15.6 ms; 62,500: 8.2–11.2 ms;
-    /// 31,250 (about 512 KiB): 7.6–11.0 ms; 15,625: 7.6–13.5 ms; 8,000: 8.4–14.7 ms; 4,000:
-    /// 11.5–20.4 ms.
-    static let packedChunkBytes = 512 << 10
+    /// Below that, CPython's rule (four chunks a worker) wins for tiny items. A cap of 512 KiB
+    /// was measured faster when every chunk crossed a pipe and was copied twice on each side;
+    /// since chunks cross the shared rings, their packed items straight from the caller's array
+    /// and their results straight into the list, each chunk's fixed cost (the wake-ups of a
+    /// worker and of the pool's I/O thread, a transition of the scheduler) weighs more than the
+    /// overlap that smaller chunks give. `starmap` of 1e6 pairs of `Int` on 2 workers, in fresh
+    /// processes, 21 runs alternating on a shared 2-core VM (best / median): chunks of 32,768
+    /// pairs (512 KiB) 12.3 / 16.8 ms, 98,304 (1.5 MiB) 9.0 / 13.0 ms, 125,000 (CPython's, 2 MB)
+    /// 6.8 / 10.9 ms.
+    static let packedChunkBytes = 2 << 20
 
     /// CPython's rule for `map`: about four chunks per worker, `ceil(n / (4 × processes))`; for
     /// packed items of `packedStride` bytes, chunks of at most ``packedChunkBytes`` of them.

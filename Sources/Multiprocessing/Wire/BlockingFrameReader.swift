@@ -26,6 +26,19 @@ struct BlockingFrameReader {
     /// (`final` true): the worker rings a deferred doorbell there
     /// (``ResultWriter/settleDoorbell(final:)``).
     var idle: ((_ final: Bool) -> Void)?
+    /// Work to do while no frame comes, a little at a time: once the reader has waited
+    /// ``backgroundDelayMilliseconds`` for a frame in vain, it calls this instead of sleeping
+    /// again, as long as it returns true (it did some), looking at the ring between two calls (a
+    /// frame that came meanwhile is handed out first); false: nothing is left, and the reader no
+    /// longer waits with a timeout. The worker makes its rings' pages present this way
+    /// (``RingPrefault``).
+    var background: (() -> Bool)?
+    /// How long the reader waits for a frame before it does background work: a worker that
+    /// answers one call and is then stopped (a pool's cold start) or gets the next call at once
+    /// (a loop of `apply`) does none.
+    static let backgroundDelayMilliseconds: Int32 = 1
+    /// The last wait for a frame ran out: background work may go on until the next frame.
+    private var waitedInVain = false
 
     /// - Parameters:
     ///   - ring: The ring to read.
@@ -58,17 +71,24 @@ struct BlockingFrameReader {
             // process (what that costs: see the performance article).
             if spin > .zero, spinUntilReadable() { continue }
             idle?(true)
+            if waitedInVain, let background {
+                if background() { continue }
+                self.background = nil
+            }
             ring.armConsumer()
             if !ring.isEmpty {
                 ring.disarmConsumer()
                 continue
             }
-            _ = pollReadable(doorbell, or: -1, timeoutMilliseconds: -1)
+            let timeout = background == nil ? -1 : BlockingFrameReader.backgroundDelayMilliseconds
+            let woken = pollReadable(doorbell, or: -1, timeoutMilliseconds: timeout)
+            if !woken.ready && !woken.interrupted { waitedInVain = true }
             if !drainDoorbell(doorbell) { ended = true }
             ring.disarmConsumer()
         }
         // The worker is about to work: a deferred doorbell cannot wait for the task to end.
         idle?(true)
+        waitedInVain = false
         defer { nextFrame += 1 }
         return frames[nextFrame]
     }

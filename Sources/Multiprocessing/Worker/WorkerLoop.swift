@@ -90,6 +90,9 @@ enum WorkerLoop {
             ready.writeUInt32(UInt32(bitPattern: pid))
             ready.finishFrame(startingAt: frame)
             output.send(OutgoingFrame(bytes: ready.bytes))
+            // While idle: the rings' first pages, off the first large job's path (RingPrefault.swift).
+            var prefault = RingPrefault([channel.tasks, channel.results])
+            tasks.background = { prefault.step() }
 
             // The served functions, each in a box: a task's function is one reference, not a
             // copy of the function's fields (a retain each).
