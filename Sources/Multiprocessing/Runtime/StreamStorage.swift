@@ -6,7 +6,8 @@
 // Three locks, each for one party: `state` (the state machine) is shared by the I/O thread that
 // delivers results and the consumers; `cursor` is the consumer's, taken once per item; `feeder`
 // serialises reading the caller's input, which may be slow, so that neither of the others waits
-// for it. Lock order: `cursor` before `state`, `feeder` before `state`.
+// for it. Lock order: `cursor` before `state`, `feeder` before `state` (the consumer gives a
+// chunk back and takes the next one under both `cursor` and `state`).
 
 import Dispatch
 public import Synchronization
@@ -207,7 +208,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     /// (it is no longer outstanding), says whether to read more input, and hands over the next
     /// chunk if it is ready, so that the next call takes its first item on the fast path
     /// (``nextBuffered()``). This slow path runs once a chunk, as unspecialized generic code that
-    /// looks up type metadata at every turn of the state's lock: three turns a chunk (a preload,
+    /// looks up type metadata at every turn of the state's lock: two turns a chunk (a preload,
     /// then giving the chunk back) became one (measured with callgrind on `imap` of 3e6 items,
     /// chunksize 1000: see PerformanceAndChunksize.md).
     private func poll(registering waiter: StreamWaiter?) -> Poll {
