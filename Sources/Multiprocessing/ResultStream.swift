@@ -83,8 +83,11 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         /// releases the old one's, two atomic operations an item.)
         @usableFromInline var taken: ArraySlice<Element> = []
         @usableFromInline var takenIndex = 0
-        /// Items to hand out before the task's cancellation is checked again.
-        @usableFromInline var untilCancellationCheck = 0
+        /// Values below this index of `taken` are handed out without a look at the task: the
+        /// task's cancellation is checked again when it is reached, at most
+        /// ``cancellationInterval`` items on (one comparison an item, where a countdown beside
+        /// the end of `taken` was two and a store).
+        @usableFromInline var checkIndex = 0
 
         /// The most items an iterator hands out after its task was cancelled, from values it had
         /// taken already, before it throws `CancellationError`.
@@ -112,6 +115,21 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
             return try await stream.storage.next()
         }
 
+        /// The next of the values taken, unless the stream was cancelled (a load): the common
+        /// case, inlined into the caller's loop; else ``nextTakenSlow()``.
+        ///
+        /// Inlined, and its rare turns kept out of line: as one function the compiler called it
+        /// (with a frame of five saved registers) for every item, 40 instructions of it an item.
+        /// Measured with callgrind on `imap` of 3e6 items read with `for try await`
+        /// (`pool-workloads imap`): the loop, its own sum included, 46 → 22 instructions an item.
+        @inlinable @inline(__always)
+        mutating func nextTaken() -> Element? {
+            let index = takenIndex
+            guard index < checkIndex, !stream.storage.isDropped else { return nextTakenSlow() }
+            takenIndex = index &+ 1
+            return taken[index]
+        }
+
         /// The next of the values taken (taking the waiting ones first when none is left),
         /// unless the task or the stream was cancelled: then the stream's own `next` says so.
         ///
@@ -119,19 +137,15 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         /// taken and then every ``cancellationInterval`` items (`Task.isCancelled` retains and
         /// releases the task: checked at every item, the consumer of `imap` over 3e6 items spent
         /// 183 instructions an item, callgrind; every 64 items, 114).
-        @inlinable
-        mutating func nextTaken() -> Element? {
+        @inlinable @inline(never)
+        mutating func nextTakenSlow() -> Element? {
+            guard !Task.isCancelled, !stream.storage.isDropped else { return dropTaken() }
             if takenIndex >= taken.endIndex {
-                guard !Task.isCancelled else { return dropTaken() }
                 taken = stream.storage.takeBufferedValues()
                 takenIndex = taken.startIndex
-                untilCancellationCheck = Self.cancellationInterval
-            } else if untilCancellationCheck == 0 {
-                guard !Task.isCancelled else { return dropTaken() }
-                untilCancellationCheck = Self.cancellationInterval
             }
-            guard takenIndex < taken.endIndex, !stream.storage.isDropped else { return dropTaken() }
-            untilCancellationCheck &-= 1
+            checkIndex = Swift.min(taken.endIndex, takenIndex &+ Self.cancellationInterval)
+            guard takenIndex < checkIndex else { return dropTaken() }
             let value = taken[takenIndex]
             takenIndex &+= 1
             return value
@@ -142,6 +156,7 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         mutating func dropTaken() -> Element? {
             taken = []
             takenIndex = 0
+            checkIndex = 0
             return nil
         }
     }

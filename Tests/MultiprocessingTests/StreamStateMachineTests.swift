@@ -302,6 +302,36 @@ struct StreamStateMachineTests {
     }
 
     @Test(
+        "The cursor hands out a chunk's values but its last at once; the last, or any item of a chunk with a failure, goes the slow way"
+    )
+    func cursorTakesValuesAtOnce() {
+        var cursor = StreamCursor<Int>()
+        cursor.load(results([1, 2, 3, 4]))
+        #expect(cursor.takeValue() == 1)
+        #expect(Array(cursor.takeValues()) == [2, 3])
+        #expect(cursor.takeValue() == nil && cursor.takeValues().isEmpty)
+        let last = cursor.take()
+        #expect((try? last?.0.get()) == 4 && last?.endsChunk == true)
+
+        cursor.load(results([7]))
+        #expect(cursor.takeValue() == nil && cursor.takeValues().isEmpty)
+        let only = cursor.take()
+        #expect((try? only?.0.get()) == 7 && only?.endsChunk == true)
+
+        var failingLast = StreamChunkResults<Int>(count: 3)
+        failingLast.values = [1, 2]
+        failingLast.failures[2] = Failed(item: 3)
+        cursor.load(failingLast)
+        #expect(cursor.takeValue() == nil && cursor.takeValues().isEmpty)
+        #expect((try? cursor.take()?.0.get()) == 1)
+        #expect((try? cursor.take()?.0.get()) == 2)
+        let failed = cursor.take()
+        #expect(failed?.endsChunk == true)
+        #expect(throws: Failed(item: 3)) { try failed?.0.get() }
+        #expect(cursor.take() == nil)
+    }
+
+    @Test(
         "Random arrival orders: imap yields the input order, imapUnordered every item once",
         arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
     func randomArrivals(seed: UInt64) {

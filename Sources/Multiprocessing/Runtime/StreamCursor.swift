@@ -11,19 +11,27 @@ struct StreamCursor<Element: Sendable>: Sendable {
     @usableFromInline var count = 0
     @usableFromInline var position = 0
     @usableFromInline var valueIndex = 0
+    /// The fast path (``takeValue()``, ``takeValues()``) hands out `values` below this index: all
+    /// but the last of a chunk without failures (in which `position == valueIndex` throughout),
+    /// none of one with failures. One comparison an item, where checking the position against
+    /// the count and the failures for emptiness took three loads and two (see ``takeValue()``).
+    @usableFromInline var fastEnd = 0
 
     @inlinable
     init() {}
 
     /// The next item if it is a value that does not end its chunk: the common case, which
-    /// ``ResultStream`` inlines into the consumer's loop.
+    /// ``ResultStream`` inlines into the consumer's loop. (`valueIndex < fastEnd <= values.count`
+    /// holds, so the read needs no bounds check. With ``fastEnd``, the loop of `pool-workloads
+    /// imap` reading 3e6 items with `next()`, its own sum included, is 34 instructions an item
+    /// (callgrind), from 43.)
     @inlinable
     mutating func takeValue() -> Element? {
-        guard position &+ 1 < count, failures.isEmpty else { return nil }
-        let value = values[valueIndex]
-        valueIndex &+= 1
-        position &+= 1
-        return value
+        let index = valueIndex
+        guard index < fastEnd else { return nil }
+        valueIndex = index &+ 1
+        position = index &+ 1
+        return values.withUnsafeBufferPointer { $0[index] }
     }
 
     /// The values waiting in the chunk being handed out, all but its last (which ends the chunk
@@ -31,11 +39,10 @@ struct StreamCursor<Element: Sendable>: Sendable {
     /// ``ResultStream/AsyncIterator``). Empty when the chunk has a failure or one item left.
     @inlinable
     mutating func takeValues() -> ArraySlice<Element> {
-        guard position &+ 1 < count, failures.isEmpty else { return [] }
-        let n = count &- 1 &- position
-        let taken = values[valueIndex..<(valueIndex &+ n)]
-        valueIndex &+= n
-        position &+= n
+        guard valueIndex < fastEnd else { return [] }
+        let taken = values[valueIndex..<fastEnd]
+        valueIndex = fastEnd
+        position = fastEnd
         return taken
     }
 
@@ -61,5 +68,7 @@ struct StreamCursor<Element: Sendable>: Sendable {
         values = chunk.values
         failures = chunk.failures
         count = chunk.count
+        // Without failures, `count == values.count`: every value but the last is fast.
+        fastEnd = failures.isEmpty ? max(0, min(count, values.count) - 1) : 0
     }
 }

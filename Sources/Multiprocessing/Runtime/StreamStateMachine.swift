@@ -199,6 +199,10 @@ struct StreamStateMachine<Element, Waiter> {
     /// Moves arrived chunks to `ready`: in order for `imap`, as they come for `imapUnordered`.
     /// - Returns: whether any chunk moved.
     private mutating func release() -> Bool {
+        // Most chunks arrive in their turn and leave `early` empty: a look-up in it (a dictionary
+        // of generic values, its type looked up at run time) cost some 900 instructions a chunk
+        // of the I/O thread for nothing (callgrind, `imap` of 3e6 items, chunksize 1000).
+        guard !early.isEmpty else { return false }
         var released = false
         if ordered {
             while let results = early.removeValue(forKey: nextToRelease) {

@@ -6,7 +6,8 @@
 // Three locks, each for one party: `state` (the state machine) is shared by the I/O thread that
 // delivers results and the consumers; `cursor` is the consumer's, taken once per item; `feeder`
 // serialises reading the caller's input, which may be slow, so that neither of the others waits
-// for it. Lock order: `cursor` before `state`, `feeder` before `state`.
+// for it. Lock order: `cursor` before `state`, `feeder` before `state` (the consumer gives a
+// chunk back and takes the next one under both `cursor` and `state`).
 
 import Dispatch
 public import Synchronization
@@ -192,53 +193,53 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     // MARK: - Consuming
 
     private enum Poll {
-        /// An item; `endsChunk` when it was the last of its chunk, of `chunkItems` items.
-        case item(Result<Element, any Error>, endsChunk: Bool, chunkItems: Int)
+        /// An item; `refill` when it was the last of its chunk and the input should be read now.
+        case item(Result<Element, any Error>, refill: Bool)
         case end
         case failure(any Error)
         /// Nothing yet: the waiter was registered under this id, or (0) none was.
         case wait(UInt64)
     }
 
+    /// The next item from the cursor, loading the next ready chunk into it first when it is
+    /// empty.
+    ///
+    /// After the last item of a chunk, one transition of the state machine gives the chunk back
+    /// (it is no longer outstanding), says whether to read more input, and hands over the next
+    /// chunk if it is ready, so that the next call takes its first item on the fast path
+    /// (``nextBuffered()``). This slow path runs once a chunk, as unspecialized generic code that
+    /// looks up type metadata at every turn of the state's lock: two turns a chunk (a preload,
+    /// then giving the chunk back) became one (measured with callgrind on `imap` of 3e6 items,
+    /// chunksize 1000: see PerformanceAndChunksize.md).
     private func poll(registering waiter: StreamWaiter?) -> Poll {
         cursor.withLock { cursor in
+            if cursor.count == 0 {
+                // The cursor is empty: load the next ready chunk, or say why there is none.
+                switch state.withLock({ $0.poll(registering: waiter) }) {
+                case .chunk(let chunk): cursor.load(chunk)
+                case .end: return .end
+                case .failure(let error): return .failure(error)
+                case .wait(let id): return .wait(id)
+                case .pending: return .wait(0)
+                }
+            }
             let items = cursor.count
-            if let (outcome, endsChunk) = cursor.take() {
-                if endsChunk { preloadNextChunk(into: &cursor) }
-                return .item(outcome, endsChunk: endsChunk, chunkItems: items)
-            }
-            // The cursor is empty: load the next ready chunk, or say why there is none.
-            switch state.withLock({ $0.poll(registering: waiter) }) {
-            case .chunk(let chunk):
-                cursor.load(chunk)
-                let (outcome, endsChunk) = cursor.take()!
-                if endsChunk { preloadNextChunk(into: &cursor) }
-                return .item(outcome, endsChunk: endsChunk, chunkItems: chunk.count)
-            case .end: return .end
-            case .failure(let error): return .failure(error)
-            case .wait(let id): return .wait(id)
-            case .pending: return .wait(0)
-            }
-        }
-    }
-
-    /// Loads the next chunk into the cursor if one is ready, after the last item of the one
-    /// before was taken: the next call then takes its first item on the fast path
-    /// (``nextBuffered()``), and this slow path runs once a chunk instead of twice (each run of
-    /// it, unspecialized generic code, looks up some 20 type metadata: measured with callgrind
-    /// on `imap` of 3e6 items, chunksize 1000, about 7,500 instructions a run).
-    private func preloadNextChunk(into cursor: inout StreamCursor<Element>) {
-        if case .chunk(let next) = state.withLock({ $0.poll(registering: nil) }) { cursor.load(next) }
-    }
-
-    private func deliverPolled(_ outcome: Result<Element, any Error>, endsChunk: Bool, items: Int) throws -> Element {
-        if endsChunk {
-            let refill = state.withLock { state in
+            // A loaded chunk is never empty.
+            let (outcome, endsChunk) = cursor.take()!
+            guard endsChunk else { return .item(outcome, refill: false) }
+            var refill = false
+            let next = state.withLock { state in
                 state.chunkConsumed(items: items)
-                return state.wantsRefill
+                refill = state.wantsRefill
+                return state.poll(registering: nil)
             }
-            if refill { topUp() }
+            if case .chunk(let chunk) = next { cursor.load(chunk) }
+            return .item(outcome, refill: refill)
         }
+    }
+
+    private func deliverPolled(_ outcome: Result<Element, any Error>, refill: Bool) throws -> Element {
+        if refill { topUp() }
         return try outcome.get()
     }
 
@@ -261,8 +262,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     func next(timeout: Duration?) throws -> Element? {
         // The common case: a result is ready; no waiter, no clock.
         switch poll(registering: nil) {
-        case .item(let outcome, let endsChunk, let items):
-            return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
+        case .item(let outcome, let refill):
+            return try deliverPolled(outcome, refill: refill)
         case .end: return nil
         case .failure(let error): throw error
         case .wait: break
@@ -271,8 +272,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         while true {
             let semaphore = DispatchSemaphore(value: 0)
             switch poll(registering: .blocking(semaphore)) {
-            case .item(let outcome, let endsChunk, let items):
-                return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
+            case .item(let outcome, let refill):
+                return try deliverPolled(outcome, refill: refill)
             case .end: return nil
             case .failure(let error): throw error
             case .wait(let id):
@@ -310,8 +311,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
                 wakeAll()
             }
             switch polled {
-            case .item(let outcome, let endsChunk, let items):
-                return try deliverPolled(outcome, endsChunk: endsChunk, items: items)
+            case .item(let outcome, let refill):
+                return try deliverPolled(outcome, refill: refill)
             case .end: return nil
             case .failure(let error): throw error
             case .wait: continue
