@@ -200,41 +200,25 @@ struct SharedRing: @unchecked Sendable {
     /// there were (0: the ring is empty). Wakes a producer that waits for space.
     /// Returns -1, reading nothing, when the positions are impossible (``positionsAreValid``).
     func read(into buffer: UnsafeMutableRawPointer, count requested: Int) -> Int {
-        var h = head.pointee.load(ordering: .relaxed)
-        let t = tail.pointee.load(ordering: .acquiring)
-        if t != h && skipStart.pointee.load(ordering: .relaxed) == h {
-            // The producer started over at the ring's start (see the file's header). Checked
-            // like the positions: a broken worker's skip must not move the parent out of bounds.
-            let end = skipEnd.pointee.load(ordering: .relaxed)
-            if end != h {
-                let skipped = end &- h
-                guard skipped < UInt64(capacity), end & UInt64(capacity - 1) == 0, t &- end <= t &- h else {
-                    return -1
-                }
-                h = end
-            }
-        }
-        let available = t &- h
-        guard available <= UInt64(capacity) else { return -1 }
-        let count = min(requested, Int(available))
+        guard let (position, available) = readable() else { return -1 }
+        let count = min(requested, available)
         guard count > 0 else { return 0 }
-        let start = Int(h & UInt64(capacity - 1))
-        let first = min(count, capacity - start)
-        buffer.copyMemory(from: data + start, byteCount: first)
-        if count > first { (buffer + first).copyMemory(from: data, byteCount: count - first) }
-        head.pointee.store(h &+ UInt64(count), ordering: .releasing)
+        copy(from: position, count: count, into: buffer)
+        consume(to: position &+ UInt64(count))
         return count
     }
 
     /// What there is to read, without reading it: where the consumer's position is (past a skip
     /// to the ring's start, see the file's header) and how many bytes follow it. nil when the
     /// positions are impossible (``positionsAreValid``). Read the bytes with ``copy(from:count:into:)``
-    /// and free them with ``consume(to:)``; a ring consumer does one or the other, not both
-    /// interleaved with ``read(into:count:)``.
+    /// and free them with ``consume(to:)``: ``read(into:count:)`` is the three in one.
+    @inline(__always)
     func readable() -> (position: UInt64, count: Int)? {
         var h = head.pointee.load(ordering: .relaxed)
         let t = tail.pointee.load(ordering: .acquiring)
         if t != h && skipStart.pointee.load(ordering: .relaxed) == h {
+            // The producer started over at the ring's start (see the file's header). Checked
+            // like the positions: a broken worker's skip must not move the parent out of bounds.
             let end = skipEnd.pointee.load(ordering: .relaxed)
             if end != h {
                 let skipped = end &- h
