@@ -82,4 +82,17 @@ struct RuntimePartsTests {
         failed.complete(.failure(PoolError(.cancelled, "stop")))
         #expect(throws: PoolError.self) { try failed.outcome!.get(as: Int.self) }
     }
+
+    @Test("Spins yield at once in a process that may run on one CPU only; the variable overrides")
+    func spinWithoutYieldByCPUs() {
+        #expect(LocalTransport.spinWithoutYield(setting: nil, cpus: 1) == 0)
+        #expect(LocalTransport.spinWithoutYield(setting: nil, cpus: 2) == 15_000)
+        #expect(LocalTransport.spinWithoutYield(setting: nil, cpus: 64) == 15_000)
+        #expect(LocalTransport.spinWithoutYield(setting: "40", cpus: 1) == 40_000)
+        #expect(LocalTransport.spinWithoutYield(setting: "0", cpus: 8) == 0)
+        #expect(LocalTransport.spinWithoutYield(setting: "5000", cpus: 2) == 1_000_000)
+        #expect(LocalTransport.spinWithoutYield(setting: "-3", cpus: 2) == 0)
+        // Not a number: the default for the CPUs.
+        #expect(LocalTransport.spinWithoutYield(setting: "fast", cpus: 1) == 0)
+    }
 }
