@@ -288,30 +288,25 @@ func registerPoolBenchmarks() {
         blackHole(total)
     }
 
-    let blobs = (0..<8).map { index in [UInt8](repeating: UInt8(index), count: 1 << 20) }
-    let mebibytes = Double(blobs.reduce(0) { $0 + $1.count }) / Double(1 << 20)
     let echoConfiguration = poolConfiguration([ThroughputMetric.mebibytes])
-    Benchmark("Pool map echo 8 x 1 MiB, chunksize 1", configuration: echoConfiguration) { benchmark in
-        let pool = benchmarkPool.pool
-        let start = ContinuousClock.now
-        let echoed = try pool.map(MicroFunctions.echo, blobs, chunksize: 1)
-        let elapsed = seconds(ContinuousClock.now - start)
-        benchmark.measurement(ThroughputMetric.mebibytes, Int(mebibytes / elapsed))
-        blackHole(echoed)
+    /// A `map` echo of `blobs`, one a chunk, in MiB/s.
+    func echoBenchmark(_ name: String, _ blobs: [[UInt8]]) {
+        let mebibytes = Double(blobs.reduce(0) { $0 + $1.count }) / Double(1 << 20)
+        Benchmark(name, configuration: echoConfiguration) { benchmark in
+            let pool = benchmarkPool.pool
+            let start = ContinuousClock.now
+            let echoed = try pool.map(MicroFunctions.echo, blobs, chunksize: 1)
+            let elapsed = seconds(ContinuousClock.now - start)
+            benchmark.measurement(ThroughputMetric.mebibytes, Int(mebibytes / elapsed))
+            blackHole(echoed)
+        }
     }
-
+    echoBenchmark(
+        "Pool map echo 8 x 1 MiB, chunksize 1", (0..<8).map { [UInt8](repeating: UInt8($0), count: 1 << 20) })
     // Results of 4 MiB: each read into a fresh buffer that the parent made present ahead of time
     // on a thread of its own (PreparedBuffers.swift), not on the I/O thread between its copies.
-    let largeBlobs = (0..<16).map { index in [UInt8](repeating: UInt8(index), count: 4 << 20) }
-    let largeMebibytes = Double(largeBlobs.reduce(0) { $0 + $1.count }) / Double(1 << 20)
-    Benchmark("Pool map echo 16 x 4 MiB, chunksize 1", configuration: echoConfiguration) { benchmark in
-        let pool = benchmarkPool.pool
-        let start = ContinuousClock.now
-        let echoed = try pool.map(MicroFunctions.echo, largeBlobs, chunksize: 1)
-        let elapsed = seconds(ContinuousClock.now - start)
-        benchmark.measurement(ThroughputMetric.mebibytes, Int(largeMebibytes / elapsed))
-        blackHole(echoed)
-    }
+    echoBenchmark(
+        "Pool map echo 16 x 4 MiB, chunksize 1", (0..<16).map { [UInt8](repeating: UInt8($0), count: 4 << 20) })
 
     let sharedNumbers = (0..<(1 << 17)).map { Int64($0) }
     let sharedTable = Mutex<SharedArray<Int64>?>(nil)
