@@ -108,6 +108,8 @@ int cmp_available_cpus(void) {
     return n > 0 ? (int)n : 1;
 }
 
+int cmp_current_cpu(void) { return sched_getcpu(); }
+
 int cmp_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int cmp_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }

@@ -4,7 +4,8 @@
 //     swift run -c release --package-path Benchmarks pool-workloads [workload …]
 //
 // With workload names (floor, cold, starmap, apply, cpu, echo, imap, share, idle) only those run:
-// for profiling one.
+// for profiling one. (`chunks`, `starmap-sizes`, `fresh` and `colocated` run only
+// when named.)
 //
 // The program links Foundation (see the import below), as users' programs do: a worker is this
 // program started again, so what loading Foundation costs is part of every worker's start. `floor`
@@ -564,6 +565,76 @@ if selected.contains("starmap-sizes") {
         let label = size.map(String.init) ?? "default"
         out.append(("starmap_size_\(label)_best_s", "\(sorted[0])"))
         out.append(("starmap_size_\(label)_median_s", "\(sorted[sorted.count / 2])"))
+    }
+}
+
+// A fresh pool's first lone calls: `Pool(2)`, then 5 batches of 200 sequential `apply`, each
+// batch's mean round trip; best and median over `runs` fresh pools (run only when named: `fresh
+// [runs]`, default 10). Right after the start a worker often runs on its parent's CPU until the
+// kernel moves one of them: keys `fresh_batch_<n>_{best,median}_us`.
+if selected.contains("fresh") {
+    let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 10
+    var batches = Array(repeating: [Double](), count: 5)
+    for _ in 0..<runs {
+        let fresh = try Pool(processes: 2)
+        for batch in batches.indices {
+            let time = try measure { for i in 0..<200 { _ = try fresh.apply(add, i, i) } }
+            batches[batch].append(time / 200 * 1e6)
+        }
+        fresh.terminate()
+        try fresh.join()
+    }
+    for (index, times) in batches.enumerated() {
+        let sorted = times.sorted()
+        out.append(("fresh_batch_\(index + 1)_best_us", "\(sorted[0])"))
+        out.append(("fresh_batch_\(index + 1)_median_us", "\(sorted[sorted.count / 2])"))
+    }
+}
+
+// Lone calls of a pool whose caller and worker share a CPU: the caller's thread and every thread
+// of the pool's workers held on CPU 0 (with `taskset`) for 50 ms, then let run anywhere again,
+// and 20 batches of 200 `apply` timed (run only when named: `colocated [runs]`, default 10 fresh
+// pools). Keys `colocated_batch_<n>_{best,median}_us`.
+if selected.contains("colocated") {
+    func taskset(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+    }
+    let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 10
+    let all = "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)"
+    var batches = Array(repeating: [Double](), count: 20)
+    for _ in 0..<runs {
+        let fresh = try Pool(processes: 2)
+        for i in 0..<200 { _ = try fresh.apply(add, i, i) }
+        // This thread's id: the last part of /proc/thread-self's target ("<pid>/task/<tid>").
+        let caller =
+            try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")
+            .split(separator: "/").last.map(String.init) ?? "0"
+        for pid in fresh.workerPIDs { try taskset(["-a", "-p", "-c", "0", String(pid)]) }
+        try taskset(["-p", "-c", "0", caller])
+        let until = ContinuousClock.now + .milliseconds(50)
+        var i = 0
+        while ContinuousClock.now < until {
+            _ = try fresh.apply(add, i, i)
+            i += 1
+        }
+        for pid in fresh.workerPIDs { try taskset(["-a", "-p", "-c", all, String(pid)]) }
+        try taskset(["-p", "-c", all, caller])
+        for batch in batches.indices {
+            let time = try measure { for i in 0..<200 { _ = try fresh.apply(add, i, i) } }
+            batches[batch].append(time / 200 * 1e6)
+        }
+        fresh.terminate()
+        try fresh.join()
+    }
+    for (index, times) in batches.enumerated() {
+        let sorted = times.sorted()
+        out.append(("colocated_batch_\(index + 1)_best_us", "\(sorted[0])"))
+        out.append(("colocated_batch_\(index + 1)_median_us", "\(sorted[sorted.count / 2])"))
     }
 }
 

@@ -100,6 +100,10 @@ void cmp_keep_freed_memory(void);
 /// The number of CPUs this process may run on (its affinity mask), at least 1.
 int cmp_available_cpus(void);
 
+/// The CPU the calling thread runs on (sched_getcpu: with glibc 2.35+ a load from the thread's
+/// rseq area, no system call), or -1 where it cannot tell.
+int cmp_current_cpu(void);
+
 /// Sends `signal` to the process `pidfd` refers to (pidfd_send_signal, Linux 5.1+): never to
 /// another process that reused its pid. Returns 0, or -1 with errno set.
 int cmp_pidfd_send_signal(int pidfd, int signal);

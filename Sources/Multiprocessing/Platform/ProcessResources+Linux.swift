@@ -1,5 +1,6 @@
 // What a process may use of the machine, as Linux tells it: the CPUs it may run on (the default
-// number of workers) and how glibc's malloc keeps freed memory (for workers).
+// number of workers), the one a thread runs on now, and how glibc's malloc keeps freed memory
+// (for workers).
 
 #if os(Linux)
     import CMultiprocessing
@@ -7,6 +8,11 @@
     /// The number of CPUs this process may run on (its affinity mask), at least 1.
     func availableCPUCount() -> Int {
         Int(cmp_available_cpus())
+    }
+
+    /// The CPU the calling thread runs on now (it may move at any time), or -1 when unknown.
+    func currentCPU() -> Int32 {
+        cmp_current_cpu()
     }
 
     /// Makes malloc keep freed memory for reuse (see `cmp_keep_freed_memory`): a worker

@@ -370,8 +370,11 @@ extension LocalTransport {
             return
         }
         let ring = shared.results
+        let notes = shared.parentCPUNotes
         // This thread holds the memory while it spins: it cannot be unmapped under it.
         withExtendedLifetime(shared) {
+            // The worker, spinning for the next task, looks where this thread runs.
+            notes.note()
             let start = MonotonicInstant.now
             var until = start.advanced(byNanoseconds: LocalTransport.directWaitSpinNanoseconds)
             if let deadline, deadline < until { until = deadline }
@@ -393,8 +396,9 @@ extension LocalTransport {
                 if turns & 63 == 0 {
                     let now = MonotonicInstant.now
                     if now >= until { break }
-                    // A worker that shares this core (a busy machine) must get to run.
-                    if now >= yieldAfter { yieldProcessor() }
+                    // A worker that shares this core (a fresh pool, a busy machine) must get to
+                    // run: at once when it was last seen on this CPU (CPUNotes.swift).
+                    if now >= yieldAfter || notes.otherSideSharesThisCPU { yieldProcessor() }
                 }
             }
             // The I/O thread reads from here on: the worker rings it again, and what came

@@ -225,6 +225,8 @@ final class LocalTransport: WorkerTransport {
         defer { uncountIfEmpty(&channel) }
         let ring = channel.shared.tasks
         var wrote = false
+        // A worker spinning for its next task looks where its producer runs (CPUNotes.swift).
+        if !channel.outbox.isEmpty { channel.shared.parentCPUNotes.note() }
         while let frame = channel.outbox.first {
             if channel.written == 0 && frame.count >= LocalTransport.presentAheadMessage {
                 LocalTransport.makePresent(ahead: frame.count, in: ring, extent: &channel.presentExtent)

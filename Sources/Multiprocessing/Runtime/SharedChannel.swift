@@ -4,8 +4,9 @@
 //
 // Layout (the memory file, created by the parent before the spawn and passed as the worker's
 // fd 5): a 4 KiB header — a magic number that includes the layout's version, the capacity of
-// each ring, then the tasks ring's control block at 256 and the results ring's at 512 — and the
-// two data areas.
+// each ring, then the tasks ring's control block at 256 and the results ring's at 512, and where
+// the parent and the worker last ran at 1024 and 1088 (CPUNotes.swift) — and the two data areas.
+// (A worker of an older build leaves its note unknown: the parent then spins as before.)
 // Nothing is named in /dev/shm: the memory goes with the last process that maps it, whatever way
 // it ends. The parent keeps the mapping while anything reads it (the I/O thread's reader, a
 // thread waiting for its own result, the task channel): a dead or killed worker never leaves a
@@ -29,6 +30,13 @@ final class SharedChannel: Sendable {
     /// The memory file, in the parent until the worker's spawn passed it (then closed).
     let file: SharedDescriptor?
 
+    /// Where the two sides last ran, as the parent sees them (its note first).
+    let parentCPUNotes: CPUNotes
+    /// The same, as the worker sees them.
+    let workerCPUNotes: CPUNotes
+    private static let parentNoteOffset = 1024
+    private static let workerNoteOffset = 1088
+
     private init(mapping: SharedMapping, capacity: Int, file: SharedDescriptor?) {
         self.mapping = mapping
         self.file = file
@@ -36,6 +44,9 @@ final class SharedChannel: Sendable {
         let header = SharedChannel.headerSize
         tasks = SharedRing(control: base + 256, data: base + header, capacity: capacity)
         results = SharedRing(control: base + 512, data: base + header + capacity, capacity: capacity)
+        let parentNote = base + SharedChannel.parentNoteOffset, workerNote = base + SharedChannel.workerNoteOffset
+        parentCPUNotes = CPUNotes(mine: parentNote, theirs: workerNote)
+        workerCPUNotes = CPUNotes(mine: workerNote, theirs: parentNote)
     }
 
     /// Creates a channel's memory, for a worker about to be spawned. Its memory file's
@@ -51,6 +62,8 @@ final class SharedChannel: Sendable {
         let channel = SharedChannel(mapping: mapping, capacity: capacity, file: SharedDescriptor(file))
         channel.tasks.initialize()
         channel.results.initialize()
+        CPUNotes.initialize(mapping.base + parentNoteOffset)
+        CPUNotes.initialize(mapping.base + workerNoteOffset)
         return channel
     }
 

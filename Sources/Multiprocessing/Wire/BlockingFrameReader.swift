@@ -39,6 +39,8 @@ struct BlockingFrameReader {
     static let backgroundDelayMilliseconds: Int32 = 1
     /// The last wait for a frame ran out: background work may go on until the next frame.
     private var waitedInVain = false
+    /// Where the producer and this side last ran: a spin yields at once when they share a CPU.
+    var producerCPU: CPUNotes?
 
     /// - Parameters:
     ///   - ring: The ring to read.
@@ -107,7 +109,8 @@ struct BlockingFrameReader {
             if turns & 63 == 0 {
                 let now = MonotonicInstant.now
                 if now >= until { return false }
-                if now >= yieldAfter { yieldProcessor() }
+                // At once when the producer was last seen on this CPU (CPUNotes.swift).
+                if now >= yieldAfter || producerCPU?.otherSideSharesThisCPU == true { yieldProcessor() }
             }
         }
         return true

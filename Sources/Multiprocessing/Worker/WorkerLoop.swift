@@ -44,6 +44,7 @@ enum WorkerLoop {
                 ring: channel.tasks, doorbell: WorkerDescriptors.tasks,
                 wakeProducer: .doorbell(WorkerDescriptors.results))
             tasks.idle = { final in output.settleDoorbell(final: final) }
+            tasks.producerCPU = channel.workerCPUNotes
             guard let start = try tasks.next() else { exit(0) }
             guard start.kind == FrameKind.start.rawValue else {
                 throw FrameError(description: "expected a start frame, got kind \(start.kind)")
@@ -104,6 +105,8 @@ enum WorkerLoop {
                 guard task.kind == FrameKind.task.rawValue else {
                     throw FrameError(description: "expected a task frame, got kind \(task.kind)")
                 }
+                // A parent spinning for this task's result looks where this worker runs.
+                channel.workerCPUNotes.note()
                 var reader = task.bodyReader
                 let header = try TaskHeader.read(from: &reader, knownName: last?.name)
                 var results = ResultFrameBuilder(
