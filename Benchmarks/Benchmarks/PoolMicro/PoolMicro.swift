@@ -137,6 +137,16 @@ func registerWireBenchmarks() {
         }
     }
 
+    // A spin's look at where the other side runs, after that side noted it (CPUNotes): what the
+    // parent pays before each task write, and a spinner once every 64 turns.
+    Benchmark("Ring CPU note and look x1000", configuration: wireConfiguration(.one)) { benchmark in
+        let notes = try CPUNotesBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<1000 { blackHole(notes.noteAndLook()) }
+        }
+    }
+
     // One default `starmap` chunk's results (32,768 Ints, 256 KiB) through a ring into their
     // list: straight from the ring (DirectResults), and the way before (a frame buffer, then the
     // list).
