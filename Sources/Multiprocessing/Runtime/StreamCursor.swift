@@ -62,6 +62,15 @@ struct StreamCursor<Element: Sendable>: Sendable {
         return (outcome, ends)
     }
 
+    /// Starts handing out `chunk`, a chunk of this element type (the stream's).
+    mutating func load(_ chunk: StreamChunk) {
+        if let box = chunk.box {
+            load(unsafeDowncast(box, to: StreamChunkBox<Element>.self).results)
+        } else {
+            load(StreamChunkResults(failing: chunk.count, with: chunk.failure!))
+        }
+    }
+
     /// Starts handing out `chunk`.
     mutating func load(_ chunk: StreamChunkResults<Element>) {
         self = StreamCursor()

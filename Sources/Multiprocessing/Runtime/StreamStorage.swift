@@ -29,7 +29,7 @@ enum StreamWaiter {
 
 @usableFromInline
 final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
-    typealias StateMachine = StreamStateMachine<Element, StreamWaiter>
+    typealias StateMachine = StreamStateMachine<StreamWaiter>
     typealias ChunkResults = StreamChunkResults<Element>
 
     let functionName: String
@@ -138,7 +138,7 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         let ran = header.runNanoseconds == 0 ? nil : (nanoseconds: header.runNanoseconds, bytes: bytes)
         if let values = ResultItems.packedValues(items, header: header, expected: expected, as: Element.self) {
             results.values = values
-            accept(index: index, results, ran: ran)
+            accept(index: index, StreamChunk(results), ran: ran)
             return
         }
         results.values.reserveCapacity(expected)
@@ -155,17 +155,17 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
             return true
         }
         results.count = position
-        accept(index: index, results, ran: ran)
+        accept(index: index, StreamChunk(results), ran: ran)
     }
 
     func fail(index: Int, with error: PoolError) {
         let expected = state.withLock { $0.expectedCount(ofChunk: index) ?? 1 }
-        accept(index: index, ChunkResults(failing: expected, with: error))
+        accept(index: index, StreamChunk(failing: expected, with: error))
     }
 
     /// - Parameter ran: How long the worker ran the chunk and the size of its results; nil for a
     ///   chunk that did not run.
-    private func accept(index: Int, _ results: ChunkResults, ran: (nanoseconds: UInt64, bytes: Int)? = nil) {
+    private func accept(index: Int, _ results: StreamChunk, ran: (nanoseconds: UInt64, bytes: Int)? = nil) {
         progress.add(completed: results.count)
         wake(
             state.withLock {
