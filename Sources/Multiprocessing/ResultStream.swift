@@ -46,6 +46,7 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
     @inlinable
     public func next(timeout: Duration? = nil) throws -> Element? {
         if let value = storage.nextBuffered() { return value }
+        if let outcome = storage.nextReady() { return try outcome.get() }
         return try storage.next(timeout: timeout)
     }
 

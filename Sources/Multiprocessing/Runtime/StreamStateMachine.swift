@@ -13,15 +13,17 @@
 import DequeModule
 
 /// The results of one chunk of a stream: the values in order, and the positions that failed.
+@usableFromInline
 struct StreamChunkResults<Element> {
-    var values: [Element] = []
-    var failures: [Int: any Error] = [:]
+    @usableFromInline var values: [Element] = []
+    @usableFromInline var failures: [Int: any Error] = [:]
     /// The items the chunk has: `values.count + failures.count`.
-    var count: Int
+    @usableFromInline var count: Int
 
     init(count: Int) { self.count = count }
 
     /// A chunk of `count` items that all failed with `error`.
+    @usableFromInline
     init(failing count: Int, with error: any Error) {
         self.count = count
         for position in 0..<count { failures[position] = error }
@@ -39,13 +41,14 @@ extension StreamChunkResults: Sendable where Element: Sendable {}
 /// generic parts (the queue of ready chunks, a poll's outcome, ...) at run time at every call:
 /// about 40 look-ups and 13,000 instructions a chunk on the consumer's thread (callgrind, `imap`
 /// of 3e6 items, chunksize 1000). Not generic, it is compiled for the storage's one waiter type.
+@usableFromInline
 struct StreamChunk: Sendable {
     /// The chunk's items, values and failures.
-    let count: Int
+    @usableFromInline let count: Int
     /// A ``StreamChunkBox`` of the stream's element type; nil for a chunk whose items all failed
     /// with ``failure``.
-    let box: (any AnyObject & Sendable)?
-    let failure: (any Error)?
+    @usableFromInline let box: (any AnyObject & Sendable)?
+    @usableFromInline let failure: (any Error)?
 
     /// The chunk of `results`.
     init<Element: Sendable>(_ results: StreamChunkResults<Element>) {
@@ -63,8 +66,9 @@ struct StreamChunk: Sendable {
 }
 
 /// The results of one chunk, of one element type, behind a reference (see ``StreamChunk``).
+@usableFromInline
 final class StreamChunkBox<Element: Sendable>: Sendable {
-    let results: StreamChunkResults<Element>
+    @usableFromInline let results: StreamChunkResults<Element>
 
     init(_ results: StreamChunkResults<Element>) { self.results = results }
 }
