@@ -1,7 +1,7 @@
-// The chunk boundary of a stream read with `next(timeout:)`: the item that ends a chunk and the
-// first of the next, when that chunk has arrived, come from StreamStorage.nextReady, inlined into
-// the reader with the cursor's fast path, without a wait; only a chunk not there yet (or the end)
-// goes to the storage's waiting path.
+// The chunk boundary of a stream: the item that ends a chunk and the first of the next, when that
+// chunk has arrived, come from StreamStorage.nextReady, inlined into the reader with the cursor's
+// fast path, without a wait (with `next(timeout:)`) or a suspension (with `for try await`); only a
+// chunk not there yet (or the end) goes to the storage's waiting path.
 
 import MultiprocessingTestSupport
 import Testing
@@ -45,5 +45,39 @@ struct StreamChunkBoundaryTests {
         // Nothing is left: no item is ready, and the stream's own `next` says it ended.
         #expect(stream.storage.nextReady().map { _ in true } == nil)
         #expect(try stream.next(timeout: .seconds(5)) == nil)
+    }
+
+    @Test(
+        "The async iterator takes arrived chunks across their boundaries without suspending, unless its task is cancelled",
+        .timeLimit(.minutes(1)))
+    func iteratorWithoutSuspending() async throws {
+        let pool = try TestPools.make(processes: 2)
+        defer { pool.stop() }
+        let stream = try pool.imap(F.square, Array(0..<100), chunksize: 10)
+        #expect(await eventuallyAsync(timeout: .seconds(20)) { stream.progress.isFinished })
+        var iterator = stream.makeAsyncIterator()
+        var seen: [Int] = []
+        for _ in 0..<100 {
+            // The synchronous parts of `next()`: the values taken, then the chunk boundary.
+            if let value = iterator.nextTaken() {
+                seen.append(value)
+            } else {
+                seen.append(try #require(iterator.nextReady(), "item \(seen.count) was ready").get())
+            }
+        }
+        #expect(seen == (0..<100).map { $0 * $0 })
+        #expect(try await iterator.next() == nil)
+
+        // A cancelled task takes nothing at the boundary: the stream's own `next` throws.
+        let other = try pool.imap(F.square, Array(0..<20), chunksize: 10)
+        #expect(await eventuallyAsync(timeout: .seconds(20)) { other.progress.isFinished })
+        let task = Task {
+            var iterator = other.makeAsyncIterator()
+            withUnsafeCurrentTask { $0?.cancel() }
+            let ready = iterator.nextReady().map { _ in true }
+            let thrown = await #expect(throws: CancellationError.self) { _ = try await iterator.next() }
+            return ready == nil && thrown != nil
+        }
+        #expect(await task.value)
     }
 }
