@@ -46,6 +46,7 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
     @inlinable
     public func next(timeout: Duration? = nil) throws -> Element? {
         if let value = storage.nextBuffered() { return value }
+        if let outcome = storage.nextReady() { return try outcome.get() }
         return try storage.next(timeout: timeout)
     }
 
@@ -104,6 +105,7 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         @inlinable
         public mutating func next() async throws -> Element? {
             if let value = nextTaken() { return value }
+            if let outcome = nextReady() { return try outcome.get() }
             return try await stream.storage.next()
         }
 
@@ -112,7 +114,21 @@ public final class ResultStream<Element: Decodable & Sendable>: AsyncSequence, S
         @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Element? {
             if let value = nextTaken() { return value }
+            if let outcome = nextReady() { return try outcome.get() }
             return try await stream.storage.next()
+        }
+
+        /// The item that ends the chunk at hand, or the first of the next chunk if it has arrived,
+        /// without a wait (``StreamStorage/nextReady()``, compiled for the element type); nil when
+        /// none is ready, or the task or the stream was cancelled: then the stream's own `next`
+        /// waits or says why. (Through that async `next`, with its continuation and cancellation
+        /// handler, every chunk's last item cost the consuming task about 7,700 instructions more:
+        /// callgrind on `pool-workloads imap`, 3e6 items read with `for try await`, 264.2M → 241.0M
+        /// instructions on the task's threads.)
+        @inlinable
+        func nextReady() -> Result<Element, any Error>? {
+            guard !stream.storage.isDropped, !Task.isCancelled else { return nil }
+            return stream.storage.nextReady()
         }
 
         /// The next of the values taken, unless the stream was cancelled (a load): the common

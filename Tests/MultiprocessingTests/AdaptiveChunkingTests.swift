@@ -122,7 +122,7 @@ struct AdaptiveChunkingTests {
     @Test("A stream without a chunksize cuts chunks of the adaptive size; one with a chunksize keeps it")
     func streamSizes() {
         /// Cuts, runs (100 ns an item) and consumes 12 chunks; returns their sizes.
-        func drive(_ sm: inout StreamStateMachine<Int, String>) -> [Int] {
+        func drive(_ sm: inout StreamStateMachine<String>) -> [Int] {
             var cut: [Int] = []
             for index in 0..<12 {
                 let size = sm.nextChunkSize
@@ -130,22 +130,22 @@ struct AdaptiveChunkingTests {
                 sm.chunkSubmitted(index: index, count: size)
                 var results = StreamChunkResults<Int>(count: size)
                 results.values = Array(repeating: 0, count: size)
-                _ = sm.chunkArrived(index: index, results, runNanoseconds: UInt64(size) * 100)
+                _ = sm.chunkArrived(index: index, StreamChunk(results), runNanoseconds: UInt64(size) * 100)
                 guard case .chunk = sm.poll(registering: nil) else { return cut }
                 sm.chunkConsumed(items: size)
             }
             return cut
         }
-        var adaptive = StreamStateMachine<Int, String>(ordered: true, window: 4, chunksize: nil)
+        var adaptive = StreamStateMachine<String>(ordered: true, window: 4, chunksize: nil)
         #expect(drive(&adaptive) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048])
-        var fixed = StreamStateMachine<Int, String>(ordered: true, window: 4, chunksize: 7)
+        var fixed = StreamStateMachine<String>(ordered: true, window: 4, chunksize: 7)
         #expect(drive(&fixed) == Array(repeating: 7, count: 12))
         #expect(fixed.itemWindow == .max)
     }
 
     @Test("The read-ahead is bounded in items as well as chunks")
     func itemWindow() {
-        var sm = StreamStateMachine<Int, String>(ordered: true, window: 8, chunksize: nil, itemWindow: 100)
+        var sm = StreamStateMachine<String>(ordered: true, window: 8, chunksize: nil, itemWindow: 100)
         // Grow the chunks past what the item window holds at once.
         var index = 0
         while sm.nextChunkSize < 64 {
@@ -153,7 +153,7 @@ struct AdaptiveChunkingTests {
             sm.chunkSubmitted(index: index, count: size)
             var results = StreamChunkResults<Int>(count: size)
             results.values = Array(repeating: 0, count: size)
-            _ = sm.chunkArrived(index: index, results, runNanoseconds: 10)
+            _ = sm.chunkArrived(index: index, StreamChunk(results), runNanoseconds: 10)
             _ = sm.poll(registering: nil)
             sm.chunkConsumed(items: size)
             index += 1
@@ -170,7 +170,7 @@ struct AdaptiveChunkingTests {
         #expect(fed == [64, 36])
         #expect(sm.outstandingItems == 100)
         // The default item window: the chunk window of the largest chunks.
-        let defaults = StreamStateMachine<Int, String>(ordered: true, window: 8, chunksize: nil)
+        let defaults = StreamStateMachine<String>(ordered: true, window: 8, chunksize: nil)
         #expect(defaults.itemWindow == 8 * AdaptiveChunking.defaultMaximum)
     }
 

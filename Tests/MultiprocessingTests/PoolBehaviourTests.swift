@@ -228,8 +228,9 @@ final class CountingSequence: Sequence, @unchecked Sendable {
         let stream = try pool.imap(F.square, input, chunksize: 10)
         for i in 0..<50 { #expect(try stream.next() == i * i) }
         usleep(100_000)
-        // 8 chunks of 10 in flight at most, plus what was consumed.
-        #expect(input.pulled.load(ordering: .relaxed) <= 50 + 10 * 10)
+        // The window's chunks of 10 in flight at most (and two more's worth of slack), plus what
+        // was consumed.
+        #expect(input.pulled.load(ordering: .relaxed) <= 50 + 10 * (Chunking.streamWindow(processes: 2) + 2))
         stream.cancel()
         #expect(errorCode { try stream.next() } == .cancelled)
         #expect(try pool.apply(F.square, 12) == 144)

@@ -31,22 +31,59 @@ struct SharedRingRestartTests {
     func drainedRingStartsOver() throws {
         let stream = try RingStream(capacity: 64 * 1024)
         let ring = stream.ring
-        let first = pattern(16000, seed: 1)
-        #expect(first.withUnsafeBytes { ring.write($0) } == 16000)
+        // Messages of a quarter of the ring (16 KiB) or more: they start over where they fit.
+        let first = pattern(40000, seed: 1)
+        #expect(first.withUnsafeBytes { ring.write($0) } == 40000)
         #expect(readAll(ring) == first)
-        let second = pattern(9600, seed: 2)
-        #expect(second.withUnsafeBytes { ring.write($0) } == 9600)
-        // Skipped from 16000 to the ring's end (65536), then 9600 bytes from the start.
-        #expect(tail(ring) == 65536 + 9600)
+        let second = pattern(20000, seed: 2)
+        #expect(second.withUnsafeBytes { ring.write($0) } == 20000)
+        // Skipped from 40000 to the ring's end (65536), then 20000 bytes from the start.
+        #expect(tail(ring) == 65536 + 20000)
         #expect(!ring.isEmpty)
         #expect(readAll(ring) == second)
-        #expect(head(ring) == 65536 + 9600)
+        #expect(head(ring) == 65536 + 20000)
         #expect(ring.isEmpty && ring.positionsAreValid)
-        // Again: from 9600 (the next ring's start is 131072).
-        let third = pattern(8000, seed: 3)
-        #expect(third.withUnsafeBytes { ring.write($0) } == 8000)
-        #expect(tail(ring) == 131_072 + 8000)
+        // Again: from 20000 (the next ring's start is 131072).
+        let third = pattern(18000, seed: 3)
+        #expect(third.withUnsafeBytes { ring.write($0) } == 18000)
+        #expect(tail(ring) == 131_072 + 18000)
         #expect(readAll(ring) == third)
+    }
+
+    @Test("A message under a quarter of the ring starts over only where it leaves room for the next one")
+    func smallMessageLeavesRoom() throws {
+        let stream = try RingStream(capacity: 1 << 20)
+        let ring = stream.ring
+        // 8,008 bytes: a result of 1000 packed `Int`s. Taken one at a time, they go on after one
+        // another until the space before the position holds one and 64 KiB more.
+        var restartedAt: UInt64?
+        for index in 0..<20 {
+            let before = tail(ring)
+            let message = pattern(8008, seed: index)
+            #expect(message.withUnsafeBytes { ring.write($0) } == 8008)
+            if tail(ring) != before + 8008 {
+                restartedAt = before
+                #expect(tail(ring) % UInt64(1 << 20) == 8008, "message \(index) started over")
+                break
+            }
+            #expect(readAll(ring) == message)
+        }
+        let restart = try #require(restartedAt, "no message started over")
+        #expect(restart >= UInt64(8008 + 64 * 1024) && restart < UInt64(2 * 8008 + 64 * 1024))
+        // The producer goes on two messages ahead of its consumer (the first after the skip not
+        // read yet): the next ones fit whole. (Restarting where the message just fit left no room:
+        // the second one found the ring full.)
+        let ahead = (0..<3).map { pattern(8008, seed: 100 + $0) }
+        for message in ahead { #expect(message.withUnsafeBytes { ring.write($0) } == 8008) }
+        #expect(ring.positionsAreValid)
+        var read: [UInt8] = []
+        while true {
+            let bytes = readAll(ring)
+            if bytes.isEmpty { break }
+            read += bytes
+        }
+        #expect(read.count == 4 * 8008)
+        #expect(Array(read[8008...]) == ahead.flatMap { $0 })
     }
 
     @Test("Until the consumer follows a skip, only the space before the position is free")
@@ -106,10 +143,10 @@ struct SharedRingRestartTests {
             frame.withUnsafeBytes { writer.send($0) }
             let next = try #require(try reader.next())
             #expect(next.bytes == Array(frame[4...]), "frame \(index)")
-            // Every frame found the ring drained: those of a page or more that fit before the
-            // position started over.
+            // Every frame found the ring drained: those the rule lets (of a page or more, fitting
+            // before the position) started over.
             let position = Int(before % UInt64(64 * 1024))
-            if frame.count >= SharedRing.smallestRestart && frame.count <= position {
+            if SharedRing.startsOver(message: frame.count, at: position, capacity: 64 * 1024) {
                 #expect(tail(stream.ring) % UInt64(64 * 1024) == UInt64(frame.count), "frame \(index) started over")
             }
         }
@@ -120,9 +157,9 @@ struct SharedRingRestartTests {
     func corruptSkipIsRefused() throws {
         let stream = try RingStream(capacity: 64 * 1024)
         let ring = stream.ring
-        #expect(pattern(16000, seed: 1).withUnsafeBytes { ring.write($0) } == 16000)
+        #expect(pattern(40000, seed: 1).withUnsafeBytes { ring.write($0) } == 40000)
         _ = readAll(ring)
-        #expect(pattern(9600, seed: 2).withUnsafeBytes { ring.write($0) } == 9600)
+        #expect(pattern(20000, seed: 2).withUnsafeBytes { ring.write($0) } == 20000)
         // The skip's end, beside the producer's position: not at a ring's start.
         (ring.control + 16).storeBytes(of: UInt64(60000), as: UInt64.self)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -130,7 +167,7 @@ struct SharedRingRestartTests {
         // Past the producer's position.
         (ring.control + 16).storeBytes(of: UInt64(3 * 65536), as: UInt64.self)
         #expect(buffer.withUnsafeMutableBytes { ring.read(into: $0.baseAddress!, count: $0.count) } == -1)
-        #expect(head(ring) == 16000, "the consumer's position did not move")
+        #expect(head(ring) == 40000, "the consumer's position did not move")
         var source = RingSource(ring: ring, wake: .futex)
         #expect(throws: FrameError.self) {
             _ = try buffer.withUnsafeMutableBytes { try source.read(into: $0.baseAddress!, count: $0.count) }

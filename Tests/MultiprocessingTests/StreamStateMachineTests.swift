@@ -11,17 +11,17 @@ import Testing
 
 @testable import Multiprocessing
 
-private typealias SM = StreamStateMachine<Int, String>
+private typealias SM = StreamStateMachine<String>
 
 private struct Failed: Error, Equatable {
     var item: Int
 }
 
 /// The results of a chunk whose items all succeeded.
-private func results(_ values: [Int]) -> StreamChunkResults<Int> {
+private func results(_ values: [Int]) -> StreamChunk {
     var chunk = StreamChunkResults<Int>(count: values.count)
     chunk.values = values
-    return chunk
+    return StreamChunk(chunk)
 }
 
 /// Drives one state machine and hands its chunks out through a cursor, as StreamStorage does.
@@ -161,8 +161,22 @@ struct StreamStateMachineTests {
         var chunk = StreamChunkResults<Int>(count: 3)
         chunk.values = [10, 12]
         chunk.failures[1] = Failed(item: 11)
-        _ = h.sm.chunkArrived(index: 0, chunk)
+        _ = h.sm.chunkArrived(index: 0, StreamChunk(chunk))
         #expect(h.drain() == [.value(10), .failure(Failed(item: 11)), .value(12)])
+    }
+
+    @Test("A chunk that failed whole (its worker was lost) fails at each of its items, in its place")
+    func chunkFailedWhole() {
+        var h = Harness()
+        h.feed(size: 3, upTo: 2)
+        _ = h.sm.chunkArrived(index: 1, results([3, 4, 5]))
+        // The chunk carries no values: the cursor makes its failures from the one error.
+        _ = h.sm.chunkArrived(index: 0, StreamChunk(failing: 3, with: Failed(item: -1)))
+        #expect(
+            h.drain() == [
+                .failure(Failed(item: -1)), .failure(Failed(item: -1)), .failure(Failed(item: -1)),
+                .value(3), .value(4), .value(5),
+            ])
     }
 
     @Test("An item that fails before it is sent takes its place in input order")
@@ -183,7 +197,7 @@ struct StreamStateMachineTests {
         var h = Harness(window: 1)
         h.feed(upTo: 1)
         #expect(h.sm.nextChunkToFeed == nil)
-        _ = h.sm.chunkArrived(index: 0, StreamChunkResults(count: 0))
+        _ = h.sm.chunkArrived(index: 0, StreamChunk(StreamChunkResults<Int>(count: 0)))
         #expect(h.sm.nextChunkToFeed == 1)
         h.sm.inputEnded()
         _ = h.sm.jobFinished()

@@ -154,7 +154,7 @@ private func makeSink<R: Decodable & Sendable>(_: R.Type, chunkSizes: [Int]) -> 
 
     @Test("A stream reads more input once a quarter of its window is free, not after every chunk")
     func refillByQuarters() {
-        var sm = StreamStateMachine<Int, String>(ordered: true, window: 8, chunksize: 10)
+        var sm = StreamStateMachine<String>(ordered: true, window: 8, chunksize: 10)
         while let index = sm.nextChunkToFeed { sm.chunkSubmitted(index: index, count: 10) }
         #expect(!sm.wantsRefill)
         sm.chunkConsumed(items: 10)
@@ -162,7 +162,7 @@ private func makeSink<R: Decodable & Sendable>(_: R.Type, chunkSizes: [Int]) -> 
         sm.chunkConsumed(items: 10)
         #expect(sm.wantsRefill)
         // A small window refills after every chunk; an input that ended, never.
-        var small = StreamStateMachine<Int, String>(ordered: true, window: 2, chunksize: 10)
+        var small = StreamStateMachine<String>(ordered: true, window: 2, chunksize: 10)
         while let index = small.nextChunkToFeed { small.chunkSubmitted(index: index, count: 10) }
         small.chunkConsumed(items: 10)
         #expect(small.wantsRefill)

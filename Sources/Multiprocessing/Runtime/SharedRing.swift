@@ -26,7 +26,9 @@
 // Starting over: a producer that finds the ring drained (the consumer has read everything) writes
 // its next message at the ring's start rather than after the last one, if the whole message (the
 // rest of the frame and its attachments, which it may write in several parts) fits in the space
-// before its position (all of it read); until the consumer has followed, only that space is free. It skips the rest of the ring: it records where the skip
+// before its position (all of it read) and, for a message under a quarter of the ring, leaves room
+// there for the next one (until the consumer has followed, only that space is free: see
+// `startsOver`). It skips the rest of the ring: it records where the skip
 // starts and ends (beside its position, published with it), and the consumer, reading at the
 // skip's start, goes on at its end. A ring whose messages are mostly taken as they come (a chunk
 // at a time) then reuses the same pages, which stay mapped and in the cache, instead of cycling
@@ -46,6 +48,31 @@ import Synchronization
 struct SharedRing: @unchecked Sendable {
     /// The smallest message that starts over at the ring's start (see the file's header): a page.
     static let smallestRestart = 4096
+
+    /// The room a message smaller than a quarter of the ring leaves free when it starts over:
+    /// this much, or as much as the message itself if that is more (see ``startsOver(message:at:capacity:)``).
+    static let roomAfterRestart = 64 * 1024
+
+    /// Whether a message of `whole` bytes, written into a drained ring at `position` (its offset
+    /// in the data area), starts over at the ring's start: it must be of a page or more and fit
+    /// before `position`; one under a quarter of the ring must also leave room for the next message
+    /// of its size (and at least ``roomAfterRestart``) there.
+    ///
+    /// Until the consumer follows the skip, only the space before `position` is free. Restarting
+    /// a message that just fits left none: a ring carrying one 8 KB chunk at a time started over
+    /// at every message (always from the position of the last), and a producer one message ahead
+    /// of its consumer found it full. A worker that wrote a second result before the parent's I/O
+    /// thread read the first then slept on the ring's futex, and the parent writing tasks waited
+    /// for its doorbell: in `imap` of 3e6 items (chunksize 1000, 2 workers) a third of the chunks
+    /// did so (each worker's futex waits in `pool-workloads imap`, whose two streams send it
+    /// 3,000 chunks: 1,100 → 0; see PerformanceAndChunksize.md). Messages of a quarter of the ring or more (a `starmap`'s
+    /// 1–2 MiB chunks) keep the plain rule: two of them never fit unread anyway, and restarting
+    /// them is what keeps a fresh pool's first large job from faulting in the whole ring.
+    @inline(__always)
+    static func startsOver(message whole: Int, at position: Int, capacity: Int) -> Bool {
+        guard whole >= smallestRestart, whole <= position else { return false }
+        return whole >= capacity / 4 || position - whole >= max(whole, roomAfterRestart)
+    }
 
     /// The ring's control block: four cache lines (producer's position and its skip, consumer's
     /// position, the consumer's armed flag, the producer's waiting flag), one each so that
@@ -128,9 +155,9 @@ struct SharedRing: @unchecked Sendable {
         guard used <= UInt64(capacity) else { return 0 }
         let position = Int(t & UInt64(capacity - 1))
         // Not for small messages (a lone call's): they touch a new page only now and then, and
-        // recording a skip for each cost both sides about 30 instructions a call.
+        // recording a skip for each cost both sides about 30 instructions a call (`startsOver`).
         let whole = max(message, bytes.count)
-        if used == 0 && whole >= SharedRing.smallestRestart && whole <= position && bytes.count > 0 {
+        if used == 0 && bytes.count > 0 && SharedRing.startsOver(message: whole, at: position, capacity: capacity) {
             // Published with the position below (release): the consumer sees the skip with
             // the bytes after it. The skipped bytes count as used until it has.
             let end = t &+ UInt64(capacity - position)

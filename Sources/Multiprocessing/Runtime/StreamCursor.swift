@@ -47,6 +47,7 @@ struct StreamCursor<Element: Sendable>: Sendable {
     }
 
     /// The next item, and whether it ends its chunk (the cursor is then empty again).
+    @inlinable
     mutating func take() -> (Result<Element, any Error>, endsChunk: Bool)? {
         guard position < count else { return nil }
         let outcome: Result<Element, any Error>
@@ -62,7 +63,18 @@ struct StreamCursor<Element: Sendable>: Sendable {
         return (outcome, ends)
     }
 
+    /// Starts handing out `chunk`, a chunk of this element type (the stream's).
+    @inlinable
+    mutating func load(_ chunk: StreamChunk) {
+        if let box = chunk.box {
+            load(unsafeDowncast(box, to: StreamChunkBox<Element>.self).results)
+        } else {
+            load(StreamChunkResults(failing: chunk.count, with: chunk.failure!))
+        }
+    }
+
     /// Starts handing out `chunk`.
+    @inlinable
     mutating func load(_ chunk: StreamChunkResults<Element>) {
         self = StreamCursor()
         values = chunk.values

@@ -7,19 +7,23 @@
 // No lock, no I/O, no clock: StreamStorage.swift holds it under a lock and, after releasing the
 // lock, performs what a transition returns (wakes the waiters it hands back, reads more input).
 // `Waiter` is whatever the storage wakes (a semaphore or a continuation); the tests use names.
+// It does not know the stream's element type: a chunk's results travel through it behind a
+// reference (`StreamChunk`), which only the storage opens.
 
 import DequeModule
 
 /// The results of one chunk of a stream: the values in order, and the positions that failed.
+@usableFromInline
 struct StreamChunkResults<Element> {
-    var values: [Element] = []
-    var failures: [Int: any Error] = [:]
+    @usableFromInline var values: [Element] = []
+    @usableFromInline var failures: [Int: any Error] = [:]
     /// The items the chunk has: `values.count + failures.count`.
-    var count: Int
+    @usableFromInline var count: Int
 
     init(count: Int) { self.count = count }
 
     /// A chunk of `count` items that all failed with `error`.
+    @usableFromInline
     init(failing count: Int, with error: any Error) {
         self.count = count
         for position in 0..<count { failures[position] = error }
@@ -28,6 +32,47 @@ struct StreamChunkResults<Element> {
 
 extension StreamChunkResults: Sendable where Element: Sendable {}
 
+/// A chunk's results as the state machine keeps them, whatever the stream's element type: its item
+/// count, and the results behind a reference that only the storage, which knows the type, opens
+/// (``StreamCursor/load(_:)-(StreamChunk)``).
+///
+/// The state machine was generic over the element type. Compiled once for all types (the storage's
+/// code is not specialized for the caller's), its transitions looked up the type metadata of their
+/// generic parts (the queue of ready chunks, a poll's outcome, ...) at run time at every call:
+/// about 40 look-ups and 13,000 instructions a chunk on the consumer's thread (callgrind, `imap`
+/// of 3e6 items, chunksize 1000). Not generic, it is compiled for the storage's one waiter type.
+@usableFromInline
+struct StreamChunk: Sendable {
+    /// The chunk's items, values and failures.
+    @usableFromInline let count: Int
+    /// A ``StreamChunkBox`` of the stream's element type; nil for a chunk whose items all failed
+    /// with ``failure``.
+    @usableFromInline let box: (any AnyObject & Sendable)?
+    @usableFromInline let failure: (any Error)?
+
+    /// The chunk of `results`.
+    init<Element: Sendable>(_ results: StreamChunkResults<Element>) {
+        count = results.count
+        box = StreamChunkBox(results)
+        failure = nil
+    }
+
+    /// A chunk of `count` items that all failed with `error`.
+    init(failing count: Int, with error: any Error) {
+        self.count = count
+        box = nil
+        failure = error
+    }
+}
+
+/// The results of one chunk, of one element type, behind a reference (see ``StreamChunk``).
+@usableFromInline
+final class StreamChunkBox<Element: Sendable>: Sendable {
+    @usableFromInline let results: StreamChunkResults<Element>
+
+    init(_ results: StreamChunkResults<Element>) { self.results = results }
+}
+
 /// The state of one stream, from its first chunk to its end.
 ///
 /// Chunk indices count from 0 in input order; an item that fails before it can be sent (its
@@ -35,7 +80,7 @@ extension StreamChunkResults: Sendable where Element: Sendable {}
 /// submission until the consumer has taken its last item; at most `window` are, holding at most
 /// `itemWindow` items (unless the pool was closed: then all the input is read at once, as
 /// CPython's `imap` does).
-struct StreamStateMachine<Element, Waiter> {
+struct StreamStateMachine<Waiter> {
     /// `imap` (hand chunks out in input order) or `imapUnordered` (as they arrive).
     let ordered: Bool
     /// The most chunks outstanding at once.
@@ -48,9 +93,9 @@ struct StreamStateMachine<Element, Waiter> {
     private(set) var chunking: AdaptiveChunking?
 
     /// Chunks ready to hand out, in the stream's order.
-    private var ready: Deque<StreamChunkResults<Element>> = []
+    private var ready: Deque<StreamChunk> = []
     /// Ordered streams: chunks that arrived ahead of their turn.
-    private var early: [Int: StreamChunkResults<Element>] = [:]
+    private var early: [Int: StreamChunk] = [:]
     private var nextToRelease = 0
     /// Item count of every chunk submitted and not yet released.
     private var sizes: [Int: Int] = [:]
@@ -124,7 +169,7 @@ struct StreamStateMachine<Element, Waiter> {
         submitted += 1
         itemsSubmitted += 1
         outstandingItems += 1
-        early[index] = StreamChunkResults(failing: 1, with: error)
+        early[index] = StreamChunk(failing: 1, with: error)
         return release() ? takeWaiters() : []
     }
 
@@ -152,7 +197,7 @@ struct StreamStateMachine<Element, Waiter> {
     ///   - resultBytes: The size of its results on the wire (0 when not known).
     /// - Returns: the waiters to wake (none unless a chunk can be handed out now).
     mutating func chunkArrived(
-        index: Int, _ results: StreamChunkResults<Element>, runNanoseconds: UInt64? = nil, resultBytes: Int = 0
+        index: Int, _ results: StreamChunk, runNanoseconds: UInt64? = nil, resultBytes: Int = 0
     ) -> [Waiter] {
         // A chunk that was running when the stream was cancelled (its worker killed, or its
         // result already on the way) is not handed out: every poll after a cancel fails.
@@ -166,9 +211,9 @@ struct StreamStateMachine<Element, Waiter> {
         // The consumer gives back the items it takes (`chunkConsumed(items:)`): count what came.
         if let count = sizes[index] { outstandingItems += results.count - count }
         // The chunk whose turn it is (or any chunk, unordered) goes straight to `ready`: through
-        // `early` it cost a store and a removal in a dictionary of generic values, looked up
-        // at run time (measured with callgrind on `imap` of 3e6 items, chunksize 1000: about
-        // 4,000 of the 6,500 instructions a chunk of this transition).
+        // `early` it cost a store and a removal in a dictionary (when its values were generic,
+        // their type looked up at run time, measured with callgrind on `imap` of 3e6 items,
+        // chunksize 1000: about 4,000 of the 6,500 instructions a chunk of this transition).
         guard !ordered || index == nextToRelease else {
             early[index] = results
             return []
@@ -199,9 +244,9 @@ struct StreamStateMachine<Element, Waiter> {
     /// Moves arrived chunks to `ready`: in order for `imap`, as they come for `imapUnordered`.
     /// - Returns: whether any chunk moved.
     private mutating func release() -> Bool {
-        // Most chunks arrive in their turn and leave `early` empty: a look-up in it (a dictionary
-        // of generic values, its type looked up at run time) cost some 900 instructions a chunk
-        // of the I/O thread for nothing (callgrind, `imap` of 3e6 items, chunksize 1000).
+        // Most chunks arrive in their turn and leave `early` empty: a look-up in it (when its
+        // values were generic, their type looked up at run time) cost some 900 instructions a
+        // chunk of the I/O thread for nothing (callgrind, `imap` of 3e6 items, chunksize 1000).
         guard !early.isEmpty else { return false }
         var released = false
         if ordered {
@@ -221,7 +266,7 @@ struct StreamStateMachine<Element, Waiter> {
     }
 
     /// A chunk without items (its worker stopped before the first) is consumed at once.
-    private mutating func append(_ results: StreamChunkResults<Element>, chunk: Int) {
+    private mutating func append(_ results: StreamChunk, chunk: Int) {
         sizes[chunk] = nil
         guard results.count > 0 else {
             consumed += 1
@@ -235,7 +280,7 @@ struct StreamStateMachine<Element, Waiter> {
     /// What the consumer gets when it asks for the next chunk.
     enum Poll {
         /// The next chunk to hand out (never empty).
-        case chunk(StreamChunkResults<Element>)
+        case chunk(StreamChunk)
         /// The stream has ended.
         case end
         /// The stream failed as a whole.
@@ -310,4 +355,4 @@ struct StreamStateMachine<Element, Waiter> {
     }
 }
 
-extension StreamStateMachine: Sendable where Element: Sendable, Waiter: Sendable {}
+extension StreamStateMachine: Sendable where Waiter: Sendable {}
