@@ -226,6 +226,17 @@ final class LocalTransport: WorkerTransport {
         let ring = channel.shared.tasks
         var wrote = false
         while let frame = channel.outbox.first {
+            if channel.written == 0 && frame.keepsWhole && !LocalTransport.takesWhole(frame.count, ring) {
+                // Whole or not at all (see ``OutgoingFrame/keepsWhole``): waits for room as for
+                // a full ring, the worker ringing once it freed its last chunk.
+                if !channel.countedWaiting {
+                    channel.countedWaiting = true
+                    outboxesWaiting.add(1, ordering: .sequentiallyConsistent)
+                }
+                ring.markProducerWaiting()
+                if LocalTransport.takesWhole(frame.count, ring) { continue }
+                break
+            }
             if channel.written == 0 && frame.count >= LocalTransport.presentAheadMessage {
                 LocalTransport.makePresent(ahead: frame.count, in: ring, extent: &channel.presentExtent)
             }
@@ -286,6 +297,13 @@ final class LocalTransport: WorkerTransport {
         guard reach > extent else { return }
         ring.makePresent(offset: extent, count: reach - extent)
         extent = reach
+    }
+
+    /// Whether a frame of `count` bytes that ``OutgoingFrame/keepsWhole`` may go into `ring` now:
+    /// it fits there whole, in one piece; or it never will (larger than the ring, or a drained
+    /// ring without such a piece), and then goes as any other.
+    static func takesWhole(_ count: Int, _ ring: SharedRing) -> Bool {
+        count > ring.capacity || ring.fitsWhole(count) || ring.isDrained
     }
 
     /// Takes the channel out of ``outboxesWaiting`` once it has nothing left to write.

@@ -169,6 +169,12 @@ struct SharedRing: @unchecked Sendable {
         return Reservation(start: t, count: count, skipFrom: nil, pointer: data + position)
     }
 
+    /// Whether a message of `count` bytes would go in whole, in one piece, now (where
+    /// ``reserve(_:)`` would put it, and ``write(_:message:)`` too).
+    func fitsWhole(_ count: Int) -> Bool {
+        reserve(count) != nil
+    }
+
     /// Space ``reserve(_:)`` set aside: `count` bytes at `pointer`, published by ``publish(_:)``.
     struct Reservation {
         /// The producer's position of the reserved bytes' first.
@@ -232,6 +238,14 @@ struct SharedRing: @unchecked Sendable {
     func sleepUntilSpace(timeoutMilliseconds: Int32) -> Bool {
         guard !hasFreeSpace else { return true }
         return futexWait(UnsafeRawPointer(waiting), expected: 1, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Sleeps (the worker) until the consumer frees some space, however much is free now, for at
+    /// most `timeoutMilliseconds`; after ``markProducerWaiting()`` and a last look (for room in
+    /// one piece: see ``reserve(_:)``). Returns false when the sleep ran out without a wake-up.
+    @discardableResult
+    func sleepUntilFreed(timeoutMilliseconds: Int32) -> Bool {
+        futexWait(UnsafeRawPointer(waiting), expected: 1, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     // MARK: - Consumer
