@@ -107,6 +107,9 @@ final class LocalTransport: WorkerTransport {
     /// for room is worth a look at the channels only then, so that reading results does not
     /// take the channel lock at every read.
     let outboxesWaiting = Atomic<Int>(0)
+    /// How many frames went to workers' channels: the I/O thread makes task rings present only
+    /// while this stays as it was (TaskRingPrefault.swift).
+    let tasksSent = Atomic<Int>(0)
     /// Signalled once per spawn request, and when the event loop has ended (WorkerSpawner.swift).
     let spawnerWake = DispatchSemaphore(value: 0)
     /// Completed once the workers asked for before ``start(events:)`` were registered (or failed
@@ -175,6 +178,7 @@ final class LocalTransport: WorkerTransport {
     /// Performs `operation` as the `sequence`th effect on worker `id`, or keeps it until the ones
     /// before it came; drops it when the worker is gone.
     private func apply(_ operation: Operation, to id: WorkerID, sequence: UInt64) {
+        tasksSent.add(1, ordering: .relaxed)
         let doorbell = channels.withLock { channels in
             channels.table.update(id) { channel -> SharedDescriptor? in
                 guard sequence == channel.nextSequence else {
