@@ -215,6 +215,7 @@ enum WorkerLoop {
         tasks.releaseItemsInRing()
         // What the task printed reaches its destination before the parent hears back.
         fflush(nil)
+        servedChunks.countInPlace(results: stored && reservation != nil)
         if stored, let reservation {
             output.publishPacked(
                 reservation, job: header.job, chunkIndex: header.chunkIndex, count: header.itemCount,
