@@ -66,6 +66,11 @@ struct InPlaceChunkTests {
         _ = readAll(ring)
         // Drained: a frame that keeps whole goes, whether it fits in one piece or not.
         #expect(LocalTransport.takesWhole(20_000, ring) && LocalTransport.takesWhole(60_000, ring))
+        // Positions a broken worker wrote: no room, and a frame that keeps whole goes to the write,
+        // which finds them corrupt (the worker is then killed), rather than waiting for ever.
+        stream.overwritePositions(tail: 100, head: 1 << 40)
+        #expect(ring.reserve(10) == nil)
+        #expect(LocalTransport.takesWhole(20_000, ring))
     }
 
     @Test("A task frame of attached packed items is marked to go into a ring whole; other frames are not")
@@ -113,9 +118,13 @@ struct InPlaceChunkTests {
         #expect(ring.isEmpty)
     }
 
+    /// Why the pool tests are skipped on the cluster backend.
+    static let inPlaceComment: Comment =
+        "checks the local data plane: a cluster pool's chunks cross its node agents"
+
     @Test(
-        "Through a pool: chunks of plain numbers run from the ring, their results in place; a call that throws sends its error the usual way"
-    )
+        "Through a pool: chunks of plain numbers run from the ring, their results in place; a call that throws sends its error the usual way",
+        .disabled(if: TestBackend.isCluster, inPlaceComment))
     func throughAPool() async throws {
         let pool = try TestPools.make(processes: 1)
         defer { pool.terminate() }
@@ -127,11 +136,33 @@ struct InPlaceChunkTests {
         #expect(after[2] == before[2])
         #expect(after[0] - before[0] == 4)
         #expect(after[1] - before[1] == 4)
+        // Attached packed items the packed loop does not run (an async body, results that are
+        // not plain): copied out of the ring, the usual way.
+        #expect(
+            try await pool.map(F.packedAsyncFailNegative, 0..<20_000, chunksize: 10_000) == (0..<20_000).map { $0 &* 5 }
+        )
+        #expect(try await pool.map(F.packedLabel, 0..<10_000, chunksize: 10_000) == (0..<10_000).map { "#\($0)" })
+        #expect(try await pool.apply(F.servedInPlace)[0] == after[0])
         // A chunk run in place whose sixth call throws: the error, the results the usual way.
         await #expect(throws: RemoteError.self) { try await pool.map(F.failOnFive, 0..<10_000, chunksize: 10_000) }
         let failed = try await pool.apply(F.servedInPlace)
         #expect(failed[0] - after[0] == 1)
         #expect(failed[1] == after[1])
+    }
+
+    @Test(
+        "With maxMemoryPerChild, a chunk runs in place and its results go after the memory check, the usual way",
+        .disabled(if: TestBackend.isCluster, inPlaceComment))
+    func inPlaceWithMemoryBound() async throws {
+        var configuration = TestPools.configuration(processes: 1)
+        configuration.maxMemoryPerChild = 1 << 40
+        let pool = try TestPools.make(configuration)
+        defer { pool.terminate() }
+        let before = try await pool.apply(F.servedInPlace)
+        #expect(try await pool.map(F.square, 0..<20_000, chunksize: 10_000) == (0..<20_000).map { $0 * $0 })
+        let after = try await pool.apply(F.servedInPlace)
+        #expect(after[0] - before[0] == 2)
+        #expect(after[1] == before[1])
     }
 
     @Test(
@@ -203,7 +234,9 @@ struct InPlaceChunkTests {
         #expect(ResultFrameBuilder.packedPrefixSize == DirectResults.prefixSize)
     }
 
-    @Test("The parent makes a ready worker's task ring present in its own mapping while idle", .timeLimit(.minutes(1)))
+    @Test(
+        "The parent makes a ready worker's task ring present in its own mapping while idle", .timeLimit(.minutes(1)),
+        .disabled(if: TestBackend.isCluster, TestBackend.needsLocalWorkers))
     func parentPrefaultsTaskRings() async throws {
         let pool = try TestPools.make(processes: 1)
         defer { pool.terminate() }

@@ -305,9 +305,10 @@ final class LocalTransport: WorkerTransport {
 
     /// Whether a frame of `count` bytes that ``OutgoingFrame/keepsWhole`` may go into `ring` now:
     /// it fits there whole, in one piece; or it never will (larger than the ring, or a drained
-    /// ring without such a piece), and then goes as any other.
+    /// ring without such a piece), and then goes as any other; or the worker wrote over the
+    /// ring's positions, which the write then finds (and kills the worker).
     static func takesWhole(_ count: Int, _ ring: SharedRing) -> Bool {
-        count > ring.capacity || ring.fitsWhole(count) || ring.isDrained
+        count > ring.capacity || ring.fitsWhole(count) || ring.isDrained || !ring.positionsAreValid
     }
 
     /// Takes the channel out of ``outboxesWaiting`` once it has nothing left to write.
