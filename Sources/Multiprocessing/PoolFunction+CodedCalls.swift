@@ -14,6 +14,12 @@ struct CodedCalls<each Argument: Sendable, Result: Sendable>: Sendable {
         @Sendable (PoolFunction<repeat each Argument, Result>, inout ByteReader, TaskHeader, inout ResultFrameBuilder)
             throws -> Void
     let runOnce: @Sendable (PoolFunction<repeat each Argument, Result>, inout ByteReader) async throws -> Void
+    /// Runs a chunk of packed items where they lie: ``ChunkRunner/runPackedItems(_:header:output:into:)``.
+    let runPackedItems:
+        @Sendable (
+            PoolFunction<repeat each Argument, Result>, UnsafeRawPointer, TaskHeader, UnsafeMutableRawPointer?,
+            inout ResultFrameBuilder
+        ) -> Bool
 
     init() where repeat each Argument: Codable, Result: Codable {
         runChunk = { function, reader, header, results in
@@ -23,6 +29,9 @@ struct CodedCalls<each Argument: Sendable, Result: Sendable>: Sendable {
             try function.runCodedChunkSynchronously(&reader, header: header, into: &results)
         }
         runOnce = { function, reader in try await function.runCodedOnce(&reader) }
+        runPackedItems = { function, items, header, output, results in
+            function.runCodedPackedItems(items, header: header, output: output, into: &results)
+        }
     }
 }
 
@@ -39,6 +48,20 @@ extension PoolFunction: ChunkRunner {
 
     func runOnce(_ reader: inout ByteReader) async throws {
         try await coded.runOnce(self, &reader)
+    }
+
+    func packedResultStride(forItemsOf header: TaskHeader, itemBytes: Int) -> Int? {
+        guard isSynchronous, packedRunner != nil, let stride = header.packedStride, stride == packedCallStride,
+            PackedLayout.fits(header.itemCount, of: stride, in: itemBytes)
+        else { return nil }
+        return MemoryLayout<Result>.stride
+    }
+
+    func runPackedItems(
+        _ items: UnsafeRawPointer, header: TaskHeader, output: UnsafeMutableRawPointer?,
+        into results: inout ResultFrameBuilder
+    ) -> Bool {
+        coded.runPackedItems(self, items, header, output, &results)
     }
 
     /// What a worker serves the function through (its ``ChunkRunner`` conformance, known here

@@ -22,6 +22,12 @@ extension TestFunctions {
         let counts = WorkerTesting.servedChunks
         return [counts.synchronous, counts.asynchronous, Int(getpid())]
     }
+    /// `[chunks run in place, of them with results in place, pid]` of the worker that runs it
+    /// (``WorkerTesting/servedInPlace``).
+    public static let servedInPlace = PoolFunction("servedInPlace") { () -> [Int] in
+        let counts = WorkerTesting.servedInPlace
+        return [counts.items, counts.results, Int(getpid())]
+    }
     /// `"<s>!"`, or throws ``TestFailure`` (reason "bad", value: the string's length) for
     /// `"bad"`: a synchronous body whose arguments travel encoded.
     public static let exclaimOrFail = PoolFunction("exclaimOrFail") { (s: String) throws -> String in
@@ -30,5 +36,7 @@ extension TestFunctions {
     }
 
     /// The functions of this file, in ``all``.
-    public static let syncServe: [any AnyPoolFunction] = [servedChunks, asyncServedChunks, exclaimOrFail]
+    public static let syncServe: [any AnyPoolFunction] = [
+        servedChunks, asyncServedChunks, servedInPlace, exclaimOrFail,
+    ]
 }

@@ -161,6 +161,22 @@ func registerWireBenchmarks() {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(try path.takeThroughFrame()) }
     }
+
+    // A worker's side of one `starmap` chunk (32,768 pairs, 512 KiB) through its rings, with the
+    // parent's write of the task and read of the result: in place (the items run where they lie
+    // in the task ring, the results stored in the result ring), and the way before (both copied
+    // through buffers of the worker's own).
+    Benchmark("Ring chunk run in place, (Int, Int) x32768", configuration: wireConfiguration(.one)) { benchmark in
+        let chunk = try InPlaceChunkBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try chunk.runInPlace()) }
+    }
+    Benchmark("Ring chunk run through buffers, (Int, Int) x32768", configuration: wireConfiguration(.one)) {
+        benchmark in
+        let chunk = try InPlaceChunkBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try chunk.runCopying()) }
+    }
 }
 
 // MARK: - Pool

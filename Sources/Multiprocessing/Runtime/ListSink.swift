@@ -84,7 +84,14 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
         if inPlace {
             var state = State(chunks: [])
             // Plain values: every byte pattern is one, and each is written before it is read.
-            state.values = [R](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+            state.values = [R](unsafeUninitializedCapacity: total) { buffer, initialized in
+                // Huge pages from the first touch on, whichever thread touches first: the I/O
+                // thread may copy the first results in before ``prepare()`` gets there.
+                if let start = buffer.baseAddress, total * MemoryLayout<R>.stride >= ListSink.populatedSize {
+                    adviseHugePages(start, count: total * MemoryLayout<R>.stride)
+                }
+                initialized = total
+            }
             state.arrived = Array(repeating: false, count: chunkSizes.count)
             self.state = Mutex(state)
         } else {
@@ -126,7 +133,6 @@ final class ListSink<R: Decodable & Sendable, Value: Sendable>: JobSink, NamedSi
             return state.values.withUnsafeMutableBytes { $0.baseAddress }
         }
         guard let region else { return }
-        adviseHugePages(region, count: bytes)
         populateForWriting(region, count: bytes)
         let finishNow = state.withLock { state -> Bool in
             state.pinned = false

@@ -31,6 +31,9 @@ final class EventLoopState: @unchecked Sendable {
         /// Set when the result pipe reached end of file: if the process has not exited by then,
         /// it is killed (it closed its channel but lives on).
         var exitDeadline: MonotonicInstant?
+        /// It reported ready (its task ring may then be made present while idle:
+        /// TaskRingPrefault.swift).
+        var ready = false
     }
 
     var readers = WorkerTable<Reader>()
@@ -43,6 +46,8 @@ final class EventLoopState: @unchecked Sendable {
     var stderr = StderrForwarder(output: NonBlockingOutput.openStandardError())
     /// Whether the parent's stderr is in the epoll set (for writability).
     var watchingStderrOutput = false
+    /// Whether a ready worker's task ring may not be all present yet (TaskRingPrefault.swift).
+    var taskRingsToPrefault = false
 }
 
 extension LocalTransport {
@@ -130,6 +135,11 @@ extension LocalTransport {
         defer { tokens.deallocate() }
         // Outcomes of the spawns asked for before the start still to come.
         var initialLeft = initialSpawns
+        // Task rings to make present while idle (TaskRingPrefault.swift): whether some may be
+        // left (set when a worker reports ready), and whether the last wait ran out (slices then
+        // go on without waiting).
+        var idle = false
+        var sendsAtLastLook = -1
 
         turns: while true {
             // Everything but the wait happens under the loop lock: a thread waiting for its own
@@ -175,6 +185,10 @@ extension LocalTransport {
                     timeout = ms
                 }
                 if pollWithoutPidFD { timeout = timeout < 0 ? 20 : min(timeout, 20) }
+                if loop.taskRingsToPrefault && !isStopped {
+                    let wait = idle ? 0 : LocalTransport.idleDelayMilliseconds
+                    timeout = timeout < 0 ? wait : min(timeout, wait)
+                }
                 return (timeout, deadline)
             }
             guard let turn else { break turns }
@@ -188,6 +202,14 @@ extension LocalTransport {
                 count = 0
             }
             loopLock.withLock { _ in
+                if loop.taskRingsToPrefault {
+                    // Idle: the wait ran out, and no task went to a worker since the last look
+                    // (a loop of `apply` makes no event here, its caller reading its results).
+                    let sends = tasksSent.load(ordering: .relaxed)
+                    idle = count == 0 && sends == sendsAtLastLook
+                    sendsAtLastLook = sends
+                    if idle { loop.taskRingsToPrefault = prefaultTaskRingSlice() }
+                }
                 for i in 0..<count {
                     let token = tokens[i]
                     if token == Poller.wakeToken {
@@ -419,6 +441,8 @@ extension LocalTransport {
         var body = frame.bodyReader
         switch FrameKind(rawValue: frame.kind) {
         case .ready:
+            loop.readers.update(id) { $0.ready = true }
+            loop.taskRingsToPrefault = true
             events.workerReady(id)
             logger.trace("worker ready", metadata: ["pid": "\(pid)"])
             return nil

@@ -107,6 +107,9 @@ final class LocalTransport: WorkerTransport {
     /// for room is worth a look at the channels only then, so that reading results does not
     /// take the channel lock at every read.
     let outboxesWaiting = Atomic<Int>(0)
+    /// How many frames went to workers' channels: the I/O thread makes task rings present only
+    /// while this stays as it was (TaskRingPrefault.swift).
+    let tasksSent = Atomic<Int>(0)
     /// Signalled once per spawn request, and when the event loop has ended (WorkerSpawner.swift).
     let spawnerWake = DispatchSemaphore(value: 0)
     /// Completed once the workers asked for before ``start(events:)`` were registered (or failed
@@ -175,6 +178,7 @@ final class LocalTransport: WorkerTransport {
     /// Performs `operation` as the `sequence`th effect on worker `id`, or keeps it until the ones
     /// before it came; drops it when the worker is gone.
     private func apply(_ operation: Operation, to id: WorkerID, sequence: UInt64) {
+        tasksSent.add(1, ordering: .relaxed)
         let doorbell = channels.withLock { channels in
             channels.table.update(id) { channel -> SharedDescriptor? in
                 guard sequence == channel.nextSequence else {
@@ -228,6 +232,17 @@ final class LocalTransport: WorkerTransport {
         // A worker spinning for its next task looks where its producer runs (CPUNotes.swift).
         if !channel.outbox.isEmpty { channel.shared.parentCPUNotes.note() }
         while let frame = channel.outbox.first {
+            if channel.written == 0 && frame.keepsWhole && !LocalTransport.takesWhole(frame.count, ring) {
+                // Whole or not at all (see ``OutgoingFrame/keepsWhole``): waits for room as for
+                // a full ring, the worker ringing once it freed its last chunk.
+                if !channel.countedWaiting {
+                    channel.countedWaiting = true
+                    outboxesWaiting.add(1, ordering: .sequentiallyConsistent)
+                }
+                ring.markProducerWaiting()
+                if LocalTransport.takesWhole(frame.count, ring) { continue }
+                break
+            }
             if channel.written == 0 && frame.count >= LocalTransport.presentAheadMessage {
                 LocalTransport.makePresent(ahead: frame.count, in: ring, extent: &channel.presentExtent)
             }
@@ -288,6 +303,14 @@ final class LocalTransport: WorkerTransport {
         guard reach > extent else { return }
         ring.makePresent(offset: extent, count: reach - extent)
         extent = reach
+    }
+
+    /// Whether a frame of `count` bytes that ``OutgoingFrame/keepsWhole`` may go into `ring` now:
+    /// it fits there whole, in one piece; or it never will (larger than the ring, or a drained
+    /// ring without such a piece), and then goes as any other; or the worker wrote over the
+    /// ring's positions, which the write then finds (and kills the worker).
+    static func takesWhole(_ count: Int, _ ring: SharedRing) -> Bool {
+        count > ring.capacity || ring.fitsWhole(count) || ring.isDrained || !ring.positionsAreValid
     }
 
     /// Takes the channel out of ``outboxesWaiting`` once it has nothing left to write.

@@ -176,6 +176,52 @@ struct SharedRing: @unchecked Sendable {
         return count
     }
 
+    /// Room for a whole message of `count` bytes in one piece, for the producer to write in
+    /// place (a worker's packed results, stored there by the chunk's loop) and then publish with
+    /// ``publish(_:)``; nil when the free space after the position (or, in a drained ring, before
+    /// it: see the file's header) holds no such piece now. Nothing is published until then, and
+    /// the producer writes nothing else in between.
+    func reserve(_ count: Int) -> Reservation? {
+        let t = tail.pointee.load(ordering: .relaxed)
+        let h = head.pointee.load(ordering: .acquiring)
+        let used = t &- h
+        guard count > 0, used <= UInt64(capacity), count <= capacity - Int(used) else { return nil }
+        let position = Int(t & UInt64(capacity - 1))
+        if used == 0 && count >= SharedRing.smallestRestart && count <= position {
+            // At the ring's start, as ``write(_:message:)`` would put the message.
+            let end = t &+ UInt64(capacity - position)
+            return Reservation(start: end, count: count, skipFrom: t, pointer: data)
+        }
+        guard count <= capacity - position else { return nil }
+        return Reservation(start: t, count: count, skipFrom: nil, pointer: data + position)
+    }
+
+    /// Whether a message of `count` bytes would go in whole, in one piece, now (where
+    /// ``reserve(_:)`` would put it, and ``write(_:message:)`` too).
+    func fitsWhole(_ count: Int) -> Bool {
+        reserve(count) != nil
+    }
+
+    /// Space ``reserve(_:)`` set aside: `count` bytes at `pointer`, published by ``publish(_:)``.
+    struct Reservation {
+        /// The producer's position of the reserved bytes' first.
+        let start: UInt64
+        let count: Int
+        /// Where a skip to the ring's start begins (the position before it), if the bytes go there.
+        let skipFrom: UInt64?
+        let pointer: UnsafeMutableRawPointer
+    }
+
+    /// Publishes the bytes written into `reservation` (the producer's only write since
+    /// ``reserve(_:)``), with the skip to the ring's start it needs, if any.
+    func publish(_ reservation: Reservation) {
+        if let skipFrom = reservation.skipFrom {
+            skipStart.pointee.store(skipFrom, ordering: .relaxed)
+            skipEnd.pointee.store(reservation.start, ordering: .relaxed)
+        }
+        tail.pointee.store(reservation.start &+ UInt64(reservation.count), ordering: .releasing)
+    }
+
     /// After publishing: whether the consumer is asleep and must be woken (its doorbell rung). It
     /// is disarmed, so it is rung once per sleep.
     func takeConsumerArmed() -> Bool {
@@ -219,6 +265,14 @@ struct SharedRing: @unchecked Sendable {
     func sleepUntilSpace(timeoutMilliseconds: Int32) -> Bool {
         guard !hasFreeSpace else { return true }
         return futexWait(UnsafeRawPointer(waiting), expected: 1, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Sleeps (the worker) until the consumer frees some space, however much is free now, for at
+    /// most `timeoutMilliseconds`; after ``markProducerWaiting()`` and a last look (for room in
+    /// one piece: see ``reserve(_:)``). Returns false when the sleep ran out without a wake-up.
+    @discardableResult
+    func sleepUntilFreed(timeoutMilliseconds: Int32) -> Bool {
+        futexWait(UnsafeRawPointer(waiting), expected: 1, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     // MARK: - Consumer
@@ -269,6 +323,15 @@ struct SharedRing: @unchecked Sendable {
         let first = min(count, capacity - start)
         buffer.copyMemory(from: data + start, byteCount: first)
         if count > first { (buffer + first).copyMemory(from: data, byteCount: count - first) }
+    }
+
+    /// The `count` bytes from `position` on (which ``readable()`` reported) where they lie, when
+    /// they lie in one piece (not across the ring's end); nil when they do not. They stay the
+    /// consumer's to read until it frees them (``consume(to:)``).
+    func contiguousBytes(at position: UInt64, count: Int) -> UnsafeRawBufferPointer? {
+        let start = Int(position & UInt64(capacity - 1))
+        guard count >= 0, count <= capacity - start else { return nil }
+        return UnsafeRawBufferPointer(start: data + start, count: count)
     }
 
     /// Frees everything before `position` (one that ``readable()`` reported, plus bytes read
@@ -339,12 +402,17 @@ struct RingSource: ByteSource {
         let n = ring.read(into: buffer, count: count)
         if n < 0 { throw FrameError(description: "the shared ring's positions are corrupt") }
         guard n > 0 else { return .wouldBlock }
+        wakeProducerIfWaiting()
+        return .bytes(n)
+    }
+
+    /// After freeing space: wakes the producer if it waits for it.
+    func wakeProducerIfWaiting() {
         if ring.takeProducerWaiting() {
             switch wake {
             case .futex: ring.wakeProducer()
             case .doorbell(let fd): ringDoorbell(fd)
             }
         }
-        return .bytes(n)
     }
 }

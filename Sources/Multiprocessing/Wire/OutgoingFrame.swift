@@ -5,6 +5,11 @@
 struct OutgoingFrame: Sendable {
     var bytes: [UInt8]
     var attachments: [OutgoingAttachment] = []
+    /// A task frame whose packed items a worker may run where they lie in its ring
+    /// (WorkerLoop.swift): a ring that cannot take it whole, in one piece, now gets none of it
+    /// until it can (a frame begun behind the chunk the worker runs would wrap around the ring's
+    /// end, and go the slow way).
+    var keepsWhole = false
 
     /// Every byte that goes on the pipe.
     var count: Int { attachments.reduce(bytes.count) { $0 + $1.count } }

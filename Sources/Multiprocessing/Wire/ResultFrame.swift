@@ -205,5 +205,30 @@ struct ResultFrameBuilder {
     }
 }
 
+extension ResultFrameBuilder {
+    /// The bytes of a frame of `count` packed results of `stride` bytes before the values
+    /// themselves: its length, kind and header, then the stride (``packedPrefixSize`` bytes).
+    static let packedPrefixSize = headerSize + 4
+
+    /// Writes the ``packedPrefixSize`` bytes before `count` packed results of `stride` bytes at
+    /// `destination` (the frame that ``fillPacked(stride:count:_:)`` and
+    /// ``finishWithAttachments()`` make, byte for byte): for results stored in place in a ring.
+    static func writePackedPrefix(
+        into destination: UnsafeMutableRawPointer, job: UInt64, chunkIndex: UInt64, count: Int, stride: Int,
+        runNanoseconds: UInt64
+    ) {
+        let length = UInt32(packedPrefixSize - FrameLimits.headerSize + count * stride)
+        destination.storeBytes(of: length.littleEndian, as: UInt32.self)
+        destination.storeBytes(of: FrameKind.result.rawValue, toByteOffset: FrameLimits.headerSize, as: UInt8.self)
+        destination.storeBytes(of: job.littleEndian, toByteOffset: FrameLimits.headerSize + 1, as: UInt64.self)
+        destination.storeBytes(of: chunkIndex.littleEndian, toByteOffset: FrameLimits.headerSize + 9, as: UInt64.self)
+        destination.storeBytes(of: UInt32(count).littleEndian, toByteOffset: countOffset, as: UInt32.self)
+        // Packed, none failed.
+        destination.storeBytes(of: UInt8(2), toByteOffset: countOffset + 4, as: UInt8.self)
+        destination.storeBytes(of: runNanoseconds.littleEndian, toByteOffset: countOffset + 5, as: UInt64.self)
+        destination.storeBytes(of: UInt32(stride).littleEndian, toByteOffset: headerSize, as: UInt32.self)
+    }
+}
+
 /// Reads the items of a result frame (in the parent); see `ResultDecoding.swift`.
 enum ResultItems {}

@@ -145,6 +145,7 @@ struct TaskFrameBuilder {
             writer.bytes = []
             writer.attachments = []
         }
-        return OutgoingFrame(bytes: writer.bytes, attachments: attachments)
+        return OutgoingFrame(
+            bytes: writer.bytes, attachments: attachments, keepsWhole: packedItems != nil && attachments.count == 1)
     }
 }

@@ -22,6 +22,20 @@ protocol ChunkRunner: AnyPoolFunction {
         _ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder) throws
     /// Runs one call whose arguments are in `reader` (the pool's initializer).
     func runOnce(_ reader: inout ByteReader) async throws
+    /// The stride of the results when a chunk of packed items (`header`'s), `itemBytes` of them
+    /// in one piece in memory, runs through the loop compiled for the function's types
+    /// (``runPackedItems(_:header:output:into:)``); nil when it cannot (an `async` body, a
+    /// function not of plain numbers, another stride, too few bytes).
+    func packedResultStride(forItemsOf header: TaskHeader, itemBytes: Int) -> Int?
+    /// Runs such a chunk from its items where they lie (the worker's task ring): stores the
+    /// results at `output` when it is given (room for every one), else in `results`. Returns
+    /// true when every result is at `output`; false when they are in `results` instead (no
+    /// `output`, or some call threw: then `results` has every outcome in order, as the usual way
+    /// makes them).
+    func runPackedItems(
+        _ items: UnsafeRawPointer, header: TaskHeader, output: UnsafeMutableRawPointer?,
+        into results: inout ResultFrameBuilder
+    ) -> Bool
 }
 
 extension PoolFunction {
@@ -178,49 +192,102 @@ extension PoolFunction where repeat each Argument: Codable, Result: Codable {
         _ runner: PackedRunner, _ reader: inout ByteReader, header: TaskHeader, stride: Int,
         into results: inout ResultFrameBuilder
     ) throws {
+        let offset = reader.offset
+        reader.bytes.withUnsafeBytes { input in
+            runPacked(runner, input.baseAddress.map { $0 + offset }, header: header, stride: stride, into: &results)
+        }
+        try reader.skip(header.itemCount * stride)
+    }
+
+    /// ``runPacked(_:_:header:stride:into:)`` over items at `input` (nil only for no items).
+    private func runPacked(
+        _ runner: PackedRunner, _ input: UnsafeRawPointer?, header: TaskHeader, stride: Int,
+        into results: inout ResultFrameBuilder
+    ) {
         let count = header.itemCount
-        let length = count * stride
         let resultStride = MemoryLayout<Result>.stride
-        var failures: [PackedFailure] = []
-        var run = count
+        var outcome = PackedRun(failures: [], run: count)
         // The results are stored straight into the frame (no array of their own to copy them
         // from); taken back out only when some call threw.
-        let offset = reader.offset
         results.fillPacked(stride: resultStride, count: count) { output in
-            guard count > 0 else { return }
-            reader.bytes.withUnsafeBytes { input in
-                var start = 0
-                while start < count {
-                    guard
-                        let failure = runner(
-                            input.baseAddress! + offset + start * stride, count - start,
-                            output.baseAddress! + start * resultStride)
-                    else { break }
-                    failures.append(PackedFailure(index: start + failure.index, error: failure.error))
-                    start += failure.index + 1
-                    if header.stopOnError {
-                        run = start
-                        break
-                    }
-                }
+            guard count > 0, let input else { return }
+            outcome = Self.runLoop(
+                runner, input, count: count, stride: stride, output: output.baseAddress!, resultStride: resultStride,
+                stopOnError: header.stopOnError)
+        }
+        if outcome.failures.isEmpty { return }
+        let output = results.unsetPacked()
+        output.withUnsafeBytes { appendOutcomes(outcome, values: $0.baseAddress!, into: &results) }
+    }
+
+    /// A packed chunk's run: the calls that threw, in order, and how many calls ran.
+    struct PackedRun {
+        var failures: [PackedFailure]
+        var run: Int
+    }
+
+    /// Runs `count` packed calls from `input` with results to `output`, going on past a call that
+    /// threw unless `stopOnError`.
+    private static func runLoop(
+        _ runner: PackedRunner, _ input: UnsafeRawPointer, count: Int, stride: Int, output: UnsafeMutableRawPointer,
+        resultStride: Int, stopOnError: Bool
+    ) -> PackedRun {
+        var outcome = PackedRun(failures: [], run: count)
+        var start = 0
+        while start < count {
+            guard let failure = runner(input + start * stride, count - start, output + start * resultStride) else {
+                break
+            }
+            outcome.failures.append(PackedFailure(index: start + failure.index, error: failure.error))
+            start += failure.index + 1
+            if stopOnError {
+                outcome.run = start
+                break
             }
         }
-        try reader.skip(length)
-        if failures.isEmpty { return }
-        let output = results.unsetPacked()
-        // Some call threw: the chunk goes back item by item, values and errors in order.
+        return outcome
+    }
+
+    /// Some call threw: the chunk goes back item by item, values (stored at `values`) and errors
+    /// in order.
+    private func appendOutcomes(_ outcome: PackedRun, values: UnsafeRawPointer, into results: inout ResultFrameBuilder)
+    {
+        let resultStride = MemoryLayout<Result>.stride
         var nextFailure = 0
-        for index in 0..<run {
-            if nextFailure < failures.count && failures[nextFailure].index == index {
-                results.appendError(failures[nextFailure].error)
+        for index in 0..<outcome.run {
+            if nextFailure < outcome.failures.count && outcome.failures[nextFailure].index == index {
+                results.appendError(outcome.failures[nextFailure].error)
                 nextFailure += 1
             } else {
-                let value = output.withUnsafeBytes {
-                    $0.loadUnaligned(fromByteOffset: index * resultStride, as: Result.self)
-                }
+                let value = values.loadUnaligned(fromByteOffset: index * resultStride, as: Result.self)
                 results.appendValue(value, functionName: name)
             }
         }
+    }
+
+    /// ``ChunkRunner/runPackedItems(_:header:output:into:)``: the packed loop over items where
+    /// they lie, its results stored at `output` when it is given. Call only when
+    /// ``packedResultStride(forItemsOf:itemBytes:)`` gave a stride.
+    func runCodedPackedItems(
+        _ items: UnsafeRawPointer, header: TaskHeader, output: UnsafeMutableRawPointer?,
+        into results: inout ResultFrameBuilder
+    ) -> Bool {
+        guard let packedRunner, let stride = header.packedStride else {
+            preconditionFailure("'\(name)' has no packed loop for these items")
+        }
+        let count = header.itemCount
+        let resultStride = MemoryLayout<Result>.stride
+        guard let output else {
+            runPacked(packedRunner, items, header: header, stride: stride, into: &results)
+            return false
+        }
+        guard count > 0 else { return true }
+        let outcome = Self.runLoop(
+            packedRunner, items, count: count, stride: stride, output: output, resultStride: resultStride,
+            stopOnError: header.stopOnError)
+        if outcome.failures.isEmpty { return true }
+        appendOutcomes(outcome, values: UnsafeRawPointer(output), into: &results)
+        return false
     }
 
     /// One call of the async body, its outcome appended.

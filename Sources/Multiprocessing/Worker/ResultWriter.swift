@@ -86,6 +86,48 @@ final class ResultWriter: @unchecked Sendable {
         }
     }
 
+    /// Room in the ring for a whole frame of `count` packed results of `stride` bytes, whose
+    /// values a chunk's loop stores in place, at ``packedValues(in:)`` (no frame buffer, no copy
+    /// into the ring). Waits, as ``send(_:deferringDoorbell:message:)`` does, while the parent
+    /// has not yet read what keeps that room; nil when the ring can never have it (a frame larger
+    /// than the ring, or a ring read to its end without room in one piece): the frame then goes
+    /// the usual way. Nothing else may be sent before
+    /// ``publishPacked(_:job:chunkIndex:count:stride:runNanoseconds:deferringDoorbell:)``.
+    func reservePacked(count: Int, stride: Int) -> SharedRing.Reservation? {
+        let size = ResultFrameBuilder.packedPrefixSize + count * stride
+        while true {
+            if let reservation = ring.reserve(size) { return reservation }
+            if size > ring.capacity || ring.isDrained { return nil }
+            // The parent must be awake to make room.
+            ringIfArmed()
+            ring.markProducerWaiting()
+            if ring.reserve(size) != nil || ring.isDrained { continue }
+            if !ring.sleepUntilFreed(timeoutMilliseconds: fullRingSleep) { fullRingTimeouts += 1 }
+        }
+    }
+
+    /// Where the values go in a frame ``reservePacked(count:stride:)`` made room for.
+    static func packedValues(in reservation: SharedRing.Reservation) -> UnsafeMutableRawPointer {
+        reservation.pointer + ResultFrameBuilder.packedPrefixSize
+    }
+
+    /// Sends the frame of packed results stored in `reservation`: writes its header before them
+    /// and publishes it, ringing the parent's doorbell as ``send(_:deferringDoorbell:)`` would.
+    func publishPacked(
+        _ reservation: SharedRing.Reservation, job: UInt64, chunkIndex: UInt64, count: Int, stride: Int,
+        runNanoseconds: UInt64, deferringDoorbell: Bool
+    ) {
+        ResultFrameBuilder.writePackedPrefix(
+            into: reservation.pointer, job: job, chunkIndex: chunkIndex, count: count, stride: stride,
+            runNanoseconds: runNanoseconds)
+        ring.publish(reservation)
+        if !deferringDoorbell {
+            ringIfArmed()
+        } else if doorbellDue == nil {
+            doorbellDue = MonotonicInstant.now.advanced(byNanoseconds: ResultWriter.deferredDoorbellDelayNanoseconds)
+        }
+    }
+
     /// Rings a deferred doorbell that is due (`final`: now, as the worker is about to sleep),
     /// unless the parent has read everything meanwhile.
     func settleDoorbell(final: Bool) {

@@ -29,6 +29,18 @@ final class ServedChunkCounts: Sendable {
     func countAsynchronous() {
         asynchronous.store(asynchronous.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
+
+    /// Chunks whose packed items ran from the task ring, and those of them whose results were
+    /// stored in place in the result ring (WorkerLoop's `runInPlace`).
+    let itemsInPlace = Atomic<Int>(0)
+    let resultsInPlace = Atomic<Int>(0)
+
+    /// One chunk run in place; `results`: its results stored in place too.
+    @inline(__always)
+    func countInPlace(results: Bool) {
+        itemsInPlace.store(itemsInPlace.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        if results { resultsInPlace.store(resultsInPlace.load(ordering: .relaxed) &+ 1, ordering: .relaxed) }
+    }
 }
 
 /// Test hooks that act inside a worker process.
@@ -49,6 +61,16 @@ public enum WorkerTesting {
         (
             Multiprocessing.servedChunks.synchronous.load(ordering: .relaxed),
             Multiprocessing.servedChunks.asynchronous.load(ordering: .relaxed)
+        )
+    }
+
+    /// How many chunks this worker has run from its task ring, their packed items where they
+    /// lay (no copy), and how many of them had their results stored in place in its result ring
+    /// too. Both 0 outside a worker.
+    public static var servedInPlace: (items: Int, results: Int) {
+        (
+            Multiprocessing.servedChunks.itemsInPlace.load(ordering: .relaxed),
+            Multiprocessing.servedChunks.resultsInPlace.load(ordering: .relaxed)
         )
     }
 }
