@@ -16,8 +16,11 @@
 // Measured (`pool-workloads colocated`: the caller's thread and the workers held on CPU 0 for
 // 50 ms, then let run anywhere, on a machine whose other CPU was busy): batches of 200 lone calls
 // right after took 36–49 µs a call (medians of 8 pools, 20 batches each), 5.6–6.7 µs with the
-// notes. Sleeping instead of yielding (so that a wake-up might place one of the two on another
-// CPU) gave 16–24 µs: the wake-ups put the two back together.
+// notes. The price: a spin that yields keeps the two on one CPU, where the kernel used to move
+// one of them after 10–40 ms when the other CPU was free (then 2.5–3 µs a call); with it free,
+// the notes gave 6–9 µs throughout. Sleeping instead of yielding (so that a wake-up might place
+// one of the two on another CPU) gave 16–24 µs: the wake-ups put the two back together; a worker
+// moving itself off the CPU (its affinity mask without it, then as it was) 18–31 µs.
 //
 // Each side's note is a word of its own cache line in the channel's header (SharedChannel.swift),
 // written only when it changes: the other side reads it once every 64 turns of a spin.
