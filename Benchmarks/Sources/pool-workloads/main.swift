@@ -568,15 +568,17 @@ if selected.contains("starmap-sizes") {
     }
 }
 
-// A fresh pool's first lone calls: `Pool(2)`, then 5 batches of 200 sequential `apply`, each
-// batch's mean round trip; best and median over `runs` fresh pools (run only when named: `fresh
-// [runs]`, default 10). Right after the start a worker often runs on its parent's CPU until the
-// kernel moves one of them: keys `fresh_batch_<n>_{best,median}_us`.
-if selected.contains("fresh") {
+/// Batches of 200 sequential `apply` on fresh pools, each batch's mean round trip in µs: for each
+/// of `runs` pools, `prepare` runs on it first, then `batches` batches are timed. Returns the best
+/// and the median of each batch over the pools as `<key>_batch_<n>_{best,median}_us`.
+func timeLoneCallBatches(
+    key: String, batches count: Int, prepare: (Pool) throws -> Void = { _ in }
+) throws -> [(String, String)] {
     let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 10
-    var batches = Array(repeating: [Double](), count: 5)
+    var batches = Array(repeating: [Double](), count: count)
     for _ in 0..<runs {
         let fresh = try Pool(processes: 2)
+        try prepare(fresh)
         for batch in batches.indices {
             let time = try measure { for i in 0..<200 { _ = try fresh.apply(add, i, i) } }
             batches[batch].append(time / 200 * 1e6)
@@ -584,11 +586,20 @@ if selected.contains("fresh") {
         fresh.terminate()
         try fresh.join()
     }
-    for (index, times) in batches.enumerated() {
+    return batches.enumerated().flatMap { index, times in
         let sorted = times.sorted()
-        out.append(("fresh_batch_\(index + 1)_best_us", "\(sorted[0])"))
-        out.append(("fresh_batch_\(index + 1)_median_us", "\(sorted[sorted.count / 2])"))
+        return [
+            ("\(key)_batch_\(index + 1)_best_us", "\(sorted[0])"),
+            ("\(key)_batch_\(index + 1)_median_us", "\(sorted[sorted.count / 2])"),
+        ]
     }
+}
+
+// A fresh pool's first lone calls: `Pool(2)`, then 5 batches of 200 sequential `apply`; best and
+// median over `runs` fresh pools (run only when named: `fresh [runs]`, default 10). The first
+// batch also waits for the worker's start. Keys `fresh_batch_<n>_{best,median}_us`.
+if selected.contains("fresh") {
+    out += try timeLoneCallBatches(key: "fresh", batches: 5)
 }
 
 // Lone calls of a pool whose caller and worker share a CPU: the caller's thread and every thread
@@ -604,11 +615,8 @@ if selected.contains("colocated") {
         try process.run()
         process.waitUntilExit()
     }
-    let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 10
     let all = "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)"
-    var batches = Array(repeating: [Double](), count: 20)
-    for _ in 0..<runs {
-        let fresh = try Pool(processes: 2)
+    out += try timeLoneCallBatches(key: "colocated", batches: 20) { fresh in
         for i in 0..<200 { _ = try fresh.apply(add, i, i) }
         // This thread's id: the last part of /proc/thread-self's target ("<pid>/task/<tid>").
         let caller =
@@ -624,17 +632,6 @@ if selected.contains("colocated") {
         }
         for pid in fresh.workerPIDs { try taskset(["-a", "-p", "-c", all, String(pid)]) }
         try taskset(["-p", "-c", all, caller])
-        for batch in batches.indices {
-            let time = try measure { for i in 0..<200 { _ = try fresh.apply(add, i, i) } }
-            batches[batch].append(time / 200 * 1e6)
-        }
-        fresh.terminate()
-        try fresh.join()
-    }
-    for (index, times) in batches.enumerated() {
-        let sorted = times.sorted()
-        out.append(("colocated_batch_\(index + 1)_best_us", "\(sorted[0])"))
-        out.append(("colocated_batch_\(index + 1)_median_us", "\(sorted[sorted.count / 2])"))
     }
 }
 
