@@ -14,11 +14,14 @@ extension Pool {
         var sizes: [Int] = []
         chunks.reserveCapacity((items.count + chunksize - 1) / chunksize)
         var start = 0
+        // A job of one chunk is a lone call (its caller waits for this result alone); the
+        // chunks of a larger one are seen only together, so their results may wait.
+        let lone = items.count <= chunksize
         while start < items.count {
             let end = min(start + chunksize, items.count)
             var builder = TaskFrameBuilder(
                 job: job, chunkIndex: chunks.count, functionName: functionName, signature: signature,
-                stopOnError: stopOnError, packedStride: packedStride, lone: items.count <= chunksize,
+                stopOnError: stopOnError, packedStride: packedStride, lone: lone, resultMayWait: !lone,
                 capacity: 64 + functionName.utf8.count + (end - start) * (packedStride ?? 16),
                 attachingLargeBytes: true)
             if let packedStride, (end - start) * packedStride >= Attachments.threshold {
@@ -39,7 +42,7 @@ extension Pool {
             chunks.append(
                 .init(
                     job: job, index: chunks.count, payload: builder.finishWithAttachments(), timeout: timeout,
-                    items: end - start))
+                    items: end - start, resultMayWait: !lone))
             sizes.append(end - start)
             start = end
         }

@@ -1,6 +1,7 @@
 // Pool functions of the synchronous serve path's tests (SyncServeTests): probes that report how
 // many chunks their worker served on each path (WorkerTesting.servedChunks), one synchronous and
-// one async, and a synchronous function with encoded arguments that fails on one value.
+// one async, and a synchronous function with encoded arguments that fails on one value; and one
+// that reports its worker's held doorbells (HeldResultsTests).
 
 @_spi(Testing) public import Multiprocessing
 
@@ -28,6 +29,12 @@ extension TestFunctions {
         let counts = WorkerTesting.servedInPlace
         return [counts.items, counts.results, Int(getpid())]
     }
+    /// `[results sent with a held doorbell, doorbells rung for them, pid]` of the worker that
+    /// runs it (``WorkerTesting/heldDoorbells``).
+    public static let heldDoorbells = PoolFunction("heldDoorbells") { () -> [Int] in
+        let counts = WorkerTesting.heldDoorbells
+        return [counts.results, counts.rung, Int(getpid())]
+    }
     /// `"<s>!"`, or throws ``TestFailure`` (reason "bad", value: the string's length) for
     /// `"bad"`: a synchronous body whose arguments travel encoded.
     public static let exclaimOrFail = PoolFunction("exclaimOrFail") { (s: String) throws -> String in
@@ -37,6 +44,6 @@ extension TestFunctions {
 
     /// The functions of this file, in ``all``.
     public static let syncServe: [any AnyPoolFunction] = [
-        servedChunks, asyncServedChunks, servedInPlace, exclaimOrFail,
+        servedChunks, asyncServedChunks, servedInPlace, heldDoorbells, exclaimOrFail,
     ]
 }

@@ -152,6 +152,41 @@ struct SchedulerStateMachineTests {
         #expect(wide.complete(0, 1, 0, at: 1) == [.deliver(1, 0)] + sends)
     }
 
+    /// Guards the deeper queue for chunks whose results may wait (a map's, which the worker holds
+    /// the doorbell for while more are queued): about 2 ms of them by the last chunk's time
+    /// behind the running one, at most 8 in flight; other chunks keep 2.
+    @Test func heldResultsQueueDeeper() {
+        var h = Harness.running(processes: 1)
+        let held = (0..<20).map { index -> SM.Chunk in
+            var c = chunk(1, index)
+            c.resultMayWait = true
+            return c
+        }
+        let at = { (us: Int) in h.t0.advanced(by: .microseconds(us)) }
+        let first = h.sm.submit(job: J(1), chunks: held, failFast: true, open: false, now: at(0)).map(Act.init)
+        #expect(first == [.send(1, 0, to: 0)])
+        func complete(_ index: Int, at us: Int) -> [Act] {
+            h.sm.chunkCompleted(worker: W(0), job: J(1), index: index, failed: false, now: at(us)).map(Act.init)
+        }
+        // 250 µs: 2 ms of such chunks is 8 more; 8 in flight at most.
+        #expect(complete(0, at: 250) == [.deliver(1, 0)] + (1...8).map { .send(1, $0, to: 0) })
+        #expect(h.inFlight(0).count == 8)
+        // 50 µs: the one freed slot is filled again.
+        #expect(complete(1, at: 300) == [.deliver(1, 1), .send(1, 9, to: 0)])
+        // 1.5 ms: 2 ms is two such chunks, 3 in flight; 7 already are, so none is sent.
+        #expect(complete(2, at: 1800) == [.deliver(1, 2)])
+        #expect(h.inFlight(0).count == 7)
+
+        // Chunks whose results are wanted one by one: 2 in flight, whatever their time.
+        var plain = Harness.running(processes: 1)
+        let start = plain.t0
+        _ = plain.sm.submit(job: J(2), chunks: (0..<5).map { chunk(2, $0) }, failFast: true, open: false, now: start)
+        let acts = plain.sm.chunkCompleted(
+            worker: W(0), job: J(2), index: 0, failed: false, now: start.advanced(by: .microseconds(250))
+        ).map(Act.init)
+        #expect(acts == [.deliver(2, 0), .send(2, 1, to: 0), .send(2, 2, to: 0)])
+    }
+
     /// Guards: idle workers are served before a busy short-chunk worker gets a prefetched chunk;
     /// a busy worker with long chunks gets none.
     @Test func idleWorkersBeforePrefetch() {

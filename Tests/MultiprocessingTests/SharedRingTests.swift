@@ -142,7 +142,7 @@ struct SharedRingTests {
         let stream = try RingStream()
         let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
         stream.ring.armConsumer()
-        writer.send(OutgoingFrame(bytes: [9, 9, 9]), deferringDoorbell: true)
+        writer.send(OutgoingFrame(bytes: [9, 9, 9]), doorbell: .deferred)
         #expect(doorbellBytes(stream) == 0, "deferred: not rung at once")
         writer.settleDoorbell(final: true)
         #expect(doorbellBytes(stream) == 1, "unread when the worker stops spinning: rung")
@@ -151,7 +151,7 @@ struct SharedRingTests {
         stream.ring.armConsumer()
         var bytes = [UInt8](repeating: 0, count: 16)
         _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
-        writer.send(OutgoingFrame(bytes: [8]), deferringDoorbell: true)
+        writer.send(OutgoingFrame(bytes: [8]), doorbell: .deferred)
         _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
         writer.settleDoorbell(final: true)
         #expect(doorbellBytes(stream) == 0, "read by a spinning caller: never rung")

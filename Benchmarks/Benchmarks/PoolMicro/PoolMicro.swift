@@ -291,6 +291,19 @@ func registerPoolBenchmarks() {
         blackHole(sums)
     }
 
+    // A map of many short chunks (a common pattern: chunksize 1, ~50 µs tasks): the worker holds
+    // the doorbell for their results while more are queued (ResultWriter.swift); the parent's
+    // `read` calls (its doorbell drains among them) show how often it was woken.
+    let spins = [Int](repeating: 50, count: 200)
+    Benchmark("Pool map 200 chunks of 50 µs, chunksize 1", configuration: starmapConfiguration) { benchmark in
+        let pool = benchmarkPool.pool
+        let start = ContinuousClock.now
+        let results = try pool.map(MicroFunctions.spin, spins, chunksize: 1)
+        let elapsed = seconds(ContinuousClock.now - start)
+        benchmark.measurement(ThroughputMetric.items, Int(Double(spins.count) / elapsed))
+        blackHole(results)
+    }
+
     let streamItems = 100_000
     Benchmark("Pool imap square 100K lazy items, chunksize 1000", configuration: starmapConfiguration) { benchmark in
         let pool = benchmarkPool.pool

@@ -27,6 +27,13 @@ public enum MicroFunctions {
         table.withUnsafeBufferPointer { $0.reduce(0, &+) }
     }
 
+    /// Spins for `us` microseconds (no sleep, whose wake-up would blur the time); returns `us`.
+    public static let spin = PoolFunction("spin") { (us: Int) -> Int in
+        let end = ContinuousClock.now + .microseconds(us)
+        while ContinuousClock.now < end {}
+        return us
+    }
+
     /// Every function above: what `bench-worker` passes to `Pool.bootstrap(serving:)`.
-    public static let all: [any AnyPoolFunction] = [add, addAsync, square, echo, sharedSum]
+    public static let all: [any AnyPoolFunction] = [add, addAsync, square, echo, sharedSum, spin]
 }

@@ -67,7 +67,7 @@ public final class InPlaceChunkBenchmarks: @unchecked Sendable {
             precondition(stored && reservation != nil, "the benchmark's results did not go in place")
             writer.publishPacked(
                 reservation!, job: header.job, chunkIndex: header.chunkIndex, count: header.itemCount, stride: 8,
-                runNanoseconds: 0, deferringDoorbell: false)
+                runNanoseconds: 0, doorbell: .now)
         } else {
             try add.runChunkSynchronously(&body, header: header, into: &results)
             writer.send(results.finishWithAttachments())

@@ -635,6 +635,10 @@ extension LocalTransport {
     private func fireTimers(deadline: MonotonicInstant?) {
         let now = MonotonicInstant.now
         if let deadline, deadline <= now {
+            // A result already in a ring counts before its chunk's deadline: a worker holds
+            // the doorbell for some (ResultWriter.swift), and a doorbell rung meanwhile is in
+            // the next wait.
+            for id in loop.readers.keys { readResults(of: id, fromDoorbell: false) }
             events.deadlinesDue(now: now)
         }
         for (id, reader) in loop.readers {

@@ -353,6 +353,12 @@ struct SharedRing: @unchecked Sendable {
         tail.pointee.load(ordering: .acquiring) &- head.pointee.load(ordering: .relaxed) >= UInt64(count)
     }
 
+    /// Whether bytes were written beyond `position` (a position at or before the end of what is
+    /// written, such as the end of a frame the consumer holds in place).
+    func hasBytes(beyond position: UInt64) -> Bool {
+        tail.pointee.load(ordering: .acquiring) != position
+    }
+
     /// Whether nothing is there to read.
     var isEmpty: Bool {
         tail.pointee.load(ordering: .acquiring) == head.pointee.load(ordering: .relaxed)

@@ -51,6 +51,13 @@ struct SchedulerStateMachine<Payload> {
         var prefetchBelow: Duration = .milliseconds(5)
         /// Chunks in flight on one worker at most (1 running + queued in its pipe).
         var maxInFlightPerWorker: Int = 2
+        /// How much work of chunks whose results may wait (``Chunk/resultMayWait``) a worker
+        /// whose last chunk was short gets queued: about `budget` of them by its last chunk's time,
+        /// at most `maxInFlight` in flight. The worker then holds the doorbell for such results
+        /// while more is queued (ResultWriter.swift), so the parent wakes once for several: at
+        /// the default 2 in flight it would be rung for every one. The budget bounds how much
+        /// work can sit behind one worker while another runs out at a job's end.
+        var heldResultsQueue: (budget: Duration, maxInFlight: Int) = (.milliseconds(2), 8)
         /// Workers that may die before becoming ready, in a row, before the pool gives up.
         var maxConsecutiveStartupFailures: Int = 3
         /// Workers that may be killed by someone else's SIGKILL (the OOM killer, an operator)
@@ -73,6 +80,9 @@ struct SchedulerStateMachine<Payload> {
         var items = 1
         /// When it was queued (set by the scheduler, for its wait time).
         var submittedAt: MonotonicInstant?
+        /// Its result is seen only with the rest of its job's (``TaskHeader/resultMayWait``): it
+        /// may be queued deeper on a worker (``Configuration/heldResultsQueue``).
+        var resultMayWait = false
     }
 
     enum KillReason: Equatable, CustomStringConvertible {
@@ -751,14 +761,28 @@ struct SchedulerStateMachine<Payload> {
         }
     }
 
-    private func canTake(_ worker: Worker, prefetch: Bool) -> Bool {
+    private func canTake(_ worker: Worker, prefetch: Bool, _ chunk: Chunk? = nil) -> Bool {
         guard worker.phase == .running, !worker.retiring else { return false }
         if let max = configuration.maxTasksPerChild, worker.assigned >= max { return false }
         if worker.inFlight.isEmpty { return true }
-        guard prefetch, worker.inFlight.count < configuration.maxInFlightPerWorker,
-            let last = worker.lastChunkDuration, last < configuration.prefetchBelow
-        else { return false }
-        return true
+        guard prefetch, let chunk, let last = worker.lastChunkDuration, last < configuration.prefetchBelow else {
+            return false
+        }
+        return worker.inFlight.count < inFlightLimit(after: last, for: chunk)
+    }
+
+    /// How many chunks a worker whose last chunk took `last` may have in flight, `chunk` among
+    /// them: ``Configuration/maxInFlightPerWorker``, or more for short chunks whose results may
+    /// wait (``Configuration/heldResultsQueue``).
+    private func inFlightLimit(after last: Duration, for chunk: Chunk) -> Int {
+        let plain = configuration.maxInFlightPerWorker
+        guard chunk.resultMayWait else { return plain }
+        let (budget, most) = configuration.heldResultsQueue
+        let lastNanoseconds = max(last.saturatingNanoseconds, 1)
+        let budgetNanoseconds = budget.saturatingNanoseconds
+        // The running chunk and, behind it, the budget's worth by the last chunk's time.
+        let queued = budgetNanoseconds / lastNanoseconds + (budgetNanoseconds % lastNanoseconds == 0 ? 0 : 1)
+        return max(plain, min(most, queued &+ 1))
     }
 
     /// Hands queued chunks to workers: idle workers first, then a second chunk to workers
@@ -770,7 +794,7 @@ struct SchedulerStateMachine<Payload> {
             var progress = true
             while progress && !queue.isEmpty {
                 progress = false
-                for i in workers.indices where !queue.isEmpty && canTake(workers[i], prefetch: prefetch) {
+                for i in workers.indices where !queue.isEmpty && canTake(workers[i], prefetch: prefetch, queue[0]) {
                     if !prefetch && !workers[i].inFlight.isEmpty { continue }
                     let chunk = queue.removeFirst()
                     // One look-up, then the record by index, in place: this runs for every chunk.

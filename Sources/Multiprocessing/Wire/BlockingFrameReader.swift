@@ -26,6 +26,10 @@ struct BlockingFrameReader {
     /// (`final` true): the worker rings a deferred doorbell there
     /// (``ResultWriter/settleDoorbell(final:)``).
     var idle: ((_ final: Bool) -> Void)?
+    /// Called as a frame is handed out, with whether more bytes are already there behind it (a
+    /// queued task), instead of `idle(true)` there: the worker settles its doorbells for the
+    /// results before it (``ResultWriter/settleDoorbell(takingNext:)``).
+    var handingOut: ((_ moreQueued: Bool) -> Void)?
     /// Work to do while no frame comes, a little at a time: once the reader has waited
     /// ``backgroundDelayMilliseconds`` for a frame in vain, it calls this instead of sleeping
     /// again, as long as it returns true (it did some), looking at the ring between two calls (a
@@ -82,7 +86,7 @@ struct BlockingFrameReader {
             if takesPackedItemsInPlace {
                 switch try lookInPlace() {
                 case .frame(let frame, let items, let end):
-                    idle?(true)
+                    handOut(moreQueued: ring.hasBytes(beyond: end))
                     waitedInVain = false
                     itemsInRing = items
                     itemsInRingEnd = end
@@ -124,10 +128,15 @@ struct BlockingFrameReader {
             ring.disarmConsumer()
         }
         // The worker is about to work: a deferred doorbell cannot wait for the task to end.
-        idle?(true)
+        handOut(moreQueued: nextFrame + 1 < frames.count || accumulator.hasPartialFrame || !ring.isEmpty)
         waitedInVain = false
         defer { nextFrame += 1 }
         return frames[nextFrame]
+    }
+
+    /// A frame is about to be handed out (see ``handingOut``).
+    private func handOut(moreQueued: @autoclosure () -> Bool) {
+        if let handingOut { handingOut(moreQueued()) } else { idle?(true) }
     }
 
     /// Frees the ring's bytes of the packed items handed out in place (``itemsInRing``), and wakes

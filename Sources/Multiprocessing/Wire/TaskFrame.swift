@@ -5,7 +5,8 @@
 // where each item is `u32 byte length | the arguments, encoded one after another`. The length
 // lets a worker skip an item whose arguments it cannot decode and go on with the next.
 // Flags: bit 0 stop on error, bit 1 packed, bit 2 lone (the job's only chunk), bit 3 packed
-// items attached (they are then the frame's only attachment, not in the body). Packed items
+// items attached (they are then the frame's only attachment, not in the body), bit 4 the result
+// may wait (see ``TaskHeader/resultMayWait``). Packed items
 // (see PackedLayout.swift) are instead `u32 stride | item count × stride raw bytes`: the
 // parent's array of argument tuples as it is. How a function's arguments are encoded is in
 // PoolFunction+Wire.swift.
@@ -27,6 +28,10 @@ struct TaskHeader: Equatable {
     var lone = false
     /// The packed items are the frame's attachment rather than in its body.
     var packedItemsAttached = false
+    /// No one sees this chunk's result before the whole job is in (a `map` of several chunks):
+    /// the worker may hold the doorbell for it while it has more chunks queued, so that the
+    /// parent wakes once for several results (see ResultWriter.swift).
+    var resultMayWait = false
 
     /// - Parameter knownName: A name the function's probably is (the last task's): when it
     ///   is, that string is used rather than a new one made from the bytes.
@@ -41,7 +46,7 @@ struct TaskHeader: Equatable {
         return TaskHeader(
             job: job, chunkIndex: chunkIndex, signature: signature, stopOnError: flags & 1 != 0,
             functionName: name, itemCount: count, packedStride: stride, lone: flags & 4 != 0,
-            packedItemsAttached: flags & 8 != 0)
+            packedItemsAttached: flags & 8 != 0, resultMayWait: flags & 16 != 0)
     }
 }
 
@@ -61,7 +66,8 @@ struct TaskFrameBuilder {
 
     init(
         job: JobID, chunkIndex: Int, functionName: String, signature: UInt64, stopOnError: Bool,
-        packedStride: Int? = nil, lone: Bool = false, capacity: Int = 256, attachingLargeBytes: Bool = false
+        packedStride: Int? = nil, lone: Bool = false, resultMayWait: Bool = false, capacity: Int = 256,
+        attachingLargeBytes: Bool = false
     ) {
         writer = ByteWriter(reservingCapacity: capacity)
         writer.attachesLargeBytes = attachingLargeBytes
@@ -70,7 +76,8 @@ struct TaskFrameBuilder {
         writer.writeUInt64(UInt64(chunkIndex))
         writer.writeUInt64(signature)
         flagsOffset = writer.count
-        writer.writeUInt8((stopOnError ? 1 : 0) | (packedStride != nil ? 2 : 0) | (lone ? 4 : 0))
+        writer.writeUInt8(
+            (stopOnError ? 1 : 0) | (packedStride != nil ? 2 : 0) | (lone ? 4 : 0) | (resultMayWait ? 16 : 0))
         writer.writeString(functionName)
         countOffset = writer.reserveUInt32()
         self.packedStride = packedStride

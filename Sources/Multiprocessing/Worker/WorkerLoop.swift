@@ -44,6 +44,7 @@ enum WorkerLoop {
                 ring: channel.tasks, doorbell: WorkerDescriptors.tasks,
                 wakeProducer: .doorbell(WorkerDescriptors.results))
             tasks.idle = { final in output.settleDoorbell(final: final) }
+            tasks.handingOut = { moreQueued in output.settleDoorbell(takingNext: moreQueued) }
             tasks.producerCPU = channel.workerCPUNotes
             // Chunks of plain numbers run from the task ring itself (see ``runInPlace``).
             tasks.takesPackedItemsInPlace = true
@@ -178,7 +179,7 @@ enum WorkerLoop {
                     report.finishFrame(startingAt: frame)
                     output.send(OutgoingFrame(bytes: report.bytes))
                 }
-                output.send(results.finishWithAttachments(), deferringDoorbell: header.lone)
+                output.send(results.finishWithAttachments(), doorbell: header.doorbell)
                 // After a lone call, the next one may follow at once (a loop of `apply`): poll
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
                 // Not after chunks of bigger jobs: a worker polling then takes a core from the
@@ -222,7 +223,7 @@ enum WorkerLoop {
         if stored, let reservation {
             output.publishPacked(
                 reservation, job: header.job, chunkIndex: header.chunkIndex, count: header.itemCount,
-                stride: resultStride, runNanoseconds: nanoseconds, deferringDoorbell: header.lone)
+                stride: resultStride, runNanoseconds: nanoseconds, doorbell: header.doorbell)
             return true
         }
         results.setRunDuration(nanoseconds: nanoseconds)

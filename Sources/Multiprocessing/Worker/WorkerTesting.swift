@@ -64,6 +64,13 @@ public enum WorkerTesting {
         )
     }
 
+    /// How many results this worker sent with a held doorbell (chunks of a job seen only as a
+    /// whole, such as a `map` of several chunks), and how many doorbells it rang for them. Both 0
+    /// outside a worker.
+    public static var heldDoorbells: (results: Int, rung: Int) {
+        workerResultStream.withLock { $0?.heldCounts } ?? (0, 0)
+    }
+
     /// How many chunks this worker has run from its task ring, their packed items where they
     /// lay (no copy), and how many of them had their results stored in place in its result ring
     /// too. Both 0 outside a worker.

@@ -1,0 +1,188 @@
+// Held results: the chunks of a job seen only as a whole (a `map` of several chunks) are marked
+// in their task frames; a worker holds the doorbell for their results while it has more chunks
+// queued (ResultWriter.swift), ringing once for several; the reader tells it whether more are
+// queued as it hands out each frame; and the pool hands out such chunks through the same paths,
+// with the same results.
+
+import MultiprocessingTestSupport
+import Synchronization
+import Testing
+
+@testable import Multiprocessing
+
+@Suite("Held results", .offCooperativePool)
+struct HeldResultsTests {
+    /// A task frame of job 5, chunk `index`, one encoded item; `mayWait` its result.
+    private func taskFrame(_ index: Int, mayWait: Bool, lone: Bool = false) -> OutgoingFrame {
+        var builder = TaskFrameBuilder(
+            job: JobID(rawValue: 5), chunkIndex: index, functionName: "square", signature: 9, stopOnError: true,
+            lone: lone, resultMayWait: mayWait)
+        try? builder.appendItem { $0.writeUInt64(UInt64(index)) }
+        return builder.finishWithAttachments()
+    }
+
+    /// A task frame of attached packed pairs (a worker reads those in place, from the ring).
+    private func packedFrame(_ index: Int) -> OutgoingFrame {
+        var builder = TaskFrameBuilder(
+            job: JobID(rawValue: 5), chunkIndex: index, functionName: "add", signature: 9, stopOnError: true,
+            packedStride: MemoryLayout<(Int, Int)>.stride, resultMayWait: true)
+        builder.attachPacked((0..<1000).map { ($0, $0) }[...])
+        return builder.finishWithAttachments()
+    }
+
+    /// Bytes waiting in the stream's doorbell pipe (each a ring of the doorbell), taken.
+    private func doorbellBytes(_ stream: RingStream) -> Int {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let outcome = buffer.withUnsafeMutableBytes {
+            (try? readNonBlocking(stream.doorbell.readFD, into: $0.baseAddress!, count: 64)) ?? .endOfFile
+        }
+        if case .bytes(let n) = outcome { return n }
+        return 0
+    }
+
+    @Test("A task frame says whether its result may wait, and when the worker rings for it")
+    func taskHeaderFlag() throws {
+        for (mayWait, lone) in [(true, false), (false, false), (false, true)] {
+            let frame = taskFrame(3, mayWait: mayWait, lone: lone)
+            var body = ByteReader(frame.bytes, offset: 5)
+            let header = try TaskHeader.read(from: &body)
+            #expect(header.resultMayWait == mayWait && header.lone == lone)
+            #expect(header.chunkIndex == 3 && header.itemCount == 1 && header.functionName == "square")
+            #expect(header.doorbell == (lone ? .deferred : mayWait ? .held : .now))
+        }
+    }
+
+    @Test("A map's chunks are marked as results that may wait; a job of one chunk is a lone call instead")
+    func encodedChunksAreMarked() throws {
+        let (chunks, _) = try Pool.encodeChunks(
+            Array(0..<10), chunksize: 3, job: JobID(rawValue: 1), functionName: "square", signature: 9,
+            stopOnError: true, timeout: nil, packedStride: nil
+        ) { item, writer in writer.writeUInt64(UInt64(item)) }
+        #expect(chunks.count == 4 && chunks.allSatisfy(\.resultMayWait))
+        for chunk in chunks {
+            var body = ByteReader(chunk.payload.bytes, offset: 5)
+            let header = try TaskHeader.read(from: &body)
+            #expect(header.resultMayWait && !header.lone)
+        }
+        let (one, _) = try Pool.encodeChunks(
+            Array(0..<3), chunksize: 3, job: JobID(rawValue: 2), functionName: "square", signature: 9,
+            stopOnError: true, timeout: nil, packedStride: nil
+        ) { item, writer in writer.writeUInt64(UInt64(item)) }
+        var body = ByteReader(try #require(one.first).payload.bytes, offset: 5)
+        let header = try TaskHeader.read(from: &body)
+        #expect(header.lone && !header.resultMayWait && !one[0].resultMayWait)
+    }
+
+    @Test(
+        "A held result's doorbell waits while more tasks are queued, and rings once for several when the last is taken"
+    )
+    func heldUntilTheLastQueuedTask() throws {
+        let stream = try RingStream()
+        let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
+        stream.ring.armConsumer()
+        writer.send(OutgoingFrame(bytes: [1, 1]), doorbell: .held)
+        #expect(doorbellBytes(stream) == 0, "held: not rung as it is sent")
+        writer.settleDoorbell(takingNext: true)
+        #expect(doorbellBytes(stream) == 0, "more tasks queued behind the next: still held")
+        writer.send(OutgoingFrame(bytes: [2, 2]), doorbell: .held)
+        writer.settleDoorbell(takingNext: false)
+        #expect(doorbellBytes(stream) == 1, "the last queued task taken: one doorbell for both results")
+        #expect(writer.heldCounts.results == 2 && writer.heldCounts.rung == 1)
+        writer.settleDoorbell(takingNext: false)
+        writer.settleDoorbell(final: true)
+        #expect(doorbellBytes(stream) == 0, "nothing left pending")
+    }
+
+    @Test("A held result rings once it has waited its delay, or as the worker is about to sleep, unless read")
+    func heldUntilDueOrSleep() async throws {
+        let stream = try RingStream()
+        let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
+        stream.ring.armConsumer()
+        writer.send(OutgoingFrame(bytes: [3]), doorbell: .held)
+        // Past its delay: the next take rings though more tasks are queued.
+        try await Task.sleep(for: ResultWriter.heldDoorbellDelay * 3)
+        writer.settleDoorbell(final: false)
+        #expect(doorbellBytes(stream) == 1, "due while spinning: rung")
+
+        stream.ring.armConsumer()
+        writer.send(OutgoingFrame(bytes: [4]), doorbell: .held)
+        writer.settleDoorbell(final: true)
+        #expect(doorbellBytes(stream) == 1, "about to sleep: rung")
+
+        // Read by the parent before the worker settles it: never rung.
+        stream.ring.armConsumer()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
+        writer.send(OutgoingFrame(bytes: [5]), doorbell: .held)
+        _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
+        writer.settleDoorbell(takingNext: false)
+        writer.settleDoorbell(final: true)
+        #expect(doorbellBytes(stream) == 0, "read meanwhile: no doorbell")
+        #expect(writer.heldCounts.results == 3 && writer.heldCounts.rung == 2)
+    }
+
+    @Test("A lone call's deferred doorbell still rings as the next task is taken, whatever is queued")
+    func loneRingsOnTaking() throws {
+        let stream = try RingStream()
+        let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
+        stream.ring.armConsumer()
+        writer.send(OutgoingFrame(bytes: [6]), doorbell: .deferred)
+        writer.settleDoorbell(takingNext: true)
+        #expect(doorbellBytes(stream) == 1)
+        #expect(writer.heldCounts.results == 0)
+    }
+
+    @Test("The reader says, as it hands out each frame, whether more are queued behind it, in place or copied")
+    func readerReportsQueuedFrames() throws {
+        let stream = try RingStream(capacity: 256 * 1024)
+        let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
+        let seen = Mutex<[Bool]>([])
+        var reader = stream.reader()
+        reader.handingOut = { more in seen.withLock { $0.append(more) } }
+        // Copied frames: three, then one.
+        for index in 0..<3 { writer.send(taskFrame(index, mayWait: true)) }
+        for _ in 0..<3 { _ = try #require(try reader.next()) }
+        writer.send(taskFrame(3, mayWait: true))
+        _ = try #require(try reader.next())
+        #expect(seen.withLock { $0 } == [true, true, false, false])
+
+        // Frames whose packed items stay in the ring: two, then one.
+        seen.withLock { $0 = [] }
+        reader.takesPackedItemsInPlace = true
+        writer.send(packedFrame(0))
+        writer.send(packedFrame(1))
+        _ = try #require(try reader.next())
+        #expect(reader.itemsInRing != nil)
+        _ = try #require(try reader.next())
+        writer.send(packedFrame(2))
+        // Taken before the reader frees the last one's items: the one behind it counts.
+        reader.releaseItemsInRing()
+        _ = try #require(try reader.next())
+        #expect(reader.itemsInRing != nil)
+        #expect(seen.withLock { $0 } == [true, false, false])
+    }
+
+    @Test(
+        "Through a pool: a map of many short chunks has the same results, and its worker rang fewer doorbells than it sent results"
+    )
+    func throughAPool() async throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.terminate() }
+        let before = try await pool.apply(F.heldDoorbells)
+        // 300 chunks of ~100 µs: the scheduler queues several behind the running one.
+        let spins = try await pool.map(F.spinMicroseconds, Array(repeating: 100, count: 300), chunksize: 1)
+        #expect(spins == Array(repeating: 100, count: 300))
+        let after = try await pool.apply(F.heldDoorbells)
+        #expect(after[2] == before[2], "one worker throughout")
+        let held = after[0] - before[0]
+        let rung = after[1] - before[1]
+        #expect(held == 300, "every chunk of the map is held")
+        #expect(rung < held / 2, "one doorbell for several results (\(rung) for \(held))")
+        // A lone call is not held.
+        _ = try await pool.apply(F.spinMicroseconds, 10)
+        #expect(try await pool.apply(F.heldDoorbells)[0] == after[0])
+        // Mixed with a failing chunk: the error still ends the map.
+        await #expect(throws: RemoteError.self) { try await pool.map(F.failOnFive, 0..<40, chunksize: 1) }
+        #expect(try await pool.map(F.square, 0..<2000, chunksize: 10) == (0..<2000).map { $0 * $0 })
+    }
+}
