@@ -71,6 +71,46 @@ struct HeldResultsTests {
         var body = ByteReader(try #require(one.first).payload.bytes, offset: 5)
         let header = try TaskHeader.read(from: &body)
         #expect(header.lone && !header.resultMayWait && !one[0].resultMayWait)
+        // Under a timeout (the call's, or the pool's: `resultsMayWait` false) they are not held.
+        for (timeout, poolAllows) in [(Duration.seconds(1), true), (nil, false)] {
+            let (timed, _) = try Pool.encodeChunks(
+                Array(0..<10), chunksize: 3, job: JobID(rawValue: 3), functionName: "square", signature: 9,
+                stopOnError: true, timeout: timeout, packedStride: nil, resultsMayWait: poolAllows
+            ) { item, writer in writer.writeUInt64(UInt64(item)) }
+            #expect(timed.count == 4 && !timed.contains(where: \.resultMayWait))
+            var timedBody = ByteReader(timed[1].payload.bytes, offset: 5)
+            #expect(try !TaskHeader.read(from: &timedBody).resultMayWait)
+        }
+    }
+
+    /// How a timeout reaches the map of ``timedChunkBehindShortOnes(_:)``.
+    enum TimeoutSource: CaseIterable, Sendable {
+        case pool, call
+    }
+
+    @Test(
+        "Under a timeout a map's results are not held: a hung chunk among short ones times out after its timeout, not twice it",
+        .timeLimit(.minutes(1)), arguments: TimeoutSource.allCases)
+    func timedChunkBehindShortOnes(_ source: TimeoutSource) throws {
+        let limit = Duration.milliseconds(400)
+        let pool = try TestPools.make(processes: 1, taskTimeout: source == .pool ? limit : nil)
+        defer { pool.stop() }
+        #expect(try pool.apply(F.square, 3) == 9)
+        let before = try pool.apply(F.heldDoorbells)
+        // Short chunks, one that hangs, and more queued behind it: held, the result before the
+        // hung chunk would reach the parent only at that chunk's own deadline.
+        let items = [Int](repeating: 0, count: 30) + [5_000] + [Int](repeating: 0, count: 10)
+        let start = ContinuousClock.now
+        let code = errorCode { try pool.map(F.blockMs, items, chunksize: 1, timeout: source == .call ? limit : nil) }
+        let elapsed = ContinuousClock.now - start
+        #expect(code == .taskTimedOut)
+        #expect(elapsed >= limit, "failed after \(elapsed)")
+        #expect(elapsed < limit * 1.75, "timed out after \(elapsed), not about \(limit)")
+        // The worker that ran them was replaced; the new one held nothing either.
+        #expect(try pool.map(F.square, 0..<40, chunksize: 1, timeout: source == .call ? limit : nil).count == 40)
+        let after = try pool.apply(F.heldDoorbells)
+        #expect(after[2] != before[2], "the hung chunk's worker was killed")
+        #expect(after[0] == 0, "no result held under a timeout")
     }
 
     @Test(
