@@ -5,7 +5,6 @@
 // with the same results.
 
 import MultiprocessingTestSupport
-import Synchronization
 import Testing
 
 @testable import Multiprocessing
@@ -118,7 +117,9 @@ struct HeldResultsTests {
     )
     func heldUntilTheLastQueuedTask() throws {
         let stream = try RingStream()
-        let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
+        // Never due here, however slowly the test runs.
+        let writer = ResultWriter(
+            ring: stream.ring, doorbell: stream.doorbell.writeEnd, heldDoorbellDelay: .seconds(3600))
         stream.ring.armConsumer()
         writer.send(OutgoingFrame(bytes: [1, 1]), doorbell: .held)
         #expect(doorbellBytes(stream) == 0, "held: not rung as it is sent")
@@ -136,11 +137,12 @@ struct HeldResultsTests {
     @Test("A held result rings once it has waited its delay, or as the worker is about to sleep, unless read")
     func heldUntilDueOrSleep() async throws {
         let stream = try RingStream()
-        let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
+        let writer = ResultWriter(
+            ring: stream.ring, doorbell: stream.doorbell.writeEnd, heldDoorbellDelay: .milliseconds(2))
         stream.ring.armConsumer()
         writer.send(OutgoingFrame(bytes: [3]), doorbell: .held)
-        // Past its delay: the next take rings though more tasks are queued.
-        try await Task.sleep(for: ResultWriter.heldDoorbellDelay * 3)
+        // Past its delay: the next look while spinning rings.
+        try await Task.sleep(for: .milliseconds(6))
         writer.settleDoorbell(final: false)
         #expect(doorbellBytes(stream) == 1, "due while spinning: rung")
 
@@ -161,6 +163,27 @@ struct HeldResultsTests {
         #expect(writer.heldCounts.results == 3 && writer.heldCounts.rung == 2)
     }
 
+    @Test("Held results are rung for before a task whose result is wanted, whatever is queued behind it")
+    func heldBeforeAWantedTask() throws {
+        let stream = try RingStream()
+        let writer = ResultWriter(
+            ring: stream.ring, doorbell: stream.doorbell.writeEnd, heldDoorbellDelay: .seconds(3600))
+        func header(mayWait: Bool, lone: Bool = false) throws -> TaskHeader {
+            var body = ByteReader(taskFrame(1, mayWait: mayWait, lone: lone).bytes, offset: 5)
+            return try TaskHeader.read(from: &body)
+        }
+        stream.ring.armConsumer()
+        writer.send(OutgoingFrame(bytes: [1]), doorbell: .held)
+        writer.settleDoorbell(taking: try header(mayWait: true), moreQueued: true)
+        #expect(doorbellBytes(stream) == 0, "another held chunk, more behind it: still held")
+        for (mayWait, lone) in [(false, false), (false, true)] {
+            writer.settleDoorbell(taking: try header(mayWait: mayWait, lone: lone), moreQueued: true)
+            #expect(doorbellBytes(stream) == 1, "a chunk whose result is wanted: rung first")
+            stream.ring.armConsumer()
+            writer.send(OutgoingFrame(bytes: [2]), doorbell: .held)
+        }
+    }
+
     @Test("A lone call's deferred doorbell still rings as the next task is taken, whatever is queued")
     func loneRingsOnTaking() throws {
         let stream = try RingStream()
@@ -176,30 +199,62 @@ struct HeldResultsTests {
     func readerReportsQueuedFrames() throws {
         let stream = try RingStream(capacity: 256 * 1024)
         let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
-        let seen = Mutex<[Bool]>([])
+        var seen: [Bool] = []
         var reader = stream.reader()
-        reader.handingOut = { more in seen.withLock { $0.append(more) } }
+        reader.callerSettlesOnHandOut = true
         // Copied frames: three, then one.
         for index in 0..<3 { writer.send(taskFrame(index, mayWait: true)) }
-        for _ in 0..<3 { _ = try #require(try reader.next()) }
+        for _ in 0..<3 {
+            _ = try #require(try reader.next())
+            seen.append(reader.moreQueued)
+        }
         writer.send(taskFrame(3, mayWait: true))
         _ = try #require(try reader.next())
-        #expect(seen.withLock { $0 } == [true, true, false, false])
+        seen.append(reader.moreQueued)
+        #expect(seen == [true, true, false, false])
 
         // Frames whose packed items stay in the ring: two, then one.
-        seen.withLock { $0 = [] }
+        seen = []
         reader.takesPackedItemsInPlace = true
         writer.send(packedFrame(0))
         writer.send(packedFrame(1))
         _ = try #require(try reader.next())
         #expect(reader.itemsInRing != nil)
+        seen.append(reader.moreQueued)
         _ = try #require(try reader.next())
+        seen.append(reader.moreQueued)
         writer.send(packedFrame(2))
         // Taken before the reader frees the last one's items: the one behind it counts.
         reader.releaseItemsInRing()
         _ = try #require(try reader.next())
+        seen.append(reader.moreQueued)
         #expect(reader.itemsInRing != nil)
-        #expect(seen.withLock { $0 } == [true, false, false])
+        #expect(seen == [true, false, false])
+    }
+
+    @Test(
+        "A call under a timeout among a map's held results and another's times out after its timeout, and neither map loses a result",
+        .timeLimit(.minutes(1)))
+    func timedCallBehindHeldResults() throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        #expect(try pool.apply(F.square, 3) == 9)
+        let limit = Duration.milliseconds(400)
+        // Held chunks, then a call that hangs under a timeout, then more held chunks: the call's
+        // clock starts only once the parent has read the results before it.
+        // Chunks of 100 µs: about 2 ms of them queued, and the call with some of the second map
+        // behind it.
+        let short = [Int](repeating: 100, count: 60)
+        let first = try pool.mapAsync(F.spinMicroseconds, short, chunksize: 1)
+        let start = ContinuousClock.now
+        let hung = try pool.applyAsync(F.blockMs, 5_000, timeout: limit)
+        let second = try pool.mapAsync(F.spinMicroseconds, short, chunksize: 1)
+        #expect(errorCode { try hung.get(timeout: .seconds(4)) } == .taskTimedOut)
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed < limit * 1.75, "timed out after \(elapsed), not about \(limit)")
+        // Neither map lost a result (the second's queued chunks went to the new worker).
+        #expect(try first.get(timeout: .seconds(10)) == short)
+        #expect(try second.get(timeout: .seconds(10)) == short)
     }
 
     @Test(

@@ -26,10 +26,13 @@ struct BlockingFrameReader {
     /// (`final` true): the worker rings a deferred doorbell there
     /// (``ResultWriter/settleDoorbell(final:)``).
     var idle: ((_ final: Bool) -> Void)?
-    /// Called as a frame is handed out, with whether more bytes are already there behind it (a
-    /// queued task), instead of `idle(true)` there: the worker settles its doorbells for the
-    /// results before it (``ResultWriter/settleDoorbell(takingNext:)``).
-    var handingOut: ((_ moreQueued: Bool) -> Void)?
+    /// Whether ``next()`` leaves settling the doorbells to its caller: it then does not call
+    /// `idle(true)` as it hands out a frame, and notes ``moreQueued`` instead; the worker settles
+    /// them once it knows what the task is (``ResultWriter/settleDoorbell(takingNext:)``).
+    var callerSettlesOnHandOut = false
+    /// Whether more bytes (a queued task) were already there behind the frame last handed out,
+    /// when ``callerSettlesOnHandOut``.
+    private(set) var moreQueued = false
     /// Work to do while no frame comes, a little at a time: once the reader has waited
     /// ``backgroundDelayMilliseconds`` for a frame in vain, it calls this instead of sleeping
     /// again, as long as it returns true (it did some), looking at the ring between two calls (a
@@ -86,7 +89,8 @@ struct BlockingFrameReader {
             if takesPackedItemsInPlace {
                 switch try lookInPlace() {
                 case .frame(let frame, let items, let end):
-                    handOut(moreQueued: ring.hasBytes(beyond: end))
+                    // Handed out (see ``callerSettlesOnHandOut``).
+                    if callerSettlesOnHandOut { moreQueued = ring.hasBytes(beyond: end) } else { idle?(true) }
                     waitedInVain = false
                     itemsInRing = items
                     itemsInRingEnd = end
@@ -128,15 +132,14 @@ struct BlockingFrameReader {
             ring.disarmConsumer()
         }
         // The worker is about to work: a deferred doorbell cannot wait for the task to end.
-        handOut(moreQueued: nextFrame + 1 < frames.count || accumulator.hasPartialFrame || !ring.isEmpty)
+        if callerSettlesOnHandOut {
+            moreQueued = nextFrame + 1 < frames.count || accumulator.hasPartialFrame || !ring.isEmpty
+        } else {
+            idle?(true)
+        }
         waitedInVain = false
         defer { nextFrame += 1 }
         return frames[nextFrame]
-    }
-
-    /// A frame is about to be handed out (see ``handingOut``).
-    private func handOut(moreQueued: @autoclosure () -> Bool) {
-        if let handingOut { handingOut(moreQueued()) } else { idle?(true) }
     }
 
     /// Frees the ring's bytes of the packed items handed out in place (``itemsInRing``), and wakes

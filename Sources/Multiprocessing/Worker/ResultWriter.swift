@@ -10,9 +10,10 @@
 // stops spinning), and then only if the parent is armed.
 //
 // The result of a chunk no one sees before its whole job is in (a `map` of several chunks,
-// ``TaskHeader/resultMayWait``) is held: while the worker has more chunks queued, its doorbell
-// waits until the worker takes the last of them, or ``heldDoorbellDelay`` has passed, or the
-// worker is about to sleep; one doorbell then tells the parent of every result since. A parent
+// ``TaskHeader/resultMayWait``) is held: while the worker takes more such chunks with more queued
+// behind them, its doorbell waits until the worker takes the last of them, or one whose result is
+// wanted, or ``heldDoorbellDelay`` has passed, or the worker is about to sleep; one doorbell then
+// tells the parent of every result since. A parent
 // woken for each result of a `starmap` of 64 chunks of ~170 µs spent 2 ms of CPU a round (~56
 // wake-ups, ~30 µs each on this VM), taken from the two workers on two cores; held, ~13 wake-ups
 // and 1.2 ms (the scheduler queues such chunks deeper for it: `Configuration.heldResultsQueue`).
@@ -32,6 +33,8 @@ final class ResultWriter: @unchecked Sendable {
     private var doorbellDue: MonotonicInstant?
     /// When a held doorbell is due, in ``MonotonicInstant/nanoseconds`` (nil: none pending).
     private var heldDue: Int64?
+    /// How long a held result may wait at most, in nanoseconds.
+    private let heldDelayNanoseconds: Int64
     /// How many sleeps on a full ring ran out without a wake-up (the parent, reading, wakes
     /// this side at once: only a parent that stops reading lets one run out).
     private(set) var fullRingTimeouts = 0
@@ -49,9 +52,7 @@ final class ResultWriter: @unchecked Sendable {
     /// How long a held result (see the file's header) may wait unread, at most, when the worker
     /// takes its next chunk. (A chunk that runs longer delays the results held before it; the
     /// scheduler queues deeper only behind chunks shorter than its budget.)
-    static let heldDoorbellDelay: Duration = .nanoseconds(heldDoorbellDelayNanoseconds)
-    /// The same in nanoseconds.
-    static let heldDoorbellDelayNanoseconds: Int64 = 1_000_000
+    static let heldDoorbellDelay: Duration = .milliseconds(1)
 
     /// When the doorbell for a frame rings.
     enum Doorbell {
@@ -66,14 +67,18 @@ final class ResultWriter: @unchecked Sendable {
     /// - Parameters:
     ///   - ring: The ring written, a view of `channel`'s memory (nil: the caller keeps it mapped).
     ///   - fullRingSleep: How long one sleep on a full ring lasts at most, in milliseconds.
+    ///   - heldDoorbellDelay: How long a held result may wait at most (``heldDoorbellDelay``;
+    ///     tests set their own).
     init(
         ring: SharedRing, doorbell: Int32, channel: SharedChannel? = nil,
-        fullRingSleep: Int32 = ResultWriter.fullRingSleepMilliseconds
+        fullRingSleep: Int32 = ResultWriter.fullRingSleepMilliseconds,
+        heldDoorbellDelay: Duration = ResultWriter.heldDoorbellDelay
     ) {
         self.ring = ring
         self.doorbell = doorbell
         self.channel = channel
         self.fullRingSleep = fullRingSleep
+        self.heldDelayNanoseconds = Int64(heldDoorbellDelay.saturatingNanoseconds)
     }
 
     /// Sends a frame, then its attachments, from where they are, ringing the parent's doorbell
@@ -105,7 +110,7 @@ final class ResultWriter: @unchecked Sendable {
         case .held:
             heldCounts.results &+= 1
             guard heldDue == nil else { return }
-            heldDue = MonotonicInstant.now.nanoseconds &+ ResultWriter.heldDoorbellDelayNanoseconds
+            heldDue = MonotonicInstant.now.nanoseconds &+ heldDelayNanoseconds
         }
     }
 
@@ -179,14 +184,24 @@ final class ResultWriter: @unchecked Sendable {
     }
 
     /// As the worker takes its next task: rings a lone call's deferred doorbell (the task may run
-    /// long), and a held one unless `moreQueued` (more tasks are already there behind the one
-    /// taken) and it is not yet due; either only if the parent has not read everything meanwhile.
-    func settleDoorbell(takingNext moreQueued: Bool) {
+    /// long), and a held one unless `mayHold` (the task's result may wait too, and more tasks are
+    /// already there behind it) and it is not yet due; either only if the parent has not read
+    /// everything meanwhile.
+    func settleDoorbell(takingNext mayHold: Bool) {
         guard let held = heldDue else {
             if doorbellDue != nil { settle(deferred: true, held: false) }
             return
         }
-        settle(deferred: true, held: !moreQueued || MonotonicInstant.now.nanoseconds >= held)
+        settle(deferred: true, held: !mayHold || MonotonicInstant.now.nanoseconds >= held)
+    }
+
+    /// ``settleDoorbell(takingNext:)`` as the worker takes the task of `header`, with
+    /// `moreQueued` tasks behind it or not: held results wait only behind a task whose result may
+    /// wait too. A task whose result is wanted (a stream's, a lone call's, one under a timeout,
+    /// whose clock starts when the parent learns that the task before it ended) has them rung
+    /// for first.
+    func settleDoorbell(taking header: TaskHeader, moreQueued: Bool) {
+        settleDoorbell(takingNext: moreQueued && header.resultMayWait)
     }
 
     /// Rings for the pending doorbells named (once for both), and forgets them; forgets any

@@ -44,7 +44,8 @@ enum WorkerLoop {
                 ring: channel.tasks, doorbell: WorkerDescriptors.tasks,
                 wakeProducer: .doorbell(WorkerDescriptors.results))
             tasks.idle = { final in output.settleDoorbell(final: final) }
-            tasks.handingOut = { moreQueued in output.settleDoorbell(takingNext: moreQueued) }
+            // Settled below, once the task's header says whether held results may wait for it.
+            tasks.callerSettlesOnHandOut = true
             tasks.producerCPU = channel.workerCPUNotes
             // Chunks of plain numbers run from the task ring itself (see ``runInPlace``).
             tasks.takesPackedItemsInPlace = true
@@ -112,6 +113,7 @@ enum WorkerLoop {
                 channel.workerCPUNotes.note()
                 var reader = task.bodyReader
                 let header = try TaskHeader.read(from: &reader, knownName: last?.name)
+                output.settleDoorbell(taking: header, moreQueued: tasks.moreQueued)
                 var results = ResultFrameBuilder(
                     job: header.job, chunkIndex: header.chunkIndex, attachingLargeBytes: true)
                 let served: Served?
