@@ -86,9 +86,12 @@ final class ResultWriter: @unchecked Sendable {
     /// ``settleDoorbell(final:)`` while it spins and before it sleeps, and
     /// ``settleDoorbell(takingNext:)`` as it takes its next task.
     func send(_ frame: OutgoingFrame, doorbell: Doorbell = .now) {
-        let deferring = doorbell != .now
         // The whole message (the frame's `count` adds up its attachments).
         var left = frame.attachments.isEmpty ? frame.bytes.count : frame.count
+        // A message larger than the ring goes through it only as the parent reads: it is woken
+        // as the first bytes are written, as it would be for any message, so that the two copy at
+        // once rather than in turns, each waiting for the other to fill or drain the ring.
+        let deferring = doorbell != .now && left <= ring.capacity
         frame.bytes.withUnsafeBytes { send($0, deferringDoorbell: deferring, message: left) }
         left -= frame.bytes.count
         for attachment in frame.attachments {
