@@ -1,5 +1,6 @@
 // Pool functions that say which worker ran them, for the tests of chunk sizes (a chunk is one
-// task, so with `maxTasksPerChild` the number of distinct workers tells how many chunks ran).
+// task, so with `maxTasksPerChild` the number of distinct workers tells how many chunks ran); and
+// one that blocks or fails by its argument (HeldResultsTests).
 
 public import Multiprocessing
 
@@ -25,6 +26,16 @@ extension TestFunctions {
         return [x, Int(getpid())]
     }
 
+    /// Blocks the worker for `ms` milliseconds and returns `ms`; throws ``TestFailure`` (reason
+    /// "negative") for a negative `ms`: a map's failing chunk next to a long one.
+    public static let blockMsOrFail = PoolFunction("blockMsOrFail") { (ms: Int) throws -> Int in
+        if ms < 0 { throw TestFailure(reason: "negative", value: ms) }
+        usleep(UInt32(ms) * 1000)
+        return ms
+    }
+
     /// The functions of this file, served by the test worker.
-    public static let chunks: [any AnyPoolFunction] = [taggedPID, slowTaggedPID, taggedPIDFailingOnFive]
+    public static let chunks: [any AnyPoolFunction] = [
+        taggedPID, slowTaggedPID, taggedPIDFailingOnFive, blockMsOrFail,
+    ]
 }

@@ -11,10 +11,10 @@ import Testing
 
 @Suite("Held results", .offCooperativePool)
 struct HeldResultsTests {
-    /// A task frame of job 5, chunk `index`, one encoded item; `mayWait` its result.
-    private func taskFrame(_ index: Int, mayWait: Bool, lone: Bool = false) -> OutgoingFrame {
+    /// A task frame of `job`, chunk `index`, one encoded item; `mayWait` its result.
+    private func taskFrame(_ index: Int, mayWait: Bool, lone: Bool = false, job: UInt64 = 5) -> OutgoingFrame {
         var builder = TaskFrameBuilder(
-            job: JobID(rawValue: 5), chunkIndex: index, functionName: "square", signature: 9, stopOnError: true,
+            job: JobID(rawValue: job), chunkIndex: index, functionName: "square", signature: 9, stopOnError: true,
             lone: lone, resultMayWait: mayWait)
         try? builder.appendItem { $0.writeUInt64(UInt64(index)) }
         return builder.finishWithAttachments()
@@ -47,7 +47,7 @@ struct HeldResultsTests {
             let header = try TaskHeader.read(from: &body)
             #expect(header.resultMayWait == mayWait && header.lone == lone)
             #expect(header.chunkIndex == 3 && header.itemCount == 1 && header.functionName == "square")
-            #expect(header.doorbell == (lone ? .deferred : mayWait ? .held : .now))
+            #expect(header.doorbell == (lone ? .deferred : mayWait ? .held(job: 5) : .now))
         }
     }
 
@@ -121,11 +121,11 @@ struct HeldResultsTests {
         let writer = ResultWriter(
             ring: stream.ring, doorbell: stream.doorbell.writeEnd, heldDoorbellDelay: .seconds(3600))
         stream.ring.armConsumer()
-        writer.send(OutgoingFrame(bytes: [1, 1]), doorbell: .held)
+        writer.send(OutgoingFrame(bytes: [1, 1]), doorbell: .held(job: 5))
         #expect(doorbellBytes(stream) == 0, "held: not rung as it is sent")
         writer.settleDoorbell(takingNext: true)
         #expect(doorbellBytes(stream) == 0, "more tasks queued behind the next: still held")
-        writer.send(OutgoingFrame(bytes: [2, 2]), doorbell: .held)
+        writer.send(OutgoingFrame(bytes: [2, 2]), doorbell: .held(job: 5))
         writer.settleDoorbell(takingNext: false)
         #expect(doorbellBytes(stream) == 1, "the last queued task taken: one doorbell for both results")
         #expect(writer.heldCounts.results == 2 && writer.heldCounts.rung == 1)
@@ -140,14 +140,14 @@ struct HeldResultsTests {
         let writer = ResultWriter(
             ring: stream.ring, doorbell: stream.doorbell.writeEnd, heldDoorbellDelay: .milliseconds(2))
         stream.ring.armConsumer()
-        writer.send(OutgoingFrame(bytes: [3]), doorbell: .held)
+        writer.send(OutgoingFrame(bytes: [3]), doorbell: .held(job: 5))
         // Past its delay: the next look while spinning rings.
         try await Task.sleep(for: .milliseconds(6))
         writer.settleDoorbell(final: false)
         #expect(doorbellBytes(stream) == 1, "due while spinning: rung")
 
         stream.ring.armConsumer()
-        writer.send(OutgoingFrame(bytes: [4]), doorbell: .held)
+        writer.send(OutgoingFrame(bytes: [4]), doorbell: .held(job: 5))
         writer.settleDoorbell(final: true)
         #expect(doorbellBytes(stream) == 1, "about to sleep: rung")
 
@@ -155,7 +155,7 @@ struct HeldResultsTests {
         stream.ring.armConsumer()
         var bytes = [UInt8](repeating: 0, count: 16)
         _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
-        writer.send(OutgoingFrame(bytes: [5]), doorbell: .held)
+        writer.send(OutgoingFrame(bytes: [5]), doorbell: .held(job: 5))
         _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
         writer.settleDoorbell(takingNext: false)
         writer.settleDoorbell(final: true)
@@ -168,20 +168,46 @@ struct HeldResultsTests {
         let stream = try RingStream()
         let writer = ResultWriter(
             ring: stream.ring, doorbell: stream.doorbell.writeEnd, heldDoorbellDelay: .seconds(3600))
-        func header(mayWait: Bool, lone: Bool = false) throws -> TaskHeader {
-            var body = ByteReader(taskFrame(1, mayWait: mayWait, lone: lone).bytes, offset: 5)
+        func header(mayWait: Bool, lone: Bool = false, job: UInt64 = 5) throws -> TaskHeader {
+            var body = ByteReader(taskFrame(1, mayWait: mayWait, lone: lone, job: job).bytes, offset: 5)
             return try TaskHeader.read(from: &body)
         }
         stream.ring.armConsumer()
-        writer.send(OutgoingFrame(bytes: [1]), doorbell: .held)
+        writer.send(OutgoingFrame(bytes: [1]), doorbell: .held(job: 5))
         writer.settleDoorbell(taking: try header(mayWait: true), moreQueued: true)
         #expect(doorbellBytes(stream) == 0, "another held chunk, more behind it: still held")
-        for (mayWait, lone) in [(false, false), (false, true)] {
-            writer.settleDoorbell(taking: try header(mayWait: mayWait, lone: lone), moreQueued: true)
-            #expect(doorbellBytes(stream) == 1, "a chunk whose result is wanted: rung first")
+        for (mayWait, lone, job) in [(false, false, 5), (false, true, 5), (true, false, 6)] as [(Bool, Bool, UInt64)] {
+            writer.settleDoorbell(taking: try header(mayWait: mayWait, lone: lone, job: job), moreQueued: true)
+            #expect(doorbellBytes(stream) == 1, "a chunk whose result is wanted, or another job's: rung first")
             stream.ring.armConsumer()
-            writer.send(OutgoingFrame(bytes: [2]), doorbell: .held)
+            writer.send(OutgoingFrame(bytes: [2]), doorbell: .held(job: 5))
         }
+    }
+
+    @Test(
+        "A map's held results do not wait behind another map's long chunk, and failed results are never held",
+        .timeLimit(.minutes(1)))
+    func heldNotBehindLongWork() throws {
+        let pool = try TestPools.make(processes: 1)
+        defer { pool.stop() }
+        #expect(try pool.apply(F.square, 3) == 9)
+        // Map A's short chunks, then map B's, whose first runs 3 s with more of B's behind it.
+        let short = [Int](repeating: 100, count: 30)
+        let first = try pool.mapAsync(F.spinMicroseconds, short, chunksize: 1)
+        let second = try pool.mapAsync(F.blockMs, [3_000, 0, 0, 0], chunksize: 1)
+        let start = ContinuousClock.now
+        #expect(try first.get(timeout: .seconds(2)) == short)
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(try second.get(timeout: .seconds(10)) == [3_000, 0, 0, 0])
+
+        // Failed results are rung for at once, never held: the parent drops the rest of a map
+        // that stops at its first failure as soon as it can.
+        let before = try pool.apply(F.heldDoorbells)
+        #expect(throws: TestFailure.self) {
+            try pool.map(F.blockMsOrFail, [Int](repeating: -1, count: 20), chunksize: 1)
+        }
+        let after = try pool.apply(F.heldDoorbells)
+        #expect(after[2] == before[2] && after[0] == before[0], "a failed result was held")
     }
 
     @Test("A lone call's deferred doorbell still rings as the next task is taken, whatever is queued")

@@ -187,6 +187,40 @@ struct SchedulerStateMachineTests {
         #expect(acts == [.deliver(2, 0), .send(2, 1, to: 0), .send(2, 2, to: 0)])
     }
 
+    /// Guards the deeper queue's two limits: a chunk whose result is wanted never goes deeper than
+    /// `maxInFlightPerWorker` behind held ones, and a job's last chunks are not queued deep behind
+    /// one worker while another could take them.
+    @Test func heldResultsQueueLimits() {
+        func held(_ job: UInt64, _ indices: Range<Int>) -> [SM.Chunk] {
+            indices.map { index in
+                var c = chunk(job, index)
+                c.resultMayWait = true
+                return c
+            }
+        }
+        var h = Harness.running(processes: 1)
+        let at = { (us: Int) in h.t0.advanced(by: .microseconds(us)) }
+        _ = h.sm.submit(job: J(1), chunks: held(1, 0..<3), failFast: true, open: false, now: at(0))
+        _ = h.sm.submit(job: J(2), chunks: (0..<5).map { chunk(2, $0) }, failFast: true, open: false, now: at(0))
+        // 250 µs: the two held chunks left, then job 2's at the front: not queued deeper than 2.
+        let first = h.sm.chunkCompleted(worker: W(0), job: J(1), index: 0, failed: false, now: at(250))
+        #expect(first.map(Act.init) == [.deliver(1, 0), .send(1, 1, to: 0), .send(1, 2, to: 0)])
+        #expect(h.sm.queue.map(\.payload) == ["2/0", "2/1", "2/2", "2/3", "2/4"])
+
+        // Two workers, 12 held chunks: deeper only while the queue has as many for each.
+        var two = Harness.running(processes: 2)
+        let start = two.t0
+        let sent = two.sm.submit(job: J(3), chunks: held(3, 0..<12), failFast: true, open: false, now: start)
+        #expect(sent.map(Act.init) == [.send(3, 0, to: 0), .send(3, 1, to: 1)])
+        let acts = two.sm.chunkCompleted(
+            worker: W(0), job: J(3), index: 0, failed: false, now: start.advanced(by: .microseconds(100))
+        ).map(Act.init)
+        // Chunk 2 at once, 3 behind it (2 in flight), then 4 and 5 while 8 and 7 chunks are
+        // left for two workers; with 6 left, a fifth would leave worker 1 too few.
+        #expect(acts == [.deliver(3, 0)] + (2...5).map { .send(3, $0, to: 0) })
+        #expect(two.sm.queue.count == 6)
+    }
+
     /// Guards: idle workers are served before a busy short-chunk worker gets a prefetched chunk;
     /// a busy worker with long chunks gets none.
     @Test func idleWorkersBeforePrefetch() {

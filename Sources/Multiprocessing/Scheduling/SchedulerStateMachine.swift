@@ -52,8 +52,8 @@ struct SchedulerStateMachine<Payload> {
         /// Chunks in flight on one worker at most (1 running + queued in its pipe).
         var maxInFlightPerWorker: Int = 2
         /// How much work of chunks whose results may wait (``Chunk/resultMayWait``) a worker
-        /// whose last chunk was short, and whose last chunk sent was such a chunk, gets queued:
-        /// about `budget` of them by its last chunk's time, at most `maxInFlight` in flight. The worker then holds the doorbell for such results
+        /// whose last chunk was short gets queued: about `budget` of them by its last chunk's
+        /// time, at most `maxInFlight` in flight, while the queue has as many for every worker. The worker then holds the doorbell for such results
         /// while more is queued (ResultWriter.swift), so the parent wakes once for several: at
         /// the default 2 in flight it would be rung for every one. The budget bounds how much
         /// work can sit behind one worker while another runs out at a job's end.
@@ -80,8 +80,8 @@ struct SchedulerStateMachine<Payload> {
         var items = 1
         /// When it was queued (set by the scheduler, for its wait time).
         var submittedAt: MonotonicInstant?
-        /// Its result is seen only with the rest of its job's (``TaskHeader/resultMayWait``): a
-        /// worker sent such chunks may have more of them queued (``Configuration/heldResultsQueue``).
+        /// Its result is seen only with the rest of its job's (``TaskHeader/resultMayWait``): it
+        /// may be queued deeper on a worker (``Configuration/heldResultsQueue``).
         var resultMayWait = false
     }
 
@@ -133,11 +133,6 @@ struct SchedulerStateMachine<Payload> {
         /// Chunks sent over its life (for maxTasksPerChild).
         var assigned = 0
         var lastChunkDuration: Duration?
-        /// The chunk sent to it last was one whose result may wait (``Chunk/resultMayWait``):
-        /// it may get such chunks queued deeper (``Configuration/heldResultsQueue``). Kept here
-        /// rather than read off the queue's next chunk, which would copy that chunk for every
-        /// worker at every dispatch.
-        var runsHeldResults = false
         /// When its process was spawned (its start deadline counts from here).
         var spawnedAt: MonotonicInstant?
         /// It asked to be replaced (its memory is above `maxMemoryPerChild`): it takes no new
@@ -487,7 +482,9 @@ struct SchedulerStateMachine<Payload> {
     /// must decide.
     mutating func startAtOnce(job: JobID, chunk: Chunk, failFast: Bool, now: MonotonicInstant) -> WorkerID? {
         guard lifecycle == .running, queue.isEmpty,
-            let i = workers.indices.first(where: { workers[$0].inFlight.isEmpty && canTake(at: $0, prefetch: false) })
+            let i = workers.indices.first(where: {
+                workers[$0].inFlight.isEmpty && canTake(at: $0, prefetch: false) == .yes
+            })
         else { return nil }
         self.now = now
         jobs[job] = Job(failFast: failFast, open: false, queued: 0, inFlight: 1)
@@ -496,7 +493,6 @@ struct SchedulerStateMachine<Payload> {
         counters.runningItems += chunk.items
         workers[i].headStartedAt = workers[i].ready ? now : nil
         if workers[i].ready { recordWait(of: chunk) }
-        workers[i].runsHeldResults = chunk.resultMayWait
         workers[i].inFlight.append(chunk)
         workers[i].assigned += 1
         return workers[i].id
@@ -770,23 +766,35 @@ struct SchedulerStateMachine<Payload> {
         }
     }
 
+    /// Whether a worker may get another chunk now.
+    private enum Take {
+        case no, yes
+        /// Only a chunk whose result may wait (``Chunk/resultMayWait``): see
+        /// ``Configuration/heldResultsQueue``.
+        case ifResultMayWait
+    }
+
     /// Whether the worker at `i` may get another chunk now; `prefetch`: queued behind the ones it
     /// has (else only when it has none). By index, its fields read in place: a copy of the worker
     /// for a call costs a copy of each of its fields, for every worker at every dispatch.
-    private func canTake(at i: Int, prefetch: Bool) -> Bool {
-        guard workers[i].phase == .running, !workers[i].retiring else { return false }
-        if let max = configuration.maxTasksPerChild, workers[i].assigned >= max { return false }
+    private func canTake(at i: Int, prefetch: Bool) -> Take {
+        guard workers[i].phase == .running, !workers[i].retiring else { return .no }
+        if let max = configuration.maxTasksPerChild, workers[i].assigned >= max { return .no }
         let inFlight = workers[i].inFlight.count
-        if inFlight == 0 { return true }
+        if inFlight == 0 { return .yes }
         guard prefetch, let last = workers[i].lastChunkDuration, last < configuration.prefetchBelow else {
-            return false
+            return .no
         }
-        if inFlight < configuration.maxInFlightPerWorker { return true }
+        if inFlight < configuration.maxInFlightPerWorker { return .yes }
         // Chunks whose results may wait: about `budget` of them by the last chunk's time behind
         // the running one, that is `last × (inFlight - 1) < budget` (no division: this runs for
-        // every worker at every dispatch).
+        // every worker at every dispatch), and only while the queue holds as many for every
+        // worker: a job's last chunks go to whichever worker is free first, not deep behind one.
         let (budget, most) = configuration.heldResultsQueue
-        return workers[i].runsHeldResults && inFlight < most && last * (inFlight - 1) < budget
+        guard inFlight < most, last * (inFlight - 1) < budget, queue.count >= workers.count * inFlight else {
+            return .no
+        }
+        return .ifResultMayWait
     }
 
     /// Hands queued chunks to workers: idle workers first, then a second chunk to workers
@@ -798,9 +806,15 @@ struct SchedulerStateMachine<Payload> {
             var progress = true
             while progress && !queue.isEmpty {
                 progress = false
-                for i in workers.indices where !queue.isEmpty && canTake(at: i, prefetch: prefetch) {
-                    if !prefetch && !workers[i].inFlight.isEmpty { continue }
+                for i in workers.indices where !queue.isEmpty {
+                    let take = canTake(at: i, prefetch: prefetch)
+                    if take == .no || (!prefetch && !workers[i].inFlight.isEmpty) { continue }
+                    // Moved out of the queue (no copy); put back if it may not go this deep.
                     let chunk = queue.removeFirst()
+                    if take == .ifResultMayWait && !chunk.resultMayWait {
+                        queue.prepend(chunk)
+                        continue
+                    }
                     // One look-up, then the record by index, in place: this runs for every chunk.
                     if let j = jobs.index(forKey: chunk.job) { jobs[at: j].startOne() }
                     counters.queuedItems -= chunk.items
@@ -809,7 +823,6 @@ struct SchedulerStateMachine<Payload> {
                         workers[i].headStartedAt = workers[i].ready ? now : nil
                         if workers[i].ready { recordWait(of: chunk) }
                     }
-                    workers[i].runsHeldResults = chunk.resultMayWait
                     workers[i].inFlight.append(chunk)
                     workers[i].assigned += 1
                     actions.append(.send(chunk, to: workers[i].id))

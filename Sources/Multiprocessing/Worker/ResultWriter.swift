@@ -10,10 +10,11 @@
 // stops spinning), and then only if the parent is armed.
 //
 // The result of a chunk no one sees before its whole job is in (a `map` of several chunks,
-// ``TaskHeader/resultMayWait``) is held: while the worker takes more such chunks with more queued
-// behind them, its doorbell waits until the worker takes the last of them, or one whose result is
-// wanted, or ``heldDoorbellDelay`` has passed, or the worker is about to sleep; one doorbell then
-// tells the parent of every result since. A parent
+// ``TaskHeader/resultMayWait``) is held: while the worker takes more such chunks of the same job
+// with more queued behind them, its doorbell waits until the worker takes the last of them, or
+// another job's, or one whose result is wanted, or ``heldDoorbellDelay`` has passed, or the
+// worker is about to sleep; one doorbell then tells the parent of every result since. (A failed
+// result is never held: WorkerLoop rings for it at once.) A parent
 // woken for each result of a `starmap` of 64 chunks of ~170 µs spent 2 ms of CPU a round (~56
 // wake-ups, ~30 µs each on this VM), taken from the two workers on two cores; held, ~13 wake-ups
 // and 1.2 ms (the scheduler queues such chunks deeper for it: `Configuration.heldResultsQueue`).
@@ -33,6 +34,9 @@ final class ResultWriter: @unchecked Sendable {
     private var doorbellDue: MonotonicInstant?
     /// When a held doorbell is due, in ``MonotonicInstant/nanoseconds`` (nil: none pending).
     private var heldDue: Int64?
+    /// The job of the held results pending (while `heldDue` is set): they wait only behind
+    /// chunks of the same job, whose end the job's caller waits for anyway.
+    private var heldJob: UInt64 = 0
     /// How long a held result may wait at most, in nanoseconds.
     private let heldDelayNanoseconds: Int64
     /// How many sleeps on a full ring ran out without a wake-up (the parent, reading, wakes
@@ -55,13 +59,13 @@ final class ResultWriter: @unchecked Sendable {
     static let heldDoorbellDelay: Duration = .milliseconds(1)
 
     /// When the doorbell for a frame rings.
-    enum Doorbell {
+    enum Doorbell: Equatable {
         /// At once, if the parent sleeps.
         case now
         /// A lone call's result: once the worker has spun a while or stops (see the file's header).
         case deferred
-        /// A result that may wait for the job's later ones (see the file's header).
-        case held
+        /// A result that may wait for the later ones of its job (see the file's header).
+        case held(job: UInt64)
     }
 
     /// - Parameters:
@@ -110,9 +114,13 @@ final class ResultWriter: @unchecked Sendable {
         case .deferred:
             guard doorbellDue == nil else { return }
             doorbellDue = MonotonicInstant.now.advanced(byNanoseconds: ResultWriter.deferredDoorbellDelayNanoseconds)
-        case .held:
+        case .held(let job):
             heldCounts.results &+= 1
-            guard heldDue == nil else { return }
+            if heldDue != nil && heldJob == job { return }
+            // Another job's held results pending (the worker rings for them before it takes
+            // another job's task, so only a caller that skips that does this): ring for them now.
+            if heldDue != nil { settle(deferred: false, held: true) }
+            heldJob = job
             heldDue = MonotonicInstant.now.nanoseconds &+ heldDelayNanoseconds
         }
     }
@@ -199,12 +207,13 @@ final class ResultWriter: @unchecked Sendable {
     }
 
     /// ``settleDoorbell(takingNext:)`` as the worker takes the task of `header`, with
-    /// `moreQueued` tasks behind it or not: held results wait only behind a task whose result may
-    /// wait too. A task whose result is wanted (a stream's, a lone call's, one under a timeout,
-    /// whose clock starts when the parent learns that the task before it ended) has them rung
-    /// for first.
+    /// `moreQueued` tasks behind it or not: held results wait only behind a task of their own job
+    /// whose result may wait too. A task whose result is wanted (a stream's, a lone call's, one
+    /// under a timeout, whose clock starts when the parent learns that the task before it ended)
+    /// has them rung for first, and so has another job's task, which may run long or for ever
+    /// while the held results' job could be done.
     func settleDoorbell(taking header: TaskHeader, moreQueued: Bool) {
-        settleDoorbell(takingNext: moreQueued && header.resultMayWait)
+        settleDoorbell(takingNext: moreQueued && header.resultMayWait && (heldDue == nil || heldJob == header.job))
     }
 
     /// Rings for the pending doorbells named (once for both), and forgets them; forgets any
@@ -240,6 +249,6 @@ final class ResultWriter: @unchecked Sendable {
 extension TaskHeader {
     /// When the doorbell for this task's result rings (see ResultWriter.swift).
     var doorbell: ResultWriter.Doorbell {
-        lone ? .deferred : resultMayWait ? .held : .now
+        lone ? .deferred : resultMayWait ? .held(job: job) : .now
     }
 }

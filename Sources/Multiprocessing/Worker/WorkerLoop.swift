@@ -181,7 +181,10 @@ enum WorkerLoop {
                     report.finishFrame(startingAt: frame)
                     output.send(OutgoingFrame(bytes: report.bytes))
                 }
-                output.send(results.finishWithAttachments(), doorbell: header.doorbell)
+                // A failed item's result is rung for at once: the parent stops the rest of a
+                // job that stops at its first failure.
+                let doorbell: ResultWriter.Doorbell = results.anyFailed ? .now : header.doorbell
+                output.send(results.finishWithAttachments(), doorbell: doorbell)
                 // After a lone call, the next one may follow at once (a loop of `apply`): poll
                 // for it a little before sleeping, which saves the wake-up of a sleeping process.
                 // Not after chunks of bigger jobs: a worker polling then takes a core from the
