@@ -29,16 +29,6 @@ struct HeldResultsTests {
         return builder.finishWithAttachments()
     }
 
-    /// Bytes waiting in the stream's doorbell pipe (each a ring of the doorbell), taken.
-    private func doorbellBytes(_ stream: RingStream) -> Int {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let outcome = buffer.withUnsafeMutableBytes {
-            (try? readNonBlocking(stream.doorbell.readFD, into: $0.baseAddress!, count: 64)) ?? .endOfFile
-        }
-        if case .bytes(let n) = outcome { return n }
-        return 0
-    }
-
     @Test("A task frame says whether its result may wait, and when the worker rings for it")
     func taskHeaderFlag() throws {
         for (mayWait, lone) in [(true, false), (false, false), (false, true)] {
@@ -122,16 +112,16 @@ struct HeldResultsTests {
             ring: stream.ring, doorbell: stream.doorbell.writeEnd, heldDoorbellDelay: .seconds(3600))
         stream.ring.armConsumer()
         writer.send(OutgoingFrame(bytes: [1, 1]), doorbell: .held(job: 5))
-        #expect(doorbellBytes(stream) == 0, "held: not rung as it is sent")
+        #expect(stream.doorbellBytes() == 0, "held: not rung as it is sent")
         writer.settleDoorbell(takingNext: true)
-        #expect(doorbellBytes(stream) == 0, "more tasks queued behind the next: still held")
+        #expect(stream.doorbellBytes() == 0, "more tasks queued behind the next: still held")
         writer.send(OutgoingFrame(bytes: [2, 2]), doorbell: .held(job: 5))
         writer.settleDoorbell(takingNext: false)
-        #expect(doorbellBytes(stream) == 1, "the last queued task taken: one doorbell for both results")
+        #expect(stream.doorbellBytes() == 1, "the last queued task taken: one doorbell for both results")
         #expect(writer.heldCounts.results == 2 && writer.heldCounts.rung == 1)
         writer.settleDoorbell(takingNext: false)
         writer.settleDoorbell(final: true)
-        #expect(doorbellBytes(stream) == 0, "nothing left pending")
+        #expect(stream.doorbellBytes() == 0, "nothing left pending")
     }
 
     @Test("A held result rings once it has waited its delay, or as the worker is about to sleep, unless read")
@@ -144,12 +134,12 @@ struct HeldResultsTests {
         // Past its delay: the next look while spinning rings.
         try await Task.sleep(for: .milliseconds(6))
         writer.settleDoorbell(final: false)
-        #expect(doorbellBytes(stream) == 1, "due while spinning: rung")
+        #expect(stream.doorbellBytes() == 1, "due while spinning: rung")
 
         stream.ring.armConsumer()
         writer.send(OutgoingFrame(bytes: [4]), doorbell: .held(job: 5))
         writer.settleDoorbell(final: true)
-        #expect(doorbellBytes(stream) == 1, "about to sleep: rung")
+        #expect(stream.doorbellBytes() == 1, "about to sleep: rung")
 
         // Read by the parent before the worker settles it: never rung.
         stream.ring.armConsumer()
@@ -159,7 +149,7 @@ struct HeldResultsTests {
         _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
         writer.settleDoorbell(takingNext: false)
         writer.settleDoorbell(final: true)
-        #expect(doorbellBytes(stream) == 0, "read meanwhile: no doorbell")
+        #expect(stream.doorbellBytes() == 0, "read meanwhile: no doorbell")
         #expect(writer.heldCounts.results == 3 && writer.heldCounts.rung == 2)
     }
 
@@ -175,10 +165,10 @@ struct HeldResultsTests {
         stream.ring.armConsumer()
         writer.send(OutgoingFrame(bytes: [1]), doorbell: .held(job: 5))
         writer.settleDoorbell(taking: try header(mayWait: true), moreQueued: true)
-        #expect(doorbellBytes(stream) == 0, "another held chunk, more behind it: still held")
+        #expect(stream.doorbellBytes() == 0, "another held chunk, more behind it: still held")
         for (mayWait, lone, job) in [(false, false, 5), (false, true, 5), (true, false, 6)] as [(Bool, Bool, UInt64)] {
             writer.settleDoorbell(taking: try header(mayWait: mayWait, lone: lone, job: job), moreQueued: true)
-            #expect(doorbellBytes(stream) == 1, "a chunk whose result is wanted, or another job's: rung first")
+            #expect(stream.doorbellBytes() == 1, "a chunk whose result is wanted, or another job's: rung first")
             stream.ring.armConsumer()
             writer.send(OutgoingFrame(bytes: [2]), doorbell: .held(job: 5))
         }
@@ -217,7 +207,7 @@ struct HeldResultsTests {
         stream.ring.armConsumer()
         writer.send(OutgoingFrame(bytes: [6]), doorbell: .deferred)
         writer.settleDoorbell(takingNext: true)
-        #expect(doorbellBytes(stream) == 1)
+        #expect(stream.doorbellBytes() == 1)
         #expect(writer.heldCounts.results == 0)
     }
 

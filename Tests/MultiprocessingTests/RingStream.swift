@@ -25,6 +25,16 @@ final class RingStream: @unchecked Sendable {
         bytes.withUnsafeBytes { ResultWriter(ring: ring, doorbell: doorbell.writeEnd).send($0) }
     }
 
+    /// Bytes waiting in the doorbell pipe (each one ring of the doorbell), taken.
+    func doorbellBytes() -> Int {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let outcome = buffer.withUnsafeMutableBytes {
+            (try? readNonBlocking(doorbell.readFD, into: $0.baseAddress!, count: 64)) ?? .endOfFile
+        }
+        if case .bytes(let n) = outcome { return n }
+        return 0
+    }
+
     /// The producer's end: the reader reads what is left, then the end.
     func closeWriter() { doorbell.closeWriter() }
 

@@ -130,11 +130,11 @@ struct SharedRingTests {
         ring.disarmConsumer()
         stream.write([1, 2, 3])
         #expect(drainDoorbell(stream.doorbell.readFD), "the doorbell is still open")
-        #expect(doorbellBytes(stream) == 0)
+        #expect(stream.doorbellBytes() == 0)
         ring.armConsumer()
         stream.write([4, 5])
         stream.write([6])
-        #expect(doorbellBytes(stream) == 1)
+        #expect(stream.doorbellBytes() == 1)
     }
 
     @Test("A lone call's deferred doorbell rings only if its result is still unread when it is settled")
@@ -143,9 +143,9 @@ struct SharedRingTests {
         let writer = ResultWriter(ring: stream.ring, doorbell: stream.doorbell.writeEnd)
         stream.ring.armConsumer()
         writer.send(OutgoingFrame(bytes: [9, 9, 9]), doorbell: .deferred)
-        #expect(doorbellBytes(stream) == 0, "deferred: not rung at once")
+        #expect(stream.doorbellBytes() == 0, "deferred: not rung at once")
         writer.settleDoorbell(final: true)
-        #expect(doorbellBytes(stream) == 1, "unread when the worker stops spinning: rung")
+        #expect(stream.doorbellBytes() == 1, "unread when the worker stops spinning: rung")
 
         // Read before it is settled: no doorbell at all.
         stream.ring.armConsumer()
@@ -154,7 +154,7 @@ struct SharedRingTests {
         writer.send(OutgoingFrame(bytes: [8]), doorbell: .deferred)
         _ = bytes.withUnsafeMutableBytes { stream.ring.read(into: $0.baseAddress!, count: 16) }
         writer.settleDoorbell(final: true)
-        #expect(doorbellBytes(stream) == 0, "read by a spinning caller: never rung")
+        #expect(stream.doorbellBytes() == 0, "read by a spinning caller: never rung")
     }
 
     @Test("A producer waiting for room is marked, and the consumer's read that frees room takes the mark")
@@ -191,13 +191,4 @@ struct SharedRingTests {
         #expect(throws: FrameError.self) { _ = try SharedChannel.attach(fd: tiny.rawValue) }
     }
 
-    /// How many doorbell bytes are waiting (and drains them).
-    private func doorbellBytes(_ stream: RingStream) -> Int {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let outcome = buffer.withUnsafeMutableBytes {
-            (try? readNonBlocking(stream.doorbell.readFD, into: $0.baseAddress!, count: 64)) ?? .endOfFile
-        }
-        if case .bytes(let n) = outcome { return n }
-        return 0
-    }
 }
