@@ -20,6 +20,8 @@
 #include <time.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #endif
 
 extern char **environ;
@@ -109,6 +111,11 @@ int cmp_available_cpus(void) {
 }
 
 int cmp_current_cpu(void) { return sched_getcpu(); }
+
+int cmp_flush_printed_output(void) {
+    if (__fpending(stdout) == 0 && __fpending(stderr) == 0) return 0;
+    return fflush(NULL);
+}
 
 int cmp_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 

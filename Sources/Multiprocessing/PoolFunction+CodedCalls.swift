@@ -26,11 +26,16 @@ struct CodedCalls<each Argument: Sendable, Result: Sendable>: Sendable {
             try await function.runCodedChunk(&reader, header: header, into: &results)
         }
         runChunkSynchronously = { function, reader, header, results in
-            try function.runCodedChunkSynchronously(&reader, header: header, into: &results)
+            try Multiprocessing.runChunkSynchronously(function, &reader, header: header, into: &results)
         }
         runOnce = { function, reader in try await function.runCodedOnce(&reader) }
         runPackedItems = { function, items, header, output, results in
-            function.runCodedPackedItems(items, header: header, output: output, into: &results)
+            guard let runner = function.packedRunner else {
+                preconditionFailure("'\(function.name)' has no packed loop for these items")
+            }
+            return Multiprocessing.runPackedItems(
+                runner, items, header: header, output: output, functionName: function.name, resultType: Result.self,
+                into: &results)
         }
     }
 }

@@ -4,8 +4,10 @@
 // Run by a test directly (not as a worker), it plays a parent program:
 //   own-pool     starts a pool of itself, prints "pids <pid> <pid>", then sleeps (the orphan test
 //                kills it with SIGKILL and checks its workers go too)
-//   chatty       runs a function that prints to stdout and stderr in the workers, then prints
-//                "results …"
+//   chatty [terminate]
+//                runs a function that prints to stdout and stderr in the workers, then prints
+//                "results …"; with `terminate`, then kills the workers (terminate) instead of
+//                letting them exit (their stdio buffers are never flushed by an exit then)
 //   stderr-stall one worker prints 5 MB to a stderr nobody reads while others answer calls;
 //                prints "applied <sum>", then "joined <ready>" after terminate + join
 //   stderr-slow  a worker prints N bytes to stderr (read late by the test); prints "printed N"
@@ -215,7 +217,11 @@ case "chatty":
     let pool = try Pool(processes: 2)
     let results = try pool.map(TestFunctions.chatty, 0..<3, chunksize: 1)
     print("results", results.map(String.init).joined(separator: " "))
-    pool.close()
+    if CommandLine.arguments.dropFirst(2).first == "terminate" {
+        pool.terminate()
+    } else {
+        pool.close()
+    }
     try pool.join()
 case "stderr-stall":
     // Its stderr is a pipe the test never reads: one worker prints 5 MB there while the others

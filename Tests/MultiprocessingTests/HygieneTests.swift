@@ -139,4 +139,19 @@ import Testing
             #expect(stderr.contains("chatty stderr \(i)"))
         }
     }
+
+    // A worker flushes what a task printed before it answers (only when stdout or stderr has
+    // bytes waiting: the flush of nothing cost ~200 instructions a task). Killed right after the
+    // results are in, the workers never exit and so never flush on their own: a line that was
+    // still in a worker's stdout buffer would be lost.
+    @Test(
+        "What a task printed is out before its result: workers killed right after lose none of it",
+        .timeLimit(.minutes(1)), .disabled(if: TestBackend.isCluster, TestBackend.parentProgram))
+    func printsAreFlushedBeforeTheResult() throws {
+        let (stdout, _) = try runParentProgram(["chatty", "terminate"])
+        #expect(stdout.contains("results 0 1 2"))
+        for i in 0..<3 {
+            #expect(stdout.contains("chatty stdout \(i)"), "\(stdout)")
+        }
+    }
 }

@@ -55,7 +55,7 @@ extension PoolFunction where repeat each Argument: Codable, Result: Codable {
         _ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder
     ) async throws {
         if isSynchronous {
-            try runCodedChunkSynchronously(&reader, header: header, into: &results)
+            try Multiprocessing.runChunkSynchronously(self, &reader, header: header, into: &results)
             return
         }
         try readAttachedItems(&reader, header: header)
@@ -64,33 +64,16 @@ extension PoolFunction where repeat each Argument: Codable, Result: Codable {
         outcomes.finish(into: &results)
     }
 
-    func runCodedChunkSynchronously(
+    /// The items of a chunk of a synchronous body one by one, each decoded and called (the
+    /// packed loop's chunks go through ``runChunkSynchronously(_:_:header:into:)``, which calls
+    /// this for every other chunk).
+    func runCodedItemsSynchronously(
         _ reader: inout ByteReader, header: TaskHeader, into results: inout ResultFrameBuilder
     ) throws {
         guard let syncBody else { preconditionFailure("'\(name)' has an async body: it runs through runChunk") }
-        try readAttachedItems(&reader, header: header)
-        // The loop compiled for the concrete types, when the chunk is what it expects (anything
-        // else goes the generic way, which answers an error per item). `packedCallStride` is
-        // the argument stride, stored: worked out here (a tuple's metadata) it cost 1.3k
-        // instructions a chunk.
-        if let stride = header.packedStride, let packedRunner, stride == packedCallStride,
-            PackedLayout.fits(header.itemCount, of: stride, in: reader.remaining)
-        {
-            try runPacked(packedRunner, &reader, header: header, stride: stride, into: &results)
-            return
-        }
         var outcomes = Outcomes<Result>(packing: packedResultStride != nil, functionName: name)
         try runItems(syncBody, &reader, header: header, into: &outcomes, &results)
         outcomes.finish(into: &results)
-    }
-
-    /// Packed items that came after the frame: read them where they are.
-    private func readAttachedItems(_ reader: inout ByteReader, header: TaskHeader) throws {
-        guard header.packedItemsAttached else { return }
-        guard header.packedStride != nil, reader.attachments.count == 1 else {
-            throw FrameError(description: "a chunk's attached packed items are missing")
-        }
-        reader = ByteReader(reader.attachments[0])
     }
 
     /// The items of an async body, one async call each.
@@ -184,110 +167,6 @@ extension PoolFunction where repeat each Argument: Codable, Result: Codable {
             }
             return nil
         }
-    }
-
-    /// The fast path: packed arguments in, packed results out, through the loop that was compiled
-    /// for the function's concrete types (``PoolFunction/makePackedRunner(_:)``).
-    private func runPacked(
-        _ runner: PackedRunner, _ reader: inout ByteReader, header: TaskHeader, stride: Int,
-        into results: inout ResultFrameBuilder
-    ) throws {
-        let offset = reader.offset
-        reader.bytes.withUnsafeBytes { input in
-            runPacked(runner, input.baseAddress.map { $0 + offset }, header: header, stride: stride, into: &results)
-        }
-        try reader.skip(header.itemCount * stride)
-    }
-
-    /// ``runPacked(_:_:header:stride:into:)`` over items at `input` (nil only for no items).
-    private func runPacked(
-        _ runner: PackedRunner, _ input: UnsafeRawPointer?, header: TaskHeader, stride: Int,
-        into results: inout ResultFrameBuilder
-    ) {
-        let count = header.itemCount
-        let resultStride = MemoryLayout<Result>.stride
-        var outcome = PackedRun(failures: [], run: count)
-        // The results are stored straight into the frame (no array of their own to copy them
-        // from); taken back out only when some call threw.
-        results.fillPacked(stride: resultStride, count: count) { output in
-            guard count > 0, let input else { return }
-            outcome = Self.runLoop(
-                runner, input, count: count, stride: stride, output: output.baseAddress!, resultStride: resultStride,
-                stopOnError: header.stopOnError)
-        }
-        if outcome.failures.isEmpty { return }
-        let output = results.unsetPacked()
-        output.withUnsafeBytes { appendOutcomes(outcome, values: $0.baseAddress!, into: &results) }
-    }
-
-    /// A packed chunk's run: the calls that threw, in order, and how many calls ran.
-    struct PackedRun {
-        var failures: [PackedFailure]
-        var run: Int
-    }
-
-    /// Runs `count` packed calls from `input` with results to `output`, going on past a call that
-    /// threw unless `stopOnError`.
-    private static func runLoop(
-        _ runner: PackedRunner, _ input: UnsafeRawPointer, count: Int, stride: Int, output: UnsafeMutableRawPointer,
-        resultStride: Int, stopOnError: Bool
-    ) -> PackedRun {
-        var outcome = PackedRun(failures: [], run: count)
-        var start = 0
-        while start < count {
-            guard let failure = runner(input + start * stride, count - start, output + start * resultStride) else {
-                break
-            }
-            outcome.failures.append(PackedFailure(index: start + failure.index, error: failure.error))
-            start += failure.index + 1
-            if stopOnError {
-                outcome.run = start
-                break
-            }
-        }
-        return outcome
-    }
-
-    /// Some call threw: the chunk goes back item by item, values (stored at `values`) and errors
-    /// in order.
-    private func appendOutcomes(_ outcome: PackedRun, values: UnsafeRawPointer, into results: inout ResultFrameBuilder)
-    {
-        let resultStride = MemoryLayout<Result>.stride
-        var nextFailure = 0
-        for index in 0..<outcome.run {
-            if nextFailure < outcome.failures.count && outcome.failures[nextFailure].index == index {
-                results.appendError(outcome.failures[nextFailure].error)
-                nextFailure += 1
-            } else {
-                let value = values.loadUnaligned(fromByteOffset: index * resultStride, as: Result.self)
-                results.appendValue(value, functionName: name)
-            }
-        }
-    }
-
-    /// ``ChunkRunner/runPackedItems(_:header:output:into:)``: the packed loop over items where
-    /// they lie, its results stored at `output` when it is given. Call only when
-    /// ``packedResultStride(forItemsOf:itemBytes:)`` gave a stride.
-    func runCodedPackedItems(
-        _ items: UnsafeRawPointer, header: TaskHeader, output: UnsafeMutableRawPointer?,
-        into results: inout ResultFrameBuilder
-    ) -> Bool {
-        guard let packedRunner, let stride = header.packedStride else {
-            preconditionFailure("'\(name)' has no packed loop for these items")
-        }
-        let count = header.itemCount
-        let resultStride = MemoryLayout<Result>.stride
-        guard let output else {
-            runPacked(packedRunner, items, header: header, stride: stride, into: &results)
-            return false
-        }
-        guard count > 0 else { return true }
-        let outcome = Self.runLoop(
-            packedRunner, items, count: count, stride: stride, output: output, resultStride: resultStride,
-            stopOnError: header.stopOnError)
-        if outcome.failures.isEmpty { return true }
-        appendOutcomes(outcome, values: UnsafeRawPointer(output), into: &results)
-        return false
     }
 
     /// One call of the async body, its outcome appended.

@@ -171,7 +171,7 @@ enum WorkerLoop {
                     for _ in 0..<(header.stopOnError ? 1 : header.itemCount) { results.appendError(error) }
                 }
                 // What the task printed reaches its destination before the parent hears back.
-                fflush(nil)
+                _ = cmp_flush_printed_output()
                 // Above the pool's memory bound: say so before the result, so that the parent
                 // sends no new chunk here and replaces this worker once the result is in.
                 if maxMemory > 0, let resident = residentMemoryBytes(), resident > maxMemory {
@@ -223,7 +223,7 @@ enum WorkerLoop {
         // Freed before the results go: the parent may write the next chunk meanwhile.
         tasks.releaseItemsInRing()
         // What the task printed reaches its destination before the parent hears back.
-        fflush(nil)
+        _ = cmp_flush_printed_output()
         servedChunks.countInPlace(results: stored && reservation != nil)
         if stored, let reservation {
             output.publishPacked(
