@@ -54,7 +54,7 @@ extension Pool {
         // Without an `AsyncResult` (nobody else can see this call): its own wait, as `get()`'s.
         let call = try submitCall(
             functionName: function.name, signature: function.signatureFingerprint, timeout: timeout,
-            decode: ApplySink.decoder(for: R.self, functionName: function.name), callback: nil, errorCallback: nil,
+            decode: ApplySink.decoder(for: R.self), callback: nil, errorCallback: nil,
             packedStride: function.packedCallStride
         ) { builder in try Pool.append(function, repeat each arguments, to: &builder) }
         return try call.outcome(waitingUpTo: nil).get(as: R.self)

@@ -108,7 +108,7 @@ extension Pool {
         if let callback { erasedCallback = { value in callback(value as! R) } }
         return try submitCall(
             functionName: functionName, signature: signature, timeout: timeout,
-            decode: ApplySink.decoder(for: R.self, functionName: functionName), callback: erasedCallback,
+            decode: ApplySink.decoder(for: R.self), callback: erasedCallback,
             errorCallback: errorCallback, packedStride: packedStride, encodeArguments: encodeArguments)
     }
 

@@ -10,7 +10,9 @@ import Synchronization
 final class ApplySink: JobSink, NamedSink {
     /// Turns the one item of a delivered chunk into the call's outcome.
     @usableFromInline
-    typealias Decode = @Sendable (_ items: ByteReader, _ header: ResultHeader, _ workerPID: Int32) -> Completion.Outcome
+    typealias Decode =
+        @Sendable (_ items: ByteReader, _ header: ResultHeader, _ workerPID: Int32, _ functionName: String) ->
+        Completion.Outcome
 
     let functionName: String
     let completion = Completion()
@@ -76,7 +78,7 @@ final class ApplySink: JobSink, NamedSink {
 
     func deliver(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         guard index == 0 else { return }
-        let outcome = decode(items, header, workerPID)
+        let outcome = decode(items, header, workerPID, functionName)
         let progress = state.withLock { state -> ProgressCounter? in
             if state.outcome == nil { state.outcome = outcome }
             state.delivered = true
@@ -90,7 +92,7 @@ final class ApplySink: JobSink, NamedSink {
     /// and copied out again cost its existential's witness calls twice (~500 instructions).
     func deliverLast(index: Int, header: ResultHeader, items: ByteReader, workerPID: Int32) {
         guard index == 0 else { return finish() }
-        let decoded = decode(items, header, workerPID)
+        let decoded = decode(items, header, workerPID, functionName)
         enum Step {
             case settled
             case decoded(ProgressCounter?)
@@ -162,15 +164,17 @@ extension ApplySink {
     ///
     /// Inlinable, so that the caller's module (which knows `R`) compiles the closure for `R`:
     /// made in the library, where `R` is known only at run time, loading a packed number cost
-    /// ~850 instructions of metadata and witness calls a call, now a copy and a load.
+    /// ~850 instructions of metadata and witness calls a call, now a copy and a load. The closure
+    /// captures nothing (the function's name comes as an argument): a context for it was one more
+    /// object made and freed for every call.
     @inlinable
-    static func decoder<R: Decodable & Sendable>(for _: R.Type, functionName: String) -> Decode {
+    static func decoder<R: Decodable & Sendable>(for _: R.Type) -> Decode {
         guard PackedLayout.isPlain(R.self) else {
-            return { items, header, workerPID in
+            return { items, header, workerPID, functionName in
                 decodeItem(items, header: header, as: R.self, functionName: functionName, workerPID: workerPID)
             }
         }
-        return { items, header, workerPID in
+        return { items, header, workerPID, functionName in
             // A plain number comes back packed (its stride, then its bytes): copied out of the
             // frame (every plain number fits 16 bytes) and loaded as R.
             if header.packed, header.itemCount == 1 {
