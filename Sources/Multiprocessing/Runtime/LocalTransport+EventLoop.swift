@@ -638,9 +638,10 @@ extension LocalTransport {
     private func fireTimers(deadline: MonotonicInstant?) {
         let now = MonotonicInstant.now
         if let deadline, deadline <= now {
-            // A result already in a ring counts before its chunk's deadline: a worker holds
-            // the doorbell for some (ResultWriter.swift), and a doorbell rung meanwhile is in
-            // the next wait.
+            // A result already in a ring counts before its chunk's deadline: one may have come
+            // without its doorbell yet (a lone call's is deferred, rung for only if it is still
+            // unread 20 µs later: ResultWriter.swift; held results are never under a deadline),
+            // and a doorbell rung meanwhile is in the next wait.
             for id in loop.readers.keys { readResults(of: id, fromDoorbell: false) }
             events.deadlinesDue(now: now)
         }
