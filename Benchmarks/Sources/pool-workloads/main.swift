@@ -280,9 +280,12 @@ if wanted("apply") {
 // Where a run falls short, the keys after the speedup say why: the CPU time of the workers (sum)
 // and of this process during the parallel part, and how long the workers' threads waited on a
 // run queue meanwhile (`schedstat`'s second field: runnable, but a core ran something else).
+// And the machine's own bound in the same run: the 32 tasks on two threads of this process, each
+// taking the next task as it finishes one (as the pool's workers do with chunksize 1), against the
+// same serial time: what two cores give here with no process, pipe or pool at all.
 if wanted("cpu") {
     struct Speedup {
-        var speedup, serial, parallel, workerCPU, parentCPU, workerWait: Double
+        var speedup, serial, parallel, workerCPU, parentCPU, workerWait, twoThreads: Double
     }
     func speedup(_ range: (Int, Int)) throws -> Speedup {
         let ranges = Array(repeating: range, count: 32)
@@ -296,13 +299,24 @@ if wanted("cpu") {
         let cpuAfter = workers.map(cpuNanoseconds(of:)), parentAfter = cpuNanoseconds(of: getpid())
         let waitAfter = workers.map { runQueueWaitNanoseconds(of: $0) }
         precondition(serial == parallel)
+        let next = Atomic<Int>(0)
+        let threaded = Mutex([Int](repeating: -1, count: ranges.count))
+        let twoThreadsTime = measure {
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < ranges.count {
+                    let count = countPrimes(ranges[i].0, ranges[i].1)
+                    threaded.withLock { $0[i] = count }
+                }
+            }
+        }
+        precondition(threaded.withLock { $0 } == serial)
         func total(_ before: [UInt64], _ after: [UInt64]) -> Double {
             Double(zip(before, after).reduce(0) { $0 + Int64(bitPattern: $1.1 &- $1.0) }) * 1e-9
         }
         return Speedup(
             speedup: serialTime / parallelTime, serial: serialTime, parallel: parallelTime,
             workerCPU: total(cpuBefore, cpuAfter), parentCPU: Double(parentAfter - parentBefore) * 1e-9,
-            workerWait: total(waitBefore, waitAfter))
+            workerWait: total(waitBefore, waitAfter), twoThreads: serialTime / twoThreadsTime)
     }
     let wide = try speedup((200_000, 400_000))
     out.append(("cpu_speedup_2proc", "\(wide.speedup)"))
@@ -312,6 +326,7 @@ if wanted("cpu") {
     out.append(("cpu_parallel_worker_cpu_s", "\(wide.workerCPU)"))
     out.append(("cpu_parallel_parent_cpu_s", "\(wide.parentCPU)"))
     out.append(("cpu_parallel_worker_runqueue_wait_s", "\(wide.workerWait)"))
+    out.append(("cpu_speedup_2threads", "\(wide.twoThreads)"))
     out.append(("cpu_speedup_2proc_same_range", "\(try speedup((200_000, 210_000)).speedup)"))
 }
 
