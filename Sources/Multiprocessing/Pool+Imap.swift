@@ -32,7 +32,8 @@ extension Pool {
         -> ResultStream<R> where A: Codable, R: Codable
     {
         try makeStream(
-            function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: true,
+            function, feeding: Pool.StreamInput(items, packed: PackedLayout.isPlain(A.self)),
+            readPacked: Pool.packedChunkReader(for: R.self), chunksize: chunksize, ordered: true,
             knownCount: Pool.knownCount(of: items))
     }
 
@@ -49,7 +50,8 @@ extension Pool {
         _ function: PoolFunction<A, R>, _ items: some Sequence<A>, chunksize: Int? = nil
     ) throws -> ResultStream<R> where A: Codable, R: Codable {
         try makeStream(
-            function, pull: Pool.batches(of: items), chunksize: chunksize, ordered: false,
+            function, feeding: Pool.StreamInput(items, packed: PackedLayout.isPlain(A.self)),
+            readPacked: Pool.packedChunkReader(for: R.self), chunksize: chunksize, ordered: false,
             knownCount: Pool.knownCount(of: items))
     }
 
@@ -60,52 +62,12 @@ extension Pool {
         (items as? any RandomAccessCollection)?.count
     }
 
-    /// Reads `items` a batch at a time: `pull(&batch, n)` appends up to `n` more items. Made in
-    /// the caller's module (inlined), so that iterating the caller's sequence is compiled for its
-    /// concrete type rather than run through generic code item by item.
-    @inlinable
-    static func batches<S: Sequence>(of items: S) -> (inout [S.Element], Int) -> Void {
-        var iterator: S.Iterator? = items.makeIterator()
-        var ended = false
-        return { batch, limit in
-            guard !ended else { return }
-            // Moved out and back: the captured variable is accessed once a batch, not once an
-            // item, and an iterator with copy-on-write storage is never copied (taking it leaves
-            // the closure's copy empty, so the storage stays uniquely referenced).
-            var local = iterator.take()!
-            defer { iterator = local }
-            // An empty batch is filled in place, without `append`'s capacity and uniqueness
-            // checks per item (measured: 3e6 items of a lazy map, 52 → 14 instructions an
-            // item); the first 64 Ki items at most, so that a huge chunksize reserves nothing
-            // the input may never fill. The rest, if any, is appended.
-            let reserved = batch.isEmpty ? min(limit, 1 << 16) : 0
-            if reserved > 0 {
-                batch = [S.Element](unsafeUninitializedCapacity: reserved) { buffer, count in
-                    while count < reserved {
-                        guard let item = local.next() else {
-                            ended = true
-                            return
-                        }
-                        (buffer.baseAddress! + count).initialize(to: item)
-                        count += 1
-                    }
-                }
-            }
-            while !ended && batch.count < limit {
-                guard let item = local.next() else {
-                    ended = true
-                    return
-                }
-                batch.append(item)
-            }
-        }
-    }
-
     @usableFromInline
     func makeStream<A, R>(
-        _ function: PoolFunction<A, R>, pull: @escaping (inout [A], Int) -> Void, chunksize: Int?, ordered: Bool,
-        knownCount: Int? = nil
+        _ function: PoolFunction<A, R>, feeding input: StreamInput<A>, readPacked: PackedChunkReader<R>?,
+        chunksize: Int?, ordered: Bool, knownCount: Int? = nil
     ) throws(PoolError) -> ResultStream<R> where A: Codable, R: Codable {
+        let pull = input.pull
         let name = function.name
         guard core.lifecycle == .running else { throw core.notRunningError(functionName: name) }
         if let chunksize { try Chunking.validate(chunksize, functionName: name) }
@@ -130,6 +92,25 @@ extension Pool {
                             items: count),
                         count: count))
                 chunkIndex += 1
+            }
+            if let packedStride, let feedPacked = input.feedPacked {
+                // Plain numbers: read and appended by code compiled for their type (the generic
+                // steps below looked up the metadata of `[A]` at run time, ~5,000 instructions a
+                // chunk).
+                var frame = TaskFrameBuilder(
+                    job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,
+                    packedStride: packedStride, capacity: 64 + name.utf8.count + min(chunksize, 1 << 16) * packedStride,
+                    attachingLargeBytes: true)
+                let count = feedPacked(&frame, chunksize)
+                guard count > 0 else { return slots }
+                itemIndex += count
+                slots.append(
+                    .chunk(
+                        .init(
+                            job: job, index: chunkIndex, payload: frame.finishWithAttachments(), timeout: nil,
+                            items: count),
+                        count: count))
+                return slots
             }
             pull(&batch, chunksize)
             // The items are encoded below; they need not live until the next chunk.
@@ -171,7 +152,7 @@ extension Pool {
         let storage = StreamStorage<R>(
             functionName: name, job: job, ordered: ordered, core: core,
             window: Chunking.streamWindow(processes: processes), chunksize: chunksize, feeder: feeder,
-            knownCount: knownCount)
+            knownCount: knownCount, readPacked: readPacked)
         try storage.start()
         return ResultStream(storage: storage)
     }

@@ -258,6 +258,15 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
             unordered.append(Int(value))
         }
         #expect(unordered.sorted() == Array(0..<count))
+        // A lazy input, a chunk size far beyond it (one chunk, the frame's reserve bounded), and
+        // the adaptive sizes (chunks of 1, 2, 4… items): what the typed feed appends is all there.
+        let lazyDoubles = (0..<count).lazy.map { Double($0) * 0.5 }
+        var whole: [Float] = []
+        for try await value in try pool.imap(F.packedNarrow, lazyDoubles, chunksize: 50_000_000) { whole.append(value) }
+        #expect(whole == lazyDoubles.map { Float($0) })
+        var adaptive: [Float] = []
+        for try await value in try pool.imap(F.packedNarrow, lazyDoubles) { adaptive.append(value) }
+        #expect(adaptive == whole)
     }
 
     @Test("map of a throwing plain function fails with the error of the first failing item", .timeLimit(.minutes(1)))
@@ -540,6 +549,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
         let header = try ResultHeader.read(from: &reader)
         #expect(header == ResultHeader(job: 3, chunkIndex: 1, itemCount: 5, anyFailed: false, packed: true))
         #expect(ResultItems.packedValues(reader, header: header, expected: 5, as: Int32.self) == values)
+        #expect(typedPackedValues(reader, header: header, expected: 5, as: Int32.self) == values)
         let decoded = ResultItems.decode(
             reader, header: header, expected: 5, as: Int32.self, functionName: "f", workerPID: 1)
         #expect(decoded.compactMap { try? $0.get() } == values)
@@ -552,10 +562,12 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
         #expect(seen == [0, -1])
         // Fewer expected than sent: the first ones; more expected: the rest are errors.
         #expect(ResultItems.packedValues(reader, header: header, expected: 3, as: Int32.self) == nil)
+        #expect(typedPackedValues(reader, header: header, expected: 3, as: Int32.self) == nil)
         let fewer = ResultItems.decode(
             reader, header: header, expected: 3, as: Int32.self, functionName: "f", workerPID: 1)
         #expect(fewer.compactMap { try? $0.get() } == Array(values.prefix(3)))
         #expect(ResultItems.packedValues(reader, header: header, expected: 7, as: Int32.self) == nil)
+        #expect(typedPackedValues(reader, header: header, expected: 7, as: Int32.self) == nil)
         let more = ResultItems.decode(
             reader, header: header, expected: 7, as: Int32.self, functionName: "f", workerPID: 1)
         #expect(more.count == 7)
@@ -571,6 +583,8 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
         let doubleHeader = try ResultHeader.read(from: &doubleReader)
         let back = ResultItems.packedValues(doubleReader, header: doubleHeader, expected: 40, as: Double.self)
         #expect(back?.map(\.bitPattern) == doubles.map(\.bitPattern))
+        let typedBack = typedPackedValues(doubleReader, header: doubleHeader, expected: 40, as: Double.self)
+        #expect(typedBack?.map(\.bitPattern) == doubles.map(\.bitPattern))
 
         // An empty chunk.
         var empty = ResultFrameBuilder(job: 3, chunkIndex: 3)
@@ -580,6 +594,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
         let emptyHeader = try ResultHeader.read(from: &emptyReader)
         #expect(emptyHeader.packed && emptyHeader.itemCount == 0)
         #expect(ResultItems.packedValues(emptyReader, header: emptyHeader, expected: 0, as: Int.self) == [])
+        #expect(typedPackedValues(emptyReader, header: emptyHeader, expected: 0, as: Int.self) == [])
     }
 
     @Test("Packed results that cannot be read as the result type are encodingFailed errors, not a crash")
@@ -592,6 +607,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
         let header = try ResultHeader.read(from: &reader)
         // Int32s read as Int: the stride does not match.
         #expect(ResultItems.packedValues(reader, header: header, expected: 5, as: Int.self) == nil)
+        #expect(typedPackedValues(reader, header: header, expected: 5, as: Int.self) == nil)
         let asInt = ResultItems.decode(
             reader, header: header, expected: 5, as: Int.self, functionName: "f", workerPID: 7)
         #expect(asInt.count == 5)
@@ -606,6 +622,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
                 ResultItems.decode(reader, header: header, expected: 5, as: UInt8.self, functionName: "f", workerPID: 7)
             ))
         #expect(ResultItems.packedValues(reader, header: header, expected: 5, as: Bool.self) == nil)
+        #expect(typedPackedValues(reader, header: header, expected: 5, as: Bool.self) == nil)
         #expect(
             allEncodingFailed(
                 ResultItems.decode(reader, header: header, expected: 5, as: Bool.self, functionName: "f", workerPID: 7))
@@ -623,6 +640,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
         for cut in [1, 4, 19, 20, 24] {
             let short = ByteReader(bytes, offset: reader.offset, end: bytes.count - cut)
             #expect(ResultItems.packedValues(short, header: header, expected: 5, as: Int32.self) == nil)
+            #expect(typedPackedValues(short, header: header, expected: 5, as: Int32.self) == nil)
             let outcomes = ResultItems.decode(
                 short, header: header, expected: 5, as: Int32.self, functionName: "f", workerPID: 7)
             #expect(outcomes.count == 5)
@@ -638,6 +656,7 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
             let bodyHeader = try ResultHeader.read(from: &bodyReader)
             let expected = min(Int(count), 1_000)
             #expect(ResultItems.packedValues(bodyReader, header: bodyHeader, expected: expected, as: Int32.self) == nil)
+            #expect(typedPackedValues(bodyReader, header: bodyHeader, expected: expected, as: Int32.self) == nil)
             let outcomes = ResultItems.decode(
                 bodyReader, header: bodyHeader, expected: expected, as: Int32.self, functionName: "f", workerPID: 7)
             #expect(outcomes.count == expected)
@@ -791,4 +810,11 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
             }
         }
     }
+}
+
+/// What a stream reads a chunk's packed results with (``Pool/packedChunkReader(for:)``, compiled
+/// for `R`): the same values as ``ResultItems/packedValues(_:header:expected:as:)`` and nil in the
+/// same cases; nil too for a type that is not plain, which has no such reader.
+private func typedPackedValues<R>(_ reader: ByteReader, header: ResultHeader, expected: Int, as _: R.Type) -> [R]? {
+    Pool.packedChunkReader(for: R.self).flatMap { $0(reader, header, expected) }
 }

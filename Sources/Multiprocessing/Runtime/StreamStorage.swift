@@ -51,12 +51,18 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     var isDropped: Bool { dropped.load(ordering: .acquiring) }
     /// The input; nil once it has ended or the stream was cancelled.
     private let feeder: Mutex<StreamFeeder?>
+    /// Reads a chunk's packed results as `[Element]` with code compiled for `Element` in the
+    /// caller's module (``Pool/packedChunkReader(for:)``); nil when `Element` is not a plain
+    /// number. Without it the library's generic read looked up the metadata of `[Element]` and
+    /// its helpers at run time, about 2,000 instructions a chunk.
+    private let readPacked: Pool.PackedChunkReader<Element>?
 
     /// - Parameter chunksize: The caller's; nil sizes chunks from their run times.
     init(
         functionName: String, job: JobID, ordered: Bool, core: PoolCore, window: Int, chunksize: Int?,
-        feeder: StreamFeeder, knownCount: Int? = nil
+        feeder: StreamFeeder, knownCount: Int? = nil, readPacked: Pool.PackedChunkReader<Element>? = nil
     ) {
+        self.readPacked = readPacked
         self.progress = ProgressCounter(total: knownCount)
         self.functionName = functionName
         self.job = job
@@ -137,7 +143,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         // A run time of 0 was not measured (the worker does not serve the function).
         let bytes = items.attachments.reduce(items.remaining) { $0 + $1.count }
         let ran = header.runNanoseconds == 0 ? nil : (nanoseconds: header.runNanoseconds, bytes: bytes)
-        if let values = ResultItems.packedValues(items, header: header, expected: expected, as: Element.self) {
+        if let values = readPacked?(items, header, expected)
+            ?? ResultItems.packedValues(items, header: header, expected: expected, as: Element.self)
+        {
             results.values = values
             accept(index: index, StreamChunk(results), ran: ran)
             return

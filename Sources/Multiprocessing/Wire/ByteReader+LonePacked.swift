@@ -1,6 +1,6 @@
-// The one packed value of a lone call's result, copied out without generics: the typed side
-// (`ApplySink.decoder`, inlined into the caller's module and so specialized for its type)
-// loads it from the copy.
+// Packed values of a result copied out without generics: the typed side (`ApplySink.decoder`,
+// `StreamStorage.packedReader`, inlined into the caller's module and so specialized for its
+// type) loads them from the copy.
 
 extension ByteReader {
     /// Copies a lone packed value (`u32 stride | stride bytes`, the reader at the stride) into
@@ -8,13 +8,24 @@ extension ByteReader {
     /// - Returns: false, copying nothing, when the bytes are not such a value.
     @usableFromInline
     func copyLonePacked(stride: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        copyPacked(count: 1, stride: stride, into: buffer)
+    }
+
+    /// Copies `count` packed values (`u32 stride | count × stride bytes`, the reader at the
+    /// stride) into `buffer`, when their stride is `stride` and they fit both the frame and
+    /// `buffer`.
+    /// - Returns: false, copying nothing, when the bytes are not such values.
+    @usableFromInline
+    func copyPacked(count: Int, stride: Int, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         var reader = self
         // The stride and bounds checked where every packed read checks them (PackedLayout.take).
-        guard stride <= buffer.count, let found = try? reader.readUInt32(),
-            let start = try? PackedLayout.take(count: 1, stride: Int(found), expected: stride, from: &reader)
+        let (length, overflow) = count.multipliedReportingOverflow(by: stride)
+        guard !overflow, length <= buffer.count, let found = try? reader.readUInt32(),
+            let start = try? PackedLayout.take(count: count, stride: Int(found), expected: stride, from: &reader)
         else { return false }
+        guard length > 0 else { return true }
         bytes.withUnsafeBytes { source in
-            buffer.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: stride)
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: length)
         }
         return true
     }

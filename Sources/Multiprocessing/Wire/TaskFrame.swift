@@ -116,6 +116,15 @@ struct TaskFrameBuilder {
         itemCount += 1
     }
 
+    /// Appends `count` packed items given as their bytes, `count × packedStride` of them (an
+    /// array's memory): not generic, for the typed side inlined into the caller's module.
+    @usableFromInline
+    mutating func appendPacked(items bytes: UnsafeRawBufferPointer, count: Int) {
+        precondition(packedStride.map { bytes.count == count * $0 } ?? false, "packed items of the wrong stride")
+        writer.writeRaw(bytes)
+        itemCount += count
+    }
+
     /// Appends one item; `encode` writes its arguments. On failure the frame is left as it was.
     @usableFromInline
     mutating func appendItem(_ encode: (inout ByteWriter) throws -> Void) throws {
