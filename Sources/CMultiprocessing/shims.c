@@ -18,10 +18,11 @@
 #include <sys/mman.h>
 #include <linux/futex.h>
 #include <time.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
+// stdio_ext.h (`__fpending`) is in glibc and musl alike.
 #include <stdio.h>
 #include <stdio_ext.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
 #endif
 
 extern char **environ;

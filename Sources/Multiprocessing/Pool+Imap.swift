@@ -97,12 +97,17 @@ extension Pool {
                 // Plain numbers: read and appended by code compiled for their type (the generic
                 // steps below looked up the metadata of `[A]` at run time, ~5,000 instructions a
                 // chunk).
-                var frame = TaskFrameBuilder(
-                    job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,
-                    packedStride: packedStride, capacity: 64 + name.utf8.count + min(chunksize, 1 << 16) * packedStride,
-                    attachingLargeBytes: true)
-                let count = feedPacked(&frame, chunksize)
-                guard count > 0 else { return slots }
+                var frame: TaskFrameBuilder?
+                let count = feedPacked(chunksize) { bytes, count in
+                    // Made once the items are known: sized for them.
+                    var built = TaskFrameBuilder(
+                        job: job, chunkIndex: chunkIndex, functionName: name, signature: signature,
+                        stopOnError: false, packedStride: packedStride, capacity: 64 + name.utf8.count + bytes.count,
+                        attachingLargeBytes: true)
+                    built.appendPacked(items: bytes, count: count)
+                    frame = built
+                }
+                guard count > 0, var frame else { return slots }
                 itemIndex += count
                 slots.append(
                     .chunk(

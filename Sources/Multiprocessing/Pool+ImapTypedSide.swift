@@ -12,9 +12,11 @@ extension Pool {
     struct StreamInput<Element> {
         /// `pull(&batch, n)` appends up to `n` more items to `batch` (see ``Pool/batches(of:)``).
         @usableFromInline let pull: (inout [Element], Int) -> Void
-        /// For plain numbers sent packed: appends up to `n` more items to the frame, returns how
-        /// many (0 at the end of the input). Reads through `pull`.
-        @usableFromInline let feedPacked: ((inout TaskFrameBuilder, Int) -> Int)?
+        /// For plain numbers sent packed: `feedPacked(n, body)` reads up to `n` more items and,
+        /// unless there are none (the end of the input), calls `body` with their bytes (`count ×`
+        /// their stride, an array's memory) and their count; returns the count. Reads through
+        /// `pull`.
+        @usableFromInline let feedPacked: ((Int, (UnsafeRawBufferPointer, Int) -> Void) -> Int)?
 
         /// - Parameter packed: The function's arguments travel packed (``PoolFunction/packedArgumentStride``).
         @inlinable
@@ -26,12 +28,12 @@ extension Pool {
                 return
             }
             var batch: [Element] = []
-            feedPacked = { frame, limit in
+            feedPacked = { limit, body in
                 pull(&batch, limit)
-                // The items are copied into the frame; they need not live until the next chunk.
+                // The items are copied by `body`; they need not live until the next chunk.
                 defer { batch.removeAll(keepingCapacity: true) }
                 let count = batch.count
-                batch.withUnsafeBytes { frame.appendPacked(items: $0, count: count) }
+                if count > 0 { batch.withUnsafeBytes { body($0, count) } }
                 return count
             }
         }

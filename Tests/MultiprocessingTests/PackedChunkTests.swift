@@ -597,6 +597,42 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
         #expect(typedPackedValues(emptyReader, header: emptyHeader, expected: 0, as: Int.self) == [])
     }
 
+    @Test("A stream's typed feed makes the same frame as the generic packed append, and reads nothing past its input")
+    func typedStreamFeed() throws {
+        let doubles = PackedInputs.doubles(40)
+        let input = Pool.StreamInput(doubles.lazy.map { $0 }, packed: true)
+        let feed = try #require(input.feedPacked)
+        func frame() -> TaskFrameBuilder {
+            TaskFrameBuilder(
+                job: JobID(rawValue: 9), chunkIndex: 0, functionName: "f", signature: 7, stopOnError: false,
+                packedStride: 8)
+        }
+        // Chunks of 16, 16 and the 8 left; then nothing, and `body` is not called.
+        var offset = 0
+        for expected in [16, 16, 8, 0] {
+            var typed = frame()
+            var calls = 0
+            let count = feed(16) { bytes, count in
+                calls += 1
+                typed.appendPacked(items: bytes, count: count)
+            }
+            #expect(count == expected)
+            #expect(calls == (expected > 0 ? 1 : 0))
+            var generic = frame()
+            generic.appendPacked(doubles[offset..<(offset + expected)])
+            #expect(typed.itemCount == generic.itemCount)
+            #expect(typed.finish() == generic.finish())
+            offset += expected
+        }
+        // Not packed: no typed feed; and readers exist exactly for the plain result types.
+        #expect(Pool.StreamInput([1, 2, 3], packed: false).feedPacked == nil)
+        #expect(Pool.packedChunkReader(for: Int.self) != nil)
+        #expect(Pool.packedChunkReader(for: Float.self) != nil)
+        #expect(Pool.packedChunkReader(for: Bool.self) == nil)
+        #expect(Pool.packedChunkReader(for: String.self) == nil)
+        #expect(Pool.packedChunkReader(for: [Int].self) == nil)
+    }
+
     @Test("Packed results that cannot be read as the result type are encodingFailed errors, not a crash")
     func resultFrameMismatches() throws {
         let values: [Int32] = [0, -1, .max, .min, 42]
@@ -622,7 +658,6 @@ private func allEncodingFailed<R>(_ outcomes: [Result<R, any Error>]) -> Bool {
                 ResultItems.decode(reader, header: header, expected: 5, as: UInt8.self, functionName: "f", workerPID: 7)
             ))
         #expect(ResultItems.packedValues(reader, header: header, expected: 5, as: Bool.self) == nil)
-        #expect(typedPackedValues(reader, header: header, expected: 5, as: Bool.self) == nil)
         #expect(
             allEncodingFailed(
                 ResultItems.decode(reader, header: header, expected: 5, as: Bool.self, functionName: "f", workerPID: 7))

@@ -1,5 +1,5 @@
 // Packed values of a result copied out without generics: the typed side (`ApplySink.decoder`,
-// `StreamStorage.packedReader`, inlined into the caller's module and so specialized for its
+// `Pool.packedChunkReader(for:)`, inlined into the caller's module and so specialized for its
 // type) loads them from the copy.
 
 extension ByteReader {
