@@ -73,7 +73,10 @@ extension Pool {
         if let chunksize { try Chunking.validate(chunksize, functionName: name) }
         let job = core.makeJobID()
         let signature = function.signatureFingerprint
-        let packedStride = function.packedArgumentStride
+        // Packed only through the typed feed (made where `A` is known): the generic steps looked
+        // up the metadata of `[A]` at run time, ~5,000 instructions a chunk.
+        let feedPacked = input.feedPacked
+        let packedStride = feedPacked == nil ? nil : function.packedArgumentStride
         var batch: [A] = []
         var itemIndex = 0
         let feeder = StreamFeeder { firstChunk, chunksize in
@@ -93,62 +96,42 @@ extension Pool {
                         count: count))
                 chunkIndex += 1
             }
-            if let packedStride, let feedPacked = input.feedPacked {
-                // Plain numbers: read and appended by code compiled for their type (the generic
-                // steps below looked up the metadata of `[A]` at run time, ~5,000 instructions a
-                // chunk).
-                var frame: TaskFrameBuilder?
+            if let packedStride, let feedPacked {
                 let count = feedPacked(chunksize) { bytes, count in
                     // Made once the items are known: sized for them.
-                    var built = TaskFrameBuilder(
+                    builder = TaskFrameBuilder(
                         job: job, chunkIndex: chunkIndex, functionName: name, signature: signature,
                         stopOnError: false, packedStride: packedStride, capacity: 64 + name.utf8.count + bytes.count,
                         attachingLargeBytes: true)
-                    built.appendPacked(items: bytes, count: count)
-                    frame = built
+                    builder!.appendPacked(items: bytes, count: count)
                 }
-                guard count > 0, var frame else { return slots }
                 itemIndex += count
-                slots.append(
-                    .chunk(
-                        .init(
-                            job: job, index: chunkIndex, payload: frame.finishWithAttachments(), timeout: nil,
-                            items: count),
-                        count: count))
+                seal()
                 return slots
             }
             pull(&batch, chunksize)
             // The items are encoded below; they need not live until the next chunk.
             defer { batch.removeAll(keepingCapacity: true) }
             guard !batch.isEmpty else { return slots }
-            builder = TaskFrameBuilder(
-                job: job, chunkIndex: chunkIndex, functionName: name, signature: signature, stopOnError: false,
-                packedStride: packedStride, capacity: 64 + name.utf8.count + batch.count * (packedStride ?? 16),
-                attachingLargeBytes: true)
-            if packedStride != nil {
-                builder!.appendPacked(batch[...])
-                itemIndex += batch.count
-            } else {
-                for item in batch {
-                    defer { itemIndex += 1 }
-                    if builder == nil {
-                        builder = TaskFrameBuilder(
-                            job: job, chunkIndex: chunkIndex, functionName: name, signature: signature,
-                            stopOnError: false, capacity: 64 + name.utf8.count + batch.count * 16,
-                            attachingLargeBytes: true)
-                    }
-                    do {
-                        try builder!.appendItem { writer in try WireCoding.encode(item, into: &writer) }
-                    } catch {
-                        seal()
-                        slots.append(
-                            .local(
-                                index: chunkIndex,
-                                PoolError(
-                                    .encodingFailed, "item \(itemIndex) for '\(name)' could not be encoded: \(error)",
-                                    functionName: name)))
-                        chunkIndex += 1
-                    }
+            for item in batch {
+                defer { itemIndex += 1 }
+                if builder == nil {
+                    builder = TaskFrameBuilder(
+                        job: job, chunkIndex: chunkIndex, functionName: name, signature: signature,
+                        stopOnError: false, capacity: 64 + name.utf8.count + batch.count * 16,
+                        attachingLargeBytes: true)
+                }
+                do {
+                    try builder!.appendItem { writer in try WireCoding.encode(item, into: &writer) }
+                } catch {
+                    seal()
+                    slots.append(
+                        .local(
+                            index: chunkIndex,
+                            PoolError(
+                                .encodingFailed, "item \(itemIndex) for '\(name)' could not be encoded: \(error)",
+                                functionName: name)))
+                    chunkIndex += 1
                 }
             }
             seal()

@@ -87,8 +87,7 @@ struct TaskFrameBuilder {
     /// Appends packed items (the frame must have been made with their `packedStride`).
     mutating func appendPacked<T>(_ items: ArraySlice<T>) {
         precondition(packedStride == MemoryLayout<T>.stride, "packed items of the wrong stride")
-        writer.writePacked(items)
-        itemCount += items.count
+        items.withUnsafeBytes { appendPacked(items: $0, count: items.count) }
     }
 
     /// Attaches packed items (the frame must have been made with their `packedStride`, and hold
