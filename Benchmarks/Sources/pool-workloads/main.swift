@@ -223,21 +223,27 @@ let bootstrapStart = DispatchTime.now().uptimeNanoseconds
 Pool.bootstrap(serving: [add, echo, square, countPrimesTask, hashTask, sharedSliceSum, sliceSum])
 let bootstrapSeconds = Double(DispatchTime.now().uptimeNanoseconds - bootstrapStart) / 1e9
 
-/// `a + b` of every pair, made by two threads into a new list, `chunk` pairs at a time, each
-/// thread taking the next chunk as it finishes one (the `starmap` row's bound: see there).
-func twoThreadSums(_ pairs: [(Int, Int)], chunk: Int) -> [Int] {
+/// Runs `body(i)` for every `i` in `0..<count` on two threads of this process, each taking the
+/// next index as it finishes one, as a pool's two workers take chunks: the same-run floors of the
+/// `starmap` and `cpu` rows.
+func onTwoThreads(count: Int, _ body: @Sendable (Int) -> Void) {
     let next = Atomic<Int>(0)
-    let chunks = (pairs.count + chunk - 1) / chunk
-    return [Int](unsafeUninitializedCapacity: pairs.count) { buffer, initialized in
-        // Each thread writes only its own chunks' disjoint ranges.
+    DispatchQueue.concurrentPerform(iterations: 2) { _ in
+        while case let index = next.wrappingAdd(1, ordering: .relaxed).oldValue, index < count { body(index) }
+    }
+}
+
+/// `a + b` of every pair, made by two threads into a new list, `chunk` pairs at a time (the
+/// `starmap` row's bound: see there).
+func twoThreadSums(_ pairs: [(Int, Int)], chunk: Int) -> [Int] {
+    [Int](unsafeUninitializedCapacity: pairs.count) { buffer, initialized in
+        // Each chunk's range is written by one thread only.
         let base = UInt(bitPattern: buffer.baseAddress)
-        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+        onTwoThreads(count: (pairs.count + chunk - 1) / chunk) { index in
             let results = UnsafeMutablePointer<Int>(bitPattern: base)!
             pairs.withUnsafeBufferPointer { input in
-                while case let index = next.wrappingAdd(1, ordering: .relaxed).oldValue, index < chunks {
-                    for i in (index * chunk)..<min((index + 1) * chunk, input.count) {
-                        results[i] = input[i].0 &+ input[i].1
-                    }
+                for i in (index * chunk)..<min((index + 1) * chunk, input.count) {
+                    results[i] = input[i].0 &+ input[i].1
                 }
             }
         }
@@ -336,14 +342,11 @@ if wanted("cpu") {
         precondition(serial == parallel)
         var twoThreadsTime = Double.nan
         if withFloor {
-            let next = Atomic<Int>(0)
             let threaded = Mutex([Int](repeating: -1, count: ranges.count))
             twoThreadsTime = measure {
-                DispatchQueue.concurrentPerform(iterations: 2) { _ in
-                    while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < ranges.count {
-                        let count = countPrimes(ranges[i].0, ranges[i].1)
-                        threaded.withLock { $0[i] = count }
-                    }
+                onTwoThreads(count: ranges.count) { i in
+                    let count = countPrimes(ranges[i].0, ranges[i].1)
+                    threaded.withLock { $0[i] = count }
                 }
             }
             precondition(threaded.withLock { $0 } == serial)
