@@ -113,6 +113,35 @@ int cmp_available_cpus(void) {
 
 int cmp_current_cpu(void) { return sched_getcpu(); }
 
+// Moves the calling thread into `target` (a subset of `allowed`), then gives it `allowed` back:
+// the kernel migrates a thread before sched_setaffinity returns, and a wider mask does not move it.
+static int cmp_move_within(const cpu_set_t *target, const cpu_set_t *allowed) {
+    if (sched_setaffinity(0, sizeof(*target), target) != 0) return 0;
+    sched_setaffinity(0, sizeof(*allowed), allowed);
+    return 1;
+}
+
+int cmp_move_off_cpu(int cpu) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return 0;
+    if (!CPU_ISSET(cpu, &allowed) || CPU_COUNT(&allowed) < 2) return 0;
+    cpu_set_t others = allowed;
+    CPU_CLR(cpu, &others);
+    return cmp_move_within(&others, &allowed);
+}
+
+int cmp_move_to_cpu(int cpu) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return 0;
+    if (!CPU_ISSET(cpu, &allowed)) return 0;
+    cpu_set_t only;
+    CPU_ZERO(&only);
+    CPU_SET(cpu, &only);
+    return cmp_move_within(&only, &allowed);
+}
+
 int cmp_flush_printed_output(void) {
     if (__fpending(stdout) == 0 && __fpending(stderr) == 0) return 0;
     return fflush(NULL);

@@ -147,6 +147,14 @@ func registerWireBenchmarks() {
         }
     }
 
+    // A lone call's record of its worker sharing the caller's CPU (Colocation): what a shared
+    // call's wait pays after it ended (an unshared one only loads an atomic flag).
+    Benchmark("Ring colocation record, shared call x1000", configuration: wireConfiguration(.one)) { benchmark in
+        let record = ColocationBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(record.sharedCalls(1000)) }
+    }
+
     // One default `starmap` chunk's results (32,768 Ints, 256 KiB) through a ring into their
     // list: straight from the ring (DirectResults), and the way before (a frame buffer, then the
     // list).

@@ -4,7 +4,7 @@
 //     swift run -c release --package-path Benchmarks pool-workloads [workload …]
 //
 // With workload names (floor, cold, starmap, apply, cpu, echo, imap, share, idle) only those run:
-// for profiling one. (`chunks`, `starmap-sizes`, `fresh` and `colocated` run only
+// for profiling one. (`chunks`, `starmap-sizes`, `fresh`, `lone-rounds` and `colocated` run only
 // when named.)
 //
 // The program links Foundation (see the import below), as users' programs do: a worker is this
@@ -656,6 +656,38 @@ func timeLoneCallBatches(
 // batch also waits for the worker's start. Keys `fresh_batch_<n>_{best,median}_us`.
 if selected.contains("fresh") {
     out += try timeLoneCallBatches(key: "fresh", batches: 5)
+}
+
+// A fresh pool's lone calls one by one: `Pool(2)`, one `apply`, then 3 rounds of 2000 sequential
+// `apply`, each call timed; per round the mean and the 10th, 50th, 90th and 99th percentile in µs
+// (run only when named: `lone-rounds [runs]`, default 10 fresh pools, each a line of its own in
+// `lone_rounds`). A round whose median is 5–7 µs rather than 1.5–2.5 ran with the caller's thread
+// and its worker on one CPU (see Colocation.swift in the library).
+if selected.contains("lone-rounds") {
+    let runs = CommandLine.arguments.dropFirst().compactMap { Int($0) }.first ?? 10
+    var pools: [String] = []
+    for _ in 0..<runs {
+        let fresh = try Pool(processes: 2)
+        _ = try fresh.apply(add, 0, 0)
+        var rounds: [String] = []
+        for _ in 0..<3 {
+            var times: [UInt64] = []
+            times.reserveCapacity(2000)
+            for i in 0..<2000 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try fresh.apply(add, i, i)
+                times.append(DispatchTime.now().uptimeNanoseconds - start)
+            }
+            let mean = Double(times.reduce(0, +)) / Double(times.count) / 1000
+            times.sort()
+            let percentiles = [200, 1000, 1800, 1980].map { Double(times[$0]) / 1000 }
+            rounds.append("[\(mean), " + percentiles.map { "\($0)" }.joined(separator: ", ") + "]")
+        }
+        pools.append("[" + rounds.joined(separator: ", ") + "]")
+        fresh.terminate()
+        try fresh.join()
+    }
+    out.append(("lone_rounds", "[" + pools.joined(separator: ", ") + "]"))
 }
 
 // Lone calls of a pool whose caller and worker share a CPU: the caller's thread and every thread

@@ -104,6 +104,15 @@ int cmp_available_cpus(void);
 /// rseq area, no system call), or -1 where it cannot tell.
 int cmp_current_cpu(void);
 
+/// Moves the calling thread off CPU `cpu`, to another CPU its affinity mask allows, and leaves the
+/// mask as it was (so the kernel may move it again later). Returns 1 when it moved, 0 when it
+/// could not (`cpu` not allowed, one CPU allowed, or an error).
+int cmp_move_off_cpu(int cpu);
+
+/// Moves the calling thread to CPU `cpu`, if its affinity mask allows it, and leaves the mask as
+/// it was. Returns 1 when it moved, 0 when it could not.
+int cmp_move_to_cpu(int cpu);
+
 /// Flushes every stdio output stream (fflush(NULL)) when stdout or stderr holds bytes not yet
 /// written (__fpending), and does nothing otherwise: after each task a worker makes sure what the
 /// task printed has gone out, and fflush(NULL) with nothing to write still walked every stream

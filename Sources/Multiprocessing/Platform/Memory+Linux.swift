@@ -35,7 +35,7 @@
     }
 
     /// The first `capacity` bytes of a small file such as one of /proc's (one `read`), or nil.
-    private func readSmallFile(_ path: String, capacity: Int) -> ArraySlice<UInt8>? {
+    func readSmallFile(_ path: String, capacity: Int) -> ArraySlice<UInt8>? {
         guard let raw = try? retryingEINTR("open(\(path))", { open(path, O_RDONLY | O_CLOEXEC) }) else { return nil }
         let file = OwnedDescriptor(taking: raw)
         var buffer = [UInt8](repeating: 0, count: capacity)

@@ -22,6 +22,9 @@
 // one of the two on another CPU) gave 16–24 µs: the wake-ups put the two back together; a worker
 // moving itself off the CPU (its affinity mask without it, then as it was) 18–31 µs.
 //
+// What the notes could not do, move the two apart when the other CPU is free, the caller's side now
+// does itself (Colocation.swift).
+//
 // Each side's note is a word of its own cache line in the channel's header (SharedChannel.swift),
 // written only when it changes: the other side reads it once every 64 turns of a spin.
 

@@ -406,6 +406,8 @@ extension LocalTransport {
             let yieldAfter = start.advanced(byNanoseconds: LocalTransport.directWaitSpinWithoutYieldNanoseconds)
             ring.disarmConsumer()
             var turns = 0
+            var sharedCPU = false
+            defer { colocationCheck(shared: sharedCPU, since: start, notes: notes) }
             while true {
                 if !ring.isEmpty {
                     let ours = loopLock.withLock { _ -> Bool in
@@ -423,7 +425,12 @@ extension LocalTransport {
                     if now >= until { break }
                     // A worker that shares this core (a fresh pool, a busy machine) must get to
                     // run: at once when it was last seen on this CPU (CPUNotes.swift).
-                    if now >= yieldAfter || notes.otherSideSharesThisCPU { yieldProcessor() }
+                    if notes.otherSideSharesThisCPU {
+                        sharedCPU = true
+                        yieldProcessor()
+                    } else if now >= yieldAfter {
+                        yieldProcessor()
+                    }
                 }
             }
             // The I/O thread reads from here on: the worker rings it again, and what came

@@ -110,6 +110,10 @@ final class LocalTransport: WorkerTransport {
     /// How many frames went to workers' channels: the I/O thread makes task rings present only
     /// while this stays as it was (TaskRingPrefault.swift).
     let tasksSent = Atomic<Int>(0)
+    /// Lone calls whose worker shared the caller's CPU (Colocation.swift).
+    let colocation = Mutex(Colocation())
+    /// Whether `colocation` is not idle: a call that did not share its CPU looks at it only then.
+    let colocationActive = Atomic<Bool>(false)
     /// Signalled once per spawn request, and when the event loop has ended (WorkerSpawner.swift).
     let spawnerWake = DispatchSemaphore(value: 0)
     /// Completed once the workers asked for before ``start(events:)`` were registered (or failed
