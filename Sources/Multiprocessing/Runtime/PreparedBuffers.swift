@@ -47,6 +47,8 @@ final class PreparedBuffers: Sendable {
         var lastTake: MonotonicInstant?
         /// How many buffers were taken ready (for the tests and benchmarks).
         var taken = 0
+        /// How many buffers were made ready (for the tests).
+        var made = 0
     }
 
     private let state = Mutex(State())
@@ -97,6 +99,9 @@ final class PreparedBuffers: Sendable {
     /// How many buffers were taken ready so far.
     var takenCount: Int { state.withLock { $0.taken } }
 
+    /// How many buffers were made ready so far (some may have been given back since, unused).
+    var madeCount: Int { state.withLock { $0.made } }
+
     /// How many buffers are ready now.
     var readyCount: Int { state.withLock { $0.ready.count } }
 
@@ -109,6 +114,7 @@ final class PreparedBuffers: Sendable {
                 let unused = state.withLock { state -> [UInt8]? in
                     guard state.size == size, state.ready.count < PreparedBuffers.spares else { return buffer }
                     state.ready.append(buffer)
+                    state.made += 1
                     return nil
                 }
                 _ = unused  // a buffer of a size no longer asked for: freed here, outside the lock
