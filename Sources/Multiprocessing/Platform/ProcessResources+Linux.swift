@@ -1,6 +1,6 @@
 // What a process may use of the machine, as Linux tells it: the CPUs it may run on (the default
-// number of workers), the one a thread runs on now (and a move to another), how many threads are runnable, and how glibc's malloc
-// keeps freed memory (for workers).
+// number of workers), the one a thread runs on now (and a move to another), how many threads of
+// the machine are runnable, and how glibc's malloc keeps freed memory (for workers).
 
 #if os(Linux)
     import CMultiprocessing
