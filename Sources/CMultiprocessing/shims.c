@@ -201,6 +201,24 @@ int cmp_request_short_slice_once(unsigned long long nanoseconds) {
     return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 
+int cmp_membarrier_register(void) {
+#ifdef SYS_membarrier
+    return (int)syscall(SYS_membarrier, 1 << 4 /* MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED */, 0, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int cmp_membarrier(void) {
+#ifdef SYS_membarrier
+    return (int)syscall(SYS_membarrier, 1 << 3 /* MEMBARRIER_CMD_PRIVATE_EXPEDITED */, 0, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 void cmp_keep_freed_memory(void) {
 #if defined(__GLIBC__)
     // Blocks up to 32 MiB come from the heap (larger ones are still mapped and unmapped);

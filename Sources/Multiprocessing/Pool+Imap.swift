@@ -88,11 +88,14 @@ extension Pool {
                 builder = nil
                 let count = current.itemCount
                 guard count > 0 else { return }
+                // Queued deeper on a worker than a lone call (SchedulerStateMachine's
+                // `deepQueue`): with one running and one queued, a worker on short chunks ran out
+                // whenever the I/O thread was slow to hand it the next, and the consumer waited.
                 slots.append(
                     .chunk(
                         .init(
                             job: job, index: chunkIndex, payload: current.finishWithAttachments(), timeout: nil,
-                            items: count),
+                            items: count, queuesDeep: true),
                         count: count))
                 chunkIndex += 1
             }

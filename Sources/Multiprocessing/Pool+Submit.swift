@@ -50,7 +50,7 @@ extension Pool {
             chunks.append(
                 .init(
                     job: job, index: chunks.count, payload: builder.finishWithAttachments(), timeout: timeout,
-                    items: end - start, resultMayWait: mayWait))
+                    items: end - start, queuesDeep: mayWait))
             sizes.append(end - start)
             start = end
         }

@@ -47,7 +47,7 @@ struct HeldResultsTests {
             Array(0..<10), chunksize: 3, job: JobID(rawValue: 1), functionName: "square", signature: 9,
             stopOnError: true, timeout: nil, packedStride: nil
         ) { item, writer in writer.writeUInt64(UInt64(item)) }
-        #expect(chunks.count == 4 && chunks.allSatisfy(\.resultMayWait))
+        #expect(chunks.count == 4 && chunks.allSatisfy(\.queuesDeep))
         for chunk in chunks {
             var body = ByteReader(chunk.payload.bytes, offset: 5)
             let header = try TaskHeader.read(from: &body)
@@ -59,14 +59,14 @@ struct HeldResultsTests {
         ) { item, writer in writer.writeUInt64(UInt64(item)) }
         var body = ByteReader(try #require(one.first).payload.bytes, offset: 5)
         let header = try TaskHeader.read(from: &body)
-        #expect(header.lone && !header.resultMayWait && !one[0].resultMayWait)
+        #expect(header.lone && !header.resultMayWait && !one[0].queuesDeep)
         // Under a timeout (the call's, or the pool's: `resultsMayWait` false) they are not held.
         for (timeout, poolAllows) in [(Duration.seconds(1), true), (nil, false)] {
             let (timed, _) = try Pool.encodeChunks(
                 Array(0..<10), chunksize: 3, job: JobID(rawValue: 3), functionName: "square", signature: 9,
                 stopOnError: true, timeout: timeout, packedStride: nil, resultsMayWait: poolAllows
             ) { item, writer in writer.writeUInt64(UInt64(item)) }
-            #expect(timed.count == 4 && !timed.contains(where: \.resultMayWait))
+            #expect(timed.count == 4 && !timed.contains(where: \.queuesDeep))
             var timedBody = ByteReader(timed[1].payload.bytes, offset: 5)
             #expect(try !TaskHeader.read(from: &timedBody).resultMayWait)
         }

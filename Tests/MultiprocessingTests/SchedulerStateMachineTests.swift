@@ -159,7 +159,7 @@ struct SchedulerStateMachineTests {
         var h = Harness.running(processes: 1)
         let held = (0..<20).map { index -> SM.Chunk in
             var c = chunk(1, index)
-            c.resultMayWait = true
+            c.queuesDeep = true
             return c
         }
         let at = { (us: Int) in h.t0.advanced(by: .microseconds(us)) }
@@ -194,7 +194,7 @@ struct SchedulerStateMachineTests {
         func held(_ job: UInt64, _ indices: Range<Int>) -> [SM.Chunk] {
             indices.map { index in
                 var c = chunk(job, index)
-                c.resultMayWait = true
+                c.queuesDeep = true
                 return c
             }
         }

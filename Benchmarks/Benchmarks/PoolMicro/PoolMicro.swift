@@ -155,6 +155,19 @@ func registerWireBenchmarks() {
         for _ in benchmark.scaledIterations { blackHole(record.sharedCalls(1000)) }
     }
 
+    // A stream's cursor lock, as `next(timeout:)` takes it for every item: the turns of the
+    // thread it is biased to, and ordinary turns (a compare-exchange and a releasing store).
+    Benchmark("Stream cursor lock, owned turn x1000", configuration: wireConfiguration(.one)) { benchmark in
+        let lock = CursorLockBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(lock.ownedTurns(1000)) }
+    }
+    Benchmark("Stream cursor lock, ordinary turn x1000", configuration: wireConfiguration(.one)) { benchmark in
+        let lock = CursorLockBenchmarks()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(lock.ordinaryTurns(1000)) }
+    }
+
     // One default `starmap` chunk's results (32,768 Ints, 256 KiB) through a ring into their
     // list: straight from the ring (DirectResults), and the way before (a frame buffer, then the
     // list).

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <signal.h>
+#include <pthread.h>
 
 /// Opens a pidfd for `pid` (Linux 5.3+). Returns the fd, or -1 with errno set.
 int cmp_pidfd_open(pid_t pid);
@@ -89,6 +90,34 @@ void cmp_set_thread_name(const char *name);
 /// worker computing on its core) instead of waiting for that one's slice to end; earlier kernels
 /// ignore the slice. Returns 0, or -1 with errno set (a seccomp filter, say).
 int cmp_request_short_slice_once(unsigned long long nanoseconds);
+
+/// Registers the process for expedited private memory barriers (membarrier(2),
+/// MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, Linux 4.14+). Returns 0, or -1 with errno set.
+int cmp_membarrier_register(void);
+
+/// Makes every thread of the process that runs now pass a full memory barrier before this
+/// returns (membarrier(2), MEMBARRIER_CMD_PRIVATE_EXPEDITED), once `cmp_membarrier_register`
+/// succeeded. Returns 0, or -1 with errno set.
+int cmp_membarrier(void);
+
+/// The calling thread's identity as a word, in one instruction where the architecture keeps a
+/// pointer to the thread's control block in a register (x86-64: `%fs:0`, the block's pointer to
+/// itself; arm64: `tpidr_el0`), else `pthread_self()`: nonzero, and another living thread's is
+/// another. `volatile`: never reused across a point where the caller may move to another thread.
+static inline unsigned long cmp_thread_word(void) {
+    unsigned long word;
+#if defined(__x86_64__)
+    __asm__ __volatile__("movq %%fs:0, %0" : "=r"(word));
+#elif defined(__aarch64__)
+    __asm__ __volatile__("mrs %0, tpidr_el0" : "=r"(word));
+#else
+    word = (unsigned long)pthread_self();
+#endif
+    return word;
+}
+
+/// Keeps the compiler from moving any memory access across this point (no instruction).
+static inline void cmp_compiler_barrier(void) { __asm__ __volatile__("" ::: "memory"); }
 
 /// Makes glibc's malloc keep freed memory for reuse instead of returning it to the kernel at
 /// once: blocks up to 32 MiB come from the heap rather than fresh mmaps, and up to 32 MiB of free

@@ -39,7 +39,8 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     let progress: ProgressCounter
 
     private let state: Mutex<StateMachine>
-    /// The chunk being handed out, item by item (a lock of one atomic operation per item: see
+    /// The chunk being handed out, item by item (a lock biased to the thread that reads the
+    /// stream with `next(timeout:)`, whose turns cost no atomic read-modify-write: see
     /// CursorLock.swift).
     @usableFromInline let cursor = CursorLock(StreamCursor<Element>())
     /// Set when the stream is cancelled: values an iterator took at once
@@ -297,10 +298,11 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
     }
 
     /// The next result if it is a value waiting in the chunk being handed out (and not its
-    /// last): inlined into the consumer, so that most items cost one uncontended lock.
+    /// last): inlined into the consumer, so that most items cost a turn of the cursor lock's
+    /// owner, no atomic read-modify-write (CursorLock.swift).
     @inlinable
     func nextBuffered() -> Element? {
-        cursor.withLock { $0.takeValue() }
+        cursor.withOwnedLock { $0.takeValue() }
     }
 
     /// The values waiting in the chunk being handed out but its last, taken at once: an iterator

@@ -51,13 +51,16 @@ struct SchedulerStateMachine<Payload> {
         var prefetchBelow: Duration = .milliseconds(5)
         /// Chunks in flight on one worker at most (1 running + queued in its pipe).
         var maxInFlightPerWorker: Int = 2
-        /// How much work of chunks whose results may wait (``Chunk/resultMayWait``) a worker
-        /// whose last chunk was short gets queued: about `budget` of them by its last chunk's
-        /// time, at most `maxInFlight` in flight, while the queue has as many for every worker. The worker then holds the doorbell for such results
-        /// while more is queued (ResultWriter.swift), so the parent wakes once for several: at
-        /// the default 2 in flight it would be rung for every one. The budget bounds how much
-        /// work can sit behind one worker while another runs out at a job's end.
-        var heldResultsQueue: (budget: Duration, maxInFlight: Int) = (.milliseconds(2), 8)
+        /// How much work of chunks that may queue deeper (``Chunk/queuesDeep``: a map's, a
+        /// stream's) a worker whose last chunk was short gets queued: about `budget` of them by
+        /// its last chunk's time, at most `maxInFlight` in flight, while the queue has as many for
+        /// every worker. The worker then runs from one chunk into the next without waiting for
+        /// the parent to hand it more, and the parent, woken by one result, finds several and
+        /// refills the worker's queue once for them; a map's worker also holds the doorbell for
+        /// its results while more is queued (ResultWriter.swift), so the parent wakes once for
+        /// several: at the default 2 in flight it would be rung for every one. The budget bounds
+        /// how much work can sit behind one worker while another runs out at a job's end.
+        var deepQueue: (budget: Duration, maxInFlight: Int) = (.milliseconds(2), 8)
         /// Workers that may die before becoming ready, in a row, before the pool gives up.
         var maxConsecutiveStartupFailures: Int = 3
         /// Workers that may be killed by someone else's SIGKILL (the OOM killer, an operator)
@@ -80,9 +83,10 @@ struct SchedulerStateMachine<Payload> {
         var items = 1
         /// When it was queued (set by the scheduler, for its wait time).
         var submittedAt: MonotonicInstant?
-        /// Its result is seen only with the rest of its job's (``TaskHeader/resultMayWait``): it
-        /// may be queued deeper on a worker (``Configuration/heldResultsQueue``).
-        var resultMayWait = false
+        /// It may be queued deeper on a worker (``Configuration/deepQueue``): a chunk of a job of
+        /// several whose caller does not wait for this one result alone, a `map`'s (whose results
+        /// are seen together) or a stream's (whose consumer keeps a window of chunks ahead).
+        var queuesDeep = false
     }
 
     enum KillReason: Equatable, CustomStringConvertible {
@@ -769,9 +773,9 @@ struct SchedulerStateMachine<Payload> {
     /// Whether a worker may get another chunk now.
     private enum Take {
         case no, yes
-        /// Only a chunk whose result may wait (``Chunk/resultMayWait``): see
-        /// ``Configuration/heldResultsQueue``.
-        case ifResultMayWait
+        /// Only a chunk that may queue deeper (``Chunk/queuesDeep``): see
+        /// ``Configuration/deepQueue``.
+        case ifQueuesDeep
     }
 
     /// Whether the worker at `i` may get another chunk now; `prefetch`: queued behind the ones it
@@ -786,15 +790,15 @@ struct SchedulerStateMachine<Payload> {
             return .no
         }
         if inFlight < configuration.maxInFlightPerWorker { return .yes }
-        // Chunks whose results may wait: about `budget` of them by the last chunk's time behind
+        // Chunks that may queue deeper: about `budget` of them by the last chunk's time behind
         // the running one, that is `last × (inFlight - 1) < budget` (no division: this runs for
         // every worker at every dispatch), and only while the queue holds as many for every
         // worker: a job's last chunks go to whichever worker is free first, not deep behind one.
-        let (budget, most) = configuration.heldResultsQueue
+        let (budget, most) = configuration.deepQueue
         guard inFlight < most, last * (inFlight - 1) < budget, queue.count >= workers.count * inFlight else {
             return .no
         }
-        return .ifResultMayWait
+        return .ifQueuesDeep
     }
 
     /// Hands queued chunks to workers: idle workers first, then a second chunk to workers
@@ -811,7 +815,7 @@ struct SchedulerStateMachine<Payload> {
                     if take == .no || (!prefetch && !workers[i].inFlight.isEmpty) { continue }
                     // Moved out of the queue (no copy); put back if it may not go this deep.
                     let chunk = queue.removeFirst()
-                    if take == .ifResultMayWait && !chunk.resultMayWait {
+                    if take == .ifQueuesDeep && !chunk.queuesDeep {
                         queue.prepend(chunk)
                         continue
                     }

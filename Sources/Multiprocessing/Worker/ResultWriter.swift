@@ -17,7 +17,7 @@
 // result is never held: WorkerLoop rings for it at once.) A parent
 // woken for each result of a `starmap` of 64 chunks of ~170 µs spent 2 ms of CPU a round (~56
 // wake-ups, ~30 µs each on this VM), taken from the two workers on two cores; held, ~13 wake-ups
-// and 1.2 ms (the scheduler queues such chunks deeper for it: `Configuration.heldResultsQueue`).
+// and 1.2 ms (the scheduler queues such chunks deeper for it: `Configuration.deepQueue`).
 
 /// Writes the worker's frames into its result ring (see SharedRing.swift). One per worker,
 /// used on its one thread.
