@@ -25,9 +25,10 @@ struct CursorLockBiasTests {
         #expect(theirs != 0 && theirs != mine)
     }
 
-    @Test("The first thread to take an owned turn becomes the owner; its turns then leave the word alone")
-    func ownerTakesTurnsWithoutTheWord() throws {
-        try #require(ProcessBarrier.isAvailable, "membarrier is not available here: the lock is never biased")
+    @Test(
+        "The first thread to take an owned turn becomes the owner; its turns then leave the word alone",
+        .enabled(if: ProcessBarrier.isAvailable, "membarrier is not available here: the lock is never biased"))
+    func ownerTakesTurnsWithoutTheWord() {
         let lock = CursorLock(0)
         #expect(!lock.bias.isBiased)
         lock.withOwnedLock { $0 += 1 }
@@ -47,45 +48,57 @@ struct CursorLockBiasTests {
         #expect(lock.withOwnedLock { $0 } == 3)
     }
 
-    @Test("Another thread's turn revokes the bias for good, and the two threads' turns still exclude each other")
-    func revocationExcludes() throws {
-        try #require(ProcessBarrier.isAvailable, "membarrier is not available here: the lock is never biased")
-        let lock = CursorLock(0)
-        let plain = UnguardedCount()
-        let turns = 300_000
-        let owned = Atomic<Bool>(false)
-        let owner = Thread {
-            for _ in 0..<turns {
-                lock.withOwnedLock { count in
-                    count += 1
-                    plain.value += 1
+    @Test(
+        "Another thread's turn revokes the bias for good, in the middle of the owner's turns, and the two threads' turns still exclude each other",
+        .enabled(if: ProcessBarrier.isAvailable, "membarrier is not available here: the lock is never biased"))
+    func revocationExcludes() {
+        // Many fresh locks: each revocation lands while the owner takes turns as fast as it can.
+        for _ in 0..<20 {
+            let lock = CursorLock(0)
+            let plain = UnguardedCount()
+            let otherTurns = 100_000
+            let owned = Atomic<Bool>(false)
+            let otherDone = Atomic<Bool>(false)
+            let ownerTurns = Atomic<Int>(0)
+            let owner = Thread {
+                var mine = 0
+                // Goes on until the other thread has taken all its turns: the two overlap.
+                while !otherDone.load(ordering: .acquiring) {
+                    lock.withOwnedLock { count in
+                        count += 1
+                        plain.value += 1
+                    }
+                    mine += 1
+                    if mine == 1 { owned.store(true, ordering: .releasing) }
                 }
-                if !owned.load(ordering: .relaxed) { owned.store(true, ordering: .releasing) }
+                ownerTurns.store(mine, ordering: .releasing)
             }
-        }
-        // The other thread starts once the first owns the lock, and takes ordinary turns
-        // (a cancel, a second reader) while the owner goes on with its own.
-        while !owned.load(ordering: .acquiring) { yieldProcessor() }
-        let other = Thread {
-            for _ in 0..<turns {
-                lock.withLock { count in
-                    count += 1
-                    plain.value += 1
+            // The other thread starts once the first owns the lock, and takes ordinary turns
+            // (a cancel, a second reader) while the owner goes on with its own.
+            while !owned.load(ordering: .acquiring) { yieldProcessor() }
+            let other = Thread {
+                for _ in 0..<otherTurns {
+                    lock.withLock { count in
+                        count += 1
+                        plain.value += 1
+                    }
                 }
+                otherDone.store(true, ordering: .releasing)
             }
+            owner.join()
+            other.join()
+            let expected = ownerTurns.load(ordering: .acquiring) + otherTurns
+            #expect(lock.withLock { $0 } == expected)
+            #expect(plain.value == expected)
+            #expect(!lock.bias.isBiased)
+            let inTurnAfter = lock.bias.inTurn.load(ordering: .relaxed)
+            #expect(!inTurnAfter)
+            // Revoked for good: an owned turn is an ordinary one now, and makes no new owner.
+            lock.withOwnedLock { $0 += 1 }
+            #expect(!lock.bias.isBiased)
+            let word = lock.word.load(ordering: .relaxed)
+            #expect(word == 0)
         }
-        owner.join()
-        other.join()
-        #expect(lock.withLock { $0 } == 2 * turns)
-        #expect(plain.value == 2 * turns)
-        #expect(!lock.bias.isBiased)
-        let inTurnAfter = lock.bias.inTurn.load(ordering: .relaxed)
-        #expect(!inTurnAfter)
-        // Revoked for good: an owned turn is an ordinary one now, and makes no new owner.
-        lock.withOwnedLock { $0 += 1 }
-        #expect(!lock.bias.isBiased)
-        let word = lock.word.load(ordering: .relaxed)
-        #expect(word == 0)
     }
 
     @Test("Two threads taking owned turns at once: one owns, the other revokes, and every turn is kept")

@@ -23,10 +23,20 @@
         /// returns (an interrupt to each core that runs one of them: microseconds). Only after
         /// ``isAvailable`` said yes.
         static func run() {
-            let status = cmp_membarrier()
-            // Registered, the call fails only on a kernel bug; going on could let two threads
-            // into one lock.
-            precondition(status == 0, "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed: errno \(errno)")
+            // Registered, the call fails only when the kernel cannot allocate its CPU mask
+            // (ENOMEM, on kernels built with off-stack masks: tried again, for up to a second) or
+            // a seccomp filter installed since forbids it. Going on without the barrier could let
+            // two threads into one lock, so that ends the process, with the reason.
+            var attempts = 0
+            while cmp_membarrier() != 0 {
+                let failure = errno
+                attempts += 1
+                guard failure == ENOMEM || failure == EAGAIN || failure == EINTR, attempts < 1000 else {
+                    fatalError(
+                        "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registering: errno \(failure)")
+                }
+                usleep(1000)
+            }
         }
     }
 

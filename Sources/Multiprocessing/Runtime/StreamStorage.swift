@@ -64,6 +64,9 @@ final class StreamStorage<Element: Decodable & Sendable>: JobSink, NamedSink {
         feeder: StreamFeeder, knownCount: Int? = nil, readPacked: Pool.PackedChunkReader<Element>? = nil
     ) {
         self.readPacked = readPacked
+        // Registers the process for the barrier the cursor lock's bias needs (once, on the first
+        // stream), here rather than on the reader's first item.
+        _ = ProcessBarrier.isAvailable
         self.progress = ProgressCounter(total: knownCount)
         self.functionName = functionName
         self.job = job
