@@ -8,11 +8,6 @@ import Testing
 
 @testable import Multiprocessing
 
-/// A counter that is not atomic: only a lock keeps its increments from being lost.
-private final class UnguardedCount: @unchecked Sendable {
-    var value = 0
-}
-
 @Suite("Cursor lock bias", .offCooperativePool)
 struct CursorLockBiasTests {
     @Test("A thread's word is its own: the same on one thread, another on another")
@@ -55,7 +50,7 @@ struct CursorLockBiasTests {
         // Many fresh locks: each revocation lands while the owner takes turns as fast as it can.
         for _ in 0..<20 {
             let lock = CursorLock(0)
-            let plain = UnguardedCount()
+            let plain = PlainCounter()
             let otherTurns = 100_000
             let owned = Atomic<Bool>(false)
             let otherDone = Atomic<Bool>(false)
@@ -104,7 +99,7 @@ struct CursorLockBiasTests {
     @Test("Two threads taking owned turns at once: one owns, the other revokes, and every turn is kept")
     func twoOwnedReaders() {
         let lock = CursorLock(0)
-        let plain = UnguardedCount()
+        let plain = PlainCounter()
         let turns = 300_000
         let threads = (0..<2).map { _ in
             Thread {

@@ -193,3 +193,9 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Boo
 
 /// A deterministic generator, so that fuzz failures reproduce.
 typealias SeededGenerator = SplitMix64
+
+/// A counter that is not atomic: only a lock keeps its increments from being lost (the lock
+/// tests count with it beside the guarded value).
+final class PlainCounter: @unchecked Sendable {
+    var value = 0
+}

@@ -11,11 +11,6 @@ import Testing
 
 @testable import Multiprocessing
 
-/// A counter that is not atomic: only a lock keeps its increments from being lost.
-private final class PlainCounter: @unchecked Sendable {
-    var value = 0
-}
-
 @Suite("Throughput paths, second round", .offCooperativePool) struct ThroughputRoundTwoTests {
     @Test("The cursor lock excludes: four threads' increments of a plain counter are all kept")
     func cursorLockExcludes() {

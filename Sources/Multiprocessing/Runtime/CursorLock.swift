@@ -64,7 +64,7 @@ final class CursorLock<Value>: @unchecked Sendable {
             defer { bias.leaveOwnTurn() }
             return try body(&value.pointee)
         }
-        if !word.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { lockContended() }
+        takeWord()
         defer { word.store(0, ordering: .releasing) }
         bias.lockTaken(biasing: true)
         return try body(&value.pointee)
@@ -74,10 +74,16 @@ final class CursorLock<Value>: @unchecked Sendable {
     /// is biased to, if another, loses the bias first).
     @inlinable
     func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        if !word.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { lockContended() }
+        takeWord()
         defer { word.store(0, ordering: .releasing) }
-        if bias.owner.load(ordering: .relaxed) != 0 { bias.lockTaken(biasing: false) }
+        if bias.isBiased { bias.lockTaken(biasing: false) }
         return try body(&value.pointee)
+    }
+
+    /// Takes the lock's word: one compare-exchange, or a spin while another thread holds it.
+    @inlinable @inline(__always)
+    func takeWord() {
+        if !word.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { lockContended() }
     }
 
     /// Another thread holds the lock: spins on it, yielding the core between looks after the
@@ -113,6 +119,7 @@ final class CursorBias: Sendable {
     @usableFromInline init() {}
 
     /// Whether the lock is biased to some thread.
+    @inlinable
     var isBiased: Bool { owner.load(ordering: .relaxed) != 0 }
 
     /// Starts a turn of the owner if this thread is the owner and the bias was not revoked.
